@@ -1,0 +1,43 @@
+"""Composition root of the sync gateway."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from shared.http import create_service_app
+from shared.service import ServiceRuntime, runtime_lifespan
+
+from sync_gateway.config import SyncSettings
+from sync_gateway.errors import ERRORS
+from sync_gateway.feed import FeedReader, project_public_event, sync_metadata
+from sync_gateway.http import router
+
+SERVICE = "sync"
+
+
+SETTINGS = SyncSettings
+
+
+def build(settings: SyncSettings) -> tuple[ServiceRuntime, FeedReader]:
+    runtime = ServiceRuntime.build(SERVICE, settings, sync_metadata)
+    runtime.consumers.append(
+        runtime.consumer_spec("lifecycle-feed", [settings.topic("lifecycle")], project_public_event))
+    return runtime, FeedReader(runtime.engine)
+
+
+def create_app(settings: SyncSettings | None = None) -> FastAPI:
+    settings = settings or SyncSettings()
+    runtime, reader = build(settings)
+    app = create_service_app(
+        service=SERVICE,
+        title="同步网关 (sync-gateway)",
+        description="面向国家政务服务平台的同步源：只含已发布的事项内容，按序、可重放。",
+        errors=ERRORS,
+        lifespan=runtime_lifespan(runtime, on_start=reader.start, on_stop=reader.stop),
+        readiness=lambda _app: runtime.readiness(),
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.state.feed_reader = reader
+    app.include_router(router)
+    return app

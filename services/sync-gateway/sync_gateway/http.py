@@ -1,0 +1,58 @@
+"""Sync-gateway HTTP routes: the national feed and the catalogue snapshot."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from shared.cloudevents import BATCH_CONTENT_TYPE
+from shared.http import ERROR_RESPONSES, CurrentPrincipal
+
+from sync_gateway.feed import FeedReader, snapshot
+
+router = APIRouter(prefix="/sync/v1", tags=["sync 国家平台同步"], responses=ERROR_RESPONSES)
+
+FEED_ROLES = ("national", "operator")
+
+
+@router.get(
+    "/feed",
+    summary="国家平台同步源：按序的 CloudEvents 批（只含已发布内容，绝无草稿）",
+    description=(
+        "返回 application/cloudevents-batch+json 数组，每条的 subject 为事项 ID，sequence 为游标。"
+        "下一次请求用 after=<响应头 X-Next-Cursor>；到达末尾返回 []。wait=秒 为长轮询：无新条目时最多等待这么久。"
+    ),
+    response_class=Response,
+    responses={200: {"content": {BATCH_CONTENT_TYPE: {}}, "description": "CloudEvents 批"}},
+)
+async def feed(
+    request: Request, principal: CurrentPrincipal,
+    after: Annotated[int, Query(ge=0, description="游标：上一批最后一条的 sequence（从 0 开始）")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    wait: Annotated[float, Query(ge=0, description="长轮询秒数")] = 0.0,
+) -> Response:
+    principal.require_role(*FEED_ROLES)
+    reader: FeedReader = request.app.state.feed_reader
+    wait = min(wait, request.app.state.settings.feed_max_wait_s)
+    entries = await reader.read(after, limit, wait)
+    next_cursor = entries[-1]["sequence"] if entries else str(after)
+    return Response(
+        content=json.dumps(entries, ensure_ascii=False),
+        media_type=BATCH_CONTENT_TYPE,
+        headers={"X-Next-Cursor": next_cursor, "Link": f'</sync/v1/feed?after={next_cursor}&limit={limit}>; rel="next"'},
+    )
+
+
+@router.get("/snapshot", summary="当前已上线事项目录快照，及继续读取同步源的游标")
+async def get_snapshot(
+    request: Request, principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    after_item: Annotated[str | None, Query(description="分页：上一页最后一个事项 ID")] = None,
+) -> dict[str, object]:
+    principal.require_role(*FEED_ROLES)
+    items, cursor = await snapshot(request.app.state.runtime.engine, limit=limit, after_item=after_item)
+    return {"items": items, "feed_cursor": str(cursor),
+            "next_item": items[-1]["subject"] if len(items) == limit else None}

@@ -1,0 +1,34 @@
+"""Database plumbing: engines, schema creation and database creation for development and tests."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+async def create_schema(engine: AsyncEngine, *metadatas: MetaData) -> None:
+    """Create missing tables (idempotent). Serialised by an advisory lock so that several processes of one
+    service starting together do not race on CREATE TABLE."""
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(7262034)"))
+        await conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        for metadata in metadatas:
+            await conn.run_sync(metadata.create_all)
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` if it does not exist (connecting to ``postgres`` to do so)."""
+    target = make_url(url)
+    admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database})
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        await admin.dispose()

@@ -1,0 +1,244 @@
+"""Append-only event store in PostgreSQL, one per service database.
+
+Primary key ``(stream_id, version)`` is the optimistic-concurrency check: appending a version that exists is a
+conflict (HTTP 409), never an overwrite. ``position`` is the global order the relay and projections read in.
+
+Why appends take ``LOCK TABLE events IN EXCLUSIVE MODE``: positions come from a sequence, which hands out numbers
+at INSERT time, but transactions commit in their own order. Without the lock a writer could take position 41,
+another 42, and 42 commit first; a reader that saw 42 and moved its checkpoint past it would never see 41 (the
+classic skipped-event bug of Marten, Axon and prooph). The lock is taken just before the INSERT and held until
+commit, so positions become visible strictly in order: when a reader sees position N, every lower position is
+either visible already or belongs to a transaction that rolled back. EXCLUSIVE mode still lets readers read.
+The lock serialises only the final insert-and-commit of each writer; batch appends amortise it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.cloudevents import CloudEvent
+from shared.errors import ConcurrencyConflictError
+
+NOTIFY_CHANNEL = "shixiang_events"
+
+store_metadata = MetaData()
+
+events_table = Table(
+    "events",
+    store_metadata,
+    Column("position", BigInteger, Identity(always=True), nullable=False, unique=True),
+    Column("stream_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("type", Text, nullable=False),
+    Column("data", JSONB, nullable=False),
+    Column("actor", Text),
+    Column("correlation_id", Text),
+    Column("causation_id", Text),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("stream_id", "version", name="events_stream_version_pk"),
+)
+Index("events_recorded_at_idx", events_table.c.recorded_at)
+
+relay_checkpoints_table = Table(
+    "relay_checkpoints",
+    store_metadata,
+    Column("relay", Text, primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+processed_events_table = Table(
+    "processed_events",
+    store_metadata,
+    Column("consumer", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("consumer", "event_id", name="processed_events_pk"),
+)
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event about to be appended. ``type`` is a stable string with a schema version, e.g. ``item.drafted.v1``."""
+
+    type: str
+    data: dict[str, Any]
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass(frozen=True)
+class EventMetadata:
+    actor: str
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    recorded_at: datetime | None = None  # the caller's clock; defaults to now
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    position: int
+    stream_id: str
+    version: int
+    event_id: uuid.UUID
+    type: str
+    data: dict[str, Any]
+    actor: str | None
+    correlation_id: str | None
+    causation_id: str | None
+    recorded_at: datetime
+
+    def to_cloudevent(self, source: str) -> CloudEvent:
+        return CloudEvent(
+            id=str(self.event_id),
+            type=self.type,
+            source=source,
+            subject=self.stream_id,
+            time=self.recorded_at,
+            data=self.data,
+            sequence=self.version,
+            position=self.position,
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+            actor=self.actor,
+        )
+
+
+def _row_to_event(row: Any) -> StoredEvent:
+    return StoredEvent(
+        position=row.position,
+        stream_id=row.stream_id,
+        version=row.version,
+        event_id=row.event_id,
+        type=row.type,
+        data=row.data,
+        actor=row.actor,
+        correlation_id=row.correlation_id,
+        causation_id=row.causation_id,
+        recorded_at=row.recorded_at,
+    )
+
+
+class EventStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: EventMetadata,
+    ) -> list[StoredEvent]:
+        """Append in its own transaction. ``expected_version`` is the stream's current length (0 = new stream)."""
+        async with self.engine.begin() as conn:
+            return await append_events(conn, stream_id, expected_version, events, metadata)
+
+    async def load(
+        self, stream_id: str, *, recorded_until: datetime | None = None, after_version: int = 0
+    ) -> list[StoredEvent]:
+        async with self.engine.connect() as conn:
+            return await load_stream(conn, stream_id, recorded_until=recorded_until, after_version=after_version)
+
+    async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
+        """Events with a position above ``position``, in position order (the relay's and projections' read)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(events_table)
+                .where(events_table.c.position > position)
+                .order_by(events_table.c.position)
+                .limit(limit)
+            )
+            return [_row_to_event(r) for r in rows]
+
+    async def max_position(self) -> int:
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(select(func.coalesce(func.max(events_table.c.position), 0))))
+
+
+async def current_version(conn: AsyncConnection, stream_id: str) -> int:
+    return int(
+        await conn.scalar(
+            select(func.coalesce(func.max(events_table.c.version), 0)).where(events_table.c.stream_id == stream_id)
+        )
+    )
+
+
+async def append_events(
+    conn: AsyncConnection,
+    stream_id: str,
+    expected_version: int,
+    events: Sequence[NewEvent],
+    metadata: EventMetadata,
+) -> list[StoredEvent]:
+    """Append inside the caller's transaction (so a consumer can record its effect and its tracking row together).
+
+    Call it last in the transaction: from here to commit the events table is locked for other writers."""
+    if not events:
+        return []
+    actual = await current_version(conn, stream_id)
+    if actual != expected_version:
+        raise ConcurrencyConflictError(stream_id=stream_id, expected=expected_version, actual=actual)
+    recorded_at = metadata.recorded_at or datetime.now(UTC)
+    rows = [
+        {
+            "stream_id": stream_id,
+            "version": expected_version + i,
+            "event_id": e.event_id,
+            "type": e.type,
+            "data": e.data,
+            "actor": metadata.actor,
+            "correlation_id": metadata.correlation_id,
+            "causation_id": metadata.causation_id,
+            "recorded_at": recorded_at,
+        }
+        for i, e in enumerate(events, start=1)
+    ]
+    await conn.execute(text("LOCK TABLE events IN EXCLUSIVE MODE"))
+    try:
+        async with conn.begin_nested():
+            result = await conn.execute(insert(events_table).returning(events_table.c.position), rows)
+            positions = [r.position for r in result]
+    except IntegrityError as exc:
+        # A concurrent writer took the version between our check and our insert (or the event id was reused).
+        raise ConcurrencyConflictError(
+            stream_id=stream_id, expected=expected_version, actual=await current_version(conn, stream_id)
+        ) from exc
+    await conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": str(positions[-1])})
+    return [
+        StoredEvent(position=p, recorded_at=recorded_at, **{k: v for k, v in row.items() if k != "recorded_at"})
+        for p, row in zip(positions, rows, strict=True)
+    ]
+
+
+async def load_stream(
+    conn: AsyncConnection, stream_id: str, *, recorded_until: datetime | None = None, after_version: int = 0
+) -> list[StoredEvent]:
+    query = select(events_table).where(events_table.c.stream_id == stream_id, events_table.c.version > after_version)
+    if recorded_until is not None:
+        query = query.where(events_table.c.recorded_at <= recorded_until)
+    rows = await conn.execute(query.order_by(events_table.c.version))
+    return [_row_to_event(r) for r in rows]

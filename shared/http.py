@@ -1,0 +1,127 @@
+"""HTTP pieces every service uses: the app factory (health, readiness, metrics, error rendering), the bearer-token
+dependency and request-metadata helpers."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.auth import Principal, verify_token
+from shared.errors import AuthenticationRequiredError, DomainError, ErrorTable
+from shared.metrics import HTTP_LATENCY
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "未认证：缺少或无效的 Bearer 令牌 (AUTHENTICATION_REQUIRED)"},
+    403: {"description": "无权限：角色或区划不符 (ROLE_FORBIDDEN / REGION_FORBIDDEN)"},
+    404: {"description": "未找到 (NOT_FOUND)"},
+    409: {"description": "状态冲突或版本冲突"},
+    422: {"description": "校验失败：details 中逐项列出字段、代码与中文说明"},
+}
+
+
+def create_service_app(
+    *,
+    service: str,
+    title: str,
+    description: str,
+    errors: ErrorTable,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    readiness: Callable[[FastAPI], Awaitable[dict[str, Any]]],
+) -> FastAPI:
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.errors = errors
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        status, body = errors.render(exc)
+        return JSONResponse(body, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "code": e.get("type", "invalid"),
+             "message": _chinese_validation_message(e)}
+            for e in exc.errors()
+        ]
+        return JSONResponse(
+            {"code": "VALIDATION_FAILED", "message": "提交的数据未通过校验", "details": {"problems": problems}},
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        message = {404: "请求的路径不存在", 405: "不支持该请求方法"}.get(exc.status_code, str(exc.detail))
+        return JSONResponse({"code": code, "message": message, "details": None}, status_code=exc.status_code)
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        HTTP_LATENCY.labels(service, request.method, getattr(route, "path", "unmatched"), response.status_code).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    @app.get("/healthz", tags=["ops"], summary="存活检查 (liveness)")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz", tags=["ops"], summary="就绪检查：数据库可达、后台任务在运行 (readiness)")
+    async def readyz() -> JSONResponse:
+        checks = await readiness(app)
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus 指标", response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _chinese_validation_message(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "missing":
+        return "缺少必填项"
+    if kind.startswith("string_too_long"):
+        return "内容过长"
+    if kind.startswith("string_too_short"):
+        return "内容过短或为空"
+    if kind.startswith("string_pattern"):
+        return "格式不正确"
+    if kind in ("literal_error", "enum"):
+        return "取值不在允许范围内"
+    if kind == "extra_forbidden":
+        return "不认识的字段"
+    return f"取值无效（{error.get('msg', kind)}）"
+
+
+async def current_principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationRequiredError(reason="缺少 Authorization: Bearer 令牌")
+    settings = request.app.state.settings
+    return verify_token(token.strip(), settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def correlation_id(request: Request) -> str:
+    """The caller's ``X-Correlation-ID`` (or a fresh one): carried on every event the request causes."""
+    return request.headers.get("x-correlation-id") or uuid.uuid4().hex
+
+
+CorrelationId = Annotated[str, Depends(correlation_id)]

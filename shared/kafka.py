@@ -1,0 +1,58 @@
+"""Kafka plumbing shared by relays and consumers: client factories with settings that work on both Apache Kafka
+and the embedded Tansu broker, and idempotent topic creation."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+
+def make_producer(bootstrap_servers: str) -> AIOKafkaProducer:
+    # acks=all: a send counts only once the broker has it. No enable_idempotence / transactions: Tansu refuses them,
+    # and the design does not need them (consumers drop duplicates by event id).
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        linger_ms=2,
+        request_timeout_ms=10_000,
+        max_batch_size=1_048_576,
+        metadata_max_age_ms=5_000,
+    )
+
+
+def make_consumer(bootstrap_servers: str, group_id: str, *topics: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap_servers,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        # Joining a group takes about half the session timeout; short values keep rebalances and tests quick.
+        session_timeout_ms=6_000,
+        heartbeat_interval_ms=500,
+        fetch_max_wait_ms=50,
+        metadata_max_age_ms=2_000,
+        max_poll_records=500,
+    )
+
+
+async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int) -> None:
+    """Create missing topics explicitly (auto-creation would pick its own partition count)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics([NewTopic(t, partitions, 1) for t in missing])
+            except TopicAlreadyExistsError:
+                pass
+            log.info("created topics %s", missing)
+    finally:
+        await admin.close()

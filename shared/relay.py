@@ -1,0 +1,238 @@
+"""The relay: publishes a service's stored events to Kafka, in position order, as binary-mode CloudEvents.
+
+Command handlers only write to PostgreSQL; the relay carries events on (no dual writes). It reads the events after
+its checkpoint, sends the batch with acks=all, and moves the checkpoint only after every send is acknowledged: a
+crash in between re-sends a batch (consumers drop duplicates by event id) but never loses one. Events never become
+visible out of position order (see :mod:`shared.eventstore`), so a checkpoint can never pass a late commit.
+
+The embedded broker keeps everything in memory. If it restarts while the relay runs, the next acknowledged offset
+of a partition is not above the last one the relay saw: the relay takes that as a lost log, re-creates its topics
+and republishes from the start of the store."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.eventstore import NOTIFY_CHANNEL, EventStore, StoredEvent, relay_checkpoints_table
+from shared.kafka import ensure_topics
+from shared.metrics import RELAY_LAG, RELAY_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        producer_factory: Callable[[], AIOKafkaProducer],
+        bootstrap_servers: str,
+        topic: str,
+        source: str,
+        partitions: int = 4,
+        batch_size: int = 500,
+        poll_interval_s: float = 0.5,
+        name: str = "kafka",
+    ) -> None:
+        self.engine = engine
+        self.store = EventStore(engine)
+        self.producer_factory = producer_factory
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.source = source
+        self.partitions = partitions
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.name = name
+        self._wake = asyncio.Event()
+        self._last_offsets: dict[int, int] = {}
+        self._producer: AIOKafkaProducer | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until ``stop`` is set; survives broker and database outages by retrying with back-off."""
+        leading = asyncio.Event()
+        listener = asyncio.create_task(self._listen(stop))
+        leader = asyncio.create_task(self._lead(stop, leading))
+        backoff = 0.1
+        try:
+            while not stop.is_set():
+                try:
+                    if not leading.is_set():
+                        await self._close_producer()
+                        await self._sleep_until(stop, leading)
+                        continue
+                    if self._producer is None:
+                        await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions)
+                        self._producer = self.producer_factory()
+                        await self._producer.start()
+                    sent = await self.publish_pending()
+                    backoff = 0.1
+                    if sent:
+                        continue  # more may be waiting
+                    await self._sleep(stop, self.poll_interval_s)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("relay %s: publishing failed; retrying in %.1fs", self.source, backoff)
+                    await self._close_producer()
+                    await self._sleep(stop, backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            listener.cancel()
+            leader.cancel()
+            await self._close_producer()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch after the checkpoint; returns how many events were sent."""
+        assert self._producer is not None
+        checkpoint = await self.checkpoint()
+        events = await self.store.read_after(checkpoint, self.batch_size)
+        if not events:
+            RELAY_LAG.labels(self.source).set(0)
+            return 0
+        wiped = await send_events(self._producer, self.topic, self.source, events, self._last_offsets)
+        if wiped:
+            log.warning("relay %s: broker lost topic %s; re-creating it and republishing from the start", self.source, self.topic)
+            self._last_offsets.clear()
+            await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions)
+            await self.set_checkpoint(0)
+            return len(events)
+        await self.set_checkpoint(events[-1].position)
+        RELAY_PUBLISHED.labels(self.source).inc(len(events))
+        RELAY_LAG.labels(self.source).set(max(0, await self.store.max_position() - events[-1].position))
+        return len(events)
+
+    async def checkpoint(self) -> int:
+        async with self.engine.connect() as conn:
+            value = await conn.scalar(
+                select(relay_checkpoints_table.c.position).where(relay_checkpoints_table.c.relay == self.name)
+            )
+            return int(value or 0)
+
+    async def set_checkpoint(self, position: int) -> None:
+        async with self.engine.begin() as conn:
+            stmt = pg_insert(relay_checkpoints_table).values(relay=self.name, position=position)
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["relay"], set_={"position": position, "updated_at": stmt.excluded.updated_at}
+                )
+            )
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """Wake the loop on NOTIFY from appends; the poll interval covers a lost listener connection."""
+        wake = lambda *_: self._wake.set()  # noqa: E731 - the same callable must be removed again
+        while not stop.is_set():
+            try:
+                async with self.engine.connect() as conn:
+                    driver = (await conn.get_raw_connection()).driver_connection
+                    await driver.add_listener(NOTIFY_CHANNEL, wake)
+                    try:
+                        while not stop.is_set() and not driver.is_closed():
+                            await asyncio.sleep(1)
+                    finally:
+                        if not driver.is_closed():
+                            await driver.remove_listener(NOTIFY_CHANNEL, wake)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("relay %s: LISTEN connection lost; polling meanwhile", self.source)
+                await asyncio.sleep(1)
+
+    async def _lead(self, stop: asyncio.Event, leading: asyncio.Event) -> None:
+        """Only one relay per store publishes: the holder of a session advisory lock. A replica that starts later
+        waits; if the leader's connection dies, PostgreSQL releases the lock and a waiting replica takes over."""
+        key = _advisory_key(f"relay:{self.name}")
+        while not stop.is_set():
+            try:
+                async with self.engine.connect() as conn:
+                    while not stop.is_set():
+                        if await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}):
+                            await conn.commit()
+                            leading.set()
+                            while not stop.is_set():
+                                await asyncio.sleep(1)
+                                await conn.execute(text("SELECT 1"))  # notice a lost connection
+                        await conn.commit()
+                        await asyncio.sleep(1)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("relay %s: leadership connection lost", self.source)
+            leading.clear()
+            await asyncio.sleep(1)
+
+    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
+        self._wake.clear()
+        waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+
+    async def _sleep_until(self, stop: asyncio.Event, event: asyncio.Event) -> None:
+        waiters = [asyncio.create_task(event.wait()), asyncio.create_task(stop.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+
+    async def _close_producer(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            try:
+                await producer.stop()
+            except Exception:  # closing a producer to a dead broker may fail; a new one is built next round
+                log.debug("relay %s: producer close failed", self.source, exc_info=True)
+
+
+def _advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for pg advisory locks (Python's hash() is salted per process)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+async def send_events(
+    producer: AIOKafkaProducer,
+    topic: str,
+    source: str,
+    events: list[StoredEvent],
+    last_offsets: dict[int, int] | None = None,
+) -> bool:
+    """Send ``events`` in order and wait for every acknowledgement.
+
+    Returns True when an acknowledged offset shows the broker lost the partition's earlier log (see module doc)."""
+    futures = []
+    for event in events:
+        key, value, headers = event.to_cloudevent(source).to_kafka()
+        futures.append(await producer.send(topic, value=value, key=key, headers=headers))
+    wiped = False
+    for metadata in await asyncio.gather(*futures):
+        if last_offsets is not None:
+            previous = last_offsets.get(metadata.partition)
+            if previous is not None and metadata.offset <= previous:
+                wiped = True
+            last_offsets[metadata.partition] = metadata.offset
+    return wiped
+
+
+async def republish(
+    *, engine: AsyncEngine, producer: AIOKafkaProducer, topic: str, source: str, from_position: int = 1, batch_size: int = 1000
+) -> int:
+    """Re-send every stored event from ``from_position`` on (operator command); the running relay is untouched."""
+    store = EventStore(engine)
+    position, total = from_position - 1, 0
+    while True:
+        events = await store.read_after(position, batch_size)
+        if not events:
+            return total
+        await send_events(producer, topic, source, events)
+        position, total = events[-1].position, total + len(events)

@@ -1,0 +1,119 @@
+"""What every service process is made of: settings, its database engine and event store, its relay and its
+consumers, started according to the process roles. Each service's ``bootstrap.py`` (its one composition root)
+builds a :class:`ServiceRuntime` and adds its own handlers, routes and consumers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.consumer import ConsumerRunner, ConsumerSpec
+from shared.db import create_schema, make_engine
+from shared.eventstore import EventStore, store_metadata
+from shared.kafka import make_consumer, make_producer
+from shared.relay import Relay
+from shared.runtime import BackgroundWorkers
+from shared.settings import ProcessRole, ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceRuntime:
+    service: str  # registry, coding, lifecycle, sync (also the CloudEvents source and the topic segment)
+    settings: ServiceSettings
+    engine: AsyncEngine
+    store: EventStore
+    metadata: Sequence[MetaData] = ()
+    consumers: list[ConsumerSpec] = field(default_factory=list)
+    workers: BackgroundWorkers = field(default_factory=BackgroundWorkers)
+
+    @classmethod
+    def build(cls, service: str, settings: ServiceSettings, *metadata: MetaData) -> "ServiceRuntime":
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        return cls(service=service, settings=settings, engine=engine, store=EventStore(engine),
+                   metadata=(store_metadata, *metadata))
+
+    @property
+    def source(self) -> str:
+        return f"/shixiang/{self.service}"
+
+    @property
+    def events_topic(self) -> str:
+        return self.settings.topic(self.service)
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.settings.topic(self.service, "dlt")
+
+    def consumer_spec(self, name: str, topics: Sequence[str], handler: Any) -> ConsumerSpec:
+        return ConsumerSpec(name=f"{self.settings.topic_prefix}.{self.service}.{name}", topics=tuple(topics),
+                            handler=handler, dead_letter_topic=self.dead_letter_topic)
+
+    def relay(self) -> Relay:
+        s = self.settings
+        return Relay(engine=self.engine, producer_factory=lambda: make_producer(s.kafka_bootstrap_servers),
+                     bootstrap_servers=s.kafka_bootstrap_servers, topic=self.events_topic, source=self.source,
+                     partitions=s.topic_partitions, batch_size=s.relay_batch_size,
+                     poll_interval_s=s.relay_poll_interval_s)
+
+    def consumer_runner(self, spec: ConsumerSpec) -> ConsumerRunner:
+        s = self.settings
+        return ConsumerRunner(
+            spec=spec, engine=self.engine,
+            consumer_factory=lambda group, *topics: make_consumer(s.kafka_bootstrap_servers, group, *topics),
+            producer_factory=lambda: make_producer(s.kafka_bootstrap_servers),
+            bootstrap_servers=s.kafka_bootstrap_servers, partitions=s.topic_partitions,
+            max_attempts=s.consumer_max_attempts, retry_backoff_s=s.consumer_retry_backoff_s,
+        )
+
+    async def start(self) -> None:
+        await create_schema(self.engine, *self.metadata)
+        roles = self.settings.process_roles
+        if ProcessRole.relay in roles:
+            self.workers.start(f"{self.service}-relay", self.relay().run)
+        if ProcessRole.consume in roles:
+            for spec in self.consumers:
+                self.workers.start(spec.name, self.consumer_runner(spec).run)
+
+    async def close(self) -> None:
+        await self.workers.shutdown()
+        await self.engine.dispose()
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            checks["database"] = f"error: {exc}"
+        checks.update(self.workers.health())
+        return checks
+
+
+def runtime_lifespan(
+    runtime: ServiceRuntime,
+    on_start: Callable[[], Awaitable[None]] | None = None,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+) -> Callable[[FastAPI], Any]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        if on_start is not None:
+            await on_start()
+        try:
+            yield
+        finally:
+            if on_stop is not None:
+                await on_stop()
+            await runtime.close()
+
+    return lifespan

@@ -1,0 +1,70 @@
+"""Settings every service process shares, read from ``SHIXIANG_*`` environment variables.
+
+Each service subclasses :class:`ServiceSettings` with its own fields; the composition root builds the settings
+object once (never at import time)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_JWT_SECRET = "shixiang-development-secret-do-not-use-in-production"
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class ProcessRole(StrEnum):
+    """What one process of a service does. One image, several roles (api, relay, consume)."""
+
+    api = "api"
+    relay = "relay"
+    consume = "consume"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHIXIANG_", extra="ignore")
+
+    environment: Environment = Field(
+        Environment.development, description="development/test allow the built-in JWT secret; production refuses it."
+    )
+    database_url: str = Field(
+        "postgresql+asyncpg://postgres@localhost/shixiang",
+        description="SQLAlchemy URL of this service's own database (postgresql+asyncpg://…).",
+    )
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated Kafka bootstrap servers.")
+    topic_prefix: str = Field("shixiang", description="Prefix of every topic name, e.g. shixiang.lifecycle.events.")
+    topic_partitions: int = Field(4, ge=1, description="Partitions of each topic this service creates.")
+    jwt_secret: SecretStr = Field(SecretStr(DEVELOPMENT_JWT_SECRET), description="HS256 secret of bearer tokens.")
+    jwt_issuer: str = Field("shixiang", description="Expected `iss` claim of bearer tokens.")
+    roles: str = Field(
+        "api,relay,consume",
+        description="Comma-separated process roles: api (HTTP), relay (store → Kafka), consume (Kafka → effects).",
+    )
+    relay_batch_size: int = Field(500, ge=1, description="Events the relay publishes per batch.")
+    relay_poll_interval_s: float = Field(
+        0.5, gt=0, description="Fallback poll interval of the relay; LISTEN/NOTIFY wakes it sooner."
+    )
+    consumer_max_attempts: int = Field(5, ge=1, description="Attempts per message before it goes to the dead-letter topic.")
+    consumer_retry_backoff_s: float = Field(0.2, ge=0, description="First retry delay; doubles each attempt.")
+    db_pool_size: int = Field(10, ge=1, description="SQLAlchemy pool size per process.")
+
+    @model_validator(mode="after")
+    def _refuse_development_secret_in_production(self) -> Self:
+        if self.environment is Environment.production and self.jwt_secret.get_secret_value() == DEVELOPMENT_JWT_SECRET:
+            raise ValueError("SHIXIANG_JWT_SECRET must be set to a real secret in production")
+        return self
+
+    @property
+    def process_roles(self) -> frozenset[ProcessRole]:
+        return frozenset(ProcessRole(r.strip()) for r in self.roles.split(",") if r.strip())
+
+    def topic(self, service: str, kind: str = "events") -> str:
+        """Topic names are configuration: ``<prefix>.<service>.<kind>`` (kind: events or dlt)."""
+        return f"{self.topic_prefix}.{service}.{kind}"

@@ -1,0 +1,169 @@
+"""The whole suite on embedded infrastructure: one PostgreSQL cluster with a database per service, the Tansu
+broker, and each service as its own uvicorn process (as in production). Used by ``make dev``, by the end-to-end
+tests and by the benchmarks."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.auth import ALL_REGIONS, mint_token
+from shared.infra import EmbeddedBroker, EmbeddedPostgres, free_port, port_is_free
+from shared.settings import DEVELOPMENT_JWT_SECRET
+from shixiang.services import SERVICES
+
+DEMO_USERS: dict[str, tuple[list[str], list[str]]] = {
+    # name: (roles, regions). Guangzhou (4401) staff, a provincial admin, the national platform and an operator.
+    "entry-gz": (["entry"], ["4401"]),
+    "reviewer-gz": (["reviewer"], ["4401"]),
+    "tester-gz": (["tester"], ["4401"]),
+    "publisher-gz": (["publisher"], ["4401"]),
+    "admin-gd": (["admin"], ["44"]),
+    "national": (["national"], [ALL_REGIONS]),
+    "operator": (["operator"], [ALL_REGIONS]),
+}
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the child gets SIGTERM if the launcher dies, so no uvicorn outlives a killed `make dev`."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+@dataclass
+class Suite:
+    root: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    broker_port: int | None = None
+    jwt_secret: str = DEVELOPMENT_JWT_SECRET
+    topic_prefix: str = "shixiang"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    quiet: bool = True
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).resolve()
+        self.logs = self.root / "logs"
+        self.postgres = EmbeddedPostgres(self.root / "pg")
+        self.broker: EmbeddedBroker | None = None
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        for name, entry in SERVICES.items():
+            self.ports.setdefault(name, entry.port)
+
+    # ---- lifecycle --------------------------------------------------------------------------------------------
+    def start(self) -> "Suite":
+        self.logs.mkdir(parents=True, exist_ok=True)
+        taken = [f"{n}:{p}" for n, p in self.ports.items() if not port_is_free(p)]
+        if taken:
+            raise RuntimeError(f"ports already in use: {', '.join(taken)} (another suite running? choose other ports)")
+        self.postgres.start()
+        for entry in SERVICES.values():
+            self.postgres.create_database(entry.database)
+        port = self.broker_port or (9092 if port_is_free(9092) else free_port())
+        self.broker = EmbeddedBroker(port, log_path=self.logs / "broker.log").start()
+        for name in SERVICES:
+            self.start_service(name)
+        self.wait_ready()
+        self.write_manifest()
+        return self
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self.stop_service(name)
+        if self.broker:
+            self.broker.stop()
+        self.postgres.stop()
+
+    def env_for(self, name: str) -> dict[str, str]:
+        entry = SERVICES[name]
+        assert self.broker is not None
+        return {
+            "SHIXIANG_ENVIRONMENT": "development",
+            "SHIXIANG_DATABASE_URL": self.postgres.url(entry.database),
+            "SHIXIANG_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
+            "SHIXIANG_JWT_SECRET": self.jwt_secret,
+            "SHIXIANG_TOPIC_PREFIX": self.topic_prefix,
+            **self.extra_env,
+        }
+
+    def start_service(self, name: str) -> None:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child process
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "shixiang.cli", "serve", name, "--host", "127.0.0.1",
+             "--port", str(self.ports[name])],
+            env={**os.environ, **self.env_for(name)}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_die_with_parent,
+        )
+
+    def stop_service(self, name: str, *, hard: bool = False) -> None:
+        process = self.processes.pop(name, None)
+        if process is None:
+            return
+        process.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def wait_ready(self, names: list[str] | None = None, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        for name in names or list(SERVICES):
+            while True:
+                process = self.processes[name]
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode}; see {self.logs / (name + '.log')}:\n"
+                                       + self.log_tail(name))
+                try:
+                    if httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} not ready after {timeout_s}s:\n{self.log_tail(name)}")
+                time.sleep(0.1)
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        path = self.logs / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    # ---- facts for people and tools ---------------------------------------------------------------------------
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def token(self, user: str) -> str:
+        roles, regions = DEMO_USERS[user]
+        return mint_token(self.jwt_secret, subject=user, roles=roles, regions=regions)
+
+    def write_manifest(self) -> None:
+        """`.dev/suite.json`: how the CLI (republish, dlt replay) reaches the running suite."""
+        manifest = {name: {"url": self.url(name), "env": self.env_for(name)} for name in SERVICES}
+        (self.root / "suite.json").write_text(json.dumps(manifest, indent=2))
+
+    def banner(self) -> str:
+        lines = ["", "公安政务服务事项 suite is up (Ctrl-C stops everything):", ""]
+        for name, entry in SERVICES.items():
+            lines.append(f"  {name:<10} {self.url(name)}{entry.prefix}   docs: {self.url(name)}/docs")
+        assert self.broker is not None
+        lines += ["", f"  postgres   {self.postgres.socket_dir} (unix socket; databases shixiang_<service>)",
+                  f"  kafka      {self.broker.bootstrap_servers} (Tansu, memory only)",
+                  f"  logs       {self.logs}", "", "Demo tokens (valid 12 h; mint more: shixiang token --sub NAME "
+                  "--roles entry --regions 4401):", ""]
+        for user, (roles, regions) in DEMO_USERS.items():
+            lines.append(f"  {user:<13} roles={','.join(roles):<10} regions={','.join(regions)}")
+            lines.append(f"    {self.token(user)}")
+        lines += ["", "Try:", f"  curl -s -X POST {self.url('registry')}/registry/v1/items \\",
+                  f"    -H 'Authorization: Bearer {self.token('entry-gz')[:16]}…' -H 'Content-Type: application/json' \\",
+                  "    -d '{\"name\":\"户口迁移审批\",\"short_name\":\"户口迁移审批\",\"item_type\":\"01\","
+                  "\"police_type\":\"02\",\"service_category\":\"03\",\"region_code\":\"440115\"}'", ""]
+        return "\n".join(lines)
