@@ -1,0 +1,349 @@
+"""事项编码 (item code) domain: pure rules, no I/O except :meth:`PinyinOverrides.load`.
+
+``事项编码 = 事项类型编码(2) + 区划代码(6) + 业务警种编码(2) + 服务类别编码(2) + 事项名称编码(12)``: 24 characters,
+no separators (see ``docs/domain.md``, "The item code (事项编码) — decided"). ``事项服务编码`` is the item code
+followed by a three-digit service sequence ``001``–``999``.
+
+The name code is made from the item's 简称: the uppercase pinyin first letters of its Chinese characters
+(pypinyin ``Style.FIRST_LETTER`` with pypinyin's own phrase dictionary), corrected by the project's
+:class:`PinyinOverrides` for polyphones pypinyin reads wrongly (单县 → SX, 朝阳 → CY, ...); ASCII letters and digits
+are kept (upper-cased); everything else is dropped; the first 12 characters are kept and the rest padded with ``0``.
+
+Structural checks here never consult the reference dictionaries: whether ``440115`` is a valid region on a given
+date is the caller's business (``shared.dictionaries``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from pypinyin import Style, lazy_pinyin
+
+__all__ = [
+    "COLLISION_SEQUENCE_MAX",
+    "DEFAULT_OVERRIDES_PATH",
+    "ITEM_CODE_LENGTH",
+    "NAME_CODE_LENGTH",
+    "NAME_CODE_PAD",
+    "SERVICE_CODE_LENGTH",
+    "SERVICE_SEQUENCE_MAX",
+    "CodingDomainError",
+    "EmptyNameCodeError",
+    "InvalidOverrideError",
+    "ItemCodeParts",
+    "MalformedCodeError",
+    "PinyinOverrides",
+    "SequenceOutOfRangeError",
+    "compose_code",
+    "decode_code",
+    "display_code",
+    "name_code",
+    "name_letters",
+    "service_code",
+    "with_collision_sequence",
+]
+
+NAME_CODE_LENGTH = 12
+ITEM_CODE_LENGTH = 24
+SERVICE_SEQUENCE_MAX = 999
+COLLISION_SEQUENCE_MAX = 99
+SERVICE_CODE_LENGTH = ITEM_CODE_LENGTH + 3
+NAME_CODE_PAD = "0"
+
+# The packaged override dictionary (a constant path; nothing is read at import time).
+DEFAULT_OVERRIDES_PATH = Path(__file__).resolve().parent.parent / "data" / "pinyin_overrides.json"
+
+# CJK ideographs pypinyin knows about: 〇, Extension A, the URO, compatibility ideographs, Extensions B–I and the
+# compatibility supplement (U+20000–U+2FA1F), Extensions G–H (U+30000–U+323AF).
+_HAN_CLASS = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f\U00030000-\U000323af"
+_HAN_ONLY = re.compile(f"[{_HAN_CLASS}]+")
+# A short name, after NFKC, is scanned as runs of Han characters and runs of ASCII letters/digits; the rest is dropped.
+_NAME_TOKENS = re.compile(f"([{_HAN_CLASS}]+)|([A-Za-z0-9]+)")
+_OVERRIDE_LETTERS = re.compile("[A-Z]+")
+
+# (field, start, end, pattern, Chinese label, expected shape) — the five parts of the 24-character code, in order.
+_TWO_DIGITS = re.compile("[0-9]{2}")
+_PART_LAYOUT: tuple[tuple[str, int, int, re.Pattern[str], str, str], ...] = (
+    ("item_type", 0, 2, _TWO_DIGITS, "事项类型编码", "2位数字"),
+    ("region_code", 2, 8, re.compile("[0-9]{6}"), "区划代码", "6位数字"),
+    ("police_type", 8, 10, _TWO_DIGITS, "业务警种编码", "2位数字"),
+    ("service_category", 10, 12, _TWO_DIGITS, "服务类别编码", "2位数字"),
+    ("name_code", 12, 24, re.compile("[0-9A-Z]{12}"), "事项名称编码", "12位数字或大写字母"),
+)
+
+
+# ---------------------------------------------------------------------------------------------------------- errors
+class CodingDomainError(Exception):
+    """Base of the coding domain's expected failures: ``code`` is a stable English id, ``message`` is Chinese."""
+
+    code: ClassVar[str] = "CODING_DOMAIN_ERROR"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: Mapping[str, Any] = MappingProxyType(dict(details))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class MalformedCodeError(CodingDomainError):
+    """An item code (or one of its parts) does not have the required shape; ``part`` names the offending part:
+    ``length``, ``item_type``, ``region_code``, ``police_type``, ``service_category`` or ``name_code``."""
+
+    code: ClassVar[str] = "MALFORMED_CODE"
+
+    def __init__(self, part: str, message: str, **details: Any) -> None:
+        super().__init__(message, part=part, **details)
+        self.part = part
+
+
+class EmptyNameCodeError(CodingDomainError):
+    """The short name contains nothing that can be coded (no Chinese character, ASCII letter or digit)."""
+
+    code: ClassVar[str] = "EMPTY_NAME_CODE"
+
+    def __init__(self, short_name: str) -> None:
+        super().__init__(
+            f"简称“{short_name}”不含可编码的汉字、字母或数字，无法生成事项名称编码，请修改简称",
+            short_name=short_name,
+        )
+        self.short_name = short_name
+
+
+class InvalidOverrideError(CodingDomainError):
+    """An entry of the pinyin override dictionary (or the dictionary file itself) is not acceptable."""
+
+    code: ClassVar[str] = "INVALID_PINYIN_OVERRIDE"
+
+
+class SequenceOutOfRangeError(CodingDomainError, ValueError):
+    """A collision or service sequence outside its range (also a ``ValueError``)."""
+
+    code: ClassVar[str] = "SEQUENCE_OUT_OF_RANGE"
+
+
+# ------------------------------------------------------------------------------------------------- pinyin overrides
+@dataclass(frozen=True)
+class PinyinOverrides:
+    """Project dictionary for polyphones and place names pypinyin reads wrongly.
+
+    ``phrases`` maps a phrase of CJK characters to its uppercase first letters, one letter per character
+    (``{"单县": "SX", "朝阳": "CY"}``). Instances are immutable: :meth:`with_phrase` and :meth:`without_phrase`
+    return new dictionaries. Keys are NFKC-normalised, like the short names they are matched against.
+    """
+
+    phrases: Mapping[str, str] = field(hash=False)
+    version: str
+    # Distinct phrase lengths, longest first: the matcher tries them in this order (longest match first).
+    _lengths: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.version, str) or not self.version.strip():
+            raise InvalidOverrideError("拼音修正词典的版本号不能为空", version=self.version)
+        if not isinstance(self.phrases, Mapping):
+            raise InvalidOverrideError("拼音修正词典的词条必须是“词语 → 首字母”的映射")
+        normalised: dict[str, str] = {}
+        for raw_phrase, letters in self.phrases.items():
+            phrase = _validated_override(raw_phrase, letters)
+            if phrase in normalised and normalised[phrase] != letters:
+                raise InvalidOverrideError(
+                    f"拼音修正词条“{phrase}”重复且首字母不一致（{normalised[phrase]} / {letters}）", phrase=phrase
+                )
+            normalised[phrase] = letters
+        ordered = dict(sorted(normalised.items()))
+        object.__setattr__(self, "phrases", MappingProxyType(ordered))
+        object.__setattr__(self, "_lengths", tuple(sorted({len(p) for p in ordered}, reverse=True)))
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> PinyinOverrides:
+        """Read an override file ``{"version": ..., "phrases": {...}}``; default: the packaged data file."""
+        source = Path(path) if path is not None else DEFAULT_OVERRIDES_PATH
+        text = source.read_text(encoding="utf-8")
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            message = f"拼音修正词典文件不是合法的 JSON：{source}（{exc.msg}）"
+            raise InvalidOverrideError(message, source=str(source)) from exc
+        if not isinstance(document, dict) or not isinstance(document.get("phrases"), dict):
+            raise InvalidOverrideError(f"拼音修正词典文件缺少 phrases 对象：{source}", source=str(source))
+        version = document.get("version")
+        if not isinstance(version, str):
+            raise InvalidOverrideError(f"拼音修正词典文件缺少 version 字符串：{source}", source=str(source))
+        return cls(phrases=document["phrases"], version=version)
+
+    def with_phrase(self, phrase: str, letters: str, *, version: str | None = None) -> PinyinOverrides:
+        """A copy with ``phrase → letters`` added (or replaced); ``version`` defaults to the current one.
+
+        Raises :class:`InvalidOverrideError` unless ``phrase`` is one or more CJK characters and ``letters`` is
+        uppercase ``A``–``Z`` with exactly one letter per character."""
+        key = _validated_override(phrase, letters)
+        return PinyinOverrides(
+            phrases={**self.phrases, key: letters}, version=self.version if version is None else version
+        )
+
+    def without_phrase(self, phrase: str, *, version: str | None = None) -> PinyinOverrides:
+        """A copy without ``phrase``; raises :class:`InvalidOverrideError` if it is not in the dictionary."""
+        key = unicodedata.normalize("NFKC", phrase) if isinstance(phrase, str) else phrase
+        if key not in self.phrases:
+            raise InvalidOverrideError(f"拼音修正词典中没有词条“{phrase}”", phrase=phrase)
+        remaining = {p: letters for p, letters in self.phrases.items() if p != key}
+        return PinyinOverrides(phrases=remaining, version=self.version if version is None else version)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON-ready form (same shape as the data file, without its description)."""
+        return {"version": self.version, "phrases": dict(self.phrases)}
+
+
+def _validated_override(phrase: object, letters: object) -> str:
+    """Check one override entry; returns the NFKC-normalised phrase."""
+    if not isinstance(phrase, str) or not phrase:
+        raise InvalidOverrideError("拼音修正词条不能为空", phrase=phrase)
+    key = unicodedata.normalize("NFKC", phrase)
+    if not _HAN_ONLY.fullmatch(key):
+        raise InvalidOverrideError(f"拼音修正词条“{phrase}”只能由汉字组成", phrase=phrase)
+    if not isinstance(letters, str) or not _OVERRIDE_LETTERS.fullmatch(letters):
+        raise InvalidOverrideError(
+            f"拼音修正词条“{phrase}”的首字母“{letters}”只能由大写字母 A–Z 组成", phrase=phrase, letters=letters
+        )
+    if len(letters) != len(key):
+        raise InvalidOverrideError(
+            f"拼音修正词条“{phrase}”有{len(key)}个汉字，首字母“{letters}”却有{len(letters)}个",
+            phrase=phrase,
+            letters=letters,
+        )
+    return key
+
+
+# ------------------------------------------------------------------------------------------------------- name code
+def name_letters(short_name: str, overrides: PinyinOverrides) -> str:
+    """The full (untruncated) uppercase letter string of a 简称.
+
+    The name is NFKC-normalised (full-width ``Ｃ１`` → ``C1``), then read as runs of Han characters and runs of ASCII
+    letters/digits; everything else (punctuation, brackets, spaces, other scripts) is dropped. ASCII runs are
+    upper-cased. In each Han run the override phrases are matched left to right, longest first; the text between
+    matches is handed to pypinyin in one piece so that its phrase dictionary still sees whole words
+    (重新申领 → CXSL, 银行 → YH).
+    """
+    if not isinstance(short_name, str):
+        raise TypeError(f"short_name must be str, not {type(short_name).__name__}")
+    text = unicodedata.normalize("NFKC", short_name)
+    pieces: list[str] = []
+    for match in _NAME_TOKENS.finditer(text):
+        han, ascii_alnum = match.groups()
+        pieces.append(_han_letters(han, overrides) if han else ascii_alnum.upper())
+    return "".join(pieces)
+
+
+def name_code(short_name: str, overrides: PinyinOverrides) -> str:
+    """The 12-character 事项名称编码: the first 12 of :func:`name_letters`, right-padded with ``0``."""
+    letters = name_letters(short_name, overrides)
+    if not letters:
+        raise EmptyNameCodeError(short_name)
+    return letters[:NAME_CODE_LENGTH].ljust(NAME_CODE_LENGTH, NAME_CODE_PAD)
+
+
+def _han_letters(run: str, overrides: PinyinOverrides) -> str:
+    phrases, lengths = overrides.phrases, overrides._lengths
+    pieces: list[str] = []
+    plain_start = position = 0
+    while position < len(run):
+        for length in lengths:
+            letters = phrases.get(run[position : position + length]) if position + length <= len(run) else None
+            if letters is not None:
+                pieces.append(_pypinyin_letters(run[plain_start:position]))
+                pieces.append(letters)
+                position += length
+                plain_start = position
+                break
+        else:
+            position += 1
+    pieces.append(_pypinyin_letters(run[plain_start:]))
+    return "".join(pieces)
+
+
+def _pypinyin_letters(text: str) -> str:
+    if not text:
+        return ""
+    initials = "".join(lazy_pinyin(text, style=Style.FIRST_LETTER, errors="ignore")).upper()
+    # Characters pypinyin has no reading for are dropped (errors="ignore"); keep strictly A–Z.
+    return "".join(ch for ch in initials if "A" <= ch <= "Z")
+
+
+# ------------------------------------------------------------------------------------------------------- item code
+@dataclass(frozen=True)
+class ItemCodeParts:
+    """The five parts of a 事项编码. Construction checks each part's shape (not its dictionary meaning) and raises
+    :class:`MalformedCodeError` naming the first bad part."""
+
+    item_type: str
+    region_code: str
+    police_type: str
+    service_category: str
+    name_code: str
+
+    def __post_init__(self) -> None:
+        for part, _start, _end, pattern, label, shape in _PART_LAYOUT:
+            value = getattr(self, part)
+            if not isinstance(value, str) or not pattern.fullmatch(value):
+                shown = value if isinstance(value, str) else repr(value)
+                raise MalformedCodeError(part, f"事项编码中的{label}应为{shape}，实际为“{shown}”", value=shown)
+
+    def code(self) -> str:
+        """The 24-character code: the parts concatenated without separators."""
+        return self.item_type + self.region_code + self.police_type + self.service_category + self.name_code
+
+    def as_tuple(self) -> tuple[str, str, str, str, str]:
+        return (self.item_type, self.region_code, self.police_type, self.service_category, self.name_code)
+
+
+def compose_code(parts: ItemCodeParts) -> str:
+    """The 24-character 事项编码 of ``parts``."""
+    return parts.code()
+
+
+def decode_code(code: str) -> ItemCodeParts:
+    """Split a 24-character 事项编码 into its parts, checking only their shape.
+
+    Raises :class:`MalformedCodeError` with ``part`` = ``"length"`` for a wrong length, else the name of the first
+    malformed part. The canonical form only: no hyphens, no surrounding spaces, uppercase name code."""
+    if not isinstance(code, str):
+        raise TypeError(f"code must be str, not {type(code).__name__}")
+    if len(code) != ITEM_CODE_LENGTH:
+        raise MalformedCodeError(
+            "length", f"事项编码应为{ITEM_CODE_LENGTH}位，实际为{len(code)}位：“{code}”", value=code
+        )
+    return ItemCodeParts(*(code[start:end] for _part, start, end, *_rest in _PART_LAYOUT))
+
+
+def with_collision_sequence(code: str, sequence: int) -> str:
+    """``code`` with the last two characters of its name code replaced by ``f"{sequence:02d}"`` (``01``–``99``)."""
+    decode_code(code)
+    _check_sequence(sequence, COLLISION_SEQUENCE_MAX, "冲突序号")
+    return code[: ITEM_CODE_LENGTH - 2] + f"{sequence:02d}"
+
+
+def service_code(item_code: str, sequence: int) -> str:
+    """The 27-character 事项服务编码: ``item_code`` followed by ``f"{sequence:03d}"`` (``001``–``999``)."""
+    decode_code(item_code)
+    _check_sequence(sequence, SERVICE_SEQUENCE_MAX, "事项服务序号")
+    return item_code + f"{sequence:03d}"
+
+
+def display_code(code: str) -> str:
+    """The hyphenated form for people: ``01-440115-02-01-HKQYSP000000``."""
+    return "-".join(decode_code(code).as_tuple())
+
+
+def _check_sequence(sequence: int, maximum: int, label: str) -> None:
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or not 1 <= sequence <= maximum:
+        raise SequenceOutOfRangeError(
+            f"{label}应为1至{maximum}之间的整数，实际为“{sequence}”", sequence=repr(sequence), maximum=maximum
+        )
