@@ -10,7 +10,14 @@ from datetime import date
 from typing import Any
 
 from shared import contracts
-from shared.dictionaries import Dictionaries, Dictionary, DictionaryError
+from shared.dictionaries import (
+    Dictionaries,
+    Dictionary,
+    DictionaryError,
+    ExpiredCodeError,
+    NotYetValidCodeError,
+    UnknownCodeError,
+)
 from shared.errors import DomainError
 
 EVENT_DRAFTED = contracts.REGISTRY_ITEM_DRAFTED
@@ -21,6 +28,11 @@ CODED_ELEMENTS = ("item_type", "region_code", "police_type", "service_category",
 ELEMENT_LABELS = {
     "name": "事项名称", "short_name": "简称", "item_type": "事项类型", "police_type": "业务警种",
     "service_category": "服务类别", "region_code": "区划代码",
+}
+DICTIONARY_PROBLEM_CODES = {
+    UnknownCodeError: "UNKNOWN_CODE",
+    ExpiredCodeError: "EXPIRED_CODE",
+    NotYetValidCodeError: "NOT_YET_VALID_CODE",
 }
 NAME_MAX = 200
 SHORT_NAME_MAX = 60
@@ -41,29 +53,35 @@ class ElementsInvalidError(DomainError):
 
 
 def check_elements(elements: dict[str, Any], dictionaries: Dictionaries, today: date) -> list[Problem]:
+    """Every problem of ``elements`` at once (a civil servant fixes a form in one pass, not one error at a time)."""
     problems: list[Problem] = []
+    present: dict[str, str] = {}
     for key, label in ELEMENT_LABELS.items():
         value = elements.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
             problems.append(Problem(key, "REQUIRED", f"{label}为必填项"))
         elif not isinstance(value, str):
             problems.append(Problem(key, "NOT_TEXT", f"{label}必须是文本"))
-    if problems:
-        return problems
-    if len(elements["name"]) > NAME_MAX:
+        else:
+            present[key] = value
+    if len(present.get("name", "")) > NAME_MAX:
         problems.append(Problem("name", "TOO_LONG", f"事项名称不能超过 {NAME_MAX} 个字"))
-    short = elements["short_name"]
-    if len(short) > SHORT_NAME_MAX:
-        problems.append(Problem("short_name", "TOO_LONG", f"简称不能超过 {SHORT_NAME_MAX} 个字"))
-    if not _has_codable_character(short):
-        problems.append(Problem("short_name", "NO_CODABLE_CHARACTER", "简称至少需要一个汉字、字母或数字（用于生成事项名称编码）"))
+    if "short_name" in present:
+        short = present["short_name"]
+        if len(short) > SHORT_NAME_MAX:
+            problems.append(Problem("short_name", "TOO_LONG", f"简称不能超过 {SHORT_NAME_MAX} 个字"))
+        if not _has_codable_character(short):
+            problems.append(Problem("short_name", "NO_CODABLE_CHARACTER",
+                                    "简称至少需要一个汉字、字母或数字（用于生成事项名称编码）"))
     for key, dictionary in (("item_type", dictionaries.item_types), ("police_type", dictionaries.police_types),
                             ("service_category", dictionaries.service_categories)):
-        problems += _check_code(key, elements[key], dictionary, today)
-    if not re.fullmatch(r"\d{6}", elements["region_code"]):
-        problems.append(Problem("region_code", "MALFORMED", "区划代码必须是 6 位数字（GB/T 2260）"))
-    else:
-        problems += _check_code("region_code", elements["region_code"], dictionaries.regions, today)
+        if key in present:
+            problems += _check_code(key, present[key], dictionary, today)
+    if "region_code" in present:
+        if not re.fullmatch(r"\d{6}", present["region_code"]):
+            problems.append(Problem("region_code", "MALFORMED", "区划代码必须是 6 位数字（GB/T 2260）"))
+        else:
+            problems += _check_code("region_code", present["region_code"], dictionaries.regions, today)
     return problems
 
 
@@ -71,7 +89,7 @@ def _check_code(key: str, value: str, dictionary: Dictionary, today: date) -> li
     try:
         dictionary.lookup(value, on=today)
     except DictionaryError as exc:
-        return [Problem(key, type(exc).__name__.removesuffix("Error").upper() + "_CODE", exc.message)]
+        return [Problem(key, DICTIONARY_PROBLEM_CODES.get(type(exc), "INVALID_CODE"), exc.message)]
     return []
 
 
