@@ -8,7 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout; a dropped connection fails its transaction, which callers
+    # (HTTP clients, the consumer runner, the relay) retry.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
 async def create_schema(engine: AsyncEngine, *metadatas: MetaData) -> None:

@@ -13,6 +13,7 @@ The lock serialises only the final insert-and-commit of each writer; batch appen
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     BigInteger,
     Column,
     DateTime,
@@ -31,10 +33,10 @@ from sqlalchemy import (
     Table,
     Text,
     func,
-    insert,
     select,
     text,
 )
+from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -62,6 +64,13 @@ events_table = Table(
     PrimaryKeyConstraint("stream_id", "version", name="events_stream_version_pk"),
 )
 Index("events_recorded_at_idx", events_table.c.recorded_at)
+
+# Wake relays (LISTEN shixiang_events) after every committed append, whoever wrote it; NOTIFY is delivered at commit.
+sa_event.listen(events_table, "after_create", DDL(f"""
+CREATE OR REPLACE FUNCTION shixiang_notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_notify('{NOTIFY_CHANNEL}', ''); RETURN NULL; END $$"""))
+sa_event.listen(events_table, "after_create", DDL(
+    "CREATE TRIGGER events_notify AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION shixiang_notify_events()"))
 
 relay_checkpoints_table = Table(
     "relay_checkpoints",
@@ -163,6 +172,11 @@ class EventStore:
         async with self.engine.connect() as conn:
             return await load_stream(conn, stream_id, recorded_until=recorded_until, after_version=after_version)
 
+    async def version(self, stream_id: str) -> int:
+        """The stream's current version (0 for a stream with no events)."""
+        async with self.engine.connect() as conn:
+            return await current_version(conn, stream_id)
+
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
         """Events with a position above ``position``, in position order (the relay's and projections' read)."""
         async with self.engine.connect() as conn:
@@ -187,6 +201,18 @@ async def current_version(conn: AsyncConnection, stream_id: str) -> int:
     )
 
 
+_APPEND_SQL = text("""
+INSERT INTO events (stream_id, version, event_id, type, data, actor, correlation_id, causation_id, recorded_at)
+SELECT :stream_id, :expected + n.ord, n.event_id, n.type, n.data::jsonb, :actor, :correlation_id, :causation_id,
+       :recorded_at
+FROM unnest(CAST(:event_ids AS uuid[]), CAST(:types AS text[]), CAST(:datas AS text[]))
+     WITH ORDINALITY AS n(event_id, type, data, ord)
+WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = :stream_id) = :expected
+ORDER BY n.ord
+RETURNING position, version
+""")
+
+
 async def append_events(
     conn: AsyncConnection,
     stream_id: str,
@@ -196,41 +222,30 @@ async def append_events(
 ) -> list[StoredEvent]:
     """Append inside the caller's transaction (so a consumer can record its effect and its tracking row together).
 
-    Call it last in the transaction: from here to commit the events table is locked for other writers."""
+    One statement checks the expected version and inserts, under the table lock, so no other writer can slip in
+    between the check and the insert. Call it last in the transaction: the lock is held until commit."""
     if not events:
         return []
-    actual = await current_version(conn, stream_id)
-    if actual != expected_version:
-        raise ConcurrencyConflictError(stream_id=stream_id, expected=expected_version, actual=actual)
     recorded_at = metadata.recorded_at or datetime.now(UTC)
-    rows = [
-        {
-            "stream_id": stream_id,
-            "version": expected_version + i,
-            "event_id": e.event_id,
-            "type": e.type,
-            "data": e.data,
-            "actor": metadata.actor,
-            "correlation_id": metadata.correlation_id,
-            "causation_id": metadata.causation_id,
-            "recorded_at": recorded_at,
-        }
-        for i, e in enumerate(events, start=1)
-    ]
     await conn.execute(text("LOCK TABLE events IN EXCLUSIVE MODE"))
     try:
-        async with conn.begin_nested():
-            result = await conn.execute(insert(events_table).returning(events_table.c.position), rows)
-            positions = [r.position for r in result]
-    except IntegrityError as exc:
-        # A concurrent writer took the version between our check and our insert (or the event id was reused).
-        raise ConcurrencyConflictError(
-            stream_id=stream_id, expected=expected_version, actual=await current_version(conn, stream_id)
-        ) from exc
-    await conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": str(positions[-1])})
+        rows = (await conn.execute(_APPEND_SQL, {
+            "stream_id": stream_id, "expected": expected_version,
+            "event_ids": [e.event_id for e in events], "types": [e.type for e in events],
+            "datas": [json.dumps(e.data, ensure_ascii=False) for e in events],
+            "actor": metadata.actor, "correlation_id": metadata.correlation_id,
+            "causation_id": metadata.causation_id, "recorded_at": recorded_at,
+        })).all()
+    except IntegrityError as exc:  # only a reused event id can get here: the version was checked under the lock
+        raise ConcurrencyConflictError(stream_id=stream_id, expected=expected_version, actual="?") from exc
+    if not rows:
+        raise ConcurrencyConflictError(stream_id=stream_id, expected=expected_version,
+                                       actual=await current_version(conn, stream_id))
     return [
-        StoredEvent(position=p, recorded_at=recorded_at, **{k: v for k, v in row.items() if k != "recorded_at"})
-        for p, row in zip(positions, rows, strict=True)
+        StoredEvent(position=row.position, stream_id=stream_id, version=row.version, event_id=e.event_id,
+                    type=e.type, data=e.data, actor=metadata.actor, correlation_id=metadata.correlation_id,
+                    causation_id=metadata.causation_id, recorded_at=recorded_at)
+        for row, e in zip(rows, events, strict=True)
     ]
 
 

@@ -5,9 +5,11 @@ its checkpoint, sends the batch with acks=all, and moves the checkpoint only aft
 crash in between re-sends a batch (consumers drop duplicates by event id) but never loses one. Events never become
 visible out of position order (see :mod:`shared.eventstore`), so a checkpoint can never pass a late commit.
 
-The embedded broker keeps everything in memory. If it restarts while the relay runs, the next acknowledged offset
-of a partition is not above the last one the relay saw: the relay takes that as a lost log, re-creates its topics
-and republishes from the start of the store."""
+The embedded broker keeps everything in memory, so a broker restart is a brand-new, empty cluster. The relay notices
+in two ways and then re-creates its topics and republishes from the start of the store (consumers drop what they
+already applied): (1) an epoch marker topic that only this relay creates has vanished (checked at start and every
+``epoch_check_interval_s`` while idle, so a quiet system heals too); (2) an acknowledged offset of a partition is not
+above the last one it saw. A durable Kafka keeps the marker, so production never republishes by accident."""
 
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ class Relay:
         partitions: int = 4,
         batch_size: int = 500,
         poll_interval_s: float = 0.5,
+        epoch_check_interval_s: float = 5.0,
         name: str = "kafka",
     ) -> None:
         self.engine = engine
@@ -52,6 +55,9 @@ class Relay:
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.name = name
+        self.marker_topic = f"{topic}.relay-epoch"
+        self.epoch_check_interval_s = epoch_check_interval_s
+        self._next_epoch_check = 0.0
         self._wake = asyncio.Event()
         self._last_offsets: dict[int, int] = {}
         self._producer: AIOKafkaProducer | None = None
@@ -70,9 +76,11 @@ class Relay:
                         await self._sleep_until(stop, leading)
                         continue
                     if self._producer is None:
-                        await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions)
                         self._producer = self.producer_factory()
                         await self._producer.start()
+                        self._next_epoch_check = 0.0
+                    if asyncio.get_running_loop().time() >= self._next_epoch_check:
+                        await self.check_broker_epoch()
                     sent = await self.publish_pending()
                     backoff = 0.1
                     if sent:
@@ -100,15 +108,30 @@ class Relay:
             return 0
         wiped = await send_events(self._producer, self.topic, self.source, events, self._last_offsets)
         if wiped:
-            log.warning("relay %s: broker lost topic %s; re-creating it and republishing from the start", self.source, self.topic)
-            self._last_offsets.clear()
-            await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions)
-            await self.set_checkpoint(0)
+            await self._rewind("an acknowledged offset went backwards")
             return len(events)
         await self.set_checkpoint(events[-1].position)
         RELAY_PUBLISHED.labels(self.source).inc(len(events))
         RELAY_LAG.labels(self.source).set(max(0, await self.store.max_position() - events[-1].position))
         return len(events)
+
+    async def check_broker_epoch(self) -> None:
+        """Republish everything if the broker is not the one we published to (its marker topic is gone)."""
+        assert self._producer is not None
+        self._next_epoch_check = asyncio.get_running_loop().time() + self.epoch_check_interval_s
+        metadata = await self._producer.client.fetch_all_metadata()  # all topics: never auto-creates one
+        if self.marker_topic in metadata.topics() and self.topic in metadata.topics():
+            return
+        await self._rewind("its epoch marker topic is missing")
+
+    async def _rewind(self, why: str) -> None:
+        await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions)
+        await ensure_topics(self.bootstrap_servers, [self.marker_topic], 1)
+        self._last_offsets.clear()
+        if await self.checkpoint() > 0:
+            log.warning("relay %s: the broker lost %s (%s); republishing from the start of the store",
+                        self.source, self.topic, why)
+            await self.set_checkpoint(0)
 
     async def checkpoint(self) -> int:
         async with self.engine.connect() as conn:
