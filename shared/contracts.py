@@ -16,4 +16,14 @@ LIFECYCLE_CANCELLED = "lifecycle.item.cancelled.v1"  # data: item_id, code, phas
 PUBLIC_LIFECYCLE_EVENTS = frozenset({LIFECYCLE_PUBLISHED, LIFECYCLE_UNPUBLISHED, LIFECYCLE_RESUMED,
                                      LIFECYCLE_CANCELLED})
 
+
+
+def is_public_event(event_type: str, data: dict[str, object]) -> bool:
+    """May the national platform see this lifecycle event? A cancellation is public only for an item it has seen
+    (one that was published); cancelling a draft tells the national platform nothing."""
+    if event_type == LIFECYCLE_CANCELLED:
+        return bool(data.get("was_published"))
+    return event_type in PUBLIC_LIFECYCLE_EVENTS
+
+
 CODING_CODE_ASSIGNED = "coding.code.assigned.v1"  # data: item_id, code, base_code, collided_with, parts

@@ -141,7 +141,7 @@ class ItemState:
     region_code: str | None = None
     revisions: dict[int, Revision] = field(default_factory=dict)
     latest_revision: int = 0
-    review_revision: int | None = None  # revision under review (or approved, until published)
+    review_revision: int | None = None  # revision last submitted for review (kept after approval)
     submitted_by: str | None = None
     published_revision: int | None = None
     test_result: str | None = None
@@ -291,8 +291,8 @@ def _public_payload(state: ItemState, revision: Revision, at: str, phase: Phase)
 def on_revision(state: ItemState, *, revision: int, author: str, region_code: str,
                 elements: dict[str, Any]) -> list[DomainEvent]:
     """A draft or a new revision written in the registry. Old or repeated revisions change nothing."""
-    if revision <= state.latest_revision:
-        return []
+    if revision <= state.latest_revision or state.phase is Phase.cancelled:
+        return []  # repeated, older, or too late: a cancelled item's content is final
     data = {"revision": revision, "author": author, "region_code": region_code, "elements": elements}
     if not state.exists:
         return [DomainEvent(EventType.ENTERED, data)]
@@ -300,7 +300,7 @@ def on_revision(state: ItemState, *, revision: int, author: str, region_code: st
 
 
 def on_code_assigned(state: ItemState, *, code: str) -> list[DomainEvent]:
-    if state.code == code or state.phase is Phase.cancelled:
+    if not code or not state.exists or state.code == code or state.phase is Phase.cancelled:
         return []
     return [DomainEvent(EventType.CODE_RECORDED, {"code": code})]
 
@@ -329,7 +329,9 @@ def evolve(state: ItemState, event: Happened) -> ItemState:
             step = Step.test_passed if data["result"] == "pass" else Step.test_failed
             return _moved(replace(s, step=step, test_result=data["result"]), event, Command.record_test, data.get("notes"))
         case EventType.REGISTRATION_REQUESTED:
-            return _moved(replace(s, step=Step.registering), event, Command.register)
+            # Allocation is idempotent: an item that already holds its code is registered at once.
+            step = Step.registered if s.code else Step.registering
+            return _moved(replace(s, step=step), event, Command.register)
         case EventType.CODE_RECORDED:
             step = Step.registered if s.step is Step.registering else s.step
             return _moved(replace(s, code=data["code"], step=step), event, "code")

@@ -1,6 +1,7 @@
 """The national feed: a projection of the lifecycle's public events into an ordered, replayable log.
 
-Only published content enters (``contracts.PUBLIC_LIFECYCLE_EVENTS``): drafts, reviews and tests never leave.
+Only published content enters (``contracts.is_public_event``): drafts, reviews, tests and the cancellation of an
+item that was never published never leave.
 Each entry is a structured CloudEvent whose ``subject`` is the item id and whose ``sequence`` is the feed cursor.
 Entries are keyed by the source event id, so a redelivered or republished event never becomes two entries.
 
@@ -53,7 +54,7 @@ catalog_table = Table(
 
 async def project_public_event(conn: AsyncConnection, event: CloudEvent) -> None:
     """Consumer effect: append a public lifecycle event to the feed and refresh the catalogue row."""
-    if event.type not in contracts.PUBLIC_LIFECYCLE_EVENTS:
+    if not contracts.is_public_event(event.type, event.data):
         return
     await conn.execute(text("LOCK TABLE feed_entries IN EXCLUSIVE MODE"))
     entry = {
