@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.cloudevents import CloudEvent, MalformedEventError
 from shared.eventstore import processed_events_table
-from shared.kafka import ensure_topics
+from shared.kafka import KafkaConfig
 from shared.metrics import CONSUMED, DEAD_LETTERED
 
 log = logging.getLogger(__name__)
@@ -49,19 +49,13 @@ class ConsumerRunner:
         *,
         spec: ConsumerSpec,
         engine: AsyncEngine,
-        consumer_factory: Callable[..., AIOKafkaConsumer],
-        producer_factory: Callable[[], AIOKafkaProducer],
-        bootstrap_servers: str,
-        partitions: int = 4,
+        kafka: KafkaConfig,
         max_attempts: int = 5,
         retry_backoff_s: float = 0.2,
     ) -> None:
         self.spec = spec
         self.engine = engine
-        self.consumer_factory = consumer_factory
-        self.producer_factory = producer_factory
-        self.bootstrap_servers = bootstrap_servers
-        self.partitions = partitions
+        self.kafka = kafka
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
 
@@ -71,11 +65,9 @@ class ConsumerRunner:
             consumer: AIOKafkaConsumer | None = None
             producer: AIOKafkaProducer | None = None
             try:
-                await ensure_topics(
-                    self.bootstrap_servers, [*self.spec.topics, self.spec.dead_letter_topic], self.partitions
-                )
-                consumer = self.consumer_factory(self.spec.name, *self.spec.topics)
-                producer = self.producer_factory()
+                await self.kafka.ensure_topics([*self.spec.topics, self.spec.dead_letter_topic])
+                consumer = self.kafka.consumer(self.spec.name, *self.spec.topics)
+                producer = self.kafka.producer()
                 await consumer.start()
                 await producer.start()
                 backoff = 0.2
@@ -171,10 +163,10 @@ async def replay_dead_letters(
     Messages that fail again are appended to the dead-letter topic anew, tagged with this run's id, so the run ends
     when it meets its own re-queued messages or when the topic stays idle for ``idle_s``."""
     run_id = uuid.uuid4().hex.encode()
-    any_runner = next(iter(runners.values()))
-    await ensure_topics(any_runner.bootstrap_servers, [dead_letter_topic], any_runner.partitions)
-    consumer = any_runner.consumer_factory(group_id, dead_letter_topic)
-    producer = any_runner.producer_factory()
+    kafka = next(iter(runners.values())).kafka
+    await kafka.ensure_topics([dead_letter_topic])
+    consumer = kafka.consumer(group_id, dead_letter_topic)
+    producer = kafka.producer()
     await consumer.start()
     await producer.start()
     replayed = duplicates = failed = 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -18,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared.auth import Principal, verify_token
 from shared.errors import AuthenticationRequiredError, DomainError, ErrorTable
 from shared.metrics import HTTP_LATENCY
+from shared.service import ServiceRuntime, runtime_lifespan
+from shared.settings import ServiceSettings
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "未认证：缺少或无效的 Bearer 令牌 (AUTHENTICATION_REQUIRED)"},
@@ -34,11 +35,16 @@ def create_service_app(
     title: str,
     description: str,
     errors: ErrorTable,
-    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
-    readiness: Callable[[FastAPI], Awaitable[dict[str, Any]]],
+    runtime: ServiceRuntime,
+    settings: ServiceSettings,
+    on_start: Callable[[], Awaitable[None]] | None = None,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(title=title, description=description, version="1.0.0",
+                  lifespan=runtime_lifespan(runtime, on_start=on_start, on_stop=on_stop))
     app.state.errors = errors
+    app.state.settings = settings
+    app.state.runtime = runtime
 
     @app.exception_handler(DomainError)
     async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
@@ -73,13 +79,17 @@ def create_service_app(
         )
         return response
 
-    @app.get("/healthz", tags=["ops"], summary="存活检查 (liveness)")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": service}
+    @app.get("/healthz", tags=["ops"], summary="存活检查：进程与后台任务（relay、consumer）都活着 (liveness)")
+    async def healthz() -> JSONResponse:
+        # A background worker only ends on a bug (they retry every outage themselves): let the orchestrator restart us.
+        workers = runtime.workers.health()
+        ok = all(v == "ok" for v in workers.values())
+        return JSONResponse({"status": "ok" if ok else "worker-stopped", "service": service, "workers": workers},
+                            status_code=200 if ok else 503)
 
     @app.get("/readyz", tags=["ops"], summary="就绪检查：数据库可达、后台任务在运行 (readiness)")
     async def readyz() -> JSONResponse:
-        checks = await readiness(app)
+        checks = await runtime.readiness()
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 

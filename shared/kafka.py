@@ -4,6 +4,7 @@ and the embedded Tansu broker, and idempotent topic creation."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -41,7 +42,25 @@ def make_consumer(bootstrap_servers: str, group_id: str, *topics: str) -> AIOKaf
     )
 
 
-async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int) -> None:
+@dataclass(frozen=True)
+class KafkaConfig:
+    """How this process reaches Kafka and shapes the topics it creates."""
+
+    bootstrap_servers: str
+    partitions: int = 4
+    replication_factor: int = 1
+
+    def producer(self) -> AIOKafkaProducer:
+        return make_producer(self.bootstrap_servers)
+
+    def consumer(self, group_id: str, *topics: str) -> AIOKafkaConsumer:
+        return make_consumer(self.bootstrap_servers, group_id, *topics)
+
+    async def ensure_topics(self, topics: list[str], partitions: int | None = None) -> None:
+        await ensure_topics(self.bootstrap_servers, topics, partitions or self.partitions, self.replication_factor)
+
+
+async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int, replication_factor: int = 1) -> None:
     """Create missing topics explicitly (auto-creation would pick its own partition count)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
     await admin.start()
@@ -50,7 +69,7 @@ async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: i
         missing = [t for t in topics if t not in existing]
         if missing:
             try:
-                await admin.create_topics([NewTopic(t, partitions, 1) for t in missing])
+                await admin.create_topics([NewTopic(t, partitions, replication_factor) for t in missing])
             except TopicAlreadyExistsError:
                 pass
             log.info("created topics %s", missing)

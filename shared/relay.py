@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select, text
@@ -24,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.eventstore import NOTIFY_CHANNEL, EventStore, StoredEvent, relay_checkpoints_table
-from shared.kafka import ensure_topics
+from shared.kafka import KafkaConfig
 from shared.metrics import RELAY_LAG, RELAY_PUBLISHED
 
 log = logging.getLogger(__name__)
@@ -35,11 +34,9 @@ class Relay:
         self,
         *,
         engine: AsyncEngine,
-        producer_factory: Callable[[], AIOKafkaProducer],
-        bootstrap_servers: str,
+        kafka: KafkaConfig,
         topic: str,
         source: str,
-        partitions: int = 4,
         batch_size: int = 500,
         poll_interval_s: float = 0.5,
         epoch_check_interval_s: float = 5.0,
@@ -47,11 +44,9 @@ class Relay:
     ) -> None:
         self.engine = engine
         self.store = EventStore(engine)
-        self.producer_factory = producer_factory
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka
         self.topic = topic
         self.source = source
-        self.partitions = partitions
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.name = name
@@ -76,7 +71,7 @@ class Relay:
                         await self._sleep_until(stop, leading)
                         continue
                     if self._producer is None:
-                        self._producer = self.producer_factory()
+                        self._producer = self.kafka.producer()
                         await self._producer.start()
                         self._next_epoch_check = 0.0
                     if asyncio.get_running_loop().time() >= self._next_epoch_check:
@@ -125,8 +120,8 @@ class Relay:
         await self._rewind("its epoch marker topic is missing")
 
     async def _rewind(self, why: str) -> None:
-        await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions)
-        await ensure_topics(self.bootstrap_servers, [self.marker_topic], 1)
+        await self.kafka.ensure_topics([self.topic])
+        await self.kafka.ensure_topics([self.marker_topic], partitions=1)
         self._last_offsets.clear()
         if await self.checkpoint() > 0:
             log.warning("relay %s: the broker lost %s (%s); republishing from the start of the store",

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.consumer import ConsumerRunner, ConsumerSpec
 from shared.db import create_schema, make_engine
 from shared.eventstore import EventStore, store_metadata
-from shared.kafka import make_consumer, make_producer
+from shared.kafka import KafkaConfig
 from shared.relay import Relay
 from shared.runtime import BackgroundWorkers
 from shared.settings import ProcessRole, ServiceSettings
@@ -57,22 +57,20 @@ class ServiceRuntime:
         return ConsumerSpec(name=f"{self.settings.topic_prefix}.{self.service}.{name}", topics=tuple(topics),
                             handler=handler, dead_letter_topic=self.dead_letter_topic)
 
+    @property
+    def kafka(self) -> KafkaConfig:
+        s = self.settings
+        return KafkaConfig(s.kafka_bootstrap_servers, s.topic_partitions, s.topic_replication_factor)
+
     def relay(self) -> Relay:
         s = self.settings
-        return Relay(engine=self.engine, producer_factory=lambda: make_producer(s.kafka_bootstrap_servers),
-                     bootstrap_servers=s.kafka_bootstrap_servers, topic=self.events_topic, source=self.source,
-                     partitions=s.topic_partitions, batch_size=s.relay_batch_size,
-                     poll_interval_s=s.relay_poll_interval_s)
+        return Relay(engine=self.engine, kafka=self.kafka, topic=self.events_topic, source=self.source,
+                     batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s)
 
     def consumer_runner(self, spec: ConsumerSpec) -> ConsumerRunner:
         s = self.settings
-        return ConsumerRunner(
-            spec=spec, engine=self.engine,
-            consumer_factory=lambda group, *topics: make_consumer(s.kafka_bootstrap_servers, group, *topics),
-            producer_factory=lambda: make_producer(s.kafka_bootstrap_servers),
-            bootstrap_servers=s.kafka_bootstrap_servers, partitions=s.topic_partitions,
-            max_attempts=s.consumer_max_attempts, retry_backoff_s=s.consumer_retry_backoff_s,
-        )
+        return ConsumerRunner(spec=spec, engine=self.engine, kafka=self.kafka, max_attempts=s.consumer_max_attempts,
+                              retry_backoff_s=s.consumer_retry_backoff_s)
 
     async def start(self) -> None:
         await create_schema(self.engine, *self.metadata)

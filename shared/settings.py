@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_JWT_SECRET = "shixiang-development-secret-do-not-use-in-production"
+MIN_PRODUCTION_SECRET_LENGTH = 32
 
 
 class Environment(StrEnum):
@@ -41,6 +42,9 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated Kafka bootstrap servers.")
     topic_prefix: str = Field("shixiang", description="Prefix of every topic name, e.g. shixiang.lifecycle.events.")
     topic_partitions: int = Field(4, ge=1, description="Partitions of each topic this service creates.")
+    topic_replication_factor: int = Field(
+        1, ge=1, description="Replication factor of the topics this service creates (3 on a production cluster)."
+    )
     jwt_secret: SecretStr = Field(SecretStr(DEVELOPMENT_JWT_SECRET), description="HS256 secret of bearer tokens.")
     jwt_issuer: str = Field("shixiang", description="Expected `iss` claim of bearer tokens.")
     roles: str = Field(
@@ -57,8 +61,14 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_development_secret_in_production(self) -> Self:
-        if self.environment is Environment.production and self.jwt_secret.get_secret_value() == DEVELOPMENT_JWT_SECRET:
-            raise ValueError("SHIXIANG_JWT_SECRET must be set to a real secret in production")
+        secret = self.jwt_secret.get_secret_value()
+        if self.environment is Environment.production and (
+            secret == DEVELOPMENT_JWT_SECRET or len(secret) < MIN_PRODUCTION_SECRET_LENGTH
+        ):
+            raise ValueError(
+                f"SHIXIANG_JWT_SECRET must be a real secret of at least {MIN_PRODUCTION_SECRET_LENGTH} characters "
+                "in production"
+            )
         return self
 
     @property

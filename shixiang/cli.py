@@ -113,13 +113,12 @@ def run_serve(service: str, host: str, port: int | None) -> int:
 
 
 async def run_republish(service: str, from_position: int) -> int:
-    from shared.kafka import ensure_topics, make_producer
     from shared.relay import republish
 
     settings = _settings(service)
     runtime, _ = service_entry(service).bootstrap().build(settings)
-    await ensure_topics(settings.kafka_bootstrap_servers, [runtime.events_topic], settings.topic_partitions)
-    producer = make_producer(settings.kafka_bootstrap_servers)
+    await runtime.kafka.ensure_topics([runtime.events_topic])
+    producer = runtime.kafka.producer()
     await producer.start()
     started = time.perf_counter()
     try:

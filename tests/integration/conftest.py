@@ -10,11 +10,15 @@ from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import BigInteger, Column, Identity, Integer, MetaData, Table, Text, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.db import create_schema
+from shared.cloudevents import CloudEvent
+from shared.consumer import ConsumerRunner, ConsumerSpec, Handler
+from shared.db import create_schema, ensure_database, make_engine
 from shared.eventstore import store_metadata
-from shared.kafka import make_consumer, make_producer
+from shared.infra import EmbeddedPostgres
+from shared.kafka import KafkaConfig, make_consumer, make_producer
 from shared.relay import Relay
 
 
@@ -25,8 +29,8 @@ async def store_engine(engine: AsyncEngine) -> AsyncEngine:
 
 
 def make_relay(engine: AsyncEngine, bootstrap: str, topic: str, **kwargs: Any) -> Relay:
-    return Relay(engine=engine, producer_factory=lambda: make_producer(bootstrap), bootstrap_servers=bootstrap,
-                 topic=topic, source="/shixiang/test", poll_interval_s=0.1, **kwargs)
+    return Relay(engine=engine, kafka=KafkaConfig(bootstrap), topic=topic, source="/shixiang/test",
+                 poll_interval_s=0.1, **kwargs)
 
 
 @asynccontextmanager
@@ -77,3 +81,61 @@ async def produce_raw(bootstrap: str, topic: str, value: bytes, key: bytes, head
         await producer.send_and_wait(topic, value=value, key=key, headers=headers)
     finally:
         await producer.stop()
+
+
+received_metadata = MetaData()
+received_table = Table(
+    "received",  # a downstream effect: one row per application of an event (no unique key on purpose)
+    received_metadata,
+    Column("serial", BigInteger, Identity(always=True), primary_key=True),
+    Column("event_id", Text, nullable=False),
+    Column("stream_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+
+async def record_received(conn: AsyncConnection, event: CloudEvent) -> None:
+    await conn.execute(received_table.insert().values(event_id=event.id, stream_id=event.subject, version=event.sequence))
+
+
+@pytest.fixture
+async def downstream_engine(postgres: EmbeddedPostgres) -> AsyncIterator[AsyncEngine]:
+    """A second database: the consuming service's own store (processed_events + its effect table)."""
+    url = postgres.url(f"d_{uuid.uuid4().hex[:12]}")
+    await ensure_database(url)
+    eng = make_engine(url, pool_size=10)
+    await create_schema(eng, store_metadata, received_metadata)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
+
+
+def make_runner(engine: AsyncEngine, bootstrap: str, topic: str, handler: Handler, *, name: str = "downstream",
+                max_attempts: int = 3) -> ConsumerRunner:
+    spec = ConsumerSpec(name=f"{topic}.{name}", topics=(topic,), handler=handler, dead_letter_topic=f"{topic}.dlt")
+    return ConsumerRunner(spec=spec, engine=engine, kafka=KafkaConfig(bootstrap), max_attempts=max_attempts,
+                          retry_backoff_s=0.05)
+
+
+async def received_rows(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        return list(await conn.execute(select(received_table).order_by(received_table.c.serial)))
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool]], timeout_s: float = 60.0, what: str = "condition") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{what} not reached within {timeout_s}s")
+        await asyncio.sleep(0.1)
+
+
+def assert_each_once_in_stream_order(rows: list[Any], expected_ids: set[str]) -> None:
+    ids = [r.event_id for r in rows]
+    assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} events applied twice downstream"
+    assert set(ids) == expected_ids, f"{len(expected_ids - set(ids))} events never arrived"
+    last: dict[str, int] = {}
+    for r in rows:
+        assert r.version > last.get(r.stream_id, 0), f"{r.stream_id} v{r.version} applied after v{last[r.stream_id]}"
+        last[r.stream_id] = r.version

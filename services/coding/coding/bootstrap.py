@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from shared.dictionaries import load_dictionaries
 from shared.http import create_service_app
-from shared.service import ServiceRuntime, runtime_lifespan
+from shared.service import ServiceRuntime
 
 from coding.app import CodingService, coding_metadata
 from coding.config import CodingSettings
@@ -37,11 +37,9 @@ def create_app(settings: CodingSettings | None = None) -> FastAPI:
         description="事项编码 = 事项类型编码(2) + 区划代码(6) + 业务警种编码(2) + 服务类别编码(2) + 事项名称编码(12)。"
                     "分配、重码、注销与沿革。",
         errors=ERRORS,
-        lifespan=runtime_lifespan(runtime),
-        readiness=lambda _app: runtime.readiness(),
+        runtime=runtime,
+        settings=settings,
     )
-    app.state.settings = settings
-    app.state.runtime = runtime
     app.state.coding = coding
     app.include_router(router)
     return app

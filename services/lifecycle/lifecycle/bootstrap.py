@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from shared.http import create_service_app
-from shared.service import ServiceRuntime, runtime_lifespan
+from shared.service import ServiceRuntime
 
 from lifecycle.app import LifecycleService, lifecycle_metadata
 from lifecycle.config import LifecycleSettings
@@ -36,11 +36,9 @@ def create_app(settings: LifecycleSettings | None = None) -> FastAPI:
         title="事项生命周期服务 (lifecycle)",
         description="事项的五个状态与十项管理工作：形成期、上线准备期、在线期、离线期、注销期。状态由事项事件日志重建。",
         errors=ERRORS,
-        lifespan=runtime_lifespan(runtime),
-        readiness=lambda _app: runtime.readiness(),
+        runtime=runtime,
+        settings=settings,
     )
-    app.state.settings = settings
-    app.state.runtime = runtime
     app.state.lifecycle = lifecycle
     app.include_router(router)
     return app

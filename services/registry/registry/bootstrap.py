@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from shared.dictionaries import load_dictionaries
 from shared.http import create_service_app
-from shared.service import ServiceRuntime, runtime_lifespan
+from shared.service import ServiceRuntime
 
 from registry.app import RegistryService, registry_metadata
 from registry.config import RegistrySettings
@@ -32,11 +32,9 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         title="事项登记服务 (registry)",
         description="事项要素的录入、修订与导入导出；每次变更都是一条事件。",
         errors=ERRORS,
-        lifespan=runtime_lifespan(runtime),
-        readiness=lambda _app: runtime.readiness(),
+        runtime=runtime,
+        settings=settings,
     )
-    app.state.settings = settings
-    app.state.runtime = runtime
     app.state.registry = registry
     app.include_router(router)
     return app

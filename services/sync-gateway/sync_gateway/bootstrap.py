@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from shared.http import create_service_app
-from shared.service import ServiceRuntime, runtime_lifespan
+from shared.service import ServiceRuntime
 
 from sync_gateway.config import SyncSettings
 from sync_gateway.errors import ERRORS
@@ -33,11 +33,11 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
         title="同步网关 (sync-gateway)",
         description="面向国家政务服务平台的同步源：只含已发布的事项内容，按序、可重放。",
         errors=ERRORS,
-        lifespan=runtime_lifespan(runtime, on_start=reader.start, on_stop=reader.stop),
-        readiness=lambda _app: runtime.readiness(),
+        runtime=runtime,
+        settings=settings,
+        on_start=reader.start,
+        on_stop=reader.stop,
     )
-    app.state.settings = settings
-    app.state.runtime = runtime
     app.state.feed_reader = reader
     app.include_router(router)
     return app
