@@ -26,7 +26,7 @@ def make_producer(bootstrap_servers: str) -> AIOKafkaProducer:
     )
 
 
-def make_consumer(bootstrap_servers: str, group_id: str, *topics: str) -> AIOKafkaConsumer:
+def make_consumer(bootstrap_servers: str, group_id: str, *topics: str, session_timeout_ms: int = 6_000) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap_servers,
@@ -34,8 +34,8 @@ def make_consumer(bootstrap_servers: str, group_id: str, *topics: str) -> AIOKaf
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         # Joining a group takes about half the session timeout; short values keep rebalances and tests quick.
-        session_timeout_ms=6_000,
-        heartbeat_interval_ms=500,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=min(500, session_timeout_ms // 3),
         fetch_max_wait_ms=50,
         metadata_max_age_ms=2_000,
         max_poll_records=500,
@@ -49,12 +49,13 @@ class KafkaConfig:
     bootstrap_servers: str
     partitions: int = 4
     replication_factor: int = 1
+    session_timeout_ms: int = 6_000
 
     def producer(self) -> AIOKafkaProducer:
         return make_producer(self.bootstrap_servers)
 
     def consumer(self, group_id: str, *topics: str) -> AIOKafkaConsumer:
-        return make_consumer(self.bootstrap_servers, group_id, *topics)
+        return make_consumer(self.bootstrap_servers, group_id, *topics, session_timeout_ms=self.session_timeout_ms)
 
     async def ensure_topics(self, topics: list[str], partitions: int | None = None) -> None:
         await ensure_topics(self.bootstrap_servers, topics, partitions or self.partitions, self.replication_factor)

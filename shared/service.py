@@ -60,7 +60,8 @@ class ServiceRuntime:
     @property
     def kafka(self) -> KafkaConfig:
         s = self.settings
-        return KafkaConfig(s.kafka_bootstrap_servers, s.topic_partitions, s.topic_replication_factor)
+        return KafkaConfig(s.kafka_bootstrap_servers, s.topic_partitions, s.topic_replication_factor,
+                           s.kafka_session_timeout_ms)
 
     def relay(self) -> Relay:
         s = self.settings

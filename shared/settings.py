@@ -51,6 +51,9 @@ class ServiceSettings(BaseSettings):
         "api,relay,consume",
         description="Comma-separated process roles: api (HTTP), relay (store → Kafka), consume (Kafka → effects).",
     )
+    kafka_session_timeout_ms: int = Field(
+        6000, ge=1000, description="Consumer group session timeout; joining a group takes about half of it."
+    )
     relay_batch_size: int = Field(500, ge=1, description="Events the relay publishes per batch.")
     relay_poll_interval_s: float = Field(
         0.5, gt=0, description="Fallback poll interval of the relay; LISTEN/NOTIFY wakes it sooner."

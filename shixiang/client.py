@@ -76,7 +76,9 @@ class SuiteClient:
         return response.json(), int(response.headers["X-Next-Cursor"])
 
     async def drive_to_online(self, item_id: str) -> dict[str, Any]:
-        """submit → approve → record-test pass → register → (code arrives) → publish, by the demo users."""
+        """(draft arrives) → submit → approve → record-test pass → register → (code arrives) → publish, by the demo
+        users. The waits are the eventual consistency between services, normally milliseconds."""
+        await self.wait_for_state(item_id, lambda s: s.get("phase") is not None)
         await self.command(item_id, "submit", user="entry-gz")
         await self.command(item_id, "approve", user="reviewer-gz")
         await self.command(item_id, "record-test", user="tester-gz", body={"result": "pass", "notes": "联调通过"})

@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import httpx
 import pytest
 
 from shixiang.client import ApiError, SuiteClient
-from shixiang.suite import DEMO_USERS, Suite
+from shixiang.suite import Suite
+from tests.e2e.conftest import HUKOU, feed_entries_for
 
 pytestmark = pytest.mark.e2e
-
-HUKOU = {"name": "户口迁移审批", "short_name": "户口迁移审批", "item_type": "01", "police_type": "02",
-         "service_category": "03", "region_code": "440115"}
-
-
-@pytest.fixture
-async def client(suite: Suite) -> AsyncIterator[SuiteClient]:
-    tokens = {user: suite.token(user) for user in DEMO_USERS}
-    c = SuiteClient(urls={name: suite.url(name) for name in suite.ports}, tokens=tokens)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
-async def feed_entries_for(client: SuiteClient, item_id: str, *, want: int, timeout_s: float = 20) -> list[dict]:
-    """Read the whole feed (with long-poll) until ``want`` entries for the item have appeared."""
-    found: list[dict] = []
-    cursor = 0
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        batch, cursor = await client.feed(cursor, wait=1.0)
-        found += [e for e in batch if e["subject"] == item_id]
-        if len(found) >= want:
-            return found
-    return found
-
 
 async def test_an_item_travels_from_draft_to_the_national_feed(client: SuiteClient) -> None:
     draft = await client.create_item(HUKOU)

@@ -28,8 +28,13 @@ async def store_engine(engine: AsyncEngine) -> AsyncEngine:
     return engine
 
 
+def fast_kafka(bootstrap: str) -> KafkaConfig:
+    """Short group sessions keep joins quick in tests (joining takes about half the session timeout)."""
+    return KafkaConfig(bootstrap, session_timeout_ms=2000)
+
+
 def make_relay(engine: AsyncEngine, bootstrap: str, topic: str, **kwargs: Any) -> Relay:
-    return Relay(engine=engine, kafka=KafkaConfig(bootstrap), topic=topic, source="/shixiang/test",
+    return Relay(engine=engine, kafka=fast_kafka(bootstrap), topic=topic, source="/shixiang/test",
                  poll_interval_s=0.1, **kwargs)
 
 
@@ -52,7 +57,7 @@ async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout_s: floa
                      settle_s: float = 1.0) -> list[ConsumerRecord]:
     """Every record of ``topic`` (fresh consumer group, from the beginning) once ``expect`` have arrived and
     nothing more came for ``settle_s`` — so duplicates beyond ``expect`` would be seen too."""
-    consumer = make_consumer(bootstrap, f"reader-{uuid.uuid4().hex[:8]}", topic)
+    consumer = make_consumer(bootstrap, f"reader-{uuid.uuid4().hex[:8]}", topic, session_timeout_ms=2000)
     await consumer.start()
     records: list[ConsumerRecord] = []
     loop = asyncio.get_running_loop()
@@ -114,7 +119,7 @@ async def downstream_engine(postgres: EmbeddedPostgres) -> AsyncIterator[AsyncEn
 def make_runner(engine: AsyncEngine, bootstrap: str, topic: str, handler: Handler, *, name: str = "downstream",
                 max_attempts: int = 3) -> ConsumerRunner:
     spec = ConsumerSpec(name=f"{topic}.{name}", topics=(topic,), handler=handler, dead_letter_topic=f"{topic}.dlt")
-    return ConsumerRunner(spec=spec, engine=engine, kafka=KafkaConfig(bootstrap), max_attempts=max_attempts,
+    return ConsumerRunner(spec=spec, engine=engine, kafka=fast_kafka(bootstrap), max_attempts=max_attempts,
                           retry_backoff_s=0.05)
 
 
