@@ -13,6 +13,7 @@ The lock serialises only the final insert-and-commit of each writer; batch appen
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -61,6 +62,9 @@ events_table = Table(
     Column("correlation_id", Text),
     Column("causation_id", Text),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    # sha256(previous event's hash ‖ this event's canonical content): editing or removing a stored event breaks
+    # the chain of every later event of the stream (see event_hash / verify_chain).
+    Column("hash", Text, nullable=False),
     PrimaryKeyConstraint("stream_id", "version", name="events_stream_version_pk"),
 )
 Index("events_recorded_at_idx", events_table.c.recorded_at)
@@ -119,6 +123,7 @@ class StoredEvent:
     correlation_id: str | None
     causation_id: str | None
     recorded_at: datetime
+    hash: str = ""
 
     def to_cloudevent(self, source: str) -> CloudEvent:
         return CloudEvent(
@@ -148,6 +153,7 @@ def _row_to_event(row: Any) -> StoredEvent:
         correlation_id=row.correlation_id,
         causation_id=row.causation_id,
         recorded_at=row.recorded_at,
+        hash=row.hash,
     )
 
 
@@ -201,15 +207,64 @@ async def current_version(conn: AsyncConnection, stream_id: str) -> int:
     )
 
 
-_APPEND_SQL = text("""
-INSERT INTO events (stream_id, version, event_id, type, data, actor, correlation_id, causation_id, recorded_at)
-SELECT :stream_id, :expected + n.ord, n.event_id, n.type, n.data::jsonb, :actor, :correlation_id, :causation_id,
-       :recorded_at
-FROM unnest(CAST(:event_ids AS uuid[]), CAST(:types AS text[]), CAST(:datas AS text[]))
-     WITH ORDINALITY AS n(event_id, type, data, ord)
-WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = :stream_id) = :expected
+GENESIS_HASH = "0" * 64
+
+
+def event_hash(previous: str, stream_id: str, version: int, event_id: uuid.UUID | str, type_: str,
+               data: dict[str, Any], actor: str | None, recorded_at: datetime) -> str:
+    """The chain link of one event. Canonical JSON (sorted keys) and UTC microsecond time, so that what PostgreSQL
+    gives back hashes exactly as what was written."""
+    content = json.dumps(
+        [stream_id, version, str(event_id), type_, data, actor, recorded_at.astimezone(UTC).isoformat()],
+        sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+    )
+    return hashlib.sha256((previous + content).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainVerdict:
+    ok: bool
+    events: int
+    head_hash: str
+    broken_at_version: int | None = None
+    reason: str | None = None
+
+
+def verify_chain(events: Sequence[StoredEvent]) -> ChainVerdict:
+    """Recompute a stream's chain: any edited, removed or reordered event shows as the first version that breaks."""
+    previous = GENESIS_HASH
+    for expected_version, e in enumerate(events, start=1):
+        if e.version != expected_version:
+            return ChainVerdict(False, len(events), previous, expected_version, f"第 {expected_version} 版事件缺失")
+        if event_hash(previous, e.stream_id, e.version, e.event_id, e.type, e.data, e.actor, e.recorded_at) != e.hash:
+            return ChainVerdict(False, len(events), previous, e.version, f"第 {e.version} 版事件内容与哈希链不符")
+        previous = e.hash
+    return ChainVerdict(True, len(events), previous)
+
+
+@dataclass(frozen=True)
+class StreamAppend:
+    """Events for one stream, appended only if the stream is still at ``expected_version``."""
+
+    stream_id: str
+    expected_version: int
+    events: Sequence[NewEvent]
+
+
+_HEADS_SQL = text("""
+SELECT DISTINCT ON (stream_id) stream_id, version, hash FROM events
+WHERE stream_id = ANY(CAST(:ids AS text[])) ORDER BY stream_id, version DESC
+""")
+
+_INSERT_SQL = text("""
+INSERT INTO events (stream_id, version, event_id, type, data, actor, correlation_id, causation_id, recorded_at, hash)
+SELECT n.stream_id, n.version, n.event_id, n.type, n.data::jsonb, :actor, :correlation_id, :causation_id,
+       :recorded_at, n.hash
+FROM unnest(CAST(:stream_ids AS text[]), CAST(:versions AS int[]), CAST(:event_ids AS uuid[]),
+            CAST(:types AS text[]), CAST(:datas AS text[]), CAST(:hashes AS text[]))
+     WITH ORDINALITY AS n(stream_id, version, event_id, type, data, hash, ord)
 ORDER BY n.ord
-RETURNING position, version
+RETURNING position
 """)
 
 
@@ -220,32 +275,50 @@ async def append_events(
     events: Sequence[NewEvent],
     metadata: EventMetadata,
 ) -> list[StoredEvent]:
-    """Append inside the caller's transaction (so a consumer can record its effect and its tracking row together).
+    """Append to one stream inside the caller's transaction (so a consumer can record its effect and its tracking
+    row together). Call it last in the transaction: the events table stays locked until commit."""
+    return await append_batch(conn, [StreamAppend(stream_id, expected_version, events)], metadata)
 
-    One statement checks the expected version and inserts, under the table lock, so no other writer can slip in
-    between the check and the insert. Call it last in the transaction: the lock is held until commit."""
-    if not events:
+
+async def append_batch(conn: AsyncConnection, appends: Sequence[StreamAppend], metadata: EventMetadata) -> list[StoredEvent]:
+    """Append to many streams in one statement (imports of thousands of items): all or nothing.
+
+    Under the table lock, the streams' current heads are read, every expected version checked, the hash chain
+    extended and all rows inserted at once, so no other writer can slip in between check and insert."""
+    appends = [a for a in appends if a.events]
+    if not appends:
         return []
+    ids = [a.stream_id for a in appends]
+    if len(set(ids)) != len(ids):
+        raise ValueError("one StreamAppend per stream in a batch")
     recorded_at = metadata.recorded_at or datetime.now(UTC)
     await conn.execute(text("LOCK TABLE events IN EXCLUSIVE MODE"))
+    heads = {r.stream_id: (r.version, r.hash) for r in await conn.execute(_HEADS_SQL, {"ids": ids})}
+    rows: list[tuple[str, int, NewEvent, str]] = []
+    for a in appends:
+        version, previous = heads.get(a.stream_id, (0, GENESIS_HASH))
+        if version != a.expected_version:
+            raise ConcurrencyConflictError(stream_id=a.stream_id, expected=a.expected_version, actual=version)
+        for e in a.events:
+            version += 1
+            previous = event_hash(previous, a.stream_id, version, e.event_id, e.type, e.data, metadata.actor,
+                                  recorded_at)
+            rows.append((a.stream_id, version, e, previous))
     try:
-        rows = (await conn.execute(_APPEND_SQL, {
-            "stream_id": stream_id, "expected": expected_version,
-            "event_ids": [e.event_id for e in events], "types": [e.type for e in events],
-            "datas": [json.dumps(e.data, ensure_ascii=False) for e in events],
+        positions = (await conn.execute(_INSERT_SQL, {
+            "stream_ids": [r[0] for r in rows], "versions": [r[1] for r in rows],
+            "event_ids": [r[2].event_id for r in rows], "types": [r[2].type for r in rows],
+            "datas": [json.dumps(r[2].data, ensure_ascii=False) for r in rows], "hashes": [r[3] for r in rows],
             "actor": metadata.actor, "correlation_id": metadata.correlation_id,
             "causation_id": metadata.causation_id, "recorded_at": recorded_at,
-        })).all()
-    except IntegrityError as exc:  # only a reused event id can get here: the version was checked under the lock
-        raise ConcurrencyConflictError(stream_id=stream_id, expected=expected_version, actual="?") from exc
-    if not rows:
-        raise ConcurrencyConflictError(stream_id=stream_id, expected=expected_version,
-                                       actual=await current_version(conn, stream_id))
+        })).scalars().all()
+    except IntegrityError as exc:  # versions were checked under the lock: only a reused event id gets here
+        raise ConcurrencyConflictError(stream_id=ids[0], expected=appends[0].expected_version, actual="?") from exc
     return [
-        StoredEvent(position=row.position, stream_id=stream_id, version=row.version, event_id=e.event_id,
-                    type=e.type, data=e.data, actor=metadata.actor, correlation_id=metadata.correlation_id,
-                    causation_id=metadata.causation_id, recorded_at=recorded_at)
-        for row, e in zip(rows, events, strict=True)
+        StoredEvent(position=p, stream_id=sid, version=v, event_id=e.event_id, type=e.type, data=e.data,
+                    actor=metadata.actor, correlation_id=metadata.correlation_id,
+                    causation_id=metadata.causation_id, recorded_at=recorded_at, hash=h)
+        for p, (sid, v, e, h) in zip(positions, rows, strict=True)
     ]
 
 
