@@ -55,8 +55,11 @@ class SuiteClient:
         return (await self.call("GET", "lifecycle", f"/lifecycle/v1/items/{item_id}", user=user, params=params)).json()
 
     async def wait_for_state(self, item_id: str, done: Callable[[dict[str, Any]], bool], *, user: str = "publisher-gz",
-                             timeout_s: float = 30.0, interval_s: float = 0.02) -> dict[str, Any]:
+                             timeout_s: float = 30.0) -> dict[str, Any]:
+        """Poll the item's state until ``done`` holds: quickly at first, backing off to 250 ms so that many waiting
+        clients do not flood the lifecycle service."""
         deadline = time.monotonic() + timeout_s
+        interval_s = 0.01
         while True:
             try:
                 state = await self.item_state(item_id, user=user)
@@ -69,6 +72,7 @@ class SuiteClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"item {item_id} did not reach the expected state; last: {state}")
             await asyncio.sleep(interval_s)
+            interval_s = min(interval_s * 1.5, 0.25)
 
     async def feed(self, after: int = 0, *, limit: int = 100, wait: float = 0.0, user: str = "national") -> tuple[list[dict[str, Any]], int]:
         response = await self.call("GET", "sync", "/sync/v1/feed", user=user,
