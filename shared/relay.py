@@ -55,6 +55,7 @@ class Relay:
         self._next_epoch_check = 0.0
         self._wake = asyncio.Event()
         self._last_offsets: dict[int, int] = {}
+        self._checkpoint: int | None = None
         self._producer: AIOKafkaProducer | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -67,6 +68,7 @@ class Relay:
             while not stop.is_set():
                 try:
                     if not leading.is_set():
+                        self._checkpoint = None  # another relay may have moved it meanwhile
                         await self._close_producer()
                         await self._sleep_until(stop, leading)
                         continue
@@ -96,8 +98,9 @@ class Relay:
     async def publish_pending(self) -> int:
         """Publish one batch after the checkpoint; returns how many events were sent."""
         assert self._producer is not None
-        checkpoint = await self.checkpoint()
-        events = await self.store.read_after(checkpoint, self.batch_size)
+        if self._checkpoint is None:  # read once per leadership: only the leader moves it
+            self._checkpoint = await self.checkpoint()
+        events = await self.store.read_after(self._checkpoint, self.batch_size)
         if not events:
             RELAY_LAG.labels(self.source).set(0)
             return 0
@@ -136,6 +139,7 @@ class Relay:
             return int(value or 0)
 
     async def set_checkpoint(self, position: int) -> None:
+        self._checkpoint = None  # re-read after the write commits
         async with self.engine.begin() as conn:
             stmt = pg_insert(relay_checkpoints_table).values(relay=self.name, position=position)
             await conn.execute(
@@ -143,6 +147,7 @@ class Relay:
                     index_elements=["relay"], set_={"position": position, "updated_at": stmt.excluded.updated_at}
                 )
             )
+        self._checkpoint = position
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """Wake the loop on NOTIFY from appends; the poll interval covers a lost listener connection."""
