@@ -5,6 +5,8 @@
   shixiang token --sub NAME --roles r1,r2 --regions 44,4401
   shixiang republish --service NAME [--from POSITION]
   shixiang dlt replay --service NAME
+  shixiang rebuild --service lifecycle           rebuild a service's read models from its event log (events/s)
+  shixiang import FILE [--url URL] [--token T]   import an item list into the registry, with a progress bar
 
 Operational commands read the service's SHIXIANG_* environment, or, when it is not set, the running development
 suite's manifest (.dev/suite.json)."""
@@ -56,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     republish.add_argument("--service", required=True)
     republish.add_argument("--from", dest="from_position", type=int, default=1)
 
+    from registry.import_command import add_arguments as import_arguments
+
+    import_arguments(sub.add_parser("import", help="import an item list (xlsx, csv, ndjson) with a progress bar"))
+
+    rebuild = sub.add_parser("rebuild", help="rebuild a service's read models from its event log")
+    rebuild.add_argument("--service", required=True)
+
     dlt = sub.add_parser("dlt", help="dead-letter topics")
     dlt_sub = dlt.add_subparsers(dest="dlt_command", required=True)
     replay = dlt_sub.add_parser("replay", help="feed a service's dead letters through its consumers again")
@@ -80,6 +89,16 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_republish(args.service, args.from_position))
         case "dlt":
             return asyncio.run(run_dlt_replay(args.service))
+        case "rebuild":
+            rebuild_service = getattr(service_entry(args.service).bootstrap(), "rebuild", None)
+            if rebuild_service is None:
+                print(f"{args.service} has no read models to rebuild from its log")
+                return 2
+            return int(asyncio.run(rebuild_service(_settings(args.service))))
+        case "import":
+            from registry.import_command import run as run_import
+
+            return run_import(args, manifest=DEV_ROOT / "suite.json")
     return 2
 
 

@@ -46,9 +46,52 @@ class SuiteClient:
     async def create_item(self, elements: dict[str, Any], *, user: str = "entry-gz", **kwargs: Any) -> dict[str, Any]:
         return (await self.call("POST", "registry", "/registry/v1/items", user=user, json=elements, **kwargs)).json()
 
+    async def registry_item(self, item_id: str, *, user: str = "entry-gz") -> dict[str, Any]:
+        return (await self.call("GET", "registry", f"/registry/v1/items/{item_id}", user=user)).json()
+
+    async def revise_item(self, item_id: str, elements: dict[str, Any], revision: int, *, user: str = "entry-gz",
+                          maintenance: bool = False) -> dict[str, Any]:
+        """A new revision (PUT with If-Match: the revision the change is based on)."""
+        return (await self.call("PUT", "registry", f"/registry/v1/items/{item_id}", user=user, json=elements,
+                                headers={"If-Match": f'"{revision}"'},
+                                params={"maintenance": "true"} if maintenance else None)).json()
+
+    async def import_list(self, content: bytes, *, filename: str, user: str = "entry-gz") -> dict[str, Any]:
+        """Start an import job (xlsx, csv or ndjson bytes); poll it with :meth:`import_job`."""
+        return (await self.call("POST", "registry", "/registry/v1/imports", user=user, content=content,
+                                params={"filename": filename}, expect=202)).json()
+
+    async def import_job(self, job_id: str, *, user: str = "entry-gz") -> dict[str, Any]:
+        return (await self.call("GET", "registry", f"/registry/v1/imports/{job_id}", user=user)).json()
+
     async def command(self, item_id: str, command: str, *, user: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         return (await self.call("POST", "lifecycle", f"/lifecycle/v1/items/{item_id}/commands/{command}", user=user,
                                 json=body or {})).json()
+
+    async def batch(self, command: str, item_ids: list[str], *, user: str,
+                    body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One lifecycle command for many items; the report has one result per item."""
+        return (await self.call("POST", "lifecycle", "/lifecycle/v1/batches", user=user,
+                                json={"command": command, "item_ids": item_ids, "body": body or {}})).json()
+
+    async def adjust(self, kind: str, predecessors: list[str], successors: list[str], reason: str, *,
+                     user: str = "publisher-gz") -> dict[str, Any]:
+        """Split or merge (事项调整): predecessors cancelled, lineage recorded on every item."""
+        return (await self.call("POST", "lifecycle", "/lifecycle/v1/adjustments", user=user, json={
+            "kind": kind, "predecessors": predecessors, "successors": successors, "reason": reason})).json()
+
+    async def item_history(self, item_id: str, *, user: str = "publisher-gz") -> list[dict[str, Any]]:
+        return (await self.call("GET", "lifecycle", f"/lifecycle/v1/items/{item_id}/events", user=user)).json()
+
+    async def verify_item(self, item_id: str, *, user: str = "publisher-gz") -> dict[str, Any]:
+        """The item's hash chain checked by the lifecycle service."""
+        return (await self.call("GET", "lifecycle", f"/lifecycle/v1/items/{item_id}/verify", user=user)).json()
+
+    async def national_feedback(self, item_id: str, item_version: int, result: str, *, reason: str | None = None,
+                                user: str = "national") -> dict[str, Any]:
+        """The national platform acknowledging (or rejecting) one fed item version."""
+        return (await self.call("POST", "sync", "/sync/v1/national/feedback", user=user, json={
+            "item_id": item_id, "item_version": item_version, "result": result, "reason": reason})).json()
 
     async def item_state(self, item_id: str, *, user: str = "publisher-gz", as_of: str | None = None) -> dict[str, Any]:
         params = {"as_of": as_of} if as_of else None
@@ -78,6 +121,28 @@ class SuiteClient:
         response = await self.call("GET", "sync", "/sync/v1/feed", user=user,
                                    params={"after": after, "limit": limit, "wait": wait})
         return response.json(), int(response.headers["X-Next-Cursor"])
+
+    async def item_code(self, item_id: str, *, user: str = "publisher-gz") -> dict[str, Any]:
+        """The item's current code, code history, lineage and coding events."""
+        return (await self.call("GET", "coding", f"/coding/v1/items/{item_id}/code", user=user)).json()
+
+    async def decode_code(self, code: str, *, user: str = "publisher-gz") -> dict[str, Any]:
+        """A 24-character item code or 27-character service code, decoded, with its holder."""
+        return (await self.call("GET", "coding", f"/coding/v1/codes/{code}", user=user)).json()
+
+    async def preview_code(self, elements: dict[str, Any], *, user: str = "entry-gz") -> dict[str, Any]:
+        """The code these coded elements would get now (nothing is allocated)."""
+        return (await self.call("POST", "coding", "/coding/v1/codes:preview", user=user, json=elements)).json()
+
+    async def allocate_service_code(self, item_id: str, name: str, *, user: str = "publisher-gz") -> dict[str, Any]:
+        """事项服务编码 for the item's service called ``name`` (the same name again returns the same code)."""
+        return (await self.call("POST", "coding", f"/coding/v1/items/{item_id}/services", user=user,
+                                json={"name": name})).json()
+
+    async def set_pinyin_override(self, phrase: str, letters: str, reason: str, *,
+                                  user: str = "admin-gd") -> dict[str, Any]:
+        return (await self.call("POST", "coding", "/coding/v1/pinyin-overrides", user=user,
+                                json={"phrase": phrase, "letters": letters, "reason": reason})).json()
 
     async def drive_to_online(self, item_id: str) -> dict[str, Any]:
         """(draft arrives) → submit → approve → record-test pass → register → (code arrives) → publish, by the demo

@@ -1,93 +1,166 @@
-"""Registry handlers: validate → append the revision event (with the idempotency key and the read-model row in
-the same transaction)."""
+"""Registry handlers: load → decide (pure domain) → write the revision event and the read-model row in one
+transaction. Queries read the item streams (views, revisions, diffs) or the read model (lists, exports, reports)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.auth import Principal
+from shared.cloudevents import CloudEvent
 from shared.dictionaries import Dictionaries
-from shared.errors import DomainError
-from shared.eventstore import EventMetadata, NewEvent, append_events, load_stream
+from shared.errors import ConcurrencyConflictError, DomainError
+from shared.eventstore import EventMetadata, StoredEvent, load_stream
 from shared.service import ServiceRuntime
 
-from registry.domain import EVENT_DRAFTED, ElementsInvalidError, check_elements, normalise
+from registry import store
+from registry.domain.elements import validate_elements
+from registry.domain.events import phase_after
+from registry.domain.problems import ElementsInvalidError, Problem
+from registry.domain.revisions import (
+    FORMING,
+    PHASE_LABELS,
+    PUBLISHED_PHASES,
+    changed_fields,
+    diff,
+    is_pending,
+    maintenance_problems,
+)
+from registry.domain.structure import (
+    ReferencedItem,
+    check_dependents,
+    check_references,
+    cycle_problem,
+    find_serial_cycle,
+    referenced_ids,
+)
+from registry.tables import idempotency_keys_table, registry_item_phases_table
 
+WRITE_ROLES = ("entry",)
+# Registry content includes drafts: the national platform reads published content through the sync feed only.
 READ_ROLES = ("entry", "reviewer", "tester", "publisher", "operator")
-
-registry_metadata = MetaData()
-registry_items_table = Table(
-    "registry_items",
-    registry_metadata,
-    Column("item_id", Text, primary_key=True),
-    Column("revision", Integer, nullable=False),
-    Column("region_code", Text, nullable=False, index=True),
-    Column("name", Text, nullable=False),
-    Column("elements", JSONB, nullable=False),
-    Column("author", Text, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-idempotency_keys_table = Table(
-    "idempotency_keys",
-    registry_metadata,
-    Column("subject", Text, primary_key=True),
-    Column("key", Text, primary_key=True),
-    Column("item_id", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
+SOURCE_REF_MAX = 100
 
 
 class ItemNotFoundError(DomainError):
     """No such item in the registry (or outside the caller's regions)."""
 
 
-class RegistryService:
+class RevisionNotFoundError(DomainError):
+    """The item has no such revision."""
+
+
+class RevisionRequiredError(DomainError):
+    """A change was sent without If-Match: the caller must say which revision it changes."""
+
+
+class MalformedRevisionError(DomainError):
+    """If-Match is not a revision number."""
+
+
+class SourceRefTakenError(DomainError):
+    """Another item in the region already has this source_ref (with different content)."""
+
+
+class Registry:
     def __init__(self, runtime: ServiceRuntime, dictionaries: Dictionaries,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.runtime = runtime
         self.dictionaries = dictionaries
         self.now = now
 
-    async def create(self, principal: Principal, elements: dict[str, Any], *, idempotency_key: str | None,
+    # ---- commands -----------------------------------------------------------------------------------------------
+    async def create(self, principal: Principal, body: dict[str, Any], *, idempotency_key: str | None,
                      correlation_id: str) -> tuple[dict[str, Any], bool]:
-        """Create a draft; returns (item view, created?). A repeated Idempotency-Key returns the first item."""
-        principal.require_role("entry")
-        elements = normalise(elements)
+        """Create a draft; returns (item view, created?). A repeated Idempotency-Key, or a source_ref already in the
+        region with the same content, returns the existing item; the same source_ref with other content is a 409."""
+        principal.require_role(*WRITE_ROLES)
         now = self.now()
-        problems = check_elements(elements, self.dictionaries, now.date())
+        body = dict(body)
+        source_ref, problems = _source_ref(body.pop("source_ref", None))
+        elements, element_problems = validate_elements(body, self.dictionaries, now.date())
+        problems += element_problems
         if problems:
-            raise ElementsInvalidError(count=len(problems), problems=[p.as_dict() for p in problems])
+            raise ElementsInvalidError.of(problems)
         principal.require_region(elements["region_code"])
-        item_id = str(uuid.uuid4())
-        async with self.runtime.engine.begin() as conn:
-            if idempotency_key:
-                claimed = await conn.execute(
-                    pg_insert(idempotency_keys_table)
-                    .values(subject=principal.subject, key=idempotency_key, item_id=item_id, created_at=now)
-                    .on_conflict_do_nothing()
-                    .returning(idempotency_keys_table.c.item_id)
-                )
-                if claimed.first() is None:
+        write = store.drafted(elements, author=principal.subject, source_ref=source_ref, now=now)
+        metadata = EventMetadata(actor=principal.subject, correlation_id=correlation_id, recorded_at=now)
+        try:
+            async with self.runtime.engine.begin() as conn:
+                if idempotency_key and not await _claim(conn, principal.subject, idempotency_key, write.item_id, now):
                     existing = await conn.scalar(select(idempotency_keys_table.c.item_id).where(
                         idempotency_keys_table.c.subject == principal.subject,
                         idempotency_keys_table.c.key == idempotency_key))
                     return await self._view(conn, existing), False
-            data = {"item_id": item_id, "revision": 1, "region_code": elements["region_code"], "elements": elements}
-            await conn.execute(pg_insert(registry_items_table).values(
-                item_id=item_id, revision=1, region_code=elements["region_code"], name=elements["name"],
-                elements=elements, author=principal.subject, updated_at=now))
-            await append_events(conn, item_id, 0, [NewEvent(EVENT_DRAFTED, data)],
-                                EventMetadata(actor=principal.subject, correlation_id=correlation_id, recorded_at=now))
-            return await self._view(conn, item_id), True
+                if source_ref is not None:
+                    same = await self._same_source_ref(conn, elements["region_code"], source_ref, elements)
+                    if same is not None:
+                        return same, False
+                problems = await structure_problems(conn, write.item_id, elements)
+                if problems:
+                    raise ElementsInvalidError.of(problems)
+                await store.write_items(conn, [write], metadata)
+                return await self._view(conn, write.item_id), True
+        except IntegrityError:
+            # A concurrent create took the same source_ref between our check and our insert.
+            async with self.runtime.engine.connect() as conn:
+                same = await self._same_source_ref(conn, elements["region_code"], source_ref or "", elements)
+                if same is not None:
+                    return same, False
+            raise
 
+    async def _same_source_ref(self, conn: AsyncConnection, region_code: str, source_ref: str,
+                               elements: dict[str, Any]) -> dict[str, Any] | None:
+        found = (await store.load_by_source_refs(conn, [(region_code, source_ref)])).get((region_code, source_ref))
+        if found is None:
+            return None
+        if found.elements != elements:
+            raise SourceRefTakenError(source_ref=source_ref, region_code=region_code, item_id=found.item_id)
+        return await self._view(conn, found.item_id)
+
+    async def revise(self, item_id: str, principal: Principal, body: dict[str, Any], *, if_match: str | None,
+                     maintenance: bool, correlation_id: str) -> dict[str, Any]:
+        """A new revision from the full element set. If-Match names the revision the caller edited."""
+        principal.require_role(*WRITE_ROLES)
+        expected = parse_if_match(if_match)
+        now = self.now()
+        async with self.runtime.engine.begin() as conn:
+            current = await store.load_current(conn, item_id, for_update=True)
+            if current is None or not principal.may_access_region(current.region_code):
+                raise ItemNotFoundError(item_id=item_id)
+            if expected != current.revision:
+                raise ConcurrencyConflictError(stream_id=item_id, expected=expected, actual=current.revision)
+            pending = is_pending(current.phase, item_name=current.name)
+            body = dict(body)
+            problems = []
+            if body.pop("source_ref", current.source_ref) != current.source_ref:
+                problems.append(Problem("source_ref", "NOT_ALLOWED_VALUE", "来源编号在事项创建后不能修改"))
+            elements, element_problems = validate_elements(body, self.dictionaries, now.date())
+            problems += element_problems
+            if not problems:
+                principal.require_region(elements["region_code"])
+                if maintenance:
+                    problems += maintenance_problems(current.elements, elements)
+                problems += await structure_problems(conn, item_id, elements, before=current.elements)
+            if problems:
+                raise ElementsInvalidError.of(problems)
+            changed = changed_fields(current.elements, elements)
+            if not changed:
+                return await self._view(conn, item_id)  # nothing changed: no new revision
+            write = store.revised(current, elements, author=principal.subject, changed=changed,
+                                  maintenance=maintenance, pending=pending, now=now)
+            await store.write_items(conn, [write], EventMetadata(actor=principal.subject,
+                                                                 correlation_id=correlation_id, recorded_at=now))
+            return await self._view(conn, item_id)
+
+    # ---- queries ------------------------------------------------------------------------------------------------
     async def get(self, item_id: str, principal: Principal) -> dict[str, Any]:
         principal.require_role(*READ_ROLES)
         async with self.runtime.engine.connect() as conn:
@@ -96,17 +169,157 @@ class RegistryService:
             raise ItemNotFoundError(item_id=item_id)
         return view
 
+    async def revisions(self, item_id: str, principal: Principal) -> list[dict[str, Any]]:
+        return [_revision_summary(e) for e in await self._stream(item_id, principal)]
+
+    async def revision(self, item_id: str, number: int, principal: Principal) -> dict[str, Any]:
+        event = _revision(await self._stream(item_id, principal), number, item_id)
+        return {**_revision_summary(event), "elements": event.data["elements"]}
+
+    async def diff(self, item_id: str, principal: Principal, *, from_revision: int,
+                   to_revision: int) -> dict[str, Any]:
+        events = await self._stream(item_id, principal)
+        before = _revision(events, from_revision, item_id).data["elements"]
+        after = _revision(events, to_revision, item_id).data["elements"]
+        return {"item_id": item_id, "from_revision": from_revision, "to_revision": to_revision,
+                "changed_fields": changed_fields(before, after), "changes": diff(before, after)}
+
+    async def _stream(self, item_id: str, principal: Principal) -> list[StoredEvent]:
+        principal.require_role(*READ_ROLES)
+        async with self.runtime.engine.connect() as conn:
+            events = await load_stream(conn, item_id)
+        if not events or not principal.may_access_region(events[-1].data["region_code"]):
+            raise ItemNotFoundError(item_id=item_id)
+        return events
+
     async def _view(self, conn: AsyncConnection, item_id: str) -> dict[str, Any]:
         events = await load_stream(conn, item_id)
         if not events:
             raise ItemNotFoundError(item_id=item_id)
-        last = events[-1]
-        return {
-            "item_id": item_id,
-            "revision": last.data["revision"],
-            "region_code": last.data["region_code"],
-            "elements": last.data["elements"],
-            "author": events[0].actor,
-            "created_at": events[0].recorded_at.isoformat(),
-            "updated_at": last.recorded_at.isoformat(),
-        }
+        phase_row = (await conn.execute(select(registry_item_phases_table).where(
+            registry_item_phases_table.c.item_id == item_id))).first()
+        return item_view(events, phase_row.phase if phase_row else FORMING,
+                         phase_row.published_revision if phase_row else None)
+
+    # ---- lifecycle facts (consumer; runs inside the runner's tracking transaction) ------------------------------
+    async def on_lifecycle_event(self, conn: AsyncConnection, event: CloudEvent) -> None:
+        t = registry_item_phases_table
+        item_id = str(event.data.get("item_id") or event.subject)
+        row = (await conn.execute(select(t).where(t.c.item_id == item_id).with_for_update())).first()
+        if row is not None and row.lifecycle_version >= event.sequence:
+            return  # an older event replayed after a newer one
+        after = phase_after(row.phase if row else None, event.type, event.data)
+        if after is None:
+            return
+        phase, published = after
+        values = {"item_id": item_id, "phase": phase, "lifecycle_version": event.sequence, "updated_at": self.now(),
+                  "published_revision": published if published is not None else (
+                      row.published_revision if row else None)}
+        stmt = pg_insert(t).values(**values)
+        await conn.execute(stmt.on_conflict_do_update(index_elements=["item_id"],
+                                                      set_={k: stmt.excluded[k] for k in values if k != "item_id"}))
+
+
+# ---- helpers shared with the import ------------------------------------------------------------------------------
+async def structure_problems(conn: AsyncConnection, item_id: str, elements: dict[str, Any], *,
+                             before: dict[str, Any] | None = None,
+                             local: Mapping[str, ReferencedItem] | None = None,
+                             local_edges: Mapping[str, list[str]] | None = None) -> list[Problem]:
+    """The rules between items, with what they need loaded. ``local``/``local_edges``: items of the same import
+    batch not yet written (they may refer to each other)."""
+    local = local or {}
+    refs = referenced_ids(elements)
+    problems: list[Problem] = []
+    if refs:
+        found = {**await store.load_referenced(conn, refs - set(local)), **{k: v for k, v in local.items()
+                                                                               if k in refs}}
+        problems += check_references(item_id, elements, found)
+    predecessors = elements.get("serial_predecessor_ids") or []
+    if predecessors and not any(p.code == "SELF_REFERENCE" for p in problems):
+        edges = {**await store.serial_edges(conn, predecessors), **(local_edges or {})}
+        cycle = find_serial_cycle(item_id, predecessors, edges)
+        if cycle:
+            names = {i: r.name for i, r in (await store.load_referenced(conn, cycle)).items()}
+            names.update({i: r.name for i, r in local.items()})
+            names[item_id] = elements["name"]
+            problems.append(cycle_problem(cycle, names))
+    if before is not None and (before.get("composition") != elements.get("composition")
+                               or before.get("tier") != elements.get("tier")):
+        composites, children = await store.dependents(conn, item_id)
+        problems += check_dependents(elements, composites_listing_it=composites, children=children)
+    return problems
+
+
+def _source_ref(raw: Any) -> tuple[str | None, list[Problem]]:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None, []
+    if not isinstance(raw, str):
+        return None, [Problem("source_ref", "NOT_TEXT", "来源编号必须是文本")]
+    if len(raw.strip()) > SOURCE_REF_MAX:
+        return None, [Problem("source_ref", "TOO_LONG", f"来源编号不能超过 {SOURCE_REF_MAX} 个字符")]
+    return raw.strip(), []
+
+
+async def _claim(conn: AsyncConnection, subject: str, key: str, item_id: str, now: datetime) -> bool:
+    claimed = await conn.execute(
+        pg_insert(idempotency_keys_table).values(subject=subject, key=key, item_id=item_id, created_at=now)
+        .on_conflict_do_nothing().returning(idempotency_keys_table.c.item_id))
+    return claimed.first() is not None
+
+
+def parse_if_match(value: str | None) -> int:
+    """``3``, ``"3"`` and ``W/"3"`` all name revision 3 (clients echo the ETag we send)."""
+    if value is None or not value.strip():
+        raise RevisionRequiredError()
+    match = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', value)
+    if not match:
+        raise MalformedRevisionError(value=value)
+    return int(match[1])
+
+
+def item_view(events: list[StoredEvent], phase: str, published_revision: int | None) -> dict[str, Any]:
+    """The item as clients read it: the latest revision, its phase, and — once published — the published revision
+    beside the pending one that waits for review (先审后用)."""
+    first, last = events[0], events[-1]
+    data = last.data
+    view: dict[str, Any] = {
+        "item_id": first.stream_id,
+        "revision": data["revision"],
+        "region_code": data["region_code"],
+        "source_ref": data.get("source_ref"),
+        "elements": data["elements"],
+        "complete": data.get("complete"),
+        "missing": data.get("missing"),
+        "phase": phase,
+        "phase_label": PHASE_LABELS.get(phase, phase),
+        "author": first.actor,
+        "created_at": first.recorded_at.isoformat(),
+        "updated_by": last.actor,
+        "updated_at": last.recorded_at.isoformat(),
+        "published": None,
+        "pending": None,
+    }
+    if published_revision is not None and published_revision <= len(events):
+        published = events[published_revision - 1]
+        view["published"] = {"revision": published_revision, "elements": published.data["elements"],
+                             "at": published.recorded_at.isoformat()}
+        if phase in PUBLISHED_PHASES and data["revision"] > published_revision:
+            view["pending"] = {"revision": data["revision"], "elements": data["elements"],
+                               "changed_fields": changed_fields(published.data["elements"], data["elements"]),
+                               "maintenance": bool(data.get("maintenance"))}
+    return view
+
+
+def _revision_summary(event: StoredEvent) -> dict[str, Any]:
+    d = event.data
+    return {"revision": d["revision"], "type": event.type, "author": event.actor,
+            "at": event.recorded_at.isoformat(), "changed_fields": d.get("changed_fields", []),
+            "maintenance": bool(d.get("maintenance")), "pending": bool(d.get("pending")),
+            "complete": d.get("complete"), "import_job_id": d.get("import_job_id")}
+
+
+def _revision(events: list[StoredEvent], number: int, item_id: str) -> StoredEvent:
+    if not 1 <= number <= len(events):
+        raise RevisionNotFoundError(item_id=item_id, revision=number, latest=len(events))
+    return events[number - 1]
+

@@ -1,4 +1,4 @@
-"""Composition root of the registry service."""
+"""Composition root of the registry service: the only place that builds its engine, store, relay and consumer."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from shared.dictionaries import load_dictionaries
 from shared.http import create_service_app
 from shared.service import ServiceRuntime
 
-from registry.app import RegistryService, registry_metadata
+from registry.app import Registry
 from registry.config import RegistrySettings
 from registry.errors import ERRORS
 from registry.http import router
+from registry.imports import ImportJobs
+from registry.schemas import document_request_models
+from registry.tables import registry_metadata
 
 SERVICE = "registry"
 
@@ -19,22 +22,32 @@ SERVICE = "registry"
 SETTINGS = RegistrySettings
 
 
-def build(settings: RegistrySettings) -> tuple[ServiceRuntime, RegistryService]:
+def build(settings: RegistrySettings) -> tuple[ServiceRuntime, Registry]:
     runtime = ServiceRuntime.build(SERVICE, settings, registry_metadata)
-    return runtime, RegistryService(runtime, load_dictionaries())
+    registry = Registry(runtime, load_dictionaries())
+    # The lifecycle says which phase each item is in: what may still change, and what becomes a pending revision.
+    runtime.consumers.append(
+        runtime.consumer_spec("lifecycle-phases", [settings.topic("lifecycle")], registry.on_lifecycle_event))
+    return runtime, registry
 
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     settings = settings or RegistrySettings()
     runtime, registry = build(settings)
+    imports = ImportJobs(registry, chunk_size=settings.import_chunk_size,
+                         max_bytes=settings.import_max_mb * 1024 * 1024)
     app = create_service_app(
         service=SERVICE,
         title="事项登记服务 (registry)",
-        description="事项要素的录入、修订与导入导出；每次变更都是一条事件。",
+        description="事项要素的录入、修订、版本比对与清单导入导出；每次变更都是一条事件（registry.item.drafted.v1 / "
+                    "registry.item.revised.v1）。",
         errors=ERRORS,
         runtime=runtime,
         settings=settings,
+        on_stop=imports.close,
     )
     app.state.registry = registry
+    app.state.imports = imports
     app.include_router(router)
+    document_request_models(app)
     return app

@@ -1,56 +1,232 @@
-"""Registry HTTP routes."""
+"""Registry HTTP routes (thin: read the request, call one handler, shape the response)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 
 from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
 
-from registry.app import RegistryService
+from registry import queries, spreadsheets
+from registry.app import READ_ROLES, WRITE_ROLES, Registry
+from registry.domain.problems import ElementsInvalidError, Problem
+from registry.imports import ImportJobs
+from registry.schemas import (
+    PROBLEMS_DESCRIPTION,
+    ConsistencyReport,
+    ImportJob,
+    ItemCreate,
+    ItemElements,
+    ItemPage,
+    ItemView,
+    RevisionDiff,
+    RevisionSummary,
+    request_body,
+)
 
-router = APIRouter(prefix="/registry/v1", tags=["registry 事项要素"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/registry/v1", tags=["registry 事项要素"],
+                   responses={**ERROR_RESPONSES, 422: {"description": PROBLEMS_DESCRIPTION}})
+XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+Phase = Literal["forming", "preparing", "online", "offline", "cancelled"]
 
 
-def service(request: Request) -> RegistryService:
+def registry(request: Request) -> Registry:
     return request.app.state.registry
 
 
-Service = Annotated[RegistryService, Depends(service)]
+def import_jobs(request: Request) -> ImportJobs:
+    return request.app.state.imports
 
 
-class ItemElements(BaseModel):
-    """事项要素（当前版本的最小集合，完整要素模型随后补充）。"""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
-        "name": "户口迁移审批", "short_name": "户口迁移审批", "item_type": "01", "police_type": "02",
-        "service_category": "03", "region_code": "440115"}})
-    name: str = Field(..., description="★ 事项名称")
-    short_name: str = Field(..., description="简称（事项名称编码的来源）")
-    item_type: str = Field(..., description="★ 事项类型编码（2 位，如 01 行政许可）")
-    police_type: str = Field(..., description="业务警种编码（2 位，如 02 户政管理）")
-    service_category: str = Field(..., description="服务类别编码（2 位，如 01 证件办理）")
-    region_code: str = Field(..., description="区划代码（GB/T 2260，6 位，须在调用人管辖区划内）")
+RegistryDep = Annotated[Registry, Depends(registry)]
+ImportsDep = Annotated[ImportJobs, Depends(import_jobs)]
 
 
-@router.post("/items", status_code=201, summary="录入事项草稿（Idempotency-Key 防止重复创建）")
+async def json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object; the domain checks its content (so every problem has a path, code and message)."""
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ElementsInvalidError.of([Problem("", "MALFORMED", "请求体不是有效的 JSON")]) from exc
+    if not isinstance(body, dict):
+        raise ElementsInvalidError.of([Problem("", "NOT_OBJECT", "请求体应为 JSON 对象（事项要素）")])
+    return body
+
+
+JsonBody = Annotated[dict[str, Any], Depends(json_object)]
+
+
+def item_filter(
+    region: Annotated[str | None, Query(pattern=r"^\d{2,6}$", description="区划代码前缀：44、4401、440115")] = None,
+    police_type: Annotated[str | None, Query(description="业务警种编码")] = None,
+    item_type: Annotated[str | None, Query(description="事项类型编码")] = None,
+    service_category: Annotated[str | None, Query(description="服务类别编码")] = None,
+    phase: Annotated[Phase | None, Query(description="生命周期阶段")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="事项名称包含的文字（如 护照）")] = None,
+) -> queries.ItemFilter:
+    return queries.ItemFilter(region, police_type, item_type, service_category, phase, q)
+
+
+Filter = Annotated[queries.ItemFilter, Depends(item_filter)]
+
+
+@router.post("/items", status_code=201, summary="录入事项草稿（Idempotency-Key、来源编号防止重复创建）",
+             response_model=None, responses={201: {"model": ItemView}, 200: {"description": "已存在的同一事项"}},
+             openapi_extra=request_body(ItemCreate))
 async def create_item(
-    body: ItemElements, response: Response, svc: Service, principal: CurrentPrincipal,
-    correlation_id: CorrelationId,
+    body: JsonBody, response: Response, svc: RegistryDep, principal: CurrentPrincipal, correlation_id: CorrelationId,
     idempotency_key: Annotated[str | None, Header(max_length=200, description="同一调用人同一键只创建一次")] = None,
 ) -> dict[str, Any]:
-    view, created = await svc.create(principal, body.model_dump(), idempotency_key=idempotency_key,
-                                     correlation_id=correlation_id)
-    if not created:
-        response.status_code = 200
-    response.headers["ETag"] = str(view["revision"])
+    view, created = await svc.create(principal, body, idempotency_key=idempotency_key, correlation_id=correlation_id)
+    response.status_code = 201 if created else 200
+    response.headers["ETag"] = f'"{view["revision"]}"'
+    response.headers["Location"] = f"/registry/v1/items/{view['item_id']}"
     return view
 
 
-@router.get("/items/{item_id}", summary="读取事项当前版本的要素")
-async def get_item(item_id: str, response: Response, svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
+@router.get("/items", summary="事项列表：按区划前缀、警种、类型、类别、阶段筛选，按名称检索，游标分页",
+            response_model=ItemPage)
+async def list_items(
+    svc: RegistryDep, principal: CurrentPrincipal, filters: Filter,
+    cursor: Annotated[str | None, Query(description="上一页返回的 next_cursor")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    principal.require_role(*READ_ROLES)
+    return await queries.list_items(svc.runtime.engine, principal, filters, cursor=cursor, limit=limit)
+
+
+@router.get("/items/{item_id}", summary="读取事项（最新版本；已发布事项另含已发布版本与待审核版本）",
+            response_model=None, responses={200: {"model": ItemView}})
+async def get_item(item_id: str, response: Response, svc: RegistryDep, principal: CurrentPrincipal) -> dict[str, Any]:
     view = await svc.get(item_id, principal)
-    response.headers["ETag"] = str(view["revision"])
+    response.headers["ETag"] = f'"{view["revision"]}"'
     return view
+
+
+@router.put("/items/{item_id}", summary="修改事项：以完整要素产生新版本（须 If-Match 版本号）", response_model=None,
+            responses={200: {"model": ItemView}, 409: {"description": "版本已变化 (VERSION_CONFLICT) 或事项已注销 "
+                                                                     "(ITEM_CANCELLED)"},
+                       428: {"description": "缺少 If-Match (IF_MATCH_REQUIRED)"}},
+            openapi_extra=request_body(ItemElements))
+async def revise_item(
+    item_id: str, body: JsonBody, response: Response, svc: RegistryDep, principal: CurrentPrincipal,
+    correlation_id: CorrelationId,
+    if_match: Annotated[str | None, Header(description="所修改的版本号（读取时的 ETag）")] = None,
+    maintenance: Annotated[bool, Query(
+        description="维护：只改办理地点、时间、咨询投诉方式、国家编码等非实质性要素")] = False,
+) -> dict[str, Any]:
+    view = await svc.revise(item_id, principal, body, if_match=if_match, maintenance=maintenance,
+                            correlation_id=correlation_id)
+    response.headers["ETag"] = f'"{view["revision"]}"'
+    return view
+
+
+@router.get("/items/{item_id}/revisions", summary="事项的全部版本（谁、何时、改了什么）",
+            response_model=list[RevisionSummary])
+async def list_revisions(item_id: str, svc: RegistryDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
+    return await svc.revisions(item_id, principal)
+
+
+@router.get("/items/{item_id}/revisions/{revision}", summary="某一版本的事项要素")
+async def get_revision(item_id: str, revision: int, svc: RegistryDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    return await svc.revision(item_id, revision, principal)
+
+
+@router.get("/items/{item_id}/diff", summary="任意两个版本之间逐字段的变化", response_model=RevisionDiff)
+async def diff_revisions(
+    item_id: str, svc: RegistryDep, principal: CurrentPrincipal,
+    from_revision: Annotated[int, Query(alias="from", ge=1, description="起始版本")],
+    to_revision: Annotated[int, Query(alias="to", ge=1, description="目标版本")],
+) -> dict[str, Any]:
+    return await svc.diff(item_id, principal, from_revision=from_revision, to_revision=to_revision)
+
+
+@router.get("/consistency", summary="一致性报告：同一事项（基本编码相同，或同一省内名称相同）名称或类型不一致",
+            response_model=ConsistencyReport)
+async def consistency(
+    svc: RegistryDep, principal: CurrentPrincipal,
+    region: Annotated[str | None, Query(pattern=r"^\d{2,6}$", description="只看该区划前缀")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    principal.require_role(*READ_ROLES)
+    return await queries.consistency_report(svc.runtime.engine, principal, svc.dictionaries, region=region,
+                                            limit=limit)
+
+
+# ---- lists in ---------------------------------------------------------------------------------------------------
+@router.post("/imports", status_code=202, summary="导入事项清单（xlsx、csv、ndjson），后台任务",
+             response_model=ImportJob,
+             openapi_extra={"requestBody": {"required": True, "description": "文件内容本身（不是表单）", "content": {
+                 XLSX_MEDIA: {"schema": {"type": "string", "format": "binary"}},
+                 "text/csv": {"schema": {"type": "string", "format": "binary"}},
+                 "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}}}}})
+async def start_import(
+    request: Request, response: Response, jobs: ImportsDep, principal: CurrentPrincipal,
+    filename: Annotated[str | None, Query(max_length=255, description="原文件名（用于识别格式和显示）")] = None,
+    fmt: Annotated[Literal["xlsx", "csv", "ndjson"] | None, Query(
+        alias="format", description="文件格式；不给时按 Content-Type、文件名和内容判断")] = None,
+) -> dict[str, Any]:
+    principal.require_role(*WRITE_ROLES)  # before reading a possibly large body
+    job = await jobs.start(principal, request.stream(), filename=filename,
+                           content_type=request.headers.get("content-type"), declared_format=fmt)
+    response.headers["Location"] = f"/registry/v1/imports/{job['job_id']}"
+    return job
+
+
+@router.get("/imports/template.xlsx", summary="下载导入模板（中文表头、字典下拉、本人管辖区划）",
+            response_class=FileResponse, responses={200: {"content": {XLSX_MEDIA: {}}}})
+async def template(svc: RegistryDep, principal: CurrentPrincipal) -> FileResponse:
+    principal.require_role(*WRITE_ROLES)
+    path = _temporary(".xlsx")
+    spreadsheets.write_template(path, svc.dictionaries, regions=list(principal.regions), today=svc.now().date())
+    return _download(path, "事项清单导入模板.xlsx", XLSX_MEDIA)
+
+
+@router.get("/imports/{job_id}", summary="导入任务进度与逐行错误", response_model=ImportJob)
+async def import_job(
+    job_id: str, jobs: ImportsDep, principal: CurrentPrincipal,
+    errors_after: Annotated[int, Query(ge=0, description="只返回该序号之后的错误（分页）")] = 0,
+    errors_limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> dict[str, Any]:
+    return await jobs.get(job_id, principal, errors_after=errors_after, errors_limit=errors_limit)
+
+
+# ---- lists out --------------------------------------------------------------------------------------------------
+@router.get("/exports/items.xlsx", summary="按筛选条件导出事项清单（xlsx，与导入模板同列）",
+            response_class=FileResponse,
+            responses={200: {"content": {XLSX_MEDIA: {}}}})
+async def export_xlsx(svc: RegistryDep, principal: CurrentPrincipal, filters: Filter) -> FileResponse:
+    principal.require_role(*READ_ROLES)
+    path = _temporary(".xlsx")
+    await spreadsheets.write_xlsx(path, queries.iter_items(svc.runtime.engine, principal, filters), svc.dictionaries)
+    return _download(path, "事项清单.xlsx", XLSX_MEDIA)
+
+
+@router.get("/exports/items.csv", summary="按筛选条件导出事项清单（csv，与导入模板同列）", response_class=FileResponse,
+            responses={200: {"content": {"text/csv": {}}}})
+async def export_csv(
+    svc: RegistryDep, principal: CurrentPrincipal, filters: Filter,
+    encoding: Annotated[Literal["utf-8", "gb18030"], Query(description="utf-8（带 BOM，Excel 可直接打开）或 gb18030")]
+    = "utf-8",
+) -> FileResponse:
+    principal.require_role(*READ_ROLES)
+    path = _temporary(".csv")
+    await spreadsheets.write_csv(path, queries.iter_items(svc.runtime.engine, principal, filters), svc.dictionaries,
+                                 encoding="utf-8-sig" if encoding == "utf-8" else "gb18030")
+    return _download(path, "事项清单.csv", f"text/csv; charset={encoding}")
+
+
+def _temporary(suffix: str) -> Path:
+    handle = tempfile.NamedTemporaryFile(prefix="registry-", suffix=suffix, delete=False)  # noqa: SIM115
+    handle.close()
+    return Path(handle.name)
+
+
+def _download(path: Path, filename: str, media_type: str) -> FileResponse:
+    return FileResponse(path, media_type=media_type, filename=filename,
+                        background=BackgroundTask(spreadsheets.remove_quietly, path))

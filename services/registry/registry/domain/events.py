@@ -1,0 +1,68 @@
+"""The registry's events (contracts in shared/contracts.py) and the lifecycle facts it folds (pure).
+
+Data of ``registry.item.drafted.v1`` and ``registry.item.revised.v1``: item_id, revision, region_code, elements (the
+whole canonical element set), author, changed_fields, maintenance — as the contract says — plus, additively:
+``source_ref`` (the caller's own id or null), ``complete`` and ``missing`` (the element paths review still needs; the
+lifecycle refuses ``submit`` while ``complete`` is false), ``pending`` (true when the item has a published revision,
+so this one waits for review while the published one stays online) and ``import_job_id`` (null unless imported).
+The stream version of an item always equals its revision number: the registry writes one event per revision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import contracts
+
+from registry.domain.elements import ELEMENT_KEYS, missing_for_submission
+from registry.domain.revisions import CANCELLED, FORMING, PHASES, PREPARING
+
+DRAFTED = contracts.REGISTRY_ITEM_DRAFTED
+REVISED = contracts.REGISTRY_ITEM_REVISED
+ITEM_EVENTS = (DRAFTED, REVISED)
+
+
+def revision_data(*, item_id: str, revision: int, elements: dict[str, Any], author: str, source_ref: str | None,
+                  changed_fields: list[str] | None = None, maintenance: bool = False, pending: bool = False,
+                  import_job_id: str | None = None) -> dict[str, Any]:
+    missing = missing_for_submission(elements)
+    return {
+        "item_id": item_id,
+        "revision": revision,
+        "region_code": elements["region_code"],
+        "elements": elements,
+        "author": author,
+        "changed_fields": list(ELEMENT_KEYS) if changed_fields is None else changed_fields,
+        "maintenance": maintenance,
+        "complete": not missing,
+        "missing": missing,
+        "pending": pending,
+        "source_ref": source_ref,
+        "import_job_id": import_job_id,
+    }
+
+
+# ---- lifecycle facts ---------------------------------------------------------------------------------------------
+# The contract events carry the phase; two internal lifecycle events are read as well, because the contracts have
+# no event for them: "entered" (形成期 starts) and "approved" (形成期 → 上线准备期). An approval of an update to a
+# published item leaves the phase alone (the published item stays online while its update is reviewed).
+LIFECYCLE_ENTERED = "lifecycle.item.entered.v1"
+LIFECYCLE_APPROVED = "lifecycle.item.approved.v1"
+_PHASE_EVENTS = (contracts.LIFECYCLE_PUBLISHED, contracts.LIFECYCLE_UNPUBLISHED, contracts.LIFECYCLE_RESUMED,
+                 contracts.LIFECYCLE_CANCELLED)
+
+
+def phase_after(current: str | None, event_type: str, data: dict[str, Any]) -> tuple[str, int | None] | None:
+    """(phase, published revision or None to keep it) after a lifecycle event, or None if it says nothing new."""
+    if event_type in _PHASE_EVENTS:
+        phase = data.get("phase")
+        if event_type == contracts.LIFECYCLE_CANCELLED:
+            phase = CANCELLED
+        if phase not in PHASES:
+            return None
+        revision = data.get("revision") if event_type != contracts.LIFECYCLE_CANCELLED else None
+        return phase, revision if isinstance(revision, int) else None
+    if event_type == LIFECYCLE_ENTERED and current is None:
+        return FORMING, None
+    if event_type == LIFECYCLE_APPROVED and current in (None, FORMING):
+        return PREPARING, None
+    return None

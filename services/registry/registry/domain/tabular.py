@@ -1,0 +1,338 @@
+"""The item list as a table (事项清单): the columns of the xlsx template, of csv files and of exports, and the
+conversion of one row to raw elements and back (pure; the file formats are in registry/spreadsheets.py).
+
+Civil servants live in Excel, so one row is one item and every cell is something a person can type:
+* reference tables as ``code label`` (``01 行政许可``, ``440115 南沙区``); the code alone, or a unique label, is
+  read too, and a code Excel turned into a number (``1``) gets its leading zeros back;
+* lists one entry per line (Alt+Enter in Excel); an entry with several parts separates them with ``｜``
+  (设定依据 ``层级｜名称｜条款｜条文``, 申请材料 ``名称｜依据｜格式｜份数｜签字盖章``, 收费 ``项目｜标准｜依据`` or
+  ``不收费``); ``无`` in 申请材料 means 无需提交材料;
+* several values in one line separated by ``、`` (行使层级, 服务对象, related items);
+* related items by their 来源编号 (or registry item id).
+Writing a row and reading it back gives the same elements (tested), so an export can be edited and imported again."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from shared.dictionaries import Dictionaries
+
+from registry.domain.elements import (
+    CASE_TYPES,
+    COMPOSITIONS,
+    HANDLING_KINDS,
+    ONLINE_SERVICE_DEPTHS,
+    SERVICE_OBJECTS,
+    TIERS,
+)
+from registry.domain.problems import Problem, index_path
+
+TEXT, DICT, DICT_LIST, CHOICE, CHOICE_LIST, INT, DATE, LINES, LEGAL_BASIS, MATERIALS, FEES, DEPTH, REF, REFS = (
+    "text", "dict", "dict_list", "choice", "choice_list", "int", "date", "lines", "legal_basis", "materials", "fees",
+    "depth", "ref", "refs")
+PART_SEPARATOR = "｜"
+NO_MATERIALS = "无"
+FREE_OF_CHARGE = "不收费"
+_PARTS = re.compile(r"[｜|]")
+_VALUES = re.compile(r"[、,，;；\n]")
+_CHINESE_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4}
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    field: str  # element path; "source_ref" is the row's own key, not an element
+    kind: str
+    source: str | tuple[str, ...] = ()  # dictionary name (DICT, DICT_LIST) or the allowed values (CHOICE…)
+    required: bool = False
+    note: str = ""
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("来源编号", "source_ref", TEXT, required=True,
+           note="本单位系统中的事项编号，同一区划内唯一；再次导入时据此更新原事项，不会重复创建"),
+    Column("事项名称", "name", TEXT, required=True, note="同一事项在各层级应使用同一名称"),
+    Column("简称", "short_name", TEXT, required=True, note="事项名称编码取简称的拼音首字母"),
+    Column("事项类型", "item_type", DICT, "item_types", required=True),
+    Column("业务警种", "police_type", DICT, "police_types", required=True),
+    Column("服务类别", "service_category", DICT, "service_categories", required=True),
+    Column("区划代码", "region_code", DICT, "regions", required=True, note="GB/T 2260 六位代码"),
+    Column("主管部门", "competent_department", TEXT, note="全称或规范化简称，前后一致"),
+    Column("实施机关", "implementing_agency", TEXT),
+    Column("行使层级", "exercise_levels", DICT_LIST, "exercise_levels", note="可多选，用“、”分隔，如：省级、地市级"),
+    Column("设定依据", "legal_basis", LEGAL_BASIS,
+           note="每行一条：层级｜名称｜条款｜条文内容；"
+                "按 法律、行政法规、地方性法规、部门规章、省级政府规章、规范性文件 从高到低排列"),
+    Column("受理条件", "service_guide.conditions", LINES, note="每行一条"),
+    Column("申请材料", "service_guide.materials", MATERIALS,
+           note="每行一种：名称｜依据｜格式｜份数｜签字盖章要求；无需材料填“无”"),
+    Column("办理流程", "service_guide.steps", LINES, note="每行一步"),
+    Column("法定办结时限（工作日）", "service_guide.statutory_time_limit_days", INT),
+    Column("承诺办结时限（工作日）", "service_guide.promised_time_limit_days", INT, note="不得超过法定办结时限"),
+    Column("收费", "service_guide.fees", FEES, note="填“不收费”，或每行一项：项目｜标准｜依据"),
+    Column("办理地点", "service_guide.place", TEXT),
+    Column("办理时间", "service_guide.hours", TEXT),
+    Column("咨询方式", "service_guide.consultation_contact", TEXT),
+    Column("投诉方式", "service_guide.complaint_contact", TEXT),
+    Column("服务对象", "service_objects", CHOICE_LIST, SERVICE_OBJECTS, note="可多选，用“、”分隔"),
+    Column("办件类型", "case_type", CHOICE, CASE_TYPES),
+    Column("网办深度", "online_service_depth", DEPTH),
+    Column("计划生效日期", "planned_effective_date", DATE, note="YYYY-MM-DD"),
+    Column("计划取消日期", "planned_cancel_date", DATE, note="YYYY-MM-DD"),
+    Column("基本编码", "national_basic_code", TEXT, note="国家事项基本编码，12 位数字或大写字母"),
+    Column("实施编码", "national_implementation_code", TEXT, note="不超过 36 位数字或大写字母"),
+    Column("业务办理项编码", "national_handling_code", TEXT, note="不超过 50 位数字或大写字母"),
+    Column("事项形式", "composition", CHOICE, COMPOSITIONS, note="默认元事项"),
+    Column("成员事项", "member_item_ids", REFS, note="组合事项的成员（来源编号），用“、”分隔"),
+    Column("事项层级", "tier", CHOICE, TIERS, note="默认主项"),
+    Column("上级事项", "parent_item_id", REF, note="子项、业务办理项的上级事项（来源编号）"),
+    Column("办理项类型", "handling_kind", CHOICE, HANDLING_KINDS),
+    Column("串联前置事项", "serial_predecessor_ids", REFS, note="须先办结的事项（来源编号），用“、”分隔"),
+    Column("并联事项", "parallel_item_ids", REFS, note="一并办理的事项（来源编号），用“、”分隔"),
+)
+HEADERS = tuple(c.header for c in COLUMNS)
+_BY_HEADER = {c.header: c for c in COLUMNS}
+_BY_FIELD = {c.field: c for c in COLUMNS}
+REFERENCE_FIELDS = tuple(c.field for c in COLUMNS if c.kind in (REF, REFS))
+
+
+def canonical_header(raw: Any) -> str:
+    """Template headers may carry a required mark (``事项名称*``, ``事项名称（必填）``) and stray spaces."""
+    text = re.sub(r"\s+", "", str(raw or ""))
+    return re.sub(r"(\*|＊|（必填）|\(必填\))$", "", text)
+
+
+def column_for(field: str) -> Column | None:
+    """The column a problem's field path belongs to (``service_guide.materials[0].copies`` → 申请材料)."""
+    parts = re.sub(r"\[\d+\]", "", field).split(".")
+    for end in range(len(parts), 0, -1):
+        column = _BY_FIELD.get(".".join(parts[:end]))
+        if column is not None:
+            return column
+    return None
+
+
+def unknown_headers(headers: list[str]) -> list[str]:
+    return [h for h in headers if h and h not in _BY_HEADER]
+
+
+def missing_headers(headers: list[str]) -> list[str]:
+    return [c.header for c in COLUMNS if c.required and c.header not in headers]
+
+
+# ---- reading --------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ParsedRow:
+    source_ref: str | None
+    elements: dict[str, Any]  # raw elements, to be validated like any API input
+    problems: list[Problem]
+
+
+def parse_row(cells: Mapping[str, Any], dictionaries: Dictionaries) -> ParsedRow:
+    """One row (canonical header → cell value) to raw elements. Cells it cannot read become problems on the field;
+    absent and empty cells leave the element absent."""
+    problems: list[Problem] = []
+    elements: dict[str, Any] = {}
+    for column in COLUMNS:
+        value = cells.get(column.header)
+        if _blank(value) or column.field == "source_ref":
+            continue
+        parsed = _read(column, value, dictionaries, problems)
+        head, _, tail = column.field.partition(".")
+        if tail:
+            elements.setdefault(head, {})[tail] = parsed
+        else:
+            elements[head] = parsed
+    source_ref = cells.get("来源编号")
+    return ParsedRow(None if _blank(source_ref) else _plain(source_ref).strip(), elements, problems)
+
+
+def _read(column: Column, value: Any, d: Dictionaries, problems: list[Problem]) -> Any:
+    kind, field = column.kind, column.field
+    match kind:
+        case "text" | "choice" | "ref":
+            return _plain(value).strip()
+        case "dict":
+            # getattr, not by_name: by_name lists the dataclass fields on every call, and this runs per cell
+            return _code(value, getattr(d, str(column.source)).entries, labels=column.source != "regions")
+        case "dict_list":
+            return [_code(v, getattr(d, str(column.source)).entries, labels=True) for v in _split_values(value)]
+        case "choice_list" | "refs":
+            return _split_values(value)
+        case "int":
+            return _integer(value, field, problems)
+        case "date":
+            return _date(value, field, problems)
+        case "depth":
+            return _depth(value, field, problems)
+        case "lines":
+            return _lines(value)
+        case "legal_basis":
+            return [dict(zip(("rank", "title", "article", "text"), _parts(line, 4), strict=True))
+                    for line in _lines(value)]
+        case "materials":
+            return _materials(value, field, problems)
+        case "fees":
+            return _fees(value)
+    raise AssertionError(kind)  # pragma: no cover - COLUMNS uses only the kinds above
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _code(value: Any, entries: Mapping[str, Any], *, labels: bool) -> str:
+    text = _plain(value).strip()
+    token = text.split()[0] if text.split() else text
+    width = len(next(iter(entries), ""))
+    for candidate in (token, token.zfill(width) if token.isdigit() else token):
+        if candidate in entries:
+            return candidate
+    if labels:
+        matches = [code for code, entry in entries.items() if entry.label == text]
+        if len(matches) == 1:
+            return matches[0]
+    return token  # unknown: validation reports it against the dictionary
+
+
+def _split_values(value: Any) -> list[str]:
+    return [v.strip() for v in _VALUES.split(_plain(value)) if v.strip()]
+
+
+def _integer(value: Any, field: str, problems: list[Problem]) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = _plain(value).strip()
+    if re.fullmatch(r"\d+", text):
+        return int(text)
+    problems.append(Problem(field, "NOT_INTEGER", f"“{text}”不是整数"))
+    return None
+
+
+def _date(value: Any, field: str, problems: list[Problem]) -> str | None:
+    if isinstance(value, (date, datetime)):
+        return _plain(value)
+    text = _plain(value).strip()
+    match = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?", text)
+    if match:
+        try:
+            return date(int(match[1]), int(match[2]), int(match[3])).isoformat()
+        except ValueError:
+            pass
+    problems.append(Problem(field, "NOT_DATE", f"“{text}”不是有效日期（格式 YYYY-MM-DD）"))
+    return None
+
+
+def _depth(value: Any, field: str, problems: list[Problem]) -> int | None:
+    text = _plain(value).strip()
+    match = re.match(r"(\d)|([一二三四])级", text)
+    if match:
+        return int(match[1]) if match[1] else _CHINESE_DIGITS[match[2]]
+    problems.append(Problem(field, "NOT_ALLOWED_VALUE", f"网办深度“{text}”应为一级至四级"))
+    return None
+
+
+def _lines(value: Any) -> list[str]:
+    return [line.strip().replace("\\n", "\n") for line in _plain(value).splitlines() if line.strip()]
+
+
+def _parts(line: str, count: int) -> list[str | None]:
+    parts: list[str | None] = [p.strip() or None for p in _PARTS.split(line, maxsplit=count - 1)]
+    return parts + [None] * (count - len(parts))
+
+
+def _materials(value: Any, field: str, problems: list[Problem]) -> list[dict[str, Any]]:
+    if _plain(value).strip() == NO_MATERIALS:
+        return []
+    materials = []
+    for i, line in enumerate(_lines(value)):
+        name, basis, fmt, copies, seal = _parts(line, 5)
+        count: Any = None
+        if copies is not None:
+            count = _integer(copies, index_path(field, i, "copies"), problems)
+        materials.append({"name": name, "basis": basis, "format": fmt, "copies": count, "signature_seal": seal})
+    return materials
+
+
+def _fees(value: Any) -> dict[str, Any]:
+    text = _plain(value).strip()
+    if text in (FREE_OF_CHARGE, "免费", "否"):
+        return {"free": True, "items": []}
+    items = [dict(zip(("item", "standard", "basis"), _parts(line, 3), strict=True)) for line in _lines(text)]
+    return {"free": False, "items": items}
+
+
+# ---- writing --------------------------------------------------------------------------------------------------------
+def format_row(source_ref: str, elements: dict[str, Any], dictionaries: Dictionaries,
+               reference_names: Mapping[str, str]) -> list[Any]:
+    """One item as cells in :data:`COLUMNS` order: text, or int for the time limits. ``reference_names`` maps the
+    item ids this item refers to onto what the sheet calls them (their 来源编号)."""
+    cells: list[Any] = []
+    for column in COLUMNS:
+        if column.field == "source_ref":
+            cells.append(source_ref)
+            continue
+        head, _, tail = column.field.partition(".")
+        value = (elements.get(head) or {}).get(tail) if tail else elements.get(head)
+        cells.append(_write(column, value, dictionaries, reference_names))
+    return cells
+
+
+def _write(column: Column, value: Any, d: Dictionaries, names: Mapping[str, str]) -> Any:
+    if value is None or value == [] and column.kind != MATERIALS:
+        return None
+    match column.kind:
+        case "dict":
+            entry = d.by_name(str(column.source)).get(value)
+            return f"{value} {entry.label}" if entry else value
+        case "dict_list":
+            table = d.by_name(str(column.source))
+            return "、".join(table.get(v).label if table.get(v) else v for v in value)
+        case "choice_list":
+            return "、".join(value)
+        case "refs":
+            return "、".join(names.get(v, v) for v in value)
+        case "ref":
+            return names.get(value, value)
+        case "depth":
+            return f"{value} {ONLINE_SERVICE_DEPTHS.get(value, '')}".strip()
+        case "lines":
+            return "\n".join(_escape(v) for v in value)
+        case "legal_basis":
+            return "\n".join(_joined(e, ("rank", "title", "article", "text")) for e in value)
+        case "materials":
+            return "\n".join(_joined(m, ("name", "basis", "format", "copies", "signature_seal"))
+                             for m in value) or NO_MATERIALS
+        case "fees":
+            if value.get("free"):
+                return FREE_OF_CHARGE
+            return "\n".join(_joined(f, ("item", "standard", "basis")) for f in value.get("items") or [])
+    return value  # text, choice, int, date
+
+
+def _joined(entry: Mapping[str, Any], keys: tuple[str, ...]) -> str:
+    return PART_SEPARATOR.join(_escape("" if entry.get(k) is None else str(entry[k])) for k in keys).rstrip(
+        PART_SEPARATOR)
+
+
+def _escape(text: str) -> str:
+    """A line break inside one entry would split it in two: it travels as the two characters ``\\n``."""
+    return text.replace("\r\n", "\n").replace("\n", "\\n")

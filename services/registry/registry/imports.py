@@ -1,0 +1,424 @@
+"""Bulk import of item lists as a background job (I/O around the same rules as single items).
+
+The upload is spooled to a temporary file, a job row is written, and the import runs as a task of this process:
+rows are read and validated in a worker thread one chunk at a time (parsing is CPU work and must not stall the event
+loop) while the previous chunk is written. Each chunk is one transaction: its new and changed items (one
+``append_batch`` for all their events), their read-model rows, the job's counters and the chunk's row errors — so
+what ``GET /imports/{job}`` reports is exactly what is stored. Valid rows are kept, invalid rows reported with row,
+column, code and message. A row is matched to an existing item by its 来源编号 in its region: unchanged content
+writes nothing (re-importing a file changes nothing), changed content is a new revision (pending once published,
+refused once cancelled).
+
+A job whose process died stops sending heartbeats and is reported as interrupted; importing the same file again
+completes it without duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.auth import Principal
+from shared.errors import ConcurrencyConflictError, DomainError
+from shared.eventstore import EventMetadata
+
+from registry import store
+from registry.app import WRITE_ROLES, Registry, structure_problems
+from registry.domain import tabular
+from registry.domain.elements import REFERENCE_LISTS, validate_elements
+from registry.domain.problems import Problem, index_path
+from registry.domain.revisions import CANCELLED, PUBLISHED_PHASES, changed_fields
+from registry.domain.structure import ReferencedItem
+from registry.spreadsheets import ImportFileError, RowReader, SourceRow, detect_format, open_rows, remove_quietly
+from registry.tables import import_errors_table, import_jobs_table
+
+log = logging.getLogger(__name__)
+jobs_t, errors_t = import_jobs_table, import_errors_table
+
+STATUS_LABELS = {"queued": "排队中", "running": "导入中", "completed": "已完成", "failed": "失败",
+                 "interrupted": "已中断（服务重启），请重新导入同一文件：已导入的行不会重复"}
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+HEARTBEAT_STALE = timedelta(minutes=2)
+ATTEMPTS = 3  # a chunk that meets a concurrent edit of one of its items is decided again on fresh state
+
+
+class ImportJobNotFoundError(DomainError):
+    """No such import job (or it belongs to someone else)."""
+
+
+class ImportTooLargeError(DomainError):
+    """The upload exceeds the configured size limit."""
+
+
+@dataclass
+class PreparedRow:
+    """A row after reading and element validation (done in the worker thread)."""
+
+    row: int
+    source_ref: str | None
+    elements: dict[str, Any]
+    problems: list[Problem]
+
+
+@dataclass
+class Chunk:
+    rows: list[PreparedRow]
+    progress: float
+
+
+@dataclass
+class JobState:
+    job_id: str
+    principal: Principal
+    tabular: bool
+    seen: set[tuple[str, str]] = field(default_factory=set)  # (region, source_ref) already in this file
+    deferred: list[PreparedRow] = field(default_factory=list)  # rows referring to rows further down the file
+    error_seq: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: {"created": 0, "revised": 0, "unchanged": 0, "failed": 0,
+                                                            "rows_processed": 0})
+
+
+class ImportJobs:
+    def __init__(self, registry: Registry, *, chunk_size: int = 1000, max_bytes: int = 512 * 1024 * 1024,
+                 spool_dir: Path | None = None) -> None:
+        self.registry = registry
+        self.chunk_size = chunk_size
+        self.max_bytes = max_bytes
+        self.spool_dir = spool_dir
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def engine(self) -> Any:
+        return self.registry.runtime.engine
+
+    # ---- starting -------------------------------------------------------------------------------------------------
+    async def start(self, principal: Principal, body: AsyncIterator[bytes], *, filename: str | None,
+                    content_type: str | None, declared_format: str | None) -> dict[str, Any]:
+        principal.require_role(*WRITE_ROLES)
+        path, head = await self._spool(body)
+        try:
+            fmt = detect_format(head, declared=declared_format, content_type=content_type, filename=filename)
+            job_id = await self.create_job(principal, filename=filename, fmt=fmt)
+        except BaseException:
+            remove_quietly(path)
+            raise
+        task = asyncio.create_task(self.run(job_id, principal, path, fmt), name=f"import-{job_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return await self.get(job_id, principal)
+
+    async def _spool(self, body: AsyncIterator[bytes]) -> tuple[Path, bytes]:
+        """The upload to a temporary file, chunk by chunk (a 100,000-row file never sits in memory)."""
+        handle = tempfile.NamedTemporaryFile(prefix="registry-import-", dir=self.spool_dir, delete=False)  # noqa: SIM115
+        path, size, head = Path(handle.name), 0, b""
+        try:
+            with handle:
+                async for piece in body:
+                    size += len(piece)
+                    if size > self.max_bytes:
+                        raise ImportTooLargeError(limit_mb=self.max_bytes // (1024 * 1024))
+                    if len(head) < 4096:
+                        head += piece[:4096 - len(head)]
+                    await asyncio.to_thread(handle.write, piece)
+        except BaseException:
+            remove_quietly(path)
+            raise
+        return path, head
+
+    async def create_job(self, principal: Principal, *, filename: str | None, fmt: str) -> str:
+        job_id = str(uuid.uuid4())
+        now = self.registry.now()
+        async with self.engine.begin() as conn:
+            await conn.execute(jobs_t.insert().values(job_id=job_id, subject=principal.subject, filename=filename,
+                                                      format=fmt, status="queued", created_at=now, heartbeat_at=now))
+        return job_id
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # ---- running --------------------------------------------------------------------------------------------------
+    async def run(self, job_id: str, principal: Principal, path: Path, fmt: str) -> None:
+        """The whole import of one file; the job row says how it went (this never raises for bad input)."""
+        reader: RowReader | None = None
+        try:
+            await self._set(job_id, status="running", started_at=self.registry.now())
+            dictionaries = self.registry.dictionaries
+            reader = await asyncio.to_thread(open_rows, path, fmt, dictionaries)
+            state = JobState(job_id, principal, reader.tabular)
+            if reader.total_rows is not None:
+                await self._set(job_id, rows_total=reader.total_rows)
+            if reader.header_problems:
+                async with self.engine.begin() as conn:
+                    await self._record_errors(conn, state, [(1, p) for p in reader.header_problems])
+                    state.error_seq += len(reader.header_problems)
+            await self._pipeline(state, reader)
+            await self._deferred(state, progress=reader.progress())
+            await self._set(job_id, status="completed", finished_at=self.registry.now(), progress=1.0,
+                            rows_total=state.counts["rows_processed"])
+        except ImportFileError as exc:
+            await self._set(job_id, status="failed", error=str(exc.context.get("reason")),
+                            finished_at=self.registry.now())
+        except asyncio.CancelledError:
+            raise  # shutting down: the heartbeat goes stale and the job reads as interrupted
+        except Exception as exc:  # noqa: BLE001 - recorded on the job, never silently lost
+            log.exception("import job %s failed", job_id)
+            await self._set(job_id, status="failed", error=f"导入过程出错：{type(exc).__name__}: {exc}",
+                            finished_at=self.registry.now())
+        finally:
+            if reader is not None and reader.close:
+                reader.close()
+            remove_quietly(path)
+
+    async def _pipeline(self, state: JobState, reader: RowReader) -> None:
+        """Read and validate the next chunk (thread) while the previous one is written (event loop)."""
+        queue: asyncio.Queue[Chunk | BaseException | None] = asyncio.Queue(maxsize=2)
+
+        async def produce() -> None:
+            try:
+                while (chunk := await asyncio.to_thread(self._prepare, state, reader)) is not None:
+                    await queue.put(chunk)
+                await queue.put(None)
+            except Exception as exc:  # noqa: BLE001 - handed to the writer, which fails the job with it
+                await queue.put(exc)
+
+        producer = asyncio.create_task(produce())
+        try:
+            while (chunk := await queue.get()) is not None:
+                if isinstance(chunk, BaseException):
+                    raise chunk
+                await self._apply(state, chunk)
+        finally:
+            producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
+
+    async def _deferred(self, state: JobState, *, progress: float) -> None:
+        """Rows that referred to items not yet known, once the whole file is in: again while any of them gets
+        through (a chain of forward references resolves one link per round), then the rest are reported."""
+        while state.deferred:
+            rows, state.deferred = state.deferred, []
+            for start in range(0, len(rows), self.chunk_size):
+                await self._apply(state, Chunk(rows[start:start + self.chunk_size], progress))
+            if len(state.deferred) == len(rows):
+                rows, state.deferred = state.deferred, []
+                for start in range(0, len(rows), self.chunk_size):
+                    await self._apply(state, Chunk(rows[start:start + self.chunk_size], progress), final=True)
+
+    def _prepare(self, state: JobState, reader: RowReader) -> Chunk | None:
+        """Up to ``chunk_size`` rows, read and validated (pure rules, run in a worker thread)."""
+        today = self.registry.now().date()
+        prepared: list[PreparedRow] = []
+        for source in reader:
+            prepared.append(self._prepare_row(state, source, today))
+            if len(prepared) >= self.chunk_size:
+                break
+        return Chunk(prepared, reader.progress()) if prepared else None
+
+    def _prepare_row(self, state: JobState, source: SourceRow, today: Any) -> PreparedRow:
+        problems = list(source.problems)
+        if not source.elements and problems:
+            return PreparedRow(source.row, source.source_ref, {}, problems)
+        elements, element_problems = validate_elements(source.elements, self.registry.dictionaries, today)
+        problems += element_problems
+        if source.source_ref is None:
+            problems.append(Problem("source_ref", "SOURCE_REF_REQUIRED",
+                                    "请填写来源编号：再次导入时据此识别同一事项，避免重复创建"))
+        elif len(source.source_ref) > 100:
+            problems.append(Problem("source_ref", "TOO_LONG", "来源编号不能超过 100 个字符"))
+        region = elements.get("region_code")
+        if region and not state.principal.may_access_region(region):
+            problems.append(Problem("region_code", "REGION_FORBIDDEN",
+                                    f"区划“{region}”不在当前用户的管辖区划内"))
+        if source.source_ref and region:
+            key = (region, source.source_ref)
+            if key in state.seen:
+                problems.append(Problem("source_ref", "SOURCE_REF_REPEATED",
+                                        f"来源编号“{source.source_ref}”在本文件中已出现过（同一区划内应唯一）"))
+            state.seen.add(key)
+        return PreparedRow(source.row, source.source_ref, elements, problems)
+
+    async def _apply(self, state: JobState, chunk: Chunk, *, final: bool = False) -> None:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with self.engine.begin() as conn:
+                    await self._apply_in(conn, state, chunk, final=final)
+                return
+            except (ConcurrencyConflictError, IntegrityError):
+                if attempt == ATTEMPTS:
+                    raise
+                log.info("import job %s: chunk met a concurrent change; deciding it again", state.job_id)
+
+    async def _apply_in(self, conn: AsyncConnection, state: JobState, chunk: Chunk, *, final: bool) -> None:
+        """Decide and write one chunk. Unless ``final``, a row whose only problem is a reference not found yet is
+        put aside for the end of the file (an export lists items by name, not parents first)."""
+        now = self.registry.now()
+        deferred: list[PreparedRow] = []
+        valid = [r for r in chunk.rows if not r.problems]
+        existing = await self._existing(conn, valid)
+        local: dict[str, ReferencedItem] = {}
+        local_edges: dict[str, list[str]] = {}
+        local_refs: dict[tuple[str, str], str] = {}
+        writes: list[store.ItemWrite] = []
+        failures: list[tuple[int, Problem]] = [(r.row, p) for r in chunk.rows for p in r.problems]
+        counts = {"created": 0, "revised": 0, "unchanged": 0, "failed": len({r.row for r in chunk.rows
+                                                                             if r.problems})}
+        for row in valid:
+            region, ref = row.elements["region_code"], row.source_ref or ""
+            current = existing.get((region, ref))
+            item_id = current.item_id if current else str(uuid.uuid4())
+            elements, problems = await self._resolve(conn, row, local_refs)
+            if problems and not final and all(p.code == "REFERENCE_NOT_FOUND" for p in problems):
+                deferred.append(row)
+                continue
+            if current is not None and current.phase == CANCELLED:
+                problems.append(Problem("source_ref", "ITEM_CANCELLED",
+                                        f"来源编号“{ref}”对应的事项“{current.name}”已注销，内容不能再修改"))
+            if not problems and (referenced_any(elements) or current is not None):
+                problems += await structure_problems(conn, item_id, elements,
+                                                     before=current.elements if current else None,
+                                                     local=local, local_edges=local_edges)
+            if problems:
+                failures += [(row.row, p) for p in problems]
+                counts["failed"] += 1
+                continue
+            if current is None:
+                writes.append(store.drafted(elements, author=state.principal.subject, source_ref=ref, now=now,
+                                            item_id=item_id, import_job_id=state.job_id))
+                counts["created"] += 1
+            else:
+                changed = changed_fields(current.elements, elements)
+                if not changed:
+                    counts["unchanged"] += 1
+                    continue
+                writes.append(store.revised(current, elements, author=state.principal.subject, changed=changed,
+                                            maintenance=False, pending=current.phase in PUBLISHED_PHASES, now=now,
+                                            import_job_id=state.job_id))
+                counts["revised"] += 1
+            local_refs[(region, ref)] = item_id
+            local[item_id] = ReferencedItem(item_id, elements["name"], elements["composition"], elements["tier"])
+            local_edges[item_id] = list(elements["serial_predecessor_ids"])
+        counts["rows_processed"] = len(chunk.rows) - len(deferred)
+        await self._record_errors(conn, state, failures)
+        totals = {k: state.counts[k] + v for k, v in counts.items()}
+        await conn.execute(update(jobs_t).where(jobs_t.c.job_id == state.job_id).values(
+            **totals, progress=chunk.progress, heartbeat_at=now))
+        await store.write_items(conn, writes, EventMetadata(actor=state.principal.subject,
+                                                            correlation_id=state.job_id, recorded_at=now))
+        # Only once the chunk is committed do the counters move (a retried chunk is decided from scratch).
+        state.counts = totals
+        state.error_seq += len(failures)
+        state.deferred += deferred
+
+    async def _existing(self, conn: AsyncConnection,
+                        rows: list[PreparedRow]) -> dict[tuple[str, str], store.CurrentItem]:
+        """Existing items by (region, 来源编号). An export names items that have no 来源编号 by their item id, so a
+        re-imported export finds them by that id."""
+        keys = {(r.elements["region_code"], r.source_ref or "") for r in rows}
+        existing = await store.load_by_source_refs(conn, keys)
+        ids = [ref for key in keys - set(existing) if _UUID.fullmatch(ref := key[1])]
+        for item in (await store.load_many(conn, ids)).values():
+            if (item.region_code, item.item_id) in keys and item.source_ref in (None, item.item_id):
+                existing[(item.region_code, item.item_id)] = item
+        return existing
+
+    async def _resolve(self, conn: AsyncConnection, row: PreparedRow,
+                       local_refs: dict[tuple[str, str], str]) -> tuple[dict[str, Any], list[Problem]]:
+        """References in a sheet are 来源编号 (or item ids): turn them into item ids, earlier rows of this chunk
+        included. Unknown ones are row problems on their cell."""
+        e = row.elements
+        refs = {ref for _, ref in _reference_slots(e)}
+        if not refs:
+            return e, []
+        region = e["region_code"]
+        found = {**await store.resolve_references(conn, region, refs),
+                 **{ref: item for (r, ref), item in local_refs.items() if r == region and ref in refs}}
+        problems = [Problem(path, "REFERENCE_NOT_FOUND", f"在本文件和系统中都找不到来源编号或事项ID为“{ref}”的事项")
+                    for path, ref in _reference_slots(e) if ref not in found]
+        resolved = dict(e)
+        for key in REFERENCE_LISTS:
+            resolved[key] = [found.get(r, r) for r in e[key]]
+        if e["parent_item_id"]:
+            resolved["parent_item_id"] = found.get(e["parent_item_id"], e["parent_item_id"])
+        return resolved, problems
+
+    async def _record_errors(self, conn: AsyncConnection, state: JobState,
+                             failures: Sequence[tuple[int, Problem]]) -> None:
+        if not failures:
+            return
+        rows = []
+        for seq, (row, problem) in enumerate(failures, start=state.error_seq + 1):
+            rows.append({"job_id": state.job_id, "seq": seq, "row": row, "field": problem.field or None,
+                         "column": _column(problem, tabular_file=state.tabular),
+                         "code": problem.code, "message": problem.message})
+        await conn.execute(errors_t.insert(), rows)
+
+    async def _set(self, job_id: str, **values: Any) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(jobs_t).where(jobs_t.c.job_id == job_id).values(
+                **values, heartbeat_at=self.registry.now()))
+
+    # ---- reading --------------------------------------------------------------------------------------------------
+    async def get(self, job_id: str, principal: Principal, *, errors_after: int = 0,
+                  errors_limit: int = 1000) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            job = (await conn.execute(select(jobs_t).where(jobs_t.c.job_id == job_id))).first()
+            if job is None or (job.subject != principal.subject and "admin" not in principal.roles):
+                raise ImportJobNotFoundError(job_id=job_id)
+            errors = list(await conn.execute(
+                select(errors_t).where(errors_t.c.job_id == job_id, errors_t.c.seq > errors_after)
+                .order_by(errors_t.c.seq).limit(errors_limit)))
+            total = await conn.scalar(select(func.count()).select_from(errors_t).where(errors_t.c.job_id == job_id))
+        return job_view(job, errors, int(total or 0), now=self.registry.now(), errors_limit=errors_limit)
+
+
+def job_view(job: Any, errors: list[Any], errors_total: int, *, now: datetime, errors_limit: int) -> dict[str, Any]:
+    status = job.status
+    if status in ("queued", "running") and job.heartbeat_at and now - job.heartbeat_at > HEARTBEAT_STALE:
+        status = "interrupted"
+    return {
+        "job_id": job.job_id, "status": status, "status_label": STATUS_LABELS[status], "filename": job.filename,
+        "format": job.format, "rows_total": job.rows_total, "rows_processed": job.rows_processed,
+        "progress": round(job.progress, 4), "created": job.created, "revised": job.revised,
+        "unchanged": job.unchanged, "failed": job.failed, "error": job.error,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "errors_total": errors_total,
+        "errors": [{"row": e.row, "column": e.column, "field": e.field, "code": e.code, "message": e.message}
+                   for e in errors],
+        "next_errors_after": errors[-1].seq if len(errors) == errors_limit else None,
+    }
+
+
+def _column(problem: Problem, *, tabular_file: bool) -> str | None:
+    """Where the user looks: the Chinese column header in a sheet (unknown columns are named as they are), the
+    field path in ndjson."""
+    if not tabular_file:
+        return problem.field or None
+    column = tabular.column_for(problem.field)
+    if column is not None:
+        return column.header
+    return problem.field if problem.code == "UNKNOWN_COLUMN" else None
+
+
+def referenced_any(elements: dict[str, Any]) -> bool:
+    return bool(elements.get("parent_item_id") or any(elements.get(k) for k in REFERENCE_LISTS))
+
+
+def _reference_slots(e: dict[str, Any]) -> list[tuple[str, str]]:
+    slots = [(index_path(key, i), ref) for key in REFERENCE_LISTS for i, ref in enumerate(e[key])]
+    if e["parent_item_id"]:
+        slots.append(("parent_item_id", e["parent_item_id"]))
+    return slots

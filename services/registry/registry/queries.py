@@ -1,0 +1,185 @@
+"""Read-model queries: filtered lists with cursor pagination, the same filter in batches for exports, and the
+consistency report. Every query is limited to the caller's regions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, false, func, or_, select, true, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.auth import ALL_REGIONS, Principal
+from shared.dictionaries import Dictionaries
+from shared.errors import DomainError
+
+from registry.domain.consistency import SAME_BASIC_CODE, SAME_NAME_IN_REGION_TREE, ItemFacts, finding
+from registry.domain.revisions import CANCELLED, FORMING, PHASE_LABELS
+from registry.domain.search import escape_like, name_pattern, search_pattern
+from registry.tables import registry_item_phases_table, registry_items_table
+
+items, phases = registry_items_table, registry_item_phases_table
+PHASE = func.coalesce(phases.c.phase, FORMING)
+
+
+class InvalidCursorError(DomainError):
+    """The cursor was not produced by this API (or the filters changed shape)."""
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    region: str | None = None  # GB/T 2260 prefix: 44, 4401, 440115
+    police_type: str | None = None
+    item_type: str | None = None
+    service_category: str | None = None
+    phase: str | None = None
+    q: str | None = None  # substring of the name
+
+
+def visible(principal: Principal) -> Any:
+    """Only items inside the caller's regions."""
+    if ALL_REGIONS in principal.regions:
+        return true()
+    prefixes = [items.c.region_code.like(f"{escape_like(p)}%") for p in principal.regions]
+    return or_(*prefixes) if prefixes else false()
+
+
+def filtered(principal: Principal, f: ItemFilter, *columns: Any) -> Select[Any]:
+    query = (select(*columns, PHASE.label("phase"))
+             .select_from(items.outerjoin(phases, phases.c.item_id == items.c.item_id))
+             .where(visible(principal)))
+    if f.region:
+        query = query.where(items.c.region_code.like(f"{escape_like(f.region)}%"))
+    for column, value in ((items.c.police_type, f.police_type), (items.c.item_type, f.item_type),
+                          (items.c.service_category, f.service_category)):
+        if value:
+            query = query.where(column == value)
+    if f.phase:
+        query = query.where(PHASE == f.phase)
+    if f.q and f.q.strip():
+        q = f.q.strip()
+        # The trigram index narrows by search_text; the name test decides (see registry/domain/search.py).
+        query = query.where(items.c.search_text.like(search_pattern(q)), items.c.name.ilike(name_pattern(q)))
+    return query
+
+
+SUMMARY_COLUMNS = (items.c.item_id, items.c.revision, items.c.region_code, items.c.source_ref, items.c.name,
+                   items.c.short_name, items.c.item_type, items.c.police_type, items.c.service_category,
+                   items.c.complete, items.c.updated_at)
+ORDER = (items.c.region_code, items.c.name, items.c.item_id)
+
+
+async def list_items(engine: AsyncEngine, principal: Principal, f: ItemFilter, *, cursor: str | None,
+                     limit: int) -> dict[str, Any]:
+    query = filtered(principal, f, *SUMMARY_COLUMNS).order_by(*ORDER).limit(limit + 1)
+    if cursor:
+        query = query.where(tuple_(*ORDER) > tuple_(*decode_cursor(cursor)))
+    async with engine.connect() as conn:
+        rows = list(await conn.execute(query))
+    page = rows[:limit]
+    return {"items": [summary(r) for r in page],
+            "next_cursor": encode_cursor(page[-1]) if len(rows) > limit else None}
+
+
+def summary(row: Any) -> dict[str, Any]:
+    return {"item_id": row.item_id, "revision": row.revision, "region_code": row.region_code,
+            "source_ref": row.source_ref, "name": row.name, "short_name": row.short_name,
+            "item_type": row.item_type, "police_type": row.police_type, "service_category": row.service_category,
+            "phase": row.phase, "phase_label": PHASE_LABELS.get(row.phase, row.phase), "complete": row.complete,
+            "updated_at": row.updated_at.isoformat()}
+
+
+def encode_cursor(row: Any) -> str:
+    raw = json.dumps([row.region_code, row.name, row.item_id], ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str, str]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCursorError(cursor=cursor) from exc
+    if not (isinstance(values, list) and len(values) == 3 and all(isinstance(v, str) for v in values)):
+        raise InvalidCursorError(cursor=cursor)
+    return values[0], values[1], values[2]
+
+
+async def iter_items(engine: AsyncEngine, principal: Principal, f: ItemFilter,
+                     batch: int = 1000) -> AsyncIterator[tuple[list[Any], dict[str, str]]]:
+    """Every item the filter selects, in list order, ``batch`` at a time (keyset pages: no transaction stays open
+    for the whole export), each batch with the 来源编号 of the items it refers to."""
+    after: tuple[str, str, str] | None = None
+    while True:
+        query = filtered(principal, f, items.c.item_id, items.c.region_code, items.c.name, items.c.source_ref,
+                         items.c.elements).order_by(*ORDER).limit(batch)
+        if after:
+            query = query.where(tuple_(*ORDER) > tuple_(*after))
+        async with engine.connect() as conn:
+            rows = list(await conn.execute(query))
+            names = await reference_names(conn, _references(rows))
+        if not rows:
+            return
+        yield rows, names
+        last = rows[-1]
+        after = (last.region_code, last.name, last.item_id)
+
+
+def _references(rows: Iterable[Any]) -> set[str]:
+    refs: set[str] = set()
+    for r in rows:
+        e = r.elements
+        refs.update(e.get("member_item_ids") or [], e.get("serial_predecessor_ids") or [],
+                    e.get("parallel_item_ids") or [])
+        if e.get("parent_item_id"):
+            refs.add(e["parent_item_id"])
+    return refs
+
+
+async def reference_names(conn: AsyncConnection, ids: set[str]) -> dict[str, str]:
+    """How a sheet names the items: their 来源编号 where they have one, else their item id."""
+    if not ids:
+        return {}
+    rows = await conn.execute(select(items.c.item_id, items.c.source_ref).where(items.c.item_id.in_(ids)))
+    return {r.item_id: r.source_ref or r.item_id for r in rows}
+
+
+# ---- consistency report --------------------------------------------------------------------------------------------
+async def consistency_report(engine: AsyncEngine, principal: Principal, dictionaries: Dictionaries, *,
+                             region: str | None, limit: int) -> dict[str, Any]:
+    """Records of the same item (same 基本编码, or same name within one province) whose names or types differ.
+    Cancelled items are history and left out."""
+    scope = filtered(principal, ItemFilter(region=region), items.c.item_id).where(PHASE != CANCELLED)
+    live = items.c.item_id.in_(scope.with_only_columns(items.c.item_id))
+    province = func.substr(items.c.region_code, 1, 2)
+    by_code = (select(items.c.national_basic_code.label("key")).where(live, items.c.national_basic_code.isnot(None))
+               .group_by(items.c.national_basic_code)
+               .having(or_(func.count(items.c.name.distinct()) > 1, func.count(items.c.item_type.distinct()) > 1))
+               .order_by(items.c.national_basic_code).limit(limit))
+    by_name = (select(province.label("province"), items.c.name).where(live).group_by(province, items.c.name)
+               .having(func.count(items.c.item_type.distinct()) > 1).order_by(province, items.c.name).limit(limit))
+    findings: list[dict[str, Any]] = []
+    async with engine.connect() as conn:
+        for (code,) in await conn.execute(by_code):
+            rows = await conn.execute(select(*_FACTS).where(live, items.c.national_basic_code == code))
+            findings.append(finding(SAME_BASIC_CODE, code, _facts(rows, dictionaries)))
+        for province_code, name in await conn.execute(by_name):
+            rows = await conn.execute(select(*_FACTS).where(live, province == province_code, items.c.name == name))
+            findings.append(finding(SAME_NAME_IN_REGION_TREE, f"{province_code}:{name}", _facts(rows, dictionaries)))
+    kept = [f for f in findings if f is not None][:limit]
+    return {"findings": kept, "count": len(kept)}
+
+
+_FACTS = (items.c.item_id, items.c.region_code, items.c.name, items.c.item_type)
+
+
+def _facts(rows: Iterable[Any], dictionaries: Dictionaries) -> list[ItemFacts]:
+    out = []
+    for r in rows:
+        region = dictionaries.regions.get(r.region_code)
+        out.append(ItemFacts(r.item_id, r.region_code, region.label if region else None,
+                             region.level if region else None, r.name, r.item_type))
+    return out

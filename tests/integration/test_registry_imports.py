@@ -1,0 +1,273 @@
+"""Item lists in and out on a real database: the xlsx template filled in with openpyxl, csv in GB18030 and UTF-8,
+ndjson, row errors, idempotent re-imports, pending and cancelled items, and export round trips."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openpyxl
+import pytest
+
+from shared.db import ensure_database
+from shared.dictionaries import load_dictionaries
+from shared.infra import EmbeddedPostgres
+from tests.integration.test_registry_helpers import (  # noqa: F401 - api is a fixture
+    FULL,
+    MINIMAL,
+    RegistryClient,
+    api,
+    start_client,
+)
+
+from registry.domain.tabular import HEADERS, format_row
+
+DICTIONARIES = load_dictionaries()
+
+
+def row_for(source_ref: str, elements: dict[str, Any], names: dict[str, str] | None = None) -> list[Any]:
+    return format_row(source_ref, elements, DICTIONARIES, names or {})
+
+
+def xlsx_bytes(book: openpyxl.Workbook) -> bytes:
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def csv_bytes(rows: list[list[Any]], encoding: str) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HEADERS)
+    writer.writerows([["" if v is None else v for v in r] for r in rows])
+    return out.getvalue().encode(encoding)
+
+
+def errors_by_row(job: dict[str, Any]) -> dict[int, set[tuple[str | None, str]]]:
+    found: dict[int, set[tuple[str | None, str]]] = {}
+    for e in job["errors"]:
+        found.setdefault(e["row"], set()).add((e["column"], e["code"]))
+        assert e["message"]
+    return found
+
+
+async def listed(api: RegistryClient, user: str = "entry-gz") -> list[dict[str, Any]]:
+    return (await api.call("GET", "/items", user=user, params={"limit": 500})).json()["items"]
+
+
+# ---- the template -----------------------------------------------------------------------------------------------------
+async def test_the_template_has_chinese_headers_and_dictionary_drop_downs(api: RegistryClient) -> None:
+    response = await api.call("GET", "/imports/template.xlsx")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/vnd.openxml")
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    sheet = book["事项清单"]
+    assert [c.value for c in sheet[1]] == list(HEADERS)
+    assert book["字典"].sheet_state == "hidden"
+    validations = {str(v.sqref).split(":")[0]: v.formula1 for v in sheet.data_validations.dataValidation}
+    column_of = {h: openpyxl.utils.get_column_letter(i) for i, h in enumerate(HEADERS, start=1)}
+    for header in ("事项类型", "业务警种", "服务类别", "区划代码", "办件类型", "事项形式", "事项层级", "办理项类型"):
+        assert f"{column_of[header]}2" in validations, header
+    lists = book["字典"]
+    by_header = {lists.cell(1, c).value: [lists.cell(r, c).value for r in range(2, lists.max_row + 1)
+                                          if lists.cell(r, c).value] for c in range(1, lists.max_column + 1)}
+    assert "01 行政许可" in by_header["事项类型"] and "02 户政管理" in by_header["业务警种"]
+    # only the caller's own regions (4401 Guangzhou), only codes valid today
+    assert "440115 南沙区" in by_header["区划代码"] and all(v.startswith("4401") for v in by_header["区划代码"])
+    formula = validations[f"{column_of['区划代码']}2"]
+    assert formula.startswith("=字典!$") and formula.endswith(f"${len(by_header['区划代码']) + 1}")
+    assert [c.value for c in book["填写说明"]["A"]][1] == "来源编号"
+
+
+async def test_a_filled_in_template_imports_valid_rows_and_reports_the_others(api: RegistryClient) -> None:
+    book = openpyxl.load_workbook(io.BytesIO((await api.call("GET", "/imports/template.xlsx")).content))
+    sheet = book["事项清单"]
+    passport = {**FULL, "name": "普通护照签发", "short_name": "普通护照签发", "police_type": "03",
+                "service_category": "01", "national_basic_code": None}
+    disorder = copy.deepcopy(FULL)
+    disorder["legal_basis"].reverse()
+    sheet.append(row_for("GZ-001", FULL))
+    sheet.append(row_for("GZ-002", passport))
+    sheet.append(row_for("GZ-003", disorder))  # row 4: legal basis out of order
+    sheet.append(row_for("", MINIMAL))  # row 5: no 来源编号
+    sheet.append(row_for("GZ-005", {**MINIMAL, "region_code": "440305"}))  # row 6: Shenzhen
+    sheet.append([None] * len(HEADERS))  # a blank line is not an error
+    bare = row_for("GZ-007", {**MINIMAL, "name": "养犬登记", "short_name": "养犬登记"})
+    bare[HEADERS.index("事项类型")] = 1  # Excel turned "01" into a number
+    bare[HEADERS.index("区划代码")] = 440115
+    sheet.append(bare)
+    job = await api.import_file(xlsx_bytes(book), filename="广州市事项清单.xlsx")
+    assert (job["status"], job["format"], job["rows_total"]) == ("completed", "xlsx", 6), job["error"]  # blank: no row
+    assert (job["created"], job["revised"], job["unchanged"], job["failed"]) == (3, 0, 0, 3)
+    assert errors_by_row(job) == {4: {("设定依据", "LEGAL_BASIS_OUT_OF_ORDER")},
+                                  5: {("来源编号", "SOURCE_REF_REQUIRED")},
+                                  6: {("区划代码", "REGION_FORBIDDEN")}}
+    items = {i["source_ref"]: i for i in await listed(api)}
+    assert set(items) == {"GZ-001", "GZ-002", "GZ-007"} and items["GZ-007"]["item_type"] == "01"
+    stored = (await api.call("GET", f"/items/{items['GZ-001']['item_id']}")).json()
+    assert stored["elements"] == FULL and stored["complete"] is True
+    revisions = (await api.call("GET", f"/items/{items['GZ-001']['item_id']}/revisions")).json()
+    assert revisions[0]["import_job_id"] == job["job_id"]
+
+    events_before = await api.event_count()
+    again = await api.import_file(xlsx_bytes(book), filename="广州市事项清单.xlsx")
+    assert (again["created"], again["revised"], again["unchanged"], again["failed"]) == (0, 0, 3, 3)
+    assert await api.event_count() == events_before and await api.item_count() == 3
+
+
+async def test_csv_in_gb18030_and_utf8_with_line_breaks_inside_cells(api: RegistryClient) -> None:
+    rows = [row_for("HZ-1", FULL), row_for("HZ-2", {**FULL, "name": "居民身份证申领", "short_name": "居民身份证申领"})]
+    gb = csv_bytes(rows, "gb18030")
+    with pytest.raises(UnicodeDecodeError):
+        gb.decode("utf-8")  # really GB18030, not UTF-8 in disguise
+    job = await api.import_file(gb)  # no name, no content type: the bytes decide
+    assert (job["status"], job["format"], job["created"], job["failed"]) == ("completed", "csv", 2, 0)
+    assert job["rows_total"] == 2
+    for item in await listed(api):
+        elements = (await api.call("GET", f"/items/{item['item_id']}")).json()["elements"]
+        assert elements["legal_basis"] == FULL["legal_basis"]  # including the line break inside one article
+    utf8 = csv_bytes([row_for("HZ-1", FULL), row_for("HZ-3", MINIMAL)], "utf-8-sig")
+    job = await api.import_file(utf8, filename="list.csv")
+    assert (job["created"], job["unchanged"]) == (1, 1)
+
+
+async def test_ndjson_reports_problems_by_line_and_field(api: RegistryClient) -> None:
+    bad = copy.deepcopy(FULL)
+    bad["service_guide"]["promised_time_limit_days"] = 99
+    lines = [json.dumps({**FULL, "source_ref": "N-1"}, ensure_ascii=False), "",
+             json.dumps({**bad, "source_ref": "N-2"}, ensure_ascii=False), "{not json",
+             json.dumps(["数组"], ensure_ascii=False)]
+    job = await api.import_file("\n".join(lines).encode(), format="ndjson")
+    assert (job["format"], job["created"], job["failed"]) == ("ndjson", 1, 3)
+    assert errors_by_row(job) == {3: {("service_guide.promised_time_limit_days", "PROMISED_EXCEEDS_STATUTORY")},
+                                  4: {(None, "UNREADABLE_ROW")}, 5: {(None, "UNREADABLE_ROW")}}
+
+
+async def test_a_changed_list_revises_only_what_changed_pending_once_published_refused_once_cancelled(
+        api: RegistryClient) -> None:
+    names = ["出生登记", "分户登记", "曾用名登记", "养犬登记"]
+    rows = [row_for(f"R-{i}", {**FULL, "name": n, "short_name": n}) for i, n in enumerate(names)]
+    await api.import_file(csv_bytes(rows, "utf-8"))
+    ids = {i["source_ref"]: i["item_id"] for i in await listed(api)}
+    await api.lifecycle(ids["R-1"], "lifecycle.item.published.v1", 8, phase="online", revision=1)
+    await api.lifecycle(ids["R-2"], "lifecycle.item.cancelled.v1", 3, phase="cancelled")
+    changed = [row_for(f"R-{i}", {**FULL, "name": n, "short_name": n, "implementing_agency": "广州市公安局"})
+               for i, n in enumerate(names[:3])] + [rows[3]]
+    job = await api.import_file(csv_bytes(changed, "utf-8"))
+    assert (job["created"], job["revised"], job["unchanged"], job["failed"]) == (0, 2, 1, 1)
+    assert errors_by_row(job) == {4: {("来源编号", "ITEM_CANCELLED")}}
+    online = (await api.call("GET", f"/items/{ids['R-1']}")).json()
+    assert online["pending"]["changed_fields"] == ["implementing_agency"] and online["published"]["revision"] == 1
+    assert (await api.call("GET", f"/items/{ids['R-0']}")).json()["pending"] is None
+
+
+async def test_rows_refer_to_earlier_rows_by_their_source_ref(api: RegistryClient) -> None:
+    main = {**MINIMAL, "name": "机动车登记", "short_name": "机动车登记"}
+    sub = {**MINIMAL, "name": "机动车注册登记", "short_name": "机动车注册登记", "tier": "子项", "parent_item_id": "M-1"}
+    combo = {**MINIMAL, "name": "买车上牌一件事", "short_name": "买车上牌一件事", "composition": "组合事项",
+             "member_item_ids": ["M-2", "M-9"]}
+    late = {**MINIMAL, "name": "错挂", "short_name": "错挂", "tier": "子项", "parent_item_id": "M-99"}
+    job = await api.import_file(csv_bytes([row_for("M-1", main), row_for("M-2", sub), row_for("M-3", combo),
+                                           row_for("M-4", late)], "utf-8"))
+    assert errors_by_row(job) == {4: {("成员事项", "REFERENCE_NOT_FOUND")}, 5: {("上级事项", "REFERENCE_NOT_FOUND")}}
+    ids = {i["source_ref"]: i["item_id"] for i in await listed(api)}
+    stored = (await api.call("GET", f"/items/{ids['M-2']}")).json()["elements"]
+    assert stored["parent_item_id"] == ids["M-1"]
+
+
+async def test_unusable_files_fail_the_job_with_the_reason(api: RegistryClient) -> None:
+    missing = "事项名称,简称\n户口迁移审批,户口迁移审批\n".encode()
+    job = await api.import_file(missing, filename="list.csv")
+    assert job["status"] == "failed" and "来源编号" in job["error"] and "区划代码" in job["error"]
+    unknown = io.StringIO()
+    csv.writer(unknown).writerows([[*HEADERS, "备注"], [*row_for("U-1", MINIMAL), "无"]])
+    job = await api.import_file(unknown.getvalue().encode(), filename="list.csv")
+    assert job["status"] == "completed" and job["created"] == 1
+    assert errors_by_row(job) == {1: {("备注", "UNKNOWN_COLUMN")}}
+    pdf = await api.call("POST", "/imports", content=b"%PDF-1.7", headers={"Content-Type": "application/pdf"})
+    assert pdf.status_code == 415 and pdf.json()["code"] == "UNSUPPORTED_IMPORT_FORMAT"
+    reviewer = await api.call("POST", "/imports", content=b"x", user="reviewer-gz")
+    assert reviewer.status_code == 403
+    other = await api.call("GET", f"/imports/{job['job_id']}", user="entry-sz")
+    assert other.status_code == 404 and other.json()["code"] == "IMPORT_JOB_NOT_FOUND"
+
+
+# ---- lists out -----------------------------------------------------------------------------------------------------------
+async def related_items(api: RegistryClient) -> list[dict[str, Any]]:
+    """A small list with every kind of element and relation; two items have no 来源编号 (entered through the API)."""
+    main = await api.create({**FULL, "name": "机动车登记", "short_name": "机动车登记", "source_ref": "X-1"})
+    sub = await api.create({**FULL, "name": "机动车注册登记", "short_name": "机动车注册登记", "tier": "子项",
+                            "parent_item_id": main["item_id"]})
+    other = await api.create({**MINIMAL, "name": "机动车检验合格标志核发", "short_name": "检验合格标志核发",
+                              "source_ref": "X-3", "serial_predecessor_ids": [sub["item_id"]]})
+    charged = copy.deepcopy(FULL)
+    charged["service_guide"]["fees"] = {"free": False, "items": [
+        {"item": "号牌工本费", "standard": "100元/副", "basis": "发改价格〔2017〕1186号"}]}
+    charged["service_guide"]["materials"] = []
+    combo = await api.create({**charged, "name": "买车上牌一件事", "short_name": "买车上牌一件事", "composition": "组合事项",
+                              "member_item_ids": [sub["item_id"], other["item_id"]],
+                              "parallel_item_ids": [main["item_id"]], "source_ref": "X-4"})
+    await api.create({**MINIMAL, "name": "深圳事项", "region_code": "440305", "source_ref": "X-1"}, user="entry-sz")
+    return [main, sub, other, combo]
+
+
+@pytest.mark.parametrize("path,params", [("/exports/items.xlsx", {}), ("/exports/items.csv", {}),
+                                         ("/exports/items.csv", {"encoding": "gb18030"})])
+async def test_an_exported_list_imports_back_as_exactly_the_same_list(api: RegistryClient, path: str,
+                                                                      params: dict[str, str]) -> None:
+    created = await related_items(api)
+    exported = await api.call("GET", path, params=params)
+    assert exported.status_code == 200
+    if path.endswith(".csv"):
+        text = exported.content.decode("utf-8-sig" if not params else "gb18030")
+        assert text.splitlines()[0].split(",")[:3] == ["来源编号", "事项名称", "简称"]
+    events_before = await api.event_count()
+    job = await api.import_file(exported.content, filename=path.rsplit("/", 1)[1])
+    assert (job["created"], job["revised"], job["unchanged"], job["failed"]) == (0, 0, 4, 0), job
+    assert await api.event_count() == events_before
+    assert {i["item_id"] for i in await listed(api)} == {c["item_id"] for c in created}  # Shenzhen's not exported
+
+
+async def test_a_filtered_export_carries_only_the_filtered_items(api: RegistryClient) -> None:
+    await related_items(api)
+    exported = await api.call("GET", "/exports/items.csv", params={"q": "一件事"})
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert len(rows) == 2 and rows[1][HEADERS.index("事项名称")] == "买车上牌一件事"
+    members = rows[1][HEADERS.index("成员事项")].split("、")
+    assert members[1] == "X-3" and len(members[0]) == 36  # an item without 来源编号 is named by its id
+
+
+@pytest.fixture
+async def second_api(postgres: EmbeddedPostgres) -> AsyncIterator[RegistryClient]:
+    url = postgres.url(f"r_{uuid.uuid4().hex[:12]}")
+    await ensure_database(url)
+    async for client in start_client(url):
+        yield client
+
+
+async def test_an_export_imported_into_another_registry_reproduces_the_list(api: RegistryClient,
+                                                                             second_api: RegistryClient) -> None:
+    created = await related_items(api)
+    exported = await api.call("GET", "/exports/items.xlsx")
+    job = await second_api.import_file(exported.content, filename="事项清单.xlsx")
+    assert (job["created"], job["failed"]) == (4, 0), job
+
+    async def by_name(client: RegistryClient) -> dict[str, dict[str, Any]]:
+        views = [(await client.call("GET", f"/items/{i['item_id']}")).json() for i in await listed(client)]
+        ids = {v["item_id"]: v["elements"]["name"] for v in views}
+
+        def named(elements: dict[str, Any]) -> dict[str, Any]:  # item ids differ between registries; names do not
+            out = dict(elements)
+            for key in ("member_item_ids", "serial_predecessor_ids", "parallel_item_ids"):
+                out[key] = [ids[i] for i in elements[key]]
+            out["parent_item_id"] = ids.get(elements["parent_item_id"])
+            return out
+
+        return {v["elements"]["name"]: named(v["elements"]) for v in views}
+
+    original, copied = await by_name(api), await by_name(second_api)
+    assert copied == original and len(original) == len(created)
