@@ -210,14 +210,21 @@ async def current_version(conn: AsyncConnection, stream_id: str) -> int:
 GENESIS_HASH = "0" * 64
 
 
+def canonical_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def event_hash(previous: str, stream_id: str, version: int, event_id: uuid.UUID | str, type_: str,
-               data: dict[str, Any], actor: str | None, recorded_at: datetime) -> str:
-    """The chain link of one event. Canonical JSON (sorted keys) and UTC microsecond time, so that what PostgreSQL
-    gives back hashes exactly as what was written."""
-    content = json.dumps(
-        [stream_id, version, str(event_id), type_, data, actor, recorded_at.astimezone(UTC).isoformat()],
-        sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-    )
+               data: dict[str, Any], actor: str | None, recorded_at: datetime, *, data_json: str | None = None) -> str:
+    """The chain link of one event: sha256(previous ‖ canonical JSON of [stream, version, id, type, data, actor,
+    UTC time]). Canonical (sorted keys, UTC microseconds) so that what PostgreSQL gives back hashes exactly as what
+    was written. ``data_json`` (= canonical_json(data)) lets a batch append serialise each event's data once."""
+    def dumps(value: object) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    content = (f"[{dumps(stream_id)},{version},{dumps(str(event_id))},{dumps(type_)},"
+               f"{data_json if data_json is not None else canonical_json(data)},{dumps(actor)},"
+               f"{dumps(recorded_at.astimezone(UTC).isoformat())}]")
     return hashlib.sha256((previous + content).encode()).hexdigest()
 
 
@@ -295,20 +302,23 @@ async def append_batch(conn: AsyncConnection, appends: Sequence[StreamAppend], m
     await conn.execute(text("LOCK TABLE events IN EXCLUSIVE MODE"))
     heads = {r.stream_id: (r.version, r.hash) for r in await conn.execute(_HEADS_SQL, {"ids": ids})}
     rows: list[tuple[str, int, NewEvent, str]] = []
+    datas: list[str] = []
     for a in appends:
         version, previous = heads.get(a.stream_id, (0, GENESIS_HASH))
         if version != a.expected_version:
             raise ConcurrencyConflictError(stream_id=a.stream_id, expected=a.expected_version, actual=version)
         for e in a.events:
             version += 1
+            data_json = canonical_json(e.data)
             previous = event_hash(previous, a.stream_id, version, e.event_id, e.type, e.data, metadata.actor,
-                                  recorded_at)
+                                  recorded_at, data_json=data_json)
             rows.append((a.stream_id, version, e, previous))
+            datas.append(data_json)
     try:
         positions = (await conn.execute(_INSERT_SQL, {
             "stream_ids": [r[0] for r in rows], "versions": [r[1] for r in rows],
             "event_ids": [r[2].event_id for r in rows], "types": [r[2].type for r in rows],
-            "datas": [json.dumps(r[2].data, ensure_ascii=False) for r in rows], "hashes": [r[3] for r in rows],
+            "datas": datas, "hashes": [r[3] for r in rows],
             "actor": metadata.actor, "correlation_id": metadata.correlation_id,
             "causation_id": metadata.causation_id, "recorded_at": recorded_at,
         })).scalars().all()
