@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date
 from functools import cache, cached_property
 from pathlib import Path
@@ -96,6 +96,8 @@ class Dictionary:
     title: str
     version: str
     entries: Mapping[str, DictionaryEntry]
+    # Where the data comes from (source, data date, licences: the file's header), for whoever serves it onwards.
+    provenance: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     _hierarchical: ClassVar[bool] = False
 
     @property
@@ -218,7 +220,8 @@ def _read_json(path: Path, name: str) -> Dictionary:
         DictionaryEntry(item["code"], item["label"], _date(item.get("valid_from")), _date(item.get("valid_to")))
         for item in document["entries"]
     ]
-    return Dictionary(name, document["title"], document["version"], _unique(entries, path))
+    provenance = MappingProxyType({"source": document["source"]} if document.get("source") else {})
+    return Dictionary(name, document["title"], document["version"], _unique(entries, path), provenance)
 
 
 def _read_regions(path: Path) -> Regions:
@@ -233,4 +236,5 @@ def _read_regions(path: Path) -> Regions:
         DictionaryEntry(code, name, _date(valid_from), _date(valid_to), int(level), parent or None)
         for code, name, level, parent, valid_from, valid_to in rows
     ]
-    return Regions(meta["name"], meta["title"], meta["version"], _unique(entries, path))
+    provenance = MappingProxyType({k: v for k, v in meta.items() if k not in ("name", "title", "version")})
+    return Regions(meta["name"], meta["title"], meta["version"], _unique(entries, path), provenance)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pypinyin import Style, lazy_pinyin
 
 try:  # the suite normally runs from an editable install (make test); fall back to the source tree
     import coding  # noqa: F401
@@ -36,6 +37,7 @@ from coding.domain import (
     SequenceOutOfRangeError,
     compose_code,
     decode_code,
+    decode_service_code,
     display_code,
     name_code,
     name_letters,
@@ -592,3 +594,67 @@ def test_a_single_override_is_used_verbatim(phrase: str, data: st.DataObject) ->
     overrides = NO_OVERRIDES.with_phrase(phrase, letters)
     assert name_letters(phrase, overrides) == letters
     assert name_letters(f"（{phrase}）C1", overrides) == letters + "C1"
+
+
+@PROPERTY_SETTINGS
+@given(valid_parts, st.integers(min_value=1, max_value=SERVICE_SEQUENCE_MAX))
+def test_every_service_code_decodes_back_to_its_item_code_and_sequence(parts: ItemCodeParts, sequence: int) -> None:
+    assert decode_service_code(service_code(compose_code(parts), sequence)) == (parts, sequence)
+
+
+@pytest.mark.parametrize(
+    ("code", "part"),
+    [
+        ("014401150201HKQYSP000000", "length"),  # an item code is not a service code
+        ("014401150201HKQYSP000000000", "service_sequence"),
+        ("014401150201HKQYSP00000012A", "service_sequence"),
+        ("0A4401150201HKQYSP000000001", "item_type"),
+        ("014401150201hkqysp000000001", "name_code"),
+    ],
+)
+def test_decode_service_code_names_the_malformed_part(code: str, part: str) -> None:
+    with pytest.raises(MalformedCodeError) as caught:
+        decode_service_code(code)
+    assert caught.value.part == part
+    assert CHINESE.search(caught.value.message)
+
+
+# The name code memoises pypinyin's conversion per segment (for speed); it must read exactly as pypinyin does.
+_PYPINYIN_ALPHABET = _NAME_ALPHABET + "重庆长沙朝阳行长银行长城调查调解单于乐器音乐会计算机参差不齐和平暖和着急看着薄荷都市都是"
+
+
+def _lazy_pinyin_letters(text: str) -> str:
+    initials = "".join(lazy_pinyin(text, style=Style.FIRST_LETTER, errors="ignore")).upper()
+    return "".join(ch for ch in initials if "A" <= ch <= "Z")
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.one_of(st.text(alphabet=_PYPINYIN_ALPHABET, min_size=1, max_size=24),
+                 st.text(alphabet=st.characters(min_codepoint=0x3400, max_codepoint=0x9FFF), min_size=1, max_size=12)))
+def test_name_letters_read_exactly_as_pypinyin_lazy_pinyin(text: str) -> None:
+    for run in re.findall("[\u3007\u3400-\u4dbf\u4e00-\u9fff]+", text):
+        assert name_letters(run, NO_OVERRIDES) == _lazy_pinyin_letters(run)
+
+
+@pytest.mark.parametrize("short_name", [name for name, _ in REAL_ITEMS])
+def test_real_names_read_exactly_as_pypinyin_lazy_pinyin(short_name: str) -> None:
+    expected = "".join(
+        _lazy_pinyin_letters(han) if han else ascii_alnum.upper()
+        for han, ascii_alnum in re.findall("([\u4e00-\u9fff]+)|([A-Za-z0-9]+)", short_name)
+    )
+    assert name_letters(short_name, NO_OVERRIDES) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "一不小",  # every prefix starts a phrase (一不小心) but none is one: pypinyin reads each character alone
+        "户口一不小迁移",
+        "一丘之貉长治久安",
+        "重新申领重新申领",
+        "行行出状元银行行长",
+        "长长长长",
+    ],
+)
+def test_segmentation_edge_cases_read_exactly_as_pypinyin(text: str) -> None:
+    assert name_letters(text, NO_OVERRIDES) == _lazy_pinyin_letters(text)

@@ -1,222 +1,349 @@
-"""Code allocation (事项编码): idempotent per item, unique across items, collisions resolved by the lowest free
-two-digit sequence, retired codes never reused. The allocation row and the ``coding.code.assigned.v1`` event are
-written in one transaction (inside the consumer's tracking transaction when driven by the lifecycle)."""
+"""The coding service's handlers: preview and decode (reads), the lifecycle consumer (allocation, re-coding,
+retirement, lineage), 事项服务编码 and the pinyin override administration. Each write is one transaction that
+updates the tables and appends the events saying so (see ``coding.allocation`` for the allocation rules)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, MetaData, Table, Text, select, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import contracts
+from shared.auth import Principal
 from shared.cloudevents import CloudEvent
 from shared.consumer import PermanentError
 from shared.dictionaries import Dictionaries, DictionaryError
 from shared.errors import DomainError
-from shared.eventstore import EventMetadata, NewEvent, append_events, current_version, load_stream
+from shared.eventstore import EventMetadata, load_stream
 from shared.service import ServiceRuntime
 
+from coding import item_services
+from coding.allocation import (
+    AllocationResult,
+    CodeAllocator,
+    CodeElementsInvalidError,
+    RegistrationRequest,
+    codes_taken,
+)
+from coding.domain.allocation import (
+    COLLISION_PREFIX_LENGTH,
+    LINEAGE_KINDS,
+    cancellation_retirement,
+    code_parts,
+    lineage_retirement,
+    lowest_free_code,
+)
 from coding.domain.codes import (
-    CodingDomainError,
+    ITEM_CODE_LENGTH,
+    SERVICE_CODE_LENGTH,
     ItemCodeParts,
     MalformedCodeError,
-    PinyinOverrides,
     compose_code,
     decode_code,
-    name_code,
-    name_letters,
-    with_collision_sequence,
+    decode_service_code,
+    display_code,
 )
-
-EVENT_CODE_ASSIGNED = contracts.CODING_CODE_ASSIGNED
-MAX_COLLISION_SEQUENCE = 99
-
-coding_metadata = MetaData()
-item_codes_table = Table(
-    "item_codes",
-    coding_metadata,
-    Column("code", Text, primary_key=True),  # unique across active AND retired codes: never reused
-    Column("item_id", Text, nullable=False),
-    Column("status", Text, nullable=False),  # active / retired
-    Column("base_code", Text, nullable=False),
-    Column("collided_with", Text),
-    Column("parts", JSONB, nullable=False),
-    Column("allocated_at", DateTime(timezone=True), nullable=False),
-    Column("retired_at", DateTime(timezone=True)),
+from coding.domain.dictionary_views import (
+    DictionaryQuery,
+    DictionaryQueryError,
+    catalogue,
+    query_dictionary,
+    region_detail,
 )
-Index("item_codes_one_active_per_item", item_codes_table.c.item_id, unique=True,
-      postgresql_where=text("status = 'active'"))
+from coding.overrides import OverrideCatalog, OverrideChange
+from coding.tables import ACTIVE, item_codes_table, item_lineage_table
 
+_PART_LABELS = (("item_type", "事项类型编码"), ("region_code", "区划代码"), ("police_type", "业务警种编码"),
+                ("service_category", "服务类别编码"), ("name_code", "事项名称编码"))
 
-class CodeElementsInvalidError(DomainError):
-    """The coded elements cannot form a code (unknown dictionary value, empty name code…)."""
+# The code each item holds now, or else the last it held: how lineage shows the codes of related items.
+_LATEST_CODES_SQL = text("""
+SELECT DISTINCT ON (item_id) item_id, code, status FROM item_codes WHERE item_id = ANY(CAST(:ids AS text[]))
+ORDER BY item_id, status = 'active' DESC, allocated_at DESC
+""")
 
 
 class CodeMalformedError(DomainError):
-    """A code given to decode is not 24 characters of the right shape; ``part`` names the bad part."""
+    """A code given to decode is not of the right shape; ``part`` names the bad part."""
 
 
 class CodeNotFoundError(DomainError):
-    """No item holds (or held) this code."""
+    """The item has never held a code."""
 
 
-class CodeSpaceExhaustedError(DomainError):
-    """All 99 collision sequences of a base code are taken (an administrator must change the 简称)."""
+class DictionaryNotFoundError(DomainError):
+    """Unknown dictionary name."""
+
+
+class DictionaryEntryNotFoundError(DomainError):
+    """Unknown code in a dictionary (e.g. a region)."""
+
+
+class DictionaryQueryInvalidError(DomainError):
+    """A dictionary query parameter the table cannot answer."""
 
 
 class CodingService:
-    def __init__(self, runtime: ServiceRuntime, dictionaries: Dictionaries, overrides: PinyinOverrides,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, runtime: ServiceRuntime, dictionaries: Dictionaries, catalog: OverrideCatalog,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.runtime = runtime
         self.dictionaries = dictionaries
-        self.overrides = overrides
-        self.now = now
+        self.catalog = catalog
+        self.clock = clock
+        self.allocator = CodeAllocator(dictionaries, catalog, clock)
 
-    # ---- pure-ish computations -----------------------------------------------------------------------------------
-    def parts_for(self, elements: dict[str, Any], on: date) -> ItemCodeParts:
-        problems = []
-        for key, dictionary in (("item_type", self.dictionaries.item_types),
-                                ("region_code", self.dictionaries.regions),
-                                ("police_type", self.dictionaries.police_types),
-                                ("service_category", self.dictionaries.service_categories)):
-            try:
-                dictionary.lookup(str(elements.get(key) or ""), on=on)
-            except DictionaryError as exc:
-                problems.append({"field": key, "code": type(exc).__name__, "message": exc.message})
-        try:
-            letters = name_code(str(elements.get("short_name") or ""), self.overrides)
-        except CodingDomainError as exc:
-            problems.append({"field": "short_name", "code": exc.code, "message": exc.message})
-            letters = ""
-        if problems:
-            raise CodeElementsInvalidError(problems=problems)
-        return ItemCodeParts(item_type=elements["item_type"], region_code=elements["region_code"],
-                             police_type=elements["police_type"], service_category=elements["service_category"],
-                             name_code=letters)
+    async def start(self) -> None:
+        """Every process loads the override dictionary at start-up (and refreshes it before each computation)."""
+        await self.catalog.load(self.runtime.engine)
 
+    # ---- decode and preview --------------------------------------------------------------------------------------
     def describe(self, code: str) -> dict[str, Any]:
-        """Decode a code into labelled parts."""
+        """Decode an item code into its parts with their labels (structure only; no database)."""
         try:
             parts = decode_code(code)
         except MalformedCodeError as exc:
             raise CodeMalformedError(code=code, part=exc.part, reason=exc.message) from exc
-        d = self.dictionaries
+        return {"code": code, "display": display_code(code), "parts": self._labelled(parts)}
 
-        def label(dictionary: Any, value: str) -> str | None:
-            entry = dictionary.get(value)
-            return entry.label if entry else None
-
-        return {
-            "code": code,
-            "parts": [
-                {"part": "item_type", "label": "事项类型编码", "value": parts.item_type,
-                 "meaning": label(d.item_types, parts.item_type)},
-                {"part": "region_code", "label": "区划代码", "value": parts.region_code,
-                 "meaning": label(d.regions, parts.region_code)},
-                {"part": "police_type", "label": "业务警种编码", "value": parts.police_type,
-                 "meaning": label(d.police_types, parts.police_type)},
-                {"part": "service_category", "label": "服务类别编码", "value": parts.service_category,
-                 "meaning": label(d.service_categories, parts.service_category)},
-                {"part": "name_code", "label": "事项名称编码", "value": parts.name_code, "meaning": None},
-            ],
-        }
+    def _labelled(self, parts: ItemCodeParts) -> list[dict[str, Any]]:
+        tables = {"item_type": self.dictionaries.item_types, "region_code": self.dictionaries.regions,
+                  "police_type": self.dictionaries.police_types,
+                  "service_category": self.dictionaries.service_categories}
+        labelled = []
+        for part, label in _PART_LABELS:
+            value = getattr(parts, part)
+            entry = tables[part].get(value) if part in tables else None
+            labelled.append({"part": part, "label": label, "value": value,
+                             "meaning": entry.label if entry else None})
+        return labelled
 
     async def preview(self, elements: dict[str, Any]) -> dict[str, Any]:
-        parts = self.parts_for(elements, self.now().date())
-        code = compose_code(parts)
+        """The code these elements would get today, without allocating: parts, pinyin letters, and whether it
+        collides (then also the code an allocation now would give)."""
         async with self.runtime.engine.connect() as conn:
-            holder = await conn.scalar(select(item_codes_table.c.item_id).where(item_codes_table.c.code == code))
-        return {**self.describe(code), "pinyin_letters": name_letters(elements["short_name"], self.overrides),
-                "name_code": parts.name_code, "would_collide": holder is not None, "held_by": holder,
-                "overrides_version": self.overrides.version}
+            overrides = (await self.catalog.refresh(conn)).overrides
+            parts, letters, problems = code_parts(elements, self.dictionaries, overrides, on=self.clock().date())
+            if parts is None:
+                raise CodeElementsInvalidError(problems=[asdict(p) for p in problems])
+            code = compose_code(parts)
+            taken = await codes_taken(conn, [code[:COLLISION_PREFIX_LENGTH]])
+        return {**self.describe(code), "pinyin_letters": letters, "name_code": parts.name_code,
+                "would_collide": code in taken, "held_by": taken.get(code),
+                "code_if_allocated_now": lowest_free_code(code, taken), "overrides_version": overrides.version}
 
-    # ---- allocation ----------------------------------------------------------------------------------------------
-    async def allocate(self, conn: AsyncConnection, item_id: str, elements: dict[str, Any], *,
-                       metadata: EventMetadata) -> str:
-        """Allocate (or return) the item's code inside ``conn``'s transaction."""
-        existing = await conn.scalar(select(item_codes_table.c.code).where(
-            item_codes_table.c.item_id == item_id, item_codes_table.c.status == "active"))
-        if existing:
-            return str(existing)  # idempotent: asked again, same code
-        now = metadata.recorded_at or self.now()
-        parts = self.parts_for(elements, now.date())
-        base = compose_code(parts)
-        code, collided_with = await self._claim(conn, item_id, base, parts, now)
-        version = await current_version(conn, item_id)
-        await append_events(conn, item_id, version, [NewEvent(EVENT_CODE_ASSIGNED, {
-            "item_id": item_id, "code": code, "base_code": base, "collided_with": collided_with,
-            "parts": _parts_dict(parts), "pinyin_letters": name_letters(elements["short_name"], self.overrides),
-            "overrides_version": self.overrides.version,
-        })], metadata)
-        return code
-
-    async def _claim(self, conn: AsyncConnection, item_id: str, base: str, parts: ItemCodeParts,
-                     now: datetime) -> tuple[str, str | None]:
-        """Insert the base code, or the lowest free collision sequence. The primary key decides races: a loser's
-        INSERT waits for the winner's commit, then finds the code taken and moves on."""
-        if await self._insert(conn, base, item_id, base, None, parts, now):
-            return base, None
-        holder = await conn.scalar(select(item_codes_table.c.item_id).where(item_codes_table.c.code == base))
-        candidates = [with_collision_sequence(base, n) for n in range(1, MAX_COLLISION_SEQUENCE + 1)]
-        while True:
-            taken = set((await conn.scalars(select(item_codes_table.c.code).where(
-                item_codes_table.c.code.in_(candidates)))).all())
-            free = [c for c in candidates if c not in taken and c != base]
-            if not free:
-                raise CodeSpaceExhaustedError(base_code=base)
-            if await self._insert(conn, free[0], item_id, base, holder, parts, now):
-                return free[0], holder
-
-    async def _insert(self, conn: AsyncConnection, code: str, item_id: str, base: str, collided_with: str | None,
-                      parts: ItemCodeParts, now: datetime) -> bool:
-        result = await conn.execute(pg_insert(item_codes_table).values(
-            code=code, item_id=item_id, status="active", base_code=base, collided_with=collided_with,
-            parts=_parts_dict(parts), allocated_at=now).on_conflict_do_nothing().returning(item_codes_table.c.code))
-        return result.first() is not None
-
-    # ---- queries -------------------------------------------------------------------------------------------------
-    async def code_info(self, code: str) -> dict[str, Any]:
+    # ---- reads -----------------------------------------------------------------------------------------------------
+    async def code_info(self, code: str, principal: Principal) -> dict[str, Any]:
+        """Decode a code (24-character item code or 27-character service code) and say who holds it."""
+        if len(code) == SERVICE_CODE_LENGTH:
+            return await self._service_code_info(code, principal)
         info = self.describe(code)
         async with self.runtime.engine.connect() as conn:
             row = (await conn.execute(select(item_codes_table).where(item_codes_table.c.code == code))).first()
-        if row is None:
-            return {**info, "holder_item_id": None, "status": "unallocated"}
-        return {**info, "holder_item_id": row.item_id, "status": row.status, "base_code": row.base_code,
-                "collided_with": row.collided_with, "allocated_at": row.allocated_at.isoformat(),
-                "retired_at": row.retired_at.isoformat() if row.retired_at else None}
+            if row is None:
+                return {**info, "kind": "item", "status": "unallocated", "holder_item_id": None}
+            principal.require_region(row.parts["region_code"])
+            lineage = await self._lineage(conn, row.item_id)
+        return {**info, "kind": "item", **_code_row(row), "holder_item_id": row.item_id, "lineage": lineage}
 
-    async def item_code(self, item_id: str) -> dict[str, Any]:
+    async def _service_code_info(self, code: str, principal: Principal) -> dict[str, Any]:
+        try:
+            parts, sequence = decode_service_code(code)
+        except MalformedCodeError as exc:
+            raise CodeMalformedError(code=code, part=exc.part, reason=exc.message) from exc
+        item_code = code[:ITEM_CODE_LENGTH]
+        info = {"code": code, "kind": "service", "display": f"{display_code(item_code)}-{sequence:03d}",
+                "parts": [*self._labelled(parts), {"part": "service_sequence", "label": "事项服务序号",
+                                                   "value": f"{sequence:03d}", "meaning": None}],
+                "item_code": item_code}
+        async with self.runtime.engine.connect() as conn:
+            service = await item_services.service_by_code(conn, code)
+        if service is None:
+            return {**info, "status": "unallocated", "holder_item_id": None, "service": None}
+        principal.require_region(parts.region_code)
+        return {**info, "status": service.status, "holder_item_id": service.item_id,
+                "service": item_services.service_view(service)}
+
+    async def item_code(self, item_id: str, principal: Principal) -> dict[str, Any]:
+        """The item's current code, every code it held (with why each ended), its lineage and its coding events."""
         async with self.runtime.engine.connect() as conn:
             rows = (await conn.execute(select(item_codes_table).where(item_codes_table.c.item_id == item_id)
                                        .order_by(item_codes_table.c.allocated_at))).all()
+            lineage = await self._lineage(conn, item_id)
             events = await load_stream(conn, item_id)
-        if not rows:
+        if not rows and not (lineage["predecessors"] or lineage["successors"]):
             raise CodeNotFoundError(item_id=item_id)
-        current = next((r.code for r in rows if r.status == "active"), None)
-        return {"item_id": item_id, "code": current,
-                "history": [{"code": r.code, "status": r.status, "allocated_at": r.allocated_at.isoformat(),
-                             "retired_at": r.retired_at.isoformat() if r.retired_at else None,
-                             "collided_with": r.collided_with} for r in rows],
-                "events": [{"type": e.type, "version": e.version, "recorded_at": e.recorded_at.isoformat(),
-                            "data": e.data} for e in events]}
+        if rows:
+            principal.require_region(rows[-1].parts["region_code"])
+        current = next((r for r in rows if r.status == ACTIVE), None)
+        return {
+            "item_id": item_id,
+            "code": current.code if current else None,
+            "status": "active" if current else ("retired" if rows else "uncoded"),
+            "history": [{**_code_row(r), "display": display_code(r.code)} for r in rows],
+            "lineage": lineage,
+            "events": [{"type": e.type, "version": e.version, "recorded_at": e.recorded_at.isoformat(),
+                        "actor": e.actor, "data": e.data} for e in events],
+        }
 
-    # ---- consumer ------------------------------------------------------------------------------------------------
+    async def _lineage(self, conn: AsyncConnection, item_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Predecessors and successors of a split or merge, with their codes resolved now (a successor may have
+        been coded after the lineage was recorded, or not yet)."""
+        links = (await conn.execute(select(item_lineage_table).where(or_(
+            item_lineage_table.c.predecessor == item_id, item_lineage_table.c.successor == item_id))
+            .order_by(item_lineage_table.c.recorded_at, item_lineage_table.c.predecessor,
+                      item_lineage_table.c.successor))).all()
+        related = sorted(({link.predecessor for link in links} | {link.successor for link in links}) - {item_id})
+        codes = {r.item_id: r for r in (await conn.execute(_LATEST_CODES_SQL, {"ids": related})).all()} \
+            if related else {}
+
+        def side(other: str, link: Any) -> dict[str, Any]:
+            held = codes.get(other)
+            return {"item_id": other, "kind": link.kind, "reason": link.reason,
+                    "recorded_at": link.recorded_at.isoformat(),
+                    "code": held.code if held else None, "code_status": held.status if held else "uncoded"}
+
+        return {"predecessors": [side(link.predecessor, link) for link in links
+                                 if link.successor == item_id and link.predecessor != item_id],
+                "successors": [side(link.successor, link) for link in links
+                               if link.predecessor == item_id and link.successor != item_id]}
+
+    # ---- the lifecycle consumer ------------------------------------------------------------------------------------
     async def on_lifecycle_event(self, conn: AsyncConnection, event: CloudEvent) -> None:
-        if event.type != contracts.LIFECYCLE_REGISTRATION_REQUESTED:
+        """Registration → allocate or re-code; cancellation → retire; split/merge → lineage (and retire the
+        predecessor's code). Runs in the consumer's tracking transaction; other lifecycle events are ignored."""
+        handler = {contracts.LIFECYCLE_REGISTRATION_REQUESTED: self._on_registration_requested,
+                   contracts.LIFECYCLE_CANCELLED: self._on_cancelled,
+                   contracts.LIFECYCLE_LINEAGE_RECORDED: self._on_lineage_recorded}.get(event.type)
+        if handler is not None:
+            await handler(conn, event, EventMetadata(actor="coding", correlation_id=event.correlation_id,
+                                                     causation_id=event.id))
+
+    async def _on_registration_requested(self, conn: AsyncConnection, event: CloudEvent,
+                                         metadata: EventMetadata) -> None:
+        elements = event.data.get("elements")
+        if not isinstance(elements, dict):
+            raise PermanentError(f"{event.type} {event.id} has no elements")
+        [result] = await self.allocator.register(conn, [RegistrationRequest(event.subject, elements, metadata)])
+        _raise_permanent(result)
+
+    async def _on_cancelled(self, conn: AsyncConnection, event: CloudEvent, metadata: EventMetadata) -> None:
+        successors = [str(s) for s in event.data.get("successors") or []]
+        await self.allocator.retire(conn, event.subject, cancellation_retirement(successors), metadata,
+                                    replaced_by=await self._sole_successor_code(conn, successors))
+
+    async def _sole_successor_code(self, conn: AsyncConnection, successors: list[str]) -> str | None:
+        """A merge's (or a 1:1 split's) successor code, if it is coded already; else the link is made when read."""
+        if len(successors) != 1:
+            return None
+        code = await conn.scalar(select(item_codes_table.c.code).where(
+            item_codes_table.c.item_id == successors[0], item_codes_table.c.status == ACTIVE))
+        return str(code) if code else None
+
+    async def _on_lineage_recorded(self, conn: AsyncConnection, event: CloudEvent, metadata: EventMetadata) -> None:
+        data = event.data
+        kind, predecessors, successors = data.get("kind"), data.get("predecessors"), data.get("successors")
+        if kind not in LINEAGE_KINDS or not isinstance(predecessors, list) or not isinstance(successors, list):
+            raise PermanentError(f"{event.type} {event.id}: kind must be split or merge, with item id lists")
+        links = [{"predecessor": p, "successor": s, "kind": kind, "reason": data.get("reason"),
+                  "recorded_at": event.time or self.clock()}
+                 for p in predecessors for s in successors if p != s]
+        if links:  # the event is on every involved item's stream: the first to arrive records the links
+            await conn.execute(pg_insert(item_lineage_table).values(links).on_conflict_do_nothing())
+        reason = lineage_retirement(event.subject, kind, predecessors, successors)
+        if reason is None:
             return
+        await self.allocator.retire(conn, event.subject, reason, metadata,
+                                    replaced_by=await self._sole_successor_code(conn, successors))
+
+    # ---- 事项服务编码 ----------------------------------------------------------------------------------------------
+    async def _require_item_region(self, item_id: str, principal: Principal) -> None:
+        region = await item_services.item_region(self.runtime.engine, item_id)
+        if region is None:
+            raise item_services.ItemNotCodedError(item_id=item_id)
+        principal.require_region(region)
+
+    async def allocate_service(self, item_id: str, name: str, principal: Principal,
+                               correlation_id: str) -> item_services.ServiceOutcome:
+        principal.require_role("publisher")
+        await self._require_item_region(item_id, principal)
+        return await item_services.allocate_service(
+            self.runtime.engine, item_id, name, EventMetadata(actor=principal.subject, correlation_id=correlation_id),
+            self.clock())
+
+    async def withdraw_service(self, item_id: str, sequence: int, reason: str, principal: Principal,
+                               correlation_id: str) -> dict[str, Any]:
+        principal.require_role("publisher")
+        await self._require_item_region(item_id, principal)
+        return await item_services.withdraw_service(
+            self.runtime.engine, item_id, sequence, reason,
+            EventMetadata(actor=principal.subject, correlation_id=correlation_id), self.clock())
+
+    async def services(self, item_id: str, principal: Principal) -> dict[str, Any]:
+        await self._require_item_region(item_id, principal)
+        return {"item_id": item_id, "services": await item_services.list_services(self.runtime.engine, item_id)}
+
+    # ---- pinyin overrides (admin) ----------------------------------------------------------------------------------
+    async def overrides(self, principal: Principal) -> dict[str, Any]:
+        _require_admin(principal)
+        return await self.catalog.describe(self.runtime.engine)
+
+    async def set_override(self, phrase: str, letters: str, reason: str, principal: Principal,
+                           correlation_id: str) -> OverrideChange:
+        _require_admin(principal)
+        return await self.catalog.set_phrase(self.runtime.engine, phrase, letters, reason,
+                                             EventMetadata(actor=principal.subject, correlation_id=correlation_id))
+
+    async def remove_override(self, phrase: str, reason: str, principal: Principal,
+                              correlation_id: str) -> OverrideChange:
+        _require_admin(principal)
+        return await self.catalog.remove_phrase(self.runtime.engine, phrase, reason,
+                                                EventMetadata(actor=principal.subject, correlation_id=correlation_id))
+
+    # ---- dictionaries ----------------------------------------------------------------------------------------------
+    def dictionary_catalogue(self) -> dict[str, Any]:
+        return catalogue(self.dictionaries)
+
+    def dictionary(self, name: str, query: DictionaryQuery) -> dict[str, Any]:
         try:
-            await self.allocate(conn, event.subject, event.data["elements"], metadata=EventMetadata(
-                actor="coding", correlation_id=event.correlation_id, causation_id=event.id))
-        except (CodeElementsInvalidError, CodeSpaceExhaustedError) as exc:
-            # Retrying cannot help; the dead-letter topic keeps it for an operator (after the 简称 is fixed).
-            raise PermanentError(f"{type(exc).__name__}: {exc.context}") from exc
+            table = self.dictionaries.by_name(name)
+        except KeyError as exc:
+            raise DictionaryNotFoundError(name=name, available="、".join(self.dictionaries.names)) from exc
+        try:
+            return query_dictionary(table, query)
+        except DictionaryQueryError as exc:
+            raise DictionaryQueryInvalidError(parameter=exc.parameter, reason=exc.message) from exc
+        except DictionaryError as exc:  # an unknown parent region
+            raise DictionaryEntryNotFoundError(dictionary=name, code=query.parent, reason=exc.message) from exc
+
+    def region(self, code: str, valid_on: date | None) -> dict[str, Any]:
+        try:
+            return region_detail(self.dictionaries.regions, code, valid_on)
+        except DictionaryQueryError as exc:
+            raise DictionaryQueryInvalidError(parameter=exc.parameter, reason=exc.message) from exc
+        except DictionaryError as exc:
+            raise DictionaryEntryNotFoundError(dictionary="regions", code=code, reason=exc.message) from exc
 
 
-def _parts_dict(parts: ItemCodeParts) -> dict[str, str]:
-    return {"item_type": parts.item_type, "region_code": parts.region_code, "police_type": parts.police_type,
-            "service_category": parts.service_category, "name_code": parts.name_code}
+def _require_admin(principal: Principal) -> None:
+    # Only the admin role: require_role("admin") passes admins only (admin holds every role, nobody else holds admin).
+    principal.require_role("admin")
+
+
+def _raise_permanent(result: AllocationResult) -> None:
+    """An allocation error cannot heal by retrying: the dead-letter topic keeps the message for an operator."""
+    if isinstance(result, DomainError):
+        raise PermanentError(f"{type(result).__name__}: {result.context}") from result
+
+
+def _code_row(row: Any) -> dict[str, Any]:
+    """What is known about one allocated code (its parts are shown labelled by the caller, or not at all)."""
+    return {"code": row.code, "status": row.status, "base_code": row.base_code, "collided_with": row.collided_with,
+            "pinyin_letters": row.pinyin_letters, "overrides_version": row.overrides_version,
+            "allocated_at": row.allocated_at.isoformat(), "replaces": row.replaces,
+            "retired_at": row.retired_at.isoformat() if row.retired_at else None,
+            "retire_reason": row.retire_reason, "replaced_by": row.replaced_by}

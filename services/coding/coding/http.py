@@ -1,22 +1,20 @@
-"""Coding HTTP routes."""
+"""Coding HTTP routes (thin: parse → one handler call → render)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import asdict
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import DomainError
-from shared.http import ERROR_RESPONSES, CurrentPrincipal
+from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
 
 from coding.app import CodingService
+from coding.domain.dictionary_views import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, DictionaryQuery
 
 router = APIRouter(prefix="/coding/v1", tags=["coding 事项编码"], responses=ERROR_RESPONSES)
-
-
-class DictionaryNotFoundError(DomainError):
-    """Unknown dictionary name."""
 
 
 def service(request: Request) -> CodingService:
@@ -25,34 +23,180 @@ def service(request: Request) -> CodingService:
 
 Service = Annotated[CodingService, Depends(service)]
 
+REGION_PREFIX_PATTERN = "^[0-9]{2}([0-9]{2}([0-9]{2})?)?$"
+
 
 class PreviewBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    item_type: str = Field(..., description="事项类型编码")
-    region_code: str = Field(..., description="区划代码")
-    police_type: str = Field(..., description="业务警种编码")
-    service_category: str = Field(..., description="服务类别编码")
-    short_name: str = Field(..., description="简称")
+    item_type: str = Field(..., description="事项类型编码: item type code, 2 digits (dictionary item_types)")
+    region_code: str = Field(..., description="区划代码: GB/T 2260 region code, 6 digits, valid today")
+    police_type: str = Field(..., description="业务警种编码: police type code, 2 digits (dictionary police_types)")
+    service_category: str = Field(
+        ..., description="服务类别编码: service category code, 2 digits (dictionary service_categories)")
+    short_name: str = Field(..., max_length=200, description="简称: short name, source of the 12-character name code")
 
 
-@router.post("/codes:preview", summary="预览事项编码（不分配）：各部分含义、拼音首字母、是否重码")
+class ServiceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, max_length=200,
+                      description="事项服务名称: name of the item service (unique among the item's active services)")
+
+
+class WithdrawBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(..., min_length=1, max_length=2000, description="撤销原因: why the service is withdrawn")
+
+
+class OverrideBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phrase: str = Field(..., min_length=1, max_length=20,
+                        description="词语: the phrase, Chinese characters only (e.g. 单县)")
+    letters: str = Field(..., min_length=1, max_length=20,
+                         description="首字母: uppercase first letters, one per character (e.g. SX)")
+    reason: str = Field(..., min_length=1, max_length=2000, description="修改原因: why the reading is corrected")
+
+
+# ---- codes ---------------------------------------------------------------------------------------------------------
+@router.post(
+    "/codes:preview",
+    summary="预览事项编码（不分配）",
+    description="按编码要素计算今天会得到的事项编码：各部分及其含义、拼音首字母、事项名称编码、是否与已分配的编码重码"
+                "（重码时给出现在分配会得到的重码序号编码 code_if_allocated_now）、所用拼音修正词典版本。"
+                "要素无效返回 422 CODE_ELEMENTS_INVALID，details.problems 逐项说明。",
+)
 async def preview(body: PreviewBody, svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
     return await svc.preview(body.model_dump())
 
 
-@router.get("/codes/{code}", summary="解码事项编码：各部分含义、持有事项、是否有效")
-async def get_code(code: str, svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
-    return await svc.code_info(code)
+@router.get(
+    "/codes/{code}",
+    summary="解码事项编码或事项服务编码",
+    description="24 位事项编码：各部分及其含义、持有事项、有效或已注销（注销原因、被哪个编码取代 replaced_by、取代了哪个编码 "
+                "replaces）、拆分合并沿革（前后事项及其当前编码）。27 位事项服务编码：事项编码各部分加事项服务序号、所属服务。"
+                "格式错误返回 422 MALFORMED_CODE，details.part 指出出错的部分（length、item_type、region_code、police_type、"
+                "service_category、name_code、service_sequence）。",
+)
+async def get_code(code: Annotated[str, Path(description="事项编码 (24) or 事项服务编码 (27), no separators")],
+                   svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
+    return await svc.code_info(code, principal)
 
 
-@router.get("/items/{item_id}/code", summary="事项的当前编码与编码历史")
+@router.get(
+    "/items/{item_id}/code",
+    summary="事项的当前编码、编码历史与沿革",
+    description="当前有效编码（无则为 null）、曾持有的全部编码（含注销原因与新旧编码链接）、拆分合并的前后事项及其编码"
+                "（后继事项的编码在读取时解析，可能尚未赋码）、本服务关于该事项的全部事件。从未赋码返回 404 CODE_NOT_FOUND。",
+)
 async def get_item_code(item_id: str, svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
-    return await svc.item_code(item_id)
+    return await svc.item_code(item_id, principal)
 
 
-@router.get("/dictionaries/{name}", summary="代码表（事项类型、业务警种、服务类别、行使层级、区划）及其版本")
-async def get_dictionary(name: str, svc: Service) -> dict[str, Any]:
-    try:
-        return svc.dictionaries.by_name(name).to_json()
-    except KeyError as exc:
-        raise DictionaryNotFoundError(name=name, available="、".join(svc.dictionaries.names)) from exc
+# ---- 事项服务编码 ------------------------------------------------------------------------------------------------
+@router.get("/items/{item_id}/services", summary="事项的事项服务及其编码（含已撤销的）")
+async def list_services(item_id: str, svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
+    return await svc.services(item_id, principal)
+
+
+@router.post(
+    "/items/{item_id}/services",
+    status_code=status.HTTP_201_CREATED,
+    summary="为事项服务分配事项服务编码（事项编码 + 001–999）",
+    description="需要 publisher 角色（或 admin）且事项在本人区划内。按名称幂等：同名的有效事项服务已存在时返回 200 和原编码；"
+                "新分配返回 201。序号取曾发出的最大序号加一，撤销后也不复用。事项未赋码返回 409 ITEM_NOT_CODED。",
+)
+async def allocate_service(item_id: str, body: ServiceBody, response: Response, svc: Service,
+                           principal: CurrentPrincipal, correlation_id: CorrelationId) -> dict[str, Any]:
+    outcome = await svc.allocate_service(item_id, body.name, principal, correlation_id)
+    if not outcome.created:
+        response.status_code = status.HTTP_200_OK
+    return outcome.service
+
+
+@router.post(
+    "/items/{item_id}/services/{sequence}/withdraw",
+    summary="撤销事项服务（其编码与序号不再复用）",
+    description="需要 publisher 角色（或 admin）。已撤销的再次撤销返回 409 ITEM_SERVICE_WITHDRAWN。",
+)
+async def withdraw_service(item_id: str, sequence: Annotated[int, Path(ge=1, le=999, description="service sequence")],
+                           body: WithdrawBody, svc: Service, principal: CurrentPrincipal,
+                           correlation_id: CorrelationId) -> dict[str, Any]:
+    return await svc.withdraw_service(item_id, sequence, body.reason, principal, correlation_id)
+
+
+# ---- dictionaries --------------------------------------------------------------------------------------------------
+@router.get("/dictionaries", summary="全部代码表及其版本、条目数与数据来源")
+async def list_dictionaries(svc: Service) -> dict[str, Any]:
+    return svc.dictionary_catalogue()
+
+
+@router.get(
+    "/dictionaries/regions/{code}",
+    summary="一个区划：上级链（省级在前）与直接下级",
+    description="code 可为 2、4、6 位（44 即 440000，4401 即 440100）。valid_on 只列当日有效的下级。未知代码返回 404。",
+)
+async def get_region(
+    code: Annotated[str, Path(pattern=REGION_PREFIX_PATTERN, description="GB/T 2260 code or 2/4-digit prefix")],
+    svc: Service,
+    valid_on: Annotated[date | None, Query(description="keep only children valid on this day (ISO date)")] = None,
+) -> dict[str, Any]:
+    return svc.region(code, valid_on)
+
+
+@router.get(
+    "/dictionaries/{name}",
+    summary="代码表（事项类型、业务警种、服务类别、行使层级、区划代码）及其版本",
+    description="name ∈ item_types, police_types, service_categories, exercise_levels, regions。"
+                "按代码排序分页（cursor = 上一页 next_cursor）；valid_on 只列当日有效的代码；q 按名称或代码前缀筛选。"
+                "区划代码表可逐级浏览：level=1 为省级，parent=44 为 440000 的直接下级，每条给出下级数 child_count，"
+                "expand=children 直接带出下级。",
+)
+async def get_dictionary(
+    name: str,
+    svc: Service,
+    valid_on: Annotated[date | None, Query(description="only codes valid on this day (ISO date)")] = None,
+    q: Annotated[str | None, Query(max_length=50, description="part of the label, or the start of the code")] = None,
+    parent: Annotated[str | None, Query(pattern=REGION_PREFIX_PATTERN,
+                                        description="regions only: direct children of this region (2/4/6 digits)")] = None,
+    level: Annotated[int | None, Query(ge=1, le=3, description="regions only: 1 province, 2 prefecture, 3 county")] = None,
+    expand: Annotated[Literal["children"] | None, Query(description="regions only: embed each region's children")] = None,
+    cursor: Annotated[str | None, Query(max_length=12, description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="page size")] = DEFAULT_PAGE_SIZE,
+) -> dict[str, Any]:
+    return svc.dictionary(name, DictionaryQuery(valid_on=valid_on, q=q, parent=parent, level=level,
+                                                expand_children=expand == "children", cursor=cursor, limit=limit))
+
+
+# ---- pinyin overrides (admin) ------------------------------------------------------------------------------------
+@router.get(
+    "/pinyin-overrides",
+    summary="拼音修正词典：当前词条（来源：数据文件或管理员）与修改历史（仅 admin）",
+)
+async def get_overrides(svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
+    return await svc.overrides(principal)
+
+
+@router.post(
+    "/pinyin-overrides",
+    status_code=status.HTTP_201_CREATED,
+    summary="新增或修改拼音修正词条（仅 admin）",
+    description="每次修改是 pinyin-overrides 流上的一个事件，词典版本随之递增（如 2026.11.1+3）；所有编码进程在计算编码前"
+                "核对版本并加载新事件。已分配的编码保存在分配事件中，永不重算；预览立即按新词典计算。"
+                "与现有词条相同返回 200（不产生事件）；新增或修改返回 201。",
+)
+async def set_override(body: OverrideBody, response: Response, svc: Service, principal: CurrentPrincipal,
+                       correlation_id: CorrelationId) -> dict[str, Any]:
+    change = await svc.set_override(body.phrase, body.letters, body.reason, principal, correlation_id)
+    if not change.changed:
+        response.status_code = status.HTTP_200_OK
+    return asdict(change)
+
+
+@router.delete(
+    "/pinyin-overrides/{phrase}",
+    summary="删除拼音修正词条，恢复 pypinyin 读音（仅 admin）",
+)
+async def remove_override(
+    phrase: str, svc: Service, principal: CurrentPrincipal, correlation_id: CorrelationId,
+    reason: Annotated[str, Query(min_length=1, max_length=2000, description="why the correction is removed")],
+) -> dict[str, Any]:
+    return asdict(await svc.remove_override(phrase, reason, principal, correlation_id))

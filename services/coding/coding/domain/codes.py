@@ -20,11 +20,18 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from pypinyin import Style, lazy_pinyin
+from pypinyin import Style
+from pypinyin.constants import PHRASES_DICT
+from pypinyin.constants import RE_HANS as _PYPINYIN_HAN_RUN
+from pypinyin.converter import UltimateConverter
+from pypinyin.core import Pinyin
+from pypinyin.seg.mmseg import p_set as _PHRASE_PREFIXES  # the prefix set pypinyin's own segmenter uses
 
 __all__ = [
     "COLLISION_SEQUENCE_MAX",
@@ -41,11 +48,15 @@ __all__ = [
     "MalformedCodeError",
     "PinyinOverrides",
     "SequenceOutOfRangeError",
+    "clear_pinyin_caches",
     "compose_code",
     "decode_code",
+    "decode_service_code",
     "display_code",
     "name_code",
+    "name_code_of_letters",
     "name_letters",
+    "override_key",
     "service_code",
     "with_collision_sequence",
 ]
@@ -70,6 +81,7 @@ _OVERRIDE_LETTERS = re.compile("[A-Z]+")
 
 # (field, start, end, pattern, Chinese label, expected shape) — the five parts of the 24-character code, in order.
 _TWO_DIGITS = re.compile("[0-9]{2}")
+_SERVICE_SEQUENCE = re.compile("[0-9]{3}")
 _PART_LAYOUT: tuple[tuple[str, int, int, re.Pattern[str], str, str], ...] = (
     ("item_type", 0, 2, _TWO_DIGITS, "事项类型编码", "2位数字"),
     ("region_code", 2, 8, re.compile("[0-9]{6}"), "区划代码", "6位数字"),
@@ -144,6 +156,8 @@ class PinyinOverrides:
     version: str
     # Distinct phrase lengths, longest first: the matcher tries them in this order (longest match first).
     _lengths: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
+    # Characters some phrase starts with: a run containing none of them goes to pypinyin whole, unscanned.
+    _first_characters: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.version, str) or not self.version.strip():
@@ -161,6 +175,7 @@ class PinyinOverrides:
         ordered = dict(sorted(normalised.items()))
         object.__setattr__(self, "phrases", MappingProxyType(ordered))
         object.__setattr__(self, "_lengths", tuple(sorted({len(p) for p in ordered}, reverse=True)))
+        object.__setattr__(self, "_first_characters", frozenset(p[0] for p in ordered))
 
     @classmethod
     def load(cls, path: Path | None = None) -> PinyinOverrides:
@@ -200,6 +215,12 @@ class PinyinOverrides:
     def as_dict(self) -> dict[str, Any]:
         """The JSON-ready form (same shape as the data file, without its description)."""
         return {"version": self.version, "phrases": dict(self.phrases)}
+
+
+def override_key(phrase: object, letters: object) -> str:
+    """Check one override entry (what :meth:`PinyinOverrides.with_phrase` accepts); returns the phrase as the
+    dictionary keys it (NFKC-normalised). Raises :class:`InvalidOverrideError`."""
+    return _validated_override(phrase, letters)
 
 
 def _validated_override(phrase: object, letters: object) -> str:
@@ -244,17 +265,28 @@ def name_letters(short_name: str, overrides: PinyinOverrides) -> str:
 
 def name_code(short_name: str, overrides: PinyinOverrides) -> str:
     """The 12-character 事项名称编码: the first 12 of :func:`name_letters`, right-padded with ``0``."""
-    letters = name_letters(short_name, overrides)
+    return name_code_of_letters(short_name, name_letters(short_name, overrides))
+
+
+def name_code_of_letters(short_name: str, letters: str) -> str:
+    """:func:`name_code` from the letters :func:`name_letters` read from ``short_name`` (for callers that need
+    both and should read the 简称 only once)."""
     if not letters:
         raise EmptyNameCodeError(short_name)
     return letters[:NAME_CODE_LENGTH].ljust(NAME_CODE_LENGTH, NAME_CODE_PAD)
 
 
 def _han_letters(run: str, overrides: PinyinOverrides) -> str:
+    first_characters = overrides._first_characters
+    if first_characters.isdisjoint(run):  # the common case: no override can match anywhere in the run
+        return _pypinyin_letters(run)
     phrases, lengths = overrides.phrases, overrides._lengths
     pieces: list[str] = []
     plain_start = position = 0
     while position < len(run):
+        if run[position] not in first_characters:
+            position += 1
+            continue
         for length in lengths:
             letters = phrases.get(run[position : position + length]) if position + length <= len(run) else None
             if letters is not None:
@@ -269,10 +301,64 @@ def _han_letters(run: str, overrides: PinyinOverrides) -> str:
     return "".join(pieces)
 
 
+# What ``pypinyin.lazy_pinyin(text, style=Style.FIRST_LETTER, errors="ignore")`` does, taken apart so that it can
+# be memoised with byte-identical results (unit tests compare with lazy_pinyin on real names and generated text):
+# - pypinyin converts each segment on its own (the conversion of a segment depends on nothing but the segment), and
+#   that conversion costs ~3 µs per character: it is cached per segment. Names are built from a small vocabulary
+#   (机动车, 驾驶证, 许可, 登记 …), so nearly every segment is a cache hit.
+# - pypinyin segments a Han run by forward maximum matching over its phrase dictionary (pypinyin.seg.mmseg, strict
+#   mode), restarting after each segment, so the segmentation of what follows a segment depends on nothing but that
+#   tail. :func:`_han_run_letters` replays the same steps and caches each tail: 南沙户口迁移审批 costs the step for
+#   南沙, and the tail 户口迁移审批 is known from every other county's name.
+_PINYIN_CONVERTER = UltimateConverter()  # lazy_pinyin's converter with its defaults (no v→ü, no tone sandhi)
+_PINYIN = Pinyin(_PINYIN_CONVERTER)
+_SEGMENT_CACHE_SIZE = 1 << 16
+_TAIL_CACHE_SIZE = 1 << 18
+_LONGEST_MEMOISED_RUN = 200  # the tail cache recurses once per segment; longer runs take pypinyin's own path
+
+
 def _pypinyin_letters(text: str) -> str:
     if not text:
         return ""
-    initials = "".join(lazy_pinyin(text, style=Style.FIRST_LETTER, errors="ignore")).upper()
+    # A run pypinyin itself counts as all-Han goes straight to the segmenter (what Pinyin.seg does after splitting
+    # Han from non-Han text); anything else takes pypinyin's whole path.
+    if _PYPINYIN_HAN_RUN.match(text) and len(text) <= _LONGEST_MEMOISED_RUN:
+        return _han_run_letters(text)
+    return "".join([_segment_letters(segment) for segment in _PINYIN.seg(text)])
+
+
+@lru_cache(maxsize=_TAIL_CACHE_SIZE)
+def _han_run_letters(remain: str) -> str:
+    """One step of pypinyin's strict forward maximum matching (``Seg.cut`` with ``no_non_phrases=True``), then the
+    tail. The longest prefix that is a phrase is a segment; if none is, the first character is; if the whole run
+    is a chain of phrase prefixes without any phrase, pypinyin emits every character alone."""
+    if not remain:
+        return ""
+    phrase_end = 0
+    for end in range(1, len(remain) + 1):
+        word = remain[:end]
+        if word not in _PHRASE_PREFIXES:
+            break
+        if word in PHRASES_DICT:
+            phrase_end = end
+    else:
+        if not phrase_end:
+            return "".join([_segment_letters(ch) for ch in remain])
+    if not phrase_end:
+        phrase_end = 1
+    return _segment_letters(remain[:phrase_end]) + _han_run_letters(remain[phrase_end:])
+
+
+def clear_pinyin_caches() -> None:
+    """Forget every memoised segment and tail (for benchmarks that measure the cold path)."""
+    _han_run_letters.cache_clear()
+    _segment_letters.cache_clear()
+
+
+@lru_cache(maxsize=_SEGMENT_CACHE_SIZE)
+def _segment_letters(segment: str) -> str:
+    readings = _PINYIN_CONVERTER.convert(segment, Style.FIRST_LETTER, False, "ignore", True)
+    initials = "".join(chain.from_iterable(readings)).upper()
     # Characters pypinyin has no reading for are dropped (errors="ignore"); keep strictly A–Z.
     return "".join(ch for ch in initials if "A" <= ch <= "Z")
 
@@ -335,6 +421,26 @@ def service_code(item_code: str, sequence: int) -> str:
     decode_code(item_code)
     _check_sequence(sequence, SERVICE_SEQUENCE_MAX, "事项服务序号")
     return item_code + f"{sequence:03d}"
+
+
+def decode_service_code(code: str) -> tuple[ItemCodeParts, int]:
+    """Split a 27-character 事项服务编码 into its item code's parts and its service sequence (1–999).
+
+    Raises :class:`MalformedCodeError` naming ``length``, a part of the item code, or ``service_sequence``."""
+    if not isinstance(code, str):
+        raise TypeError(f"code must be str, not {type(code).__name__}")
+    if len(code) != SERVICE_CODE_LENGTH:
+        raise MalformedCodeError(
+            "length", f"事项服务编码应为{SERVICE_CODE_LENGTH}位，实际为{len(code)}位：“{code}”", value=code
+        )
+    parts = decode_code(code[:ITEM_CODE_LENGTH])
+    sequence = code[ITEM_CODE_LENGTH:]
+    if not _SERVICE_SEQUENCE.fullmatch(sequence) or sequence == "000":
+        raise MalformedCodeError(
+            "service_sequence", f"事项服务编码中的事项服务序号应为001至{SERVICE_SEQUENCE_MAX}，实际为“{sequence}”",
+            value=sequence,
+        )
+    return parts, int(sequence)
 
 
 def display_code(code: str) -> str:

@@ -1,0 +1,322 @@
+"""Allocation (赋码), re-coding and retirement of item codes, inside the caller's transaction.
+
+One registration request per item: the first gets a code; a repeat with the same code parts gets the same code
+(idempotent); a repeat whose parts differ re-codes the item (the old code is retired with ``replaced_by``, the new
+one assigned with ``replaces``). Requests are handled a batch at a time (one request when a consumer handles one
+message; many in one transaction when several are queued), with a fixed number of statements per batch.
+
+Uniqueness under concurrency. The primary key of ``item_codes`` covers every code ever allocated, active or
+retired. A batch first tries the base codes as they are; for what did not go in, it reads the codes taken under
+the 22-character prefixes concerned and picks the lowest free collision sequence (earlier requests of the batch
+count as takers). Rows go in with one statement per pass, sorted by code, with ``ON CONFLICT (code) DO NOTHING``. A row another transaction inserted
+first but has not committed makes the insert wait for it; if that transaction commits, the row is skipped and the
+request picks again among what is now taken (the winner is visible to the next statement under READ COMMITTED).
+So racing requests for one base code get the base code, 01, 02, … with no gaps, and sorting keeps two batches
+from waiting on each other in opposite orders (no deadlock). The events go last: ``append_batch`` takes the events
+table lock until commit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.dictionaries import Dictionaries
+from shared.errors import DomainError
+from shared.eventstore import EventMetadata, NewEvent, StreamAppend, append_batch
+
+from coding.domain.allocation import (
+    COLLISION_PREFIX_LENGTH,
+    RETIRED_CANCELLED,
+    RETIRED_MERGED,
+    RETIRED_RECODED,
+    RETIRED_SPLIT,
+    code_parts,
+    coded_elements,
+    lowest_free_code,
+    parts_json,
+    same_code_parts,
+)
+from coding.domain.codes import ItemCodeParts, PinyinOverrides, compose_code
+from coding.events import CODE_ASSIGNED, CODE_RETIRED, OVERRIDES_STREAM
+from coding.item_services import move_services, withdraw_services
+from coding.overrides import OverrideCatalog
+from coding.tables import ACTIVE, RETIRED, item_codes_table
+
+# A code retired for one of these reasons ends the item's coding: it never gets a new code.
+TERMINAL_RETIREMENTS = (RETIRED_CANCELLED, RETIRED_SPLIT, RETIRED_MERGED)
+
+
+class CodeElementsInvalidError(DomainError):
+    """The coded elements cannot form a code (unknown or expired table value, nothing codable in the 简称)."""
+
+
+class CodeSpaceExhaustedError(DomainError):
+    """All 99 collision sequences of a base code are taken (an administrator must change the 简称)."""
+
+
+class ItemCodeEndedError(DomainError):
+    """The item's code was retired for good (cancelled, split or merged): it gets no new code."""
+
+
+@dataclass(frozen=True)
+class RegistrationRequest:
+    """A request to code an item with these coded elements (``lifecycle.item.registration_requested.v1``)."""
+
+    item_id: str
+    elements: Mapping[str, Any]
+    metadata: EventMetadata
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """The item's code after a request: ``outcome`` says whether it was newly assigned, kept or re-coded."""
+
+    item_id: str
+    code: str
+    outcome: Literal["assigned", "unchanged", "recoded"]
+    collided_with: str | None = None
+    replaces: str | None = None
+
+
+AllocationResult = Allocation | DomainError
+
+
+@dataclass
+class _Plan:
+    index: int
+    request: RegistrationRequest
+    parts: ItemCodeParts
+    pinyin_letters: str
+    base: str
+    held: Any  # the active row being replaced, or None
+    code: str | None = None
+    collided_with: str | None = None
+    events: list[NewEvent] = field(default_factory=list)
+
+
+_TAKEN_SQL = text("""
+SELECT c.code, c.item_id FROM unnest(CAST(:prefixes AS text[])) AS p(prefix)
+JOIN item_codes c ON c.code >= p.prefix COLLATE "C" AND c.code <= (p.prefix || 'ZZ') COLLATE "C"
+""")
+
+_INSERT_SQL = text("""
+INSERT INTO item_codes (code, item_id, status, base_code, collided_with, parts, elements, pinyin_letters,
+                        overrides_version, replaces, allocated_at)
+SELECT n.code, n.item_id, 'active', n.base_code, n.collided_with, n.parts::jsonb, n.elements::jsonb, n.letters,
+       :overrides_version, n.replaces, :now
+FROM unnest(CAST(:codes AS text[]), CAST(:item_ids AS text[]), CAST(:bases AS text[]), CAST(:collided AS text[]),
+            CAST(:parts AS text[]), CAST(:elements AS text[]), CAST(:letters AS text[]), CAST(:replaces AS text[]))
+     AS n(code, item_id, base_code, collided_with, parts, elements, letters, replaces)
+ORDER BY n.code COLLATE "C"
+ON CONFLICT (code) DO NOTHING
+RETURNING code
+""")
+
+_STREAM_VERSIONS_SQL = text("""
+SELECT stream_id, max(version) AS version FROM events WHERE stream_id = ANY(CAST(:ids AS text[])) GROUP BY stream_id
+""")
+
+_SET_REPLACED_BY_SQL = text("""
+UPDATE item_codes SET replaced_by = n.new_code
+FROM unnest(CAST(:old AS text[]), CAST(:new AS text[])) AS n(old_code, new_code)
+WHERE item_codes.code = n.old_code
+""")
+
+
+class CodeAllocator:
+    def __init__(self, dictionaries: Dictionaries, catalog: OverrideCatalog, clock: Callable[[], datetime]) -> None:
+        self.dictionaries = dictionaries
+        self.catalog = catalog
+        self.clock = clock
+
+    async def register(self, conn: AsyncConnection, requests: Sequence[RegistrationRequest]) -> list[AllocationResult]:
+        """Handle ``requests`` in ``conn``'s transaction; one result per request, in order. A request that cannot
+        be coded gets its error as result and writes nothing; the others go ahead."""
+        results: dict[int, AllocationResult] = {}
+        pending = list(enumerate(requests))
+        while pending:  # a second request for an item already in this round waits for the next round
+            round_, later, seen = [], [], set()
+            for index, request in pending:
+                (later if request.item_id in seen else round_).append((index, request))
+                seen.add(request.item_id)
+            results.update(await self._register_round(conn, round_))
+            pending = later
+        return [results[i] for i in range(len(requests))]
+
+    async def _register_round(self, conn: AsyncConnection,
+                              requests: list[tuple[int, RegistrationRequest]]) -> dict[int, AllocationResult]:
+        now = self.clock()
+        ids = [r.item_id for _, r in requests]
+        rows = (await conn.execute(select(item_codes_table).where(
+            item_codes_table.c.item_id.in_(ids),
+            or_(item_codes_table.c.status == ACTIVE, item_codes_table.c.retire_reason.in_(TERMINAL_RETIREMENTS)),
+        ).with_for_update())).all()  # lock: a re-code, a cancellation and a service allocation of one item take turns
+        # One statement for the items' stream versions (to append at) and the override stream's (to compute with).
+        versions = await stream_versions(conn, [*ids, OVERRIDES_STREAM])
+        overrides = (await self.catalog.refresh(conn, stream_version=versions.get(OVERRIDES_STREAM, 0))).overrides
+        results, plans = self._plan(requests, rows, overrides, now)
+        if not plans:
+            return results
+
+        recoded = [p.held.code for p in plans if p.held is not None]
+        if recoded:  # the old code stops being active first: an item holds at most one active code
+            await conn.execute(update(item_codes_table).where(item_codes_table.c.code.in_(recoded)).values(
+                status=RETIRED, retired_at=now, retire_reason=RETIRED_RECODED))
+        exhausted = await self._claim(conn, plans, overrides, now)
+        for plan in exhausted:
+            results[plan.index] = CodeSpaceExhaustedError(item_id=plan.request.item_id, base_code=plan.base)
+        kept = [p.held.code for p in exhausted if p.held is not None]
+        if kept:  # no new code, so the old one stays active
+            await conn.execute(update(item_codes_table).where(item_codes_table.c.code.in_(kept)).values(
+                status=ACTIVE, retired_at=None, retire_reason=None))
+        claimed = [p for p in plans if p not in exhausted]
+        replaced = [p for p in claimed if p.held is not None]
+        if replaced:
+            await conn.execute(_SET_REPLACED_BY_SQL, {"old": [p.held.code for p in replaced],
+                                                      "new": [p.code for p in replaced]})
+        for plan in claimed:
+            results[plan.index] = await self._record(conn, plan, overrides)
+        await append_item_events(conn, [(p.request.item_id, p.events, p.request.metadata) for p in claimed], versions)
+        return results
+
+    def _plan(self, requests: list[tuple[int, RegistrationRequest]], rows: Sequence[Any], overrides: PinyinOverrides,
+              now: datetime) -> tuple[dict[int, AllocationResult], list[_Plan]]:
+        """Decide per request: the same code again, an error, or a plan for a new code (first or re-code)."""
+        held = {r.item_id: r for r in rows if r.status == ACTIVE}
+        ended = {r.item_id: r for r in rows if r.status == RETIRED}
+        results: dict[int, AllocationResult] = {}
+        plans: list[_Plan] = []
+        for index, request in requests:
+            current = held.get(request.item_id)
+            if current is not None and same_code_parts(current.elements, request.elements, overrides):
+                results[index] = Allocation(request.item_id, current.code, "unchanged", current.collided_with,
+                                            current.replaces)
+                continue
+            if current is None and request.item_id in ended:
+                gone = ended[request.item_id]
+                results[index] = ItemCodeEndedError(item_id=request.item_id, code=gone.code,
+                                                    reason=gone.retire_reason)
+                continue
+            parts, letters, problems = code_parts(request.elements, self.dictionaries, overrides,
+                                                  on=(request.metadata.recorded_at or now).date())
+            if parts is None:
+                results[index] = CodeElementsInvalidError(item_id=request.item_id,
+                                                          problems=[asdict(p) for p in problems])
+                continue
+            plans.append(_Plan(index, request, parts, letters, compose_code(parts), current))
+        return results, plans
+
+    @staticmethod
+    async def _record(conn: AsyncConnection, plan: _Plan, overrides: PinyinOverrides) -> Allocation:
+        """The events of a claimed plan (a re-code: the old code's retirement first, both linked)."""
+        item_id, code = plan.request.item_id, str(plan.code)
+        old = plan.held.code if plan.held is not None else None
+        if old is not None:
+            plan.events.append(NewEvent(CODE_RETIRED, {
+                "item_id": item_id, "code": old, "reason": RETIRED_RECODED, "replaced_by": code}))
+        plan.events.append(NewEvent(CODE_ASSIGNED, {
+            "item_id": item_id, "code": code, "base_code": plan.base, "collided_with": plan.collided_with,
+            "parts": parts_json(plan.parts), "pinyin_letters": plan.pinyin_letters,
+            "overrides_version": overrides.version, "replaces": old}))
+        if old is not None:
+            plan.events += await move_services(conn, item_id, code)
+        return Allocation(item_id, code, "recoded" if old else "assigned", plan.collided_with, old)
+
+    async def _claim(self, conn: AsyncConnection, plans: list[_Plan], overrides: PinyinOverrides,
+                     now: datetime) -> list[_Plan]:
+        """Give every plan its code (see the module docstring); returns the plans whose code space is full.
+
+        Most base codes are free, so the first pass just tries them (the first plan of each base code only)
+        without looking at what is taken: no collision, no extra statement. Whatever fails, and the other plans
+        of a shared base code, then pick among what the database says is taken."""
+        exhausted: list[_Plan] = []
+        first_of_base: dict[str, _Plan] = {}
+        for plan in plans:
+            first_of_base.setdefault(plan.base, plan)
+        for plan in first_of_base.values():
+            plan.code = plan.base
+        inserted = await self._insert(conn, list(first_of_base.values()), overrides, now)
+        unresolved = [p for p in plans if p.code is None or p.code not in inserted]
+        while unresolved:
+            for plan in unresolved:
+                plan.code = plan.collided_with = None
+            taken = await codes_taken(conn, {p.base[:COLLISION_PREFIX_LENGTH] for p in unresolved})
+            choices: list[_Plan] = []
+            for plan in unresolved:
+                code = lowest_free_code(plan.base, taken)
+                if code is None:
+                    exhausted.append(plan)
+                    continue
+                plan.code, plan.collided_with = code, (None if code == plan.base else taken[plan.base])
+                taken[code] = plan.request.item_id  # later plans of this batch see it as taken
+                choices.append(plan)
+            inserted = await self._insert(conn, choices, overrides, now)
+            unresolved = [p for p in choices if p.code not in inserted]  # lost a race: pick again
+        return exhausted
+
+    @staticmethod
+    async def _insert(conn: AsyncConnection, plans: list[_Plan], overrides: PinyinOverrides,
+                      now: datetime) -> set[str]:
+        """Insert the plans' chosen codes; returns those inserted (the others are held by someone else)."""
+        if not plans:
+            return set()
+        return set((await conn.execute(_INSERT_SQL, {
+            "codes": [p.code for p in plans], "item_ids": [p.request.item_id for p in plans],
+            "bases": [p.base for p in plans], "collided": [p.collided_with for p in plans],
+            "parts": [json.dumps(parts_json(p.parts)) for p in plans],
+            "elements": [json.dumps(coded_elements(p.request.elements), ensure_ascii=False) for p in plans],
+            "letters": [p.pinyin_letters for p in plans],
+            "replaces": [p.held.code if p.held is not None else None for p in plans],
+            "overrides_version": overrides.version, "now": now,
+        })).scalars())
+
+    # ---- retirement (cancellation, split, merge) -----------------------------------------------------------------
+    async def retire(self, conn: AsyncConnection, item_id: str, reason: str, metadata: EventMetadata, *,
+                     replaced_by: str | None = None) -> str | None:
+        """Retire the item's active code (if it has one) and withdraw its services; returns the retired code."""
+        now = self.clock()
+        row = (await conn.execute(update(item_codes_table).where(
+            item_codes_table.c.item_id == item_id, item_codes_table.c.status == ACTIVE).values(
+            status=RETIRED, retired_at=now, retire_reason=reason, replaced_by=replaced_by).returning(
+            item_codes_table.c.code))).first()
+        if row is None:
+            return None  # never coded, or retired already: nothing to do (a repeat is harmless)
+        events = [NewEvent(CODE_RETIRED, {"item_id": item_id, "code": row.code, "reason": reason,
+                                          "replaced_by": replaced_by})]
+        events += await withdraw_services(conn, item_id, reason, now)
+        await append_item_events(conn, [(item_id, events, metadata)])
+        return str(row.code)
+
+
+async def codes_taken(conn: AsyncConnection, prefixes: Iterable[str]) -> dict[str, str]:
+    """Every code ever allocated (active or retired) under these 22-character prefixes → the item that took it."""
+    return dict((await conn.execute(_TAKEN_SQL, {"prefixes": sorted(set(prefixes))})).all())
+
+
+async def stream_versions(conn: AsyncConnection, stream_ids: Sequence[str]) -> dict[str, int]:
+    """Current version of each stream (absent: 0, a new stream)."""
+    return dict((await conn.execute(_STREAM_VERSIONS_SQL, {"ids": list(stream_ids)})).all())
+
+
+async def append_item_events(conn: AsyncConnection, batches: Sequence[tuple[str, list[NewEvent], EventMetadata]],
+                             versions: Mapping[str, int] | None = None) -> None:
+    """Append each item's events to its stream at ``versions`` (read now if not given), one ``append_batch`` per
+    distinct metadata: the store takes one actor / correlation / causation per call. Call last in the
+    transaction: it takes the events table lock."""
+    batches = [b for b in batches if b[1]]
+    if not batches:
+        return
+    if versions is None:
+        versions = await stream_versions(conn, [b[0] for b in batches])
+    by_metadata: dict[EventMetadata, list[StreamAppend]] = {}
+    for item_id, events, metadata in batches:
+        by_metadata.setdefault(metadata, []).append(StreamAppend(item_id, versions.get(item_id, 0), events))
+    for metadata, appends in by_metadata.items():
+        await append_batch(conn, appends, metadata)

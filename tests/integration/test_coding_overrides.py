@@ -1,0 +1,126 @@
+"""Pinyin overrides administered as events: every coding process computes with the packaged file plus all override
+events (loaded at start-up, refreshed when the stream's version moves); a code stored on its allocation event is
+never recomputed, while previews and new allocations use the new dictionary."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shared.auth import Principal
+from shared.eventstore import EventMetadata, load_stream
+
+from coding.app import CodingService
+from coding.events import OVERRIDES_STREAM
+from tests.integration.test_coding_support import (  # noqa: F401 - fixtures
+    HUKOU,
+    coding_fixture,
+    deliver,
+    item_events,
+    new_item_id,
+    registration,
+    start_coding,
+)
+
+ADMIN = EventMetadata(actor="admin-gd", correlation_id="corr-admin")
+NATIONAL = Principal(subject="national", roles=frozenset({"national"}), regions=("*",))
+SHANXIAN = {**HUKOU, "region_code": "371722", "short_name": "单县户籍证明"}  # 山东省菏泽市单县
+SHANXIAN_SX = "013717220203SXHJZM000000"
+SHANXIAN_DX = "013717220203DXHJZM000000"
+
+
+def elements(**changes: str) -> dict[str, str]:
+    return {k: v for k, v in {**SHANXIAN, **changes}.items() if k != "name"}
+
+
+async def test_an_override_change_leaves_allocated_codes_alone_and_applies_to_previews_and_new_items(
+    coding: CodingService,
+) -> None:
+    engine = coding.runtime.engine
+    first = new_item_id()
+    await deliver(coding, registration(first, **elements()))
+    assert (await coding.preview(elements()))["code"] == SHANXIAN_SX
+
+    change = await coding.catalog.set_phrase(engine, "单县", "DX", "按地方习惯读作 dān", ADMIN)
+    assert (change.changed, change.previous_letters, change.overrides_version) == (True, "SX", "2026.11.1+1")
+
+    preview = await coding.preview(elements())
+    assert (preview["code"], preview["pinyin_letters"], preview["overrides_version"]) == (
+        SHANXIAN_DX, "DXHJZM", "2026.11.1+1")
+    assert preview["would_collide"] is False
+    assert (await coding.item_code(first, NATIONAL))["code"] == SHANXIAN_SX  # never recomputed
+
+    await deliver(coding, registration(first, **elements()))  # asked again: same code, no event
+    assert [e.type for e in await item_events(engine, first)] == ["coding.code.assigned.v1"]
+
+    second = new_item_id()
+    await deliver(coding, registration(second, **elements()))
+    [assigned] = await item_events(engine, second)
+    assert (assigned.data["code"], assigned.data["collided_with"], assigned.data["overrides_version"]) == (
+        SHANXIAN_DX, None, "2026.11.1+1")
+    [first_assigned] = await item_events(engine, first)
+    assert first_assigned.data["overrides_version"] == "2026.11.1"
+
+
+async def test_a_recode_compares_short_names_under_one_dictionary(coding: CodingService) -> None:
+    """After the override change the stored SX code and a request for the same 简称 are the same parts; a
+    different 简称 is a change even though both are read with the new dictionary."""
+    item = new_item_id()
+    await deliver(coding, registration(item, **elements()))
+    await coding.catalog.set_phrase(coding.runtime.engine, "单县", "DX", "测试", ADMIN)
+    await deliver(coding, registration(item, **elements(short_name="单县户籍证明（补）")))  # BU added: a change
+    events = await item_events(coding.runtime.engine, item)
+    assert [e.type for e in events][-2:] == ["coding.code.retired.v1", "coding.code.assigned.v1"]
+    assert events[-1].data["code"] == "013717220203DXHJZMB00000"
+
+
+async def test_every_process_sees_a_change_made_by_another_without_restarting(database_url: str) -> None:
+    runtime_a, process_a = await start_coding(database_url)
+    runtime_b, process_b = await start_coding(database_url)
+    try:
+        assert (await process_b.preview(elements()))["code"] == SHANXIAN_SX  # b has loaded the dictionary
+        await process_a.catalog.set_phrase(runtime_a.engine, "单县", "DX", "测试", ADMIN)
+        seen_by_b = await process_b.preview(elements())
+        assert (seen_by_b["code"], seen_by_b["overrides_version"]) == (SHANXIAN_DX, "2026.11.1+1")
+        item = new_item_id()
+        await deliver(process_b, registration(item, **elements()))
+        assert (await item_events(runtime_b.engine, item))[0].data["code"] == SHANXIAN_DX
+    finally:
+        await runtime_a.close()
+        await runtime_b.close()
+    runtime_c, process_c = await start_coding(database_url)  # a process started later loads the events
+    try:
+        assert process_c.catalog.snapshot.overrides.phrases["单县"] == "DX"
+        assert process_c.catalog.snapshot.overrides.version == "2026.11.1+1"
+    finally:
+        await runtime_c.close()
+
+
+async def test_repeating_a_change_writes_nothing_and_removal_restores_pypinyin(coding: CodingService) -> None:
+    engine = coding.runtime.engine
+    same = await coding.catalog.set_phrase(engine, "单县", "SX", "与数据文件一致", ADMIN)
+    assert (same.changed, same.overrides_version) == (False, "2026.11.1")
+    added = await coding.catalog.set_phrase(engine, "户口", "HU", "测试新增词条", ADMIN)
+    assert (added.changed, added.previous_letters) == (True, None)
+    again = await coding.catalog.set_phrase(engine, "户口", "HU", "重复提交", ADMIN)
+    assert again.changed is False and again.overrides_version == "2026.11.1+1"
+    removed = await coding.catalog.remove_phrase(engine, "单县", "恢复 pypinyin 读音", ADMIN)
+    assert (removed.previous_letters, removed.overrides_version) == ("SX", "2026.11.1+2")
+    assert (await coding.preview(elements()))["code"] == SHANXIAN_DX  # pypinyin alone reads 单 dān
+    async with engine.connect() as conn:
+        stream = await load_stream(conn, OVERRIDES_STREAM)
+    assert [(e.type, e.data["phrase"], e.actor) for e in stream] == [
+        ("coding.pinyin_override.set.v1", "户口", "admin-gd"), ("coding.pinyin_override.removed.v1", "单县", "admin-gd")]
+    described = await coding.catalog.describe(engine)
+    assert described["version"] == "2026.11.1+2" and described["stream_version"] == 2
+    sources = {p["phrase"]: p["source"] for p in described["phrases"]}
+    assert sources["户口"] == "admin" and sources["朝阳"] == "packaged" and "单县" not in sources
+
+
+async def test_concurrent_administrators_each_get_their_own_version(coding: CodingService) -> None:
+    phrases = ["户口", "迁移", "审批", "居民", "身份"]
+    await asyncio.gather(*(coding.catalog.set_phrase(coding.runtime.engine, p, "AB", f"并发 {p}", ADMIN)
+                           for p in phrases))
+    described = await coding.catalog.describe(coding.runtime.engine)
+    assert described["stream_version"] == 5
+    assert sorted(h["phrase"] for h in described["history"]) == sorted(phrases)
+    assert [h["version"] for h in described["history"]] == [f"2026.11.1+{n}" for n in range(1, 6)]
