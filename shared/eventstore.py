@@ -17,7 +17,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -256,6 +256,7 @@ class StreamAppend:
     stream_id: str
     expected_version: int
     events: Sequence[NewEvent]
+    metadata: EventMetadata | None = None  # who and why for this stream; defaults to the batch's metadata
 
 
 _HEADS_SQL = text("""
@@ -265,11 +266,13 @@ WHERE stream_id = ANY(CAST(:ids AS text[])) ORDER BY stream_id, version DESC
 
 _INSERT_SQL = text("""
 INSERT INTO events (stream_id, version, event_id, type, data, actor, correlation_id, causation_id, recorded_at, hash)
-SELECT n.stream_id, n.version, n.event_id, n.type, n.data::jsonb, :actor, :correlation_id, :causation_id,
-       :recorded_at, n.hash
+SELECT n.stream_id, n.version, n.event_id, n.type, n.data::jsonb, n.actor, n.correlation_id, n.causation_id,
+       n.recorded_at, n.hash
 FROM unnest(CAST(:stream_ids AS text[]), CAST(:versions AS int[]), CAST(:event_ids AS uuid[]),
-            CAST(:types AS text[]), CAST(:datas AS text[]), CAST(:hashes AS text[]))
-     WITH ORDINALITY AS n(stream_id, version, event_id, type, data, hash, ord)
+            CAST(:types AS text[]), CAST(:datas AS text[]), CAST(:hashes AS text[]), CAST(:actors AS text[]),
+            CAST(:correlation_ids AS text[]), CAST(:causation_ids AS text[]), CAST(:recorded_ats AS timestamptz[]))
+     WITH ORDINALITY AS n(stream_id, version, event_id, type, data, hash, actor, correlation_id, causation_id,
+                          recorded_at, ord)
 ORDER BY n.ord
 RETURNING position
 """)
@@ -287,49 +290,52 @@ async def append_events(
     return await append_batch(conn, [StreamAppend(stream_id, expected_version, events)], metadata)
 
 
-async def append_batch(conn: AsyncConnection, appends: Sequence[StreamAppend], metadata: EventMetadata) -> list[StoredEvent]:
-    """Append to many streams in one statement (imports of thousands of items): all or nothing.
+async def append_batch(conn: AsyncConnection, appends: Sequence[StreamAppend],
+                       metadata: EventMetadata | None = None) -> list[StoredEvent]:
+    """Append to many streams in one statement (imports of thousands of items, batched allocations): all or nothing.
 
     Under the table lock, the streams' current heads are read, every expected version checked, the hash chain
-    extended and all rows inserted at once, so no other writer can slip in between check and insert."""
+    extended and all rows inserted at once, so no other writer can slip in between check and insert. Each stream's
+    events carry its own ``StreamAppend.metadata`` or, if it has none, the batch's ``metadata``."""
     appends = [a for a in appends if a.events]
     if not appends:
         return []
     ids = [a.stream_id for a in appends]
     if len(set(ids)) != len(ids):
         raise ValueError("one StreamAppend per stream in a batch")
-    recorded_at = metadata.recorded_at or datetime.now(UTC)
+    now = datetime.now(UTC)
     await conn.execute(text("LOCK TABLE events IN EXCLUSIVE MODE"))
     heads = {r.stream_id: (r.version, r.hash) for r in await conn.execute(_HEADS_SQL, {"ids": ids})}
-    rows: list[tuple[str, int, NewEvent, str]] = []
+    stored: list[StoredEvent] = []
     datas: list[str] = []
     for a in appends:
+        meta = a.metadata or metadata
+        if meta is None:
+            raise ValueError(f"no metadata for stream {a.stream_id}")
+        recorded_at = meta.recorded_at or now
         version, previous = heads.get(a.stream_id, (0, GENESIS_HASH))
         if version != a.expected_version:
             raise ConcurrencyConflictError(stream_id=a.stream_id, expected=a.expected_version, actual=version)
         for e in a.events:
             version += 1
             data_json = canonical_json(e.data)
-            previous = event_hash(previous, a.stream_id, version, e.event_id, e.type, e.data, metadata.actor,
+            previous = event_hash(previous, a.stream_id, version, e.event_id, e.type, e.data, meta.actor,
                                   recorded_at, data_json=data_json)
-            rows.append((a.stream_id, version, e, previous))
+            stored.append(StoredEvent(position=0, stream_id=a.stream_id, version=version, event_id=e.event_id,
+                                      type=e.type, data=e.data, actor=meta.actor, correlation_id=meta.correlation_id,
+                                      causation_id=meta.causation_id, recorded_at=recorded_at, hash=previous))
             datas.append(data_json)
     try:
         positions = (await conn.execute(_INSERT_SQL, {
-            "stream_ids": [r[0] for r in rows], "versions": [r[1] for r in rows],
-            "event_ids": [r[2].event_id for r in rows], "types": [r[2].type for r in rows],
-            "datas": datas, "hashes": [r[3] for r in rows],
-            "actor": metadata.actor, "correlation_id": metadata.correlation_id,
-            "causation_id": metadata.causation_id, "recorded_at": recorded_at,
+            "stream_ids": [e.stream_id for e in stored], "versions": [e.version for e in stored],
+            "event_ids": [e.event_id for e in stored], "types": [e.type for e in stored], "datas": datas,
+            "hashes": [e.hash for e in stored], "actors": [e.actor for e in stored],
+            "correlation_ids": [e.correlation_id for e in stored],
+            "causation_ids": [e.causation_id for e in stored], "recorded_ats": [e.recorded_at for e in stored],
         })).scalars().all()
     except IntegrityError as exc:  # versions were checked under the lock: only a reused event id gets here
         raise ConcurrencyConflictError(stream_id=ids[0], expected=appends[0].expected_version, actual="?") from exc
-    return [
-        StoredEvent(position=p, stream_id=sid, version=v, event_id=e.event_id, type=e.type, data=e.data,
-                    actor=metadata.actor, correlation_id=metadata.correlation_id,
-                    causation_id=metadata.causation_id, recorded_at=recorded_at, hash=h)
-        for p, (sid, v, e, h) in zip(positions, rows, strict=True)
-    ]
+    return [replace(e, position=p) for e, p in zip(stored, positions, strict=True)]
 
 
 async def load_stream(

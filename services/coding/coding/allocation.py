@@ -307,16 +307,13 @@ async def stream_versions(conn: AsyncConnection, stream_ids: Sequence[str]) -> d
 
 async def append_item_events(conn: AsyncConnection, batches: Sequence[tuple[str, list[NewEvent], EventMetadata]],
                              versions: Mapping[str, int] | None = None) -> None:
-    """Append each item's events to its stream at ``versions`` (read now if not given), one ``append_batch`` per
-    distinct metadata: the store takes one actor / correlation / causation per call. Call last in the
-    transaction: it takes the events table lock."""
+    """Append each item's events (with its own metadata: actor, correlation, causation) to its stream at
+    ``versions`` (read now if not given), all in one ``append_batch``. Call last in the transaction: it takes the
+    events table lock."""
     batches = [b for b in batches if b[1]]
     if not batches:
         return
     if versions is None:
         versions = await stream_versions(conn, [b[0] for b in batches])
-    by_metadata: dict[EventMetadata, list[StreamAppend]] = {}
-    for item_id, events, metadata in batches:
-        by_metadata.setdefault(metadata, []).append(StreamAppend(item_id, versions.get(item_id, 0), events))
-    for metadata, appends in by_metadata.items():
-        await append_batch(conn, appends, metadata)
+    await append_batch(conn, [StreamAppend(item_id, versions.get(item_id, 0), events, metadata)
+                              for item_id, events, metadata in batches])
