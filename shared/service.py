@@ -53,9 +53,9 @@ class ServiceRuntime:
     def dead_letter_topic(self) -> str:
         return self.settings.topic(self.service, "dlt")
 
-    def consumer_spec(self, name: str, topics: Sequence[str], handler: Any) -> ConsumerSpec:
+    def consumer_spec(self, name: str, topics: Sequence[str], handler: Any, batch_handler: Any = None) -> ConsumerSpec:
         return ConsumerSpec(name=f"{self.settings.topic_prefix}.{self.service}.{name}", topics=tuple(topics),
-                            handler=handler, dead_letter_topic=self.dead_letter_topic)
+                            handler=handler, dead_letter_topic=self.dead_letter_topic, batch_handler=batch_handler)
 
     @property
     def kafka(self) -> KafkaConfig:

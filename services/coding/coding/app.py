@@ -220,15 +220,33 @@ class CodingService:
                    contracts.LIFECYCLE_CANCELLED: self._on_cancelled,
                    contracts.LIFECYCLE_LINEAGE_RECORDED: self._on_lineage_recorded}.get(event.type)
         if handler is not None:
-            await handler(conn, event, EventMetadata(actor="coding", correlation_id=event.correlation_id,
-                                                     causation_id=event.id))
+            await handler(conn, event, _metadata_of(event))
+
+    async def on_lifecycle_events(self, conn: AsyncConnection, events: list[CloudEvent]) -> None:
+        """The same as :meth:`on_lifecycle_event` for each event in order, but consecutive registrations are
+        allocated together (one round of statements and one append for all of them). Any uncodable registration
+        raises, and the consumer runner falls back to one event at a time."""
+        registrations: list[CloudEvent] = []
+
+        async def flush() -> None:
+            if registrations:
+                requests = [RegistrationRequest(e.subject, _elements_of(e), _metadata_of(e)) for e in registrations]
+                for result in await self.allocator.register(conn, requests):
+                    _raise_permanent(result)
+                registrations.clear()
+
+        for event in events:
+            if event.type == contracts.LIFECYCLE_REGISTRATION_REQUESTED:
+                registrations.append(event)
+                continue
+            await flush()
+            await self.on_lifecycle_event(conn, event)
+        await flush()
 
     async def _on_registration_requested(self, conn: AsyncConnection, event: CloudEvent,
                                          metadata: EventMetadata) -> None:
-        elements = event.data.get("elements")
-        if not isinstance(elements, dict):
-            raise PermanentError(f"{event.type} {event.id} has no elements")
-        [result] = await self.allocator.register(conn, [RegistrationRequest(event.subject, elements, metadata)])
+        [result] = await self.allocator.register(conn, [RegistrationRequest(event.subject, _elements_of(event),
+                                                                            metadata)])
         _raise_permanent(result)
 
     async def _on_cancelled(self, conn: AsyncConnection, event: CloudEvent, metadata: EventMetadata) -> None:
@@ -347,3 +365,15 @@ def _code_row(row: Any) -> dict[str, Any]:
             "allocated_at": row.allocated_at.isoformat(), "replaces": row.replaces,
             "retired_at": row.retired_at.isoformat() if row.retired_at else None,
             "retire_reason": row.retire_reason, "replaced_by": row.replaced_by}
+
+
+def _metadata_of(event: CloudEvent) -> EventMetadata:
+    """Coding's events caused by a lifecycle event: actor coding, same correlation, caused by that event."""
+    return EventMetadata(actor="coding", correlation_id=event.correlation_id, causation_id=event.id)
+
+
+def _elements_of(event: CloudEvent) -> dict[str, Any]:
+    elements = event.data.get("elements")
+    if not isinstance(elements, dict):
+        raise PermanentError(f"{event.type} {event.id} has no elements")
+    return elements

@@ -29,7 +29,8 @@ def build(settings: CodingSettings) -> tuple[ServiceRuntime, CodingService]:
     # split / merge lineage. The name is kept from when it handled registrations only: it is the consumer group
     # and the tracking key, so renaming it would make a deployed service re-read the topic from the start.
     runtime.consumers.append(
-        runtime.consumer_spec("lifecycle-registrations", [settings.topic("lifecycle")], coding.on_lifecycle_event))
+        runtime.consumer_spec("lifecycle-registrations", [settings.topic("lifecycle")], coding.on_lifecycle_event,
+                              batch_handler=coding.on_lifecycle_events))
     return runtime, coding
 
 
