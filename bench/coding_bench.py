@@ -210,8 +210,8 @@ def main() -> None:
         finally:
             pg.stop()
     for batch, rate, verdict in figures:
-        shape = "one registration per transaction (the consumer runner today)" if batch == 1 else \
-            f"{batch} registrations per transaction (a fetched batch in one transaction)"
+        shape = "one registration per transaction (a lone registration)" if batch == 1 else \
+            f"{batch} registrations per transaction (the consumer's batch mode: a fetched batch in one transaction)"
         print(f"allocation: {rate:,.0f} allocations/s with {args.allocators} concurrent allocators, {shape}; "
               f"{args.allocations:,} allocations; check: {verdict} — target ≥ 2,000")
 
