@@ -7,12 +7,18 @@ Every event's Kafka key and CloudEvents ``subject`` is the item id (the stream i
 # ---- registry → lifecycle, coding, sync ---------------------------------------------------------------------------
 # data: item_id, revision, region_code, elements (the whole element set of that revision, JSON keys as the registry
 # API documents them; every consumer may rely on: name, short_name, item_type, police_type, service_category,
-# region_code, planned_effective_date, planned_cancel_date (ISO dates or null)), author
+# region_code, planned_effective_date, planned_cancel_date (ISO dates or null)), author,
+# complete (bool: every element required for review is there), missing (element paths still needed for review),
+# source_ref (the caller's own id, unique per region, or null), import_job_id (or null)
 REGISTRY_ITEM_DRAFTED = "registry.item.drafted.v1"
-# as drafted + changed_fields (list of element keys), maintenance (bool: a non-substantive fix, 维护)
+# as drafted + changed_fields (list of element keys), maintenance (bool: a non-substantive fix, 维护),
+# pending (bool: the item is published; this revision waits for review while the published one stays online)
 REGISTRY_ITEM_REVISED = "registry.item.revised.v1"
 
 # ---- lifecycle → coding, registry, sync -----------------------------------------------------------------------------
+# The registry follows an item's phase from these and from the public events below:
+LIFECYCLE_ENTERED = "lifecycle.item.entered.v1"  # data: revision, author, region_code, elements (形成期 begins)
+LIFECYCLE_APPROVED = "lifecycle.item.approved.v1"  # data: revision, at (形成期 → 上线准备期, or an update approved)
 # data: revision, elements (the coded elements item_type, region_code, police_type, service_category, short_name).
 # Sent on registration and again when an approved update changes a coded element (coding then re-codes: the old
 # code is retired and linked to the new one).
