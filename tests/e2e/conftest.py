@@ -10,11 +10,12 @@ import pytest
 
 from shared.infra import free_port
 from shixiang.client import SuiteClient
+from shixiang.examples import complete_item
 from shixiang.services import SERVICES
 from shixiang.suite import DEMO_USERS, Suite
 
-HUKOU = {"name": "户口迁移审批", "short_name": "户口迁移审批", "item_type": "01", "police_type": "02",
-         "service_category": "03", "region_code": "440115"}
+# A complete item (every element review needs): the lifecycle refuses to submit an incomplete one.
+HUKOU = complete_item()
 
 
 @pytest.fixture(scope="module")

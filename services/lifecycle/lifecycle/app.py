@@ -1,38 +1,40 @@
-"""Lifecycle command and query handlers: load the item's stream → one pure decision → append with the expected
-version. The item_states projection is updated in the same transaction as the events it reflects."""
+"""Lifecycle command and query handlers: load the item (snapshot + later events) → one pure decision → save (read
+models, then the events with the expected version, in one transaction). Batches and adjustments are the same
+steps over many items; consumers are the same steps for facts from other services."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, false, or_, select, true
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import contracts
 from shared.auth import ALL_REGIONS, Principal
 from shared.cloudevents import CloudEvent
-from shared.errors import DomainError
-from shared.eventstore import EventMetadata, NewEvent, append_events, load_stream
+from shared.consumer import PermanentError
+from shared.errors import ConcurrencyConflictError, DomainError
+from shared.eventstore import ChainVerdict, EventMetadata, StoredEvent, load_stream, verify_chain
 from shared.service import ServiceRuntime
 
+from lifecycle.adjustments import Adjustment, check_shape, decide_adjustment
 from lifecycle.domain import (
-    PHASE_LABELS,
     Command,
-    DomainEvent,
     ItemCommand,
     ItemState,
+    SyncResult,
+    UnknownItemVersionError,
     decide,
-    evolve,
-    fold,
     on_code_assigned,
+    on_national_feedback,
     on_revision,
 )
+from lifecycle.repository import Change, ItemRepository, change, items_table, snapshots_table
 
 # Who may give which command (admin may give all). Region limits apply on top.
 COMMAND_ROLES: dict[Command, tuple[str, ...]] = {
@@ -46,25 +48,12 @@ COMMAND_ROLES: dict[Command, tuple[str, ...]] = {
     Command.resume: ("publisher",),
     Command.cancel: ("publisher",),
 }
+ADJUSTMENT_ROLES = ("publisher",)  # split / merge cancel items: whoever may cancel may adjust
 
 READ_ROLES = ("entry", "reviewer", "tester", "publisher", "operator", "national")
 
-lifecycle_metadata = MetaData()
-item_states_table = Table(
-    "item_states",
-    lifecycle_metadata,
-    Column("item_id", Text, primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("region_code", Text, index=True),
-    Column("phase", Text, index=True),
-    Column("step", Text),
-    Column("code", Text),
-    Column("name", Text),
-    Column("item_type", Text),
-    Column("police_type", Text),
-    Column("service_category", Text),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
+# A batch retries an item whose version moved under it this often before reporting the conflict.
+BATCH_CONFLICT_RETRIES = 3
 
 
 class ItemNotFoundError(DomainError):
@@ -80,140 +69,278 @@ class Clock:
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class ListFilter:
+    phase: str | None = None
+    step: str | None = None
+    region: str | None = None  # prefix
+    police_type: str | None = None
+    item_type: str | None = None
+    service_category: str | None = None
+    code: str | None = None  # prefix
+    name: str | None = None  # substring
+    pending_update: bool | None = None
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    item_id: str
+    state: ItemState | None = None
+    error: DomainError | None = None
+
+
+@dataclass
+class BatchReport:
+    command: str
+    outcomes: list[BatchOutcome] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> int:
+        return sum(1 for o in self.outcomes if o.error is None)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    item_id: str
+    verdict: ChainVerdict
+    head_version: int
+    projected_version: int | None
+    snapshot_version: int | None
+
+    @property
+    def verified(self) -> bool:
+        return self.verdict.ok and self.missing_tail is None
+
+    @property
+    def missing_tail(self) -> int | None:
+        """The highest version the read models have seen but the log no longer holds (a deleted last event)."""
+        seen = max(v for v in (self.projected_version, self.snapshot_version, 0) if v is not None)
+        return seen if seen > self.head_version else None
+
+
 class LifecycleService:
-    def __init__(self, runtime: ServiceRuntime, *, item_arrival_wait_s: float = 5.0, clock: Clock = Clock()) -> None:
+    def __init__(self, runtime: ServiceRuntime, *, repository: ItemRepository | None = None,
+                 item_arrival_wait_s: float = 5.0, clock: Clock = Clock(), batch_chunk_size: int = 500) -> None:
         self.runtime = runtime
+        self.repository = repository or ItemRepository()
         self.item_arrival_wait_s = item_arrival_wait_s
         self.clock = clock
+        self.batch_chunk_size = batch_chunk_size
 
     # ---- queries ------------------------------------------------------------------------------------------------
     async def get(self, item_id: str, principal: Principal, *, as_of: datetime | None = None) -> ItemState:
         principal.require_role(*READ_ROLES)
         async with self.runtime.engine.connect() as conn:
-            state = fold(item_id, await load_stream(conn, item_id, recorded_until=as_of))
+            state = await self.repository.load(conn, item_id, as_of=as_of)
         if not state.exists or not principal.may_access_region(state.region_code or ""):
             raise ItemNotFoundError(item_id=item_id)
         return state
 
-    async def events(self, item_id: str, principal: Principal) -> list[Any]:
-        await self.get(item_id, principal)  # existence + region check
+    async def events(self, item_id: str, principal: Principal, *, after_version: int = 0,
+                     limit: int | None = None) -> list[StoredEvent]:
+        await self._require_visible(item_id, principal)
         async with self.runtime.engine.connect() as conn:
-            return await load_stream(conn, item_id)
+            events = await load_stream(conn, item_id, after_version=after_version)
+        return events[:limit] if limit else events
 
-    async def list(self, principal: Principal, *, phase: str | None, region: str | None, police_type: str | None,
-                   item_type: str | None, after: str | None, limit: int) -> list[dict[str, Any]]:
+    async def list(self, principal: Principal, filters: ListFilter, *, after: str | None,
+                   limit: int) -> list[dict[str, Any]]:
         principal.require_role(*READ_ROLES)
-        t = item_states_table
-        query = select(t).order_by(t.c.item_id).limit(limit)
-        query = query.where(_any_prefix(t.c.region_code, principal.regions))
-        if region:
-            query = query.where(t.c.region_code.startswith(region))
-        for column, value in ((t.c.phase, phase), (t.c.police_type, police_type), (t.c.item_type, item_type)):
+        t = items_table
+        query = select(t).where(_any_prefix(t.c.region_code, principal.regions)).order_by(t.c.item_id).limit(limit)
+        exact = ((t.c.phase, filters.phase), (t.c.step, filters.step), (t.c.police_type, filters.police_type),
+                 (t.c.item_type, filters.item_type), (t.c.service_category, filters.service_category))
+        for column, value in exact:
             if value:
                 query = query.where(column == value)
+        if filters.region:
+            query = query.where(t.c.region_code.startswith(filters.region, autoescape=True))
+        if filters.code:
+            query = query.where(t.c.code.startswith(filters.code, autoescape=True))
+        if filters.name:
+            query = query.where(t.c.name.contains(filters.name, autoescape=True))
+        if filters.pending_update is not None:
+            query = query.where(t.c.pending_revision.isnot(None) if filters.pending_update
+                                else t.c.pending_revision.is_(None))
         if after:
             query = query.where(t.c.item_id > after)
         async with self.runtime.engine.connect() as conn:
             return [dict(r._mapping) for r in await conn.execute(query)]
 
+    async def verify(self, item_id: str, principal: Principal) -> ChainReport:
+        """Recompute the item's hash chain from the stored events, and compare the chain's head with what the read
+        models have seen: a chain stays intact when its last event is deleted, the projection does not."""
+        await self._require_visible(item_id, principal)
+        async with self.runtime.engine.connect() as conn:
+            events = await load_stream(conn, item_id)
+            projected = await self.repository.projected_version(conn, item_id)
+            snapshot = await conn.scalar(select(snapshots_table.c.version).where(
+                snapshots_table.c.item_id == item_id).order_by(snapshots_table.c.version.desc()).limit(1))
+        head = events[-1].version if events else 0
+        return ChainReport(item_id, verify_chain(events), head, projected, snapshot)
+
+    async def _require_visible(self, item_id: str, principal: Principal) -> None:
+        """Existence and region from the projection (not by folding: a tampered log must still be verifiable)."""
+        principal.require_role(*READ_ROLES)
+        async with self.runtime.engine.connect() as conn:
+            region = await conn.scalar(select(items_table.c.region_code).where(items_table.c.item_id == item_id))
+        if region is None or not principal.may_access_region(region):
+            raise ItemNotFoundError(item_id=item_id)
+
     # ---- commands -----------------------------------------------------------------------------------------------
     async def execute(self, item_id: str, command: ItemCommand, principal: Principal, *,
                       expected_version: int | None, correlation_id: str) -> ItemState:
         principal.require_role(*COMMAND_ROLES[command.command])
-        state = await self._wait_for_item(item_id)
-        if not state.exists or not principal.may_access_region(state.region_code or ""):
-            if state.exists:
-                principal.require_region(state.region_code or "")
-            raise ItemNotFoundError(item_id=item_id)
-        if expected_version is not None and expected_version != state.version:
-            raise StaleVersionError(item_id=item_id, expected=expected_version, actual=state.version)
-        now = self.clock.now()
-        decided = decide(state, command, actor=principal.subject, now=now)
         async with self.runtime.engine.begin() as conn:
-            return await self._append(conn, state, decided, EventMetadata(
-                actor=principal.subject, correlation_id=correlation_id, recorded_at=now))
+            # Load, decide and save in one transaction: one connection and the fewest round trips (the hot path).
+            state = await self.repository.load(conn, item_id)
+            if state.exists:
+                return await self._decide_and_save(conn, state, command, principal, expected_version, correlation_id)
+        await self._wait_for_items([item_id])  # a draft the registry wrote whose event has not arrived yet
+        async with self.runtime.engine.begin() as conn:
+            state = await self.repository.load(conn, item_id)
+            return await self._decide_and_save(conn, state, command, principal, expected_version, correlation_id)
 
-    async def _wait_for_item(self, item_id: str) -> ItemState:
+    async def _decide_and_save(self, conn: AsyncConnection, state: ItemState, command: ItemCommand,
+                               principal: Principal, expected_version: int | None, correlation_id: str) -> ItemState:
+        _require_access(state, principal)
+        if expected_version is not None and expected_version != state.version:
+            raise StaleVersionError(item_id=state.item_id, expected=expected_version, actual=state.version)
+        now = self.clock.now()
+        metadata = EventMetadata(actor=principal.subject, correlation_id=correlation_id, recorded_at=now)
+        decided = change(state, decide(state, command, actor=principal.subject, now=now), metadata)
+        await self.repository.save(conn, [decided], metadata)
+        return decided.after
+
+    async def execute_batch(self, command: ItemCommand, item_ids: Sequence[str], principal: Principal, *,
+                            correlation_id: str) -> BatchReport:
+        """One command for many items (e.g. approve 5,000 imported items). Every item is loaded, checked and decided
+        on its own; the decided ones are saved in chunks, each chunk one transaction. An item whose version moves
+        meanwhile is reloaded and decided again; the report says per item what happened."""
+        principal.require_role(*COMMAND_ROLES[command.command])
+        report = BatchReport(command.command.value)
+        ids = list(dict.fromkeys(item_ids))
+        for start in range(0, len(ids), self.batch_chunk_size):
+            report.outcomes += await self._batch_chunk(command, ids[start:start + self.batch_chunk_size], principal,
+                                                       correlation_id)
+        return report
+
+    async def _batch_chunk(self, command: ItemCommand, ids: list[str], principal: Principal,
+                           correlation_id: str) -> list[BatchOutcome]:
+        outcomes: dict[str, BatchOutcome] = {}
+        conflicts: dict[str, int] = {}
+        while pending := [i for i in ids if i not in outcomes]:
+            now = self.clock.now()
+            metadata = EventMetadata(actor=principal.subject, correlation_id=correlation_id, recorded_at=now)
+            refused: dict[str, BatchOutcome] = {}
+            changes: list[Change] = []
+            try:
+                async with self.runtime.engine.begin() as conn:
+                    states = await self.repository.load_many(conn, pending)
+                    for item_id in pending:
+                        try:
+                            _require_access(states[item_id], principal)
+                            decided = decide(states[item_id], command, actor=principal.subject, now=now)
+                            changes.append(change(states[item_id], decided, metadata))
+                        except DomainError as exc:
+                            refused[item_id] = BatchOutcome(item_id, error=exc)
+                    await self.repository.save(conn, changes, metadata)
+            except ConcurrencyConflictError as exc:
+                # Someone else wrote to an item of this chunk meanwhile and the chunk rolled back: decide the chunk
+                # again on fresh states (the race's loser may now be illegal, or fine); report an item that keeps
+                # losing as a conflict the caller can retry.
+                loser = str(exc.context.get("stream_id"))
+                conflicts[loser] = conflicts.get(loser, 0) + 1
+                if loser not in pending:
+                    outcomes.update({i: BatchOutcome(i, error=exc) for i in pending})
+                elif conflicts[loser] >= BATCH_CONFLICT_RETRIES:
+                    outcomes[loser] = BatchOutcome(loser, error=exc)
+                continue
+            outcomes.update(refused)
+            outcomes.update({c.before.item_id: BatchOutcome(c.before.item_id, state=c.after) for c in changes})
+        return [outcomes[i] for i in ids]
+
+    async def adjust(self, adjustment: Adjustment, principal: Principal, *,
+                     correlation_id: str) -> dict[str, ItemState]:
+        """Split or merge (事项调整): every involved item is checked, and all their events are appended in one batch
+        with the expected versions, so either the whole adjustment is recorded or nothing is."""
+        principal.require_role(*ADJUSTMENT_ROLES)
+        check_shape(adjustment)
+        states = await self._wait_for_items(adjustment.item_ids)
+        for state in states.values():
+            _require_access(state, principal)
+        now = self.clock.now()
+        metadata = EventMetadata(actor=principal.subject, correlation_id=correlation_id, recorded_at=now)
+        changes = [change(states[item_id], events, metadata)
+                   for item_id, events in decide_adjustment(states, adjustment, now=now).items()]
+        async with self.runtime.engine.begin() as conn:
+            await self.repository.save(conn, changes, metadata)
+        return {c.after.item_id: c.after for c in changes}
+
+    async def _wait_for_items(self, item_ids: Sequence[str]) -> dict[str, ItemState]:
+        """The items' states, waiting briefly for drafts that the registry wrote but whose event has not arrived
+        yet (the registry and the lifecycle are only eventually consistent)."""
         deadline = time.monotonic() + self.item_arrival_wait_s
         while True:
             async with self.runtime.engine.connect() as conn:
-                state = fold(item_id, await load_stream(conn, item_id))
-            if state.exists or time.monotonic() >= deadline:
-                return state
+                if len(item_ids) == 1:
+                    states = {item_ids[0]: await self.repository.load(conn, item_ids[0])}
+                else:
+                    states = await self.repository.load_many(conn, item_ids)
+            if all(s.exists for s in states.values()) or time.monotonic() >= deadline:
+                return states
             await asyncio.sleep(0.05)
-
-    async def _append(self, conn: AsyncConnection, state: ItemState, decided: list[DomainEvent],
-                      metadata: EventMetadata) -> ItemState:
-        if not decided:
-            return state
-        stored = await append_events(conn, state.item_id, state.version,
-                                     [NewEvent(e.type, e.data) for e in decided], metadata)
-        new_state = state  # evolve from the known state, not from scratch
-        for event in stored:
-            new_state = evolve(new_state, event)
-        await _project(conn, new_state, metadata.recorded_at or self.clock.now())
-        return new_state
 
     # ---- consumers (run inside the consumer's tracking transaction) --------------------------------------------
     async def on_registry_event(self, conn: AsyncConnection, event: CloudEvent) -> None:
         if event.type not in (contracts.REGISTRY_ITEM_DRAFTED, contracts.REGISTRY_ITEM_REVISED):
             return
         data = event.data
-        state = fold(event.subject, await load_stream(conn, event.subject))
+        state = await self.repository.load(conn, event.subject)
         decided = on_revision(state, revision=data["revision"], author=event.actor or data.get("author", ""),
-                              region_code=data["region_code"], elements=data["elements"])
-        await self._append(conn, state, decided, EventMetadata(
-            actor=event.actor or "registry", correlation_id=event.correlation_id, causation_id=event.id))
+                              region_code=data["region_code"], elements=data["elements"],
+                              maintenance=bool(data.get("maintenance")), now=event.time,
+                              complete=data.get("complete"), missing=data.get("missing"))
+        await self._record(conn, state, decided, event, actor=event.actor or "registry")
 
     async def on_coding_event(self, conn: AsyncConnection, event: CloudEvent) -> None:
         if event.type != contracts.CODING_CODE_ASSIGNED:
             return
-        item_id = event.data["item_id"]
-        state = fold(item_id, await load_stream(conn, item_id))
-        await self._append(conn, state, on_code_assigned(state, code=event.data["code"]), EventMetadata(
-            actor="coding", correlation_id=event.correlation_id, causation_id=event.id))
+        state = await self.repository.load(conn, event.data["item_id"])
+        decided = on_code_assigned(state, code=event.data["code"], replaces=event.data.get("replaces"))
+        await self._record(conn, state, decided, event, actor="coding")
+
+    async def on_sync_event(self, conn: AsyncConnection, event: CloudEvent) -> None:
+        results = {contracts.SYNC_NATIONAL_ACKNOWLEDGED: SyncResult.acknowledged,
+                   contracts.SYNC_NATIONAL_REJECTED: SyncResult.rejected}
+        if event.type not in results:
+            return
+        data = event.data
+        state = await self.repository.load(conn, data.get("item_id") or event.subject)
+        try:
+            decided = on_national_feedback(state, item_version=int(data["item_version"]), result=results[event.type],
+                                           reason=data.get("reason"), feed_sequence=data.get("feed_sequence"))
+        except UnknownItemVersionError as exc:
+            raise PermanentError(f"national feedback for an unknown version: {exc.context}") from exc
+        await self._record(conn, state, decided, event, actor=event.actor or "national")
+
+    async def _record(self, conn: AsyncConnection, state: ItemState, decided: list[Any], event: CloudEvent, *,
+                      actor: str) -> None:
+        if not decided:
+            return
+        metadata = EventMetadata(actor=actor, correlation_id=event.correlation_id, causation_id=event.id,
+                                 recorded_at=self.clock.now())
+        await self.repository.save(conn, [change(state, decided, metadata)], metadata)
+
+
+def _require_access(state: ItemState, principal: Principal) -> None:
+    if not state.exists:
+        raise ItemNotFoundError(item_id=state.item_id)
+    if not principal.may_access_region(state.region_code or ""):
+        principal.require_region(state.region_code or "")
 
 
 def _any_prefix(column: Any, prefixes: tuple[str, ...]) -> Any:
     if ALL_REGIONS in prefixes:
         return true()
-    return or_(*(column.startswith(p) for p in prefixes)) if prefixes else false()
-
-
-async def _project(conn: AsyncConnection, state: ItemState, at: datetime) -> None:
-    revision = state.revisions.get(state.latest_revision)
-    elements = revision.elements if revision else {}
-    row = {
-        "item_id": state.item_id, "version": state.version, "region_code": state.region_code,
-        "phase": state.phase.value if state.phase else None, "step": state.step.value, "code": state.code,
-        "name": elements.get("name"), "item_type": elements.get("item_type"),
-        "police_type": elements.get("police_type"), "service_category": elements.get("service_category"),
-        "updated_at": at,
-    }
-    stmt = pg_insert(item_states_table).values(**row)
-    await conn.execute(stmt.on_conflict_do_update(
-        index_elements=["item_id"], set_={k: stmt.excluded[k] for k in row if k != "item_id"},
-        where=item_states_table.c.version < stmt.excluded.version))
-
-
-def state_view(state: ItemState) -> dict[str, Any]:
-    """The JSON clients read: phase in English and Chinese, code, revisions, last transition."""
-    t = state.last_transition
-    published = state.revisions.get(state.published_revision) if state.published_revision else None
-    return {
-        "item_id": state.item_id,
-        "version": state.version,
-        "phase": state.phase.value if state.phase else None,
-        "phase_label": PHASE_LABELS[state.phase] if state.phase else None,
-        "step": state.step.value,
-        "region_code": state.region_code,
-        "code": state.code,
-        "latest_revision": state.latest_revision,
-        "review_revision": state.review_revision,
-        "published_revision": state.published_revision,
-        "published_elements": published.elements if published else None,
-        "test_result": state.test_result,
-        "allowed_commands": state.allowed_commands(),
-        "last_transition": None if t is None else {
-            "command": t.command, "event": t.event, "actor": t.actor, "at": t.at.isoformat(), "reason": t.reason},
-    }
+    return or_(*(column.startswith(p, autoescape=True) for p in prefixes)) if prefixes else false()

@@ -1,16 +1,24 @@
-"""Composition root of the lifecycle service: the only place that builds its engine, store, relay and consumers."""
+"""Composition root of the lifecycle service: the only place that builds its engine, store, relay, consumers and
+the planned-dates worker."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import FastAPI
 
+from shared.db import create_schema
 from shared.http import create_service_app
 from shared.service import ServiceRuntime
+from shared.settings import ProcessRole
 
-from lifecycle.app import LifecycleService, lifecycle_metadata
+from lifecycle.app import Clock, LifecycleService
 from lifecycle.config import LifecycleSettings
 from lifecycle.errors import ERRORS
 from lifecycle.http import router
+from lifecycle.rebuild import rebuild_projections
+from lifecycle.repository import ItemRepository, lifecycle_metadata
+from lifecycle.scheduler import PlannedDatesScheduler
 
 SERVICE = "lifecycle"
 
@@ -18,19 +26,49 @@ SERVICE = "lifecycle"
 SETTINGS = LifecycleSettings
 
 
-def build(settings: LifecycleSettings) -> tuple[ServiceRuntime, LifecycleService]:
+@dataclass(frozen=True)
+class Lifecycle:
+    """Everything one lifecycle process runs besides the shared runtime."""
+
+    service: LifecycleService
+    scheduler: PlannedDatesScheduler
+
+    @property
+    def repository(self) -> ItemRepository:
+        return self.service.repository
+
+
+def build(settings: LifecycleSettings, *, clock: Clock | None = None) -> tuple[ServiceRuntime, Lifecycle]:
+    clock = clock or Clock()
     runtime = ServiceRuntime.build(SERVICE, settings, lifecycle_metadata)
-    lifecycle = LifecycleService(runtime, item_arrival_wait_s=settings.item_arrival_wait_s)
+    repository = ItemRepository(tz=settings.planned_dates_tz, snapshot_every=settings.snapshot_every)
+    service = LifecycleService(runtime, repository=repository, item_arrival_wait_s=settings.item_arrival_wait_s,
+                               clock=clock, batch_chunk_size=settings.batch_chunk_size)
     runtime.consumers += [
-        runtime.consumer_spec("registry-revisions", [settings.topic("registry")], lifecycle.on_registry_event),
-        runtime.consumer_spec("coding-codes", [settings.topic("coding")], lifecycle.on_coding_event),
+        runtime.consumer_spec("registry-revisions", [settings.topic("registry")], service.on_registry_event),
+        runtime.consumer_spec("coding-codes", [settings.topic("coding")], service.on_coding_event),
+        runtime.consumer_spec("national-feedback", [settings.topic("sync")], service.on_sync_event),
     ]
-    return runtime, lifecycle
+    scheduler = PlannedDatesScheduler(runtime.engine, repository, clock,
+                                      poll_interval_s=settings.scheduler_poll_interval_s)
+    return runtime, Lifecycle(service, scheduler)
 
 
-def create_app(settings: LifecycleSettings | None = None) -> FastAPI:
+async def start(runtime: ServiceRuntime, lifecycle: Lifecycle) -> None:
+    """After the shared runtime started: bring read models built by an older projection schema up to date, and run
+    the planned-dates worker beside the consumers."""
+    await rebuild_projections(runtime.engine, lifecycle.repository, only_if_stale=True)
+    if ProcessRole.consume in runtime.settings.process_roles:
+        runtime.workers.start(f"{SERVICE}-planned-dates", lifecycle.scheduler.run)
+
+
+def create_app(settings: LifecycleSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or LifecycleSettings()
-    runtime, lifecycle = build(settings)
+    runtime, lifecycle = build(settings, clock=clock)
+
+    async def on_start() -> None:
+        await start(runtime, lifecycle)
+
     app = create_service_app(
         service=SERVICE,
         title="事项生命周期服务 (lifecycle)",
@@ -38,7 +76,22 @@ def create_app(settings: LifecycleSettings | None = None) -> FastAPI:
         errors=ERRORS,
         runtime=runtime,
         settings=settings,
+        on_start=on_start,
     )
-    app.state.lifecycle = lifecycle
+    app.state.lifecycle = lifecycle.service
+    app.state.scheduler = lifecycle.scheduler
     app.include_router(router)
     return app
+
+
+async def rebuild(settings: LifecycleSettings) -> int:
+    """``shixiang rebuild --service lifecycle``: every read model from the log, with the rate."""
+    runtime, lifecycle = build(settings)
+    try:
+        await create_schema(runtime.engine, *runtime.metadata)
+        report = await rebuild_projections(runtime.engine, lifecycle.repository)
+    finally:
+        await runtime.engine.dispose()
+    assert report is not None
+    print(report.summary())
+    return 0

@@ -2,12 +2,15 @@
 
 from shared.errors import COMMON_ERRORS, ErrorSpec, ErrorTable
 
+from lifecycle.adjustments import AdjustmentItemCancelledError, AdjustmentShapeError
 from lifecycle.app import ItemNotFoundError, StaleVersionError
 from lifecycle.domain import (
+    ElementsIncompleteError,
     FourEyesViolationError,
     IllegalTransitionError,
     InvalidTestResultError,
     ReasonRequiredError,
+    UnknownItemVersionError,
 )
 
 ERRORS = ErrorTable({
@@ -19,4 +22,15 @@ ERRORS = ErrorTable({
     FourEyesViolationError: ErrorSpec(403, "FOUR_EYES_VIOLATION", "审核人不能审核自己录入或提交的事项（第 {revision} 版）"),
     ReasonRequiredError: ErrorSpec(422, "REASON_REQUIRED", "执行“{command}”必须填写原因"),
     InvalidTestResultError: ErrorSpec(422, "INVALID_TEST_RESULT", "测试结果必须是 pass（通过）或 fail（未通过）"),
+    AdjustmentShapeError: ErrorSpec(
+        422, "ADJUSTMENT_INVALID",
+        "事项{kind_label}不成立：拆分须为 1 个原事项对应至少 2 个新事项，合并须为至少 2 个原事项对应 1 个新事项，"
+        "且同一事项只能出现一次（原事项 {predecessors} 个，新事项 {successors} 个）"),
+    AdjustmentItemCancelledError: ErrorSpec(
+        409, "ADJUSTMENT_ITEM_CANCELLED", "事项“{item_id}”已注销，不能参与{kind_label}"),
+    ElementsIncompleteError: ErrorSpec(
+        422, "ELEMENTS_INCOMPLETE",
+        "第 {revision} 版事项要素不完整，补全后才能提交审核（缺少 {count} 项：{missing_list}）"),
+    UnknownItemVersionError: ErrorSpec(
+        422, "UNKNOWN_ITEM_VERSION", "事项“{item_id}”没有第 {item_version} 版（当前为第 {version} 版）"),
 })

@@ -10,6 +10,7 @@ from shared.service import ServiceRuntime
 from sync_gateway.config import SyncSettings
 from sync_gateway.errors import ERRORS
 from sync_gateway.feed import FeedReader, project_public_event, sync_metadata
+from sync_gateway.feedback import NationalFeedback, feedback_metadata
 from sync_gateway.http import router
 
 SERVICE = "sync"
@@ -19,7 +20,7 @@ SETTINGS = SyncSettings
 
 
 def build(settings: SyncSettings) -> tuple[ServiceRuntime, FeedReader]:
-    runtime = ServiceRuntime.build(SERVICE, settings, sync_metadata)
+    runtime = ServiceRuntime.build(SERVICE, settings, sync_metadata, feedback_metadata)
     runtime.consumers.append(
         runtime.consumer_spec("lifecycle-feed", [settings.topic("lifecycle")], project_public_event))
     return runtime, FeedReader(runtime.engine)
@@ -39,5 +40,6 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
         on_stop=reader.stop,
     )
     app.state.feed_reader = reader
+    app.state.national_feedback = NationalFeedback(runtime.engine)
     app.include_router(router)
     return app

@@ -1,4 +1,4 @@
-"""Sync-gateway HTTP routes: the national feed and the catalogue snapshot."""
+"""Sync-gateway HTTP routes: the national feed, the catalogue snapshot and national feedback."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cloudevents import BATCH_CONTENT_TYPE
-from shared.http import ERROR_RESPONSES, CurrentPrincipal
+from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
 
 from sync_gateway.feed import FeedReader, snapshot
+from sync_gateway.feedback import Feedback, FeedbackResult, NationalFeedback
 
 router = APIRouter(prefix="/sync/v1", tags=["sync 国家平台同步"], responses=ERROR_RESPONSES)
 
@@ -56,3 +58,34 @@ async def get_snapshot(
     items, cursor = await snapshot(request.app.state.runtime.engine, limit=limit, after_item=after_item)
     return {"items": items, "feed_cursor": str(cursor),
             "next_item": items[-1]["subject"] if len(items) == limit else None}
+
+
+class FeedbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item_id: str = Field(min_length=1, max_length=200, description="事项 ID（同步源条目的 subject）")
+    item_version: int = Field(ge=1, description="同步源条目的 itemversion（事项生命周期版本）")
+    result: FeedbackResult = Field(description="acknowledged 已接收 / rejected 退回")
+    reason: str | None = Field(None, max_length=2000, description="退回原因（rejected 必填）")
+    note: str | None = Field(None, max_length=2000, description="备注")
+
+
+@router.post(
+    "/national/feedback",
+    summary="国家平台反馈：对同步源中某事项某版本的接收确认或退回",
+    description="只能反馈同步源中已有的条目；同一反馈重复提交不重复记录（200），新的反馈记录为事件（201），由生命周期服务记录到事项上。",
+    status_code=201,
+)
+async def post_feedback(body: FeedbackBody, request: Request, principal: CurrentPrincipal,
+                        correlation_id: CorrelationId) -> JSONResponse:
+    feedback: NationalFeedback = request.app.state.national_feedback
+    recorded, created = await feedback.record(
+        Feedback(body.item_id, body.item_version, body.result, body.reason, body.note), principal,
+        correlation_id=correlation_id)
+    return JSONResponse(recorded, status_code=201 if created else 200)
+
+
+@router.get("/national/feedback", summary="某事项已记录的国家平台反馈（每个版本最新一次）")
+async def get_feedback(request: Request, principal: CurrentPrincipal,
+                       item_id: Annotated[str, Query(description="事项 ID")]) -> list[dict[str, object]]:
+    feedback: NationalFeedback = request.app.state.national_feedback
+    return await feedback.list_for_item(item_id, principal)

@@ -1,0 +1,256 @@
+"""Loading and saving item states: the lifecycle's one adapter to its PostgreSQL database.
+
+Loading = the latest snapshot (if any, of the current schema) + the events after it. Saving = one transaction
+that writes the read models of the new states and then appends the events with the expected versions, last,
+because the append takes the events table lock (shared/eventstore.py) and should hold it as briefly as possible.
+
+Lock order, to keep concurrent writers free of deadlocks: schedule rows, then item rows, then snapshots, then the
+events lock, always in item id order. The scheduler claims a schedule row first too, so a command racing the
+scheduler on one item waits or loses its version check; it never deadlocks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    delete,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.eventstore import EventMetadata, NewEvent, StoredEvent, StreamAppend, append_batch, load_stream
+
+from lifecycle.domain import DomainEvent, ItemState, Recorded, fold, fold_from
+from lifecycle.planning import CHINA_STANDARD_TIME, Plan, plan
+from lifecycle.snapshots import SNAPSHOT_SCHEMA_VERSION, state_from_json, state_to_json
+
+# Bump when a read model's content rules change: the service rebuilds its projections from the log at start-up.
+# (A change of columns gets a new table name instead, so that old and new processes never share a table.)
+PROJECTION_SCHEMA_VERSION = 1
+
+lifecycle_metadata = MetaData()
+
+items_table = Table(
+    "lifecycle_items",  # the list projection: one row per item, as of its latest version
+    lifecycle_metadata,
+    Column("item_id", Text, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("region_code", Text, index=True),
+    Column("phase", Text, index=True),
+    Column("step", Text),
+    Column("code", Text, index=True),
+    Column("name", Text),
+    Column("short_name", Text),
+    Column("item_type", Text),
+    Column("police_type", Text),
+    Column("service_category", Text),
+    Column("latest_revision", Integer),
+    Column("published_revision", Integer),
+    Column("pending_revision", Integer),
+    Column("national_sync", Text),  # result of the national platform's last answer
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+schedule_table = Table(
+    "lifecycle_schedule",  # the next planned action of each item that has one (planning.plan of its state)
+    lifecycle_metadata,
+    Column("item_id", Text, primary_key=True),
+    Column("action", Text, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("planned_date", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+snapshots_table = Table(
+    "lifecycle_snapshots",
+    lifecycle_metadata,
+    Column("item_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("state", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("item_id", "version", name="lifecycle_snapshots_pk"),
+)
+
+projection_meta_table = Table(
+    "lifecycle_projection_meta",  # which projection schema the read models were built with, and the last rebuild
+    lifecycle_metadata,
+    Column("name", Text, primary_key=True),
+    Column("schema_version", Integer, nullable=False),
+    Column("rebuilt_at", DateTime(timezone=True), nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("seconds", Float, nullable=False),
+)
+
+PROJECTION_TABLES = (items_table, schedule_table, snapshots_table)
+
+# One item's latest snapshot and the events after it, in one round trip (every command starts with this).
+_LOAD_ONE = text("""
+WITH snapshot AS (
+  SELECT version, state FROM lifecycle_snapshots
+  WHERE item_id = :id AND schema_version = :schema ORDER BY version DESC LIMIT 1)
+SELECT version, NULL AS type, state AS data, NULL AS actor, NULL::timestamptz AS recorded_at FROM snapshot
+UNION ALL
+SELECT version, type, data, actor, recorded_at FROM events
+WHERE stream_id = :id AND version > COALESCE((SELECT version FROM snapshot), 0)
+ORDER BY version""")
+
+
+def _upsert_newer_items() -> Any:
+    """Insert or update item rows, never going back to an older version (built once: SQLAlchemy compiles a
+    statement per distinct shape, and an upsert compiled per command costs more than the command itself)."""
+    stmt = pg_insert(items_table)
+    return stmt.on_conflict_do_update(
+        index_elements=["item_id"],
+        set_={c.name: stmt.excluded[c.name] for c in items_table.columns if c.name != "item_id"},
+        where=items_table.c.version < stmt.excluded.version)
+
+
+_UPSERT_ITEMS = _upsert_newer_items()
+
+
+@dataclass(frozen=True)
+class Change:
+    """One item's decision, ready to save: the state before, the events, and the state they lead to."""
+
+    before: ItemState
+    events: Sequence[DomainEvent]
+    after: ItemState
+
+
+def change(state: ItemState, events: Sequence[DomainEvent], metadata: EventMetadata) -> Change:
+    """The state ``events`` lead to, computed before appending (so read models can be written first)."""
+    assert metadata.recorded_at is not None, "saving needs the caller's clock"
+    # numbered and stamped as the store will number and stamp them
+    pending = [Recorded(e.type, e.data, metadata.actor, metadata.recorded_at, state.version + i)
+               for i, e in enumerate(events, start=1)]
+    return Change(state, events, fold_from(state, pending))
+
+
+def item_row(state: ItemState, updated_at: datetime) -> dict[str, Any]:
+    revision = state.revisions.get(state.latest_revision)
+    elements = revision.elements if revision else {}
+    last_sync = state.national_sync[max(state.national_sync)] if state.national_sync else None
+    return {
+        "item_id": state.item_id, "version": state.version, "region_code": state.region_code,
+        "phase": state.phase.value if state.phase else None, "step": state.step.value, "code": state.code,
+        "name": elements.get("name"), "short_name": elements.get("short_name"), "item_type": elements.get("item_type"),
+        "police_type": elements.get("police_type"), "service_category": elements.get("service_category"),
+        "latest_revision": state.latest_revision, "published_revision": state.published_revision,
+        "pending_revision": state.update.revision if state.update else None,
+        "national_sync": last_sync.result.value if last_sync else None, "updated_at": updated_at,
+    }
+
+
+def schedule_row(item_id: str, planned: Plan) -> dict[str, Any]:
+    return {"item_id": item_id, "action": planned.action.value, "due_at": planned.due_at,
+            "planned_date": planned.planned_date, "revision": planned.revision}
+
+
+class ItemRepository:
+    def __init__(self, *, tz: tzinfo = CHINA_STANDARD_TIME, snapshot_every: int = 100) -> None:
+        self.tz = tz
+        self.snapshot_every = snapshot_every
+
+    # ---- loading ----------------------------------------------------------------------------------------------
+    async def load(self, conn: AsyncConnection, item_id: str, *, as_of: datetime | None = None) -> ItemState:
+        if as_of is not None:
+            # An audit's question is answered from the log alone (snapshots are caches of the present).
+            return fold(item_id, await load_stream(conn, item_id, recorded_until=as_of))
+        rows = (await conn.execute(_LOAD_ONE, {"id": item_id, "schema": SNAPSHOT_SCHEMA_VERSION})).all()
+        if rows and rows[0].type is None:  # the snapshot comes first: its version is below every event's
+            return fold_from(state_from_json(rows[0].data), rows[1:])
+        return fold(item_id, rows)
+
+    async def load_many(self, conn: AsyncConnection, item_ids: Sequence[str]) -> dict[str, ItemState]:
+        """Many items in two queries (batches of thousands): their snapshots, then every later event."""
+        ids = list(dict.fromkeys(item_ids))
+        snapshots = await conn.execute(text("""
+            SELECT DISTINCT ON (item_id) item_id, state FROM lifecycle_snapshots
+            WHERE item_id = ANY(CAST(:ids AS text[])) AND schema_version = :schema
+            ORDER BY item_id, version DESC"""), {"ids": ids, "schema": SNAPSHOT_SCHEMA_VERSION})
+        states = {item_id: ItemState(item_id=item_id) for item_id in ids}
+        states.update({r.item_id: state_from_json(r.state) for r in snapshots})
+        rows = await conn.execute(text("""
+            SELECT e.stream_id, e.version, e.type, e.data, e.actor, e.recorded_at
+            FROM events e JOIN unnest(CAST(:ids AS text[]), CAST(:after AS int[])) AS t(stream_id, after_version)
+              ON e.stream_id = t.stream_id AND e.version > t.after_version
+            ORDER BY e.stream_id, e.version"""), {"ids": ids, "after": [states[i].version for i in ids]})
+        by_item: dict[str, list[Any]] = {}
+        for r in rows:
+            by_item.setdefault(r.stream_id, []).append(r)
+        return {item_id: fold_from(states[item_id], by_item.get(item_id, ())) for item_id in ids}
+
+    async def projected_version(self, conn: AsyncConnection, item_id: str) -> int | None:
+        return await conn.scalar(select(items_table.c.version).where(items_table.c.item_id == item_id))
+
+    # ---- saving -----------------------------------------------------------------------------------------------
+    async def save(self, conn: AsyncConnection, changes: Iterable[Change],
+                   metadata: EventMetadata) -> list[StoredEvent]:
+        """Read models, then the events (all or nothing; a stale expected version raises ConcurrencyConflictError
+        and rolls the read models back with it)."""
+        ordered = sorted((c for c in changes if c.events), key=lambda c: c.before.item_id)
+        if not ordered:
+            return []
+        assert metadata.recorded_at is not None
+        await self._write_schedule(conn, ordered)
+        await self._write_items(conn, [item_row(c.after, metadata.recorded_at) for c in ordered])
+        await self._write_snapshots(conn, [c.after for c in ordered if self._snapshot_due(c)])
+        return await append_batch(conn, [
+            StreamAppend(c.before.item_id, c.before.version, [NewEvent(e.type, e.data) for e in c.events])
+            for c in ordered], metadata)
+
+    def plan(self, state: ItemState) -> Plan | None:
+        return plan(state, tz=self.tz)
+
+    def _snapshot_due(self, c: Change) -> bool:
+        return c.after.version // self.snapshot_every > c.before.version // self.snapshot_every
+
+    async def _write_schedule(self, conn: AsyncConnection, ordered: list[Change]) -> None:
+        for c in ordered:
+            before, after = self.plan(c.before), self.plan(c.after)
+            if before == after:
+                continue  # most commands plan nothing new: leave the row (and its lock) alone
+            item_id = c.after.item_id
+            if after is None:
+                await conn.execute(delete(schedule_table).where(schedule_table.c.item_id == item_id))
+                continue
+            row = schedule_row(item_id, after)
+            stmt = pg_insert(schedule_table).values(**row)
+            await conn.execute(stmt.on_conflict_do_update(
+                index_elements=["item_id"],
+                set_={**{k: stmt.excluded[k] for k in row if k != "item_id"}, "attempts": 0, "last_error": None,
+                      "updated_at": func.now()}))
+
+    async def _write_items(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        # one row (a command) as a plain execute; many (a batch) as executemany, in the order given
+        await conn.execute(_UPSERT_ITEMS, rows[0] if len(rows) == 1 else rows)
+
+    async def _write_snapshots(self, conn: AsyncConnection, states: list[ItemState]) -> None:
+        for state in states:
+            # One snapshot per item is enough (as_of reads the log): replace the older one.
+            await conn.execute(delete(snapshots_table).where(snapshots_table.c.item_id == state.item_id,
+                                                             snapshots_table.c.version < state.version))
+            await conn.execute(pg_insert(snapshots_table).values(
+                item_id=state.item_id, version=state.version, schema_version=SNAPSHOT_SCHEMA_VERSION,
+                state=state_to_json(state)).on_conflict_do_nothing())
+
