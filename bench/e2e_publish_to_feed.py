@@ -19,6 +19,7 @@ from pathlib import Path
 from bench.machine import describe, percentile
 from shared.infra import free_port
 from shixiang.client import SuiteClient
+from shixiang.examples import complete_item
 from shixiang.services import SERVICES
 from shixiang.suite import DEMO_USERS, Suite
 
@@ -66,8 +67,7 @@ class FeedWatcher:
 
 async def to_registered(client: SuiteClient, n: int) -> str:
     name = f"{NAMES[n % len(NAMES)]}{n}"
-    item = await client.create_item({"name": name, "short_name": name, "item_type": "01", "police_type": "02",
-                                     "service_category": "03", "region_code": "440115"})
+    item = await client.create_item(complete_item(name=name, short_name=name))
     item_id = item["item_id"]
     await client.wait_for_state(item_id, lambda s: s.get("phase") is not None)
     await client.command(item_id, "submit", user="entry-gz")

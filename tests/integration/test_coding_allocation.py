@@ -62,13 +62,18 @@ async def test_first_registration_assigns_the_base_code_with_one_event(coding: C
     assert assigned.actor == "coding" and assigned.correlation_id == f"corr-{item}"
 
 
-async def test_asking_again_returns_the_same_code_and_writes_nothing(coding: CodingService) -> None:
+async def test_asking_again_returns_the_same_code_and_allocates_nothing_new(coding: CodingService) -> None:
     item = new_item_id()
     await deliver(coding, registration(item))
     await deliver(coding, registration(item))
     await deliver(coding, registration(item, short_name="户口迁移审批。"))  # same name code: no change of parts
     assert await active_code(coding, item) == HUKOU_CODE
-    assert [e.type for e in await item_events(coding.runtime.engine, item)] == ["coding.code.assigned.v1"]
+    assert list(await codes_of(coding)) == [HUKOU_CODE]
+    # Every request is answered (the lifecycle waits for the answer), always with the same code.
+    events = await item_events(coding.runtime.engine, item)
+    assert [(e.type, e.data["code"], e.data.get("repeated", False)) for e in events] == [
+        ("coding.code.assigned.v1", HUKOU_CODE, False), ("coding.code.assigned.v1", HUKOU_CODE, True),
+        ("coding.code.assigned.v1", HUKOU_CODE, True)]
 
 
 async def test_a_second_item_with_the_same_elements_gets_sequence_01_and_records_the_collision(
@@ -111,7 +116,8 @@ async def test_racing_items_get_the_base_code_once_and_then_the_lowest_free_sequ
     await asyncio.gather(*(deliver(coding, registration(item)) for item in items))  # asking again, concurrently
     assert {code: holder for code, (holder, _) in (await codes_of(coding)).items()} == held
     for item in items:
-        assert len(await item_events(coding.runtime.engine, item)) == 1
+        answers = await item_events(coding.runtime.engine, item)  # the repeated request answered with the same code
+        assert len(answers) == 2 and answers[1].data["repeated"] and answers[1].data["code"] == answers[0].data["code"]
 
 
 async def test_a_loser_waits_for_the_winners_uncommitted_code_then_takes_the_next(
@@ -227,5 +233,5 @@ async def test_a_batch_in_one_transaction_codes_each_item_once_with_collisions_i
     assert codes == [HUKOU_CODE, *(seq(n) for n in range(1, 5))]
     assert isinstance(results[5], Allocation) and (results[5].code, results[5].outcome) == (HUKOU_CODE, "unchanged")
     assert not isinstance(results[6], Allocation)
-    for item in items:
-        assert len(await item_events(coding.runtime.engine, item)) == 1
+    for item in items:  # the repeat of items[0] is answered with the same code, nothing new allocated
+        assert len(await item_events(coding.runtime.engine, item)) == (2 if item == items[0] else 1)

@@ -50,8 +50,10 @@ async def test_a_changed_coded_element_retires_the_old_code_and_assigns_a_linked
     assert (old["status"], old["retire_reason"], old["replaced_by"], old["holder_item_id"]) == (
         "retired", "recoded", new_code, item)
 
-    await deliver(coding, registration(item, police_type="01"))  # the same parts again: idempotent
-    assert len(await item_events(coding.runtime.engine, item)) == 3
+    await deliver(coding, registration(item, police_type="01"))  # the same parts again: the same code, answered
+    events = await item_events(coding.runtime.engine, item)
+    assert len(events) == 4 and (events[3].data["code"], events[3].data["repeated"]) == (new_code, True)
+    assert (await coding.item_code(item, NATIONAL))["code"] == new_code
 
 
 async def test_a_changed_short_name_recodes_and_its_services_follow_the_new_code(coding: CodingService) -> None:

@@ -162,7 +162,16 @@ class CodeAllocator:
         versions = await stream_versions(conn, [*ids, OVERRIDES_STREAM])
         overrides = (await self.catalog.refresh(conn, stream_version=versions.get(OVERRIDES_STREAM, 0))).overrides
         results, plans = self._plan(requests, rows, overrides, now)
+        # Every registration request gets an answer, also when the code stays the same (e.g. a 简称 change with the
+        # same initials): the lifecycle waits for coding.code.assigned.v1 before the item may go (back) online.
+        held = {r.item_id: r for r in rows if r.status == ACTIVE}
+        repeated = [(requests_by_index[i].item_id, [_repeated_answer(held[requests_by_index[i].item_id])],
+                     requests_by_index[i].metadata)
+                    for i, r in results.items()
+                    if isinstance(r, Allocation) and r.outcome == "unchanged"
+                    for requests_by_index in [dict(requests)]]
         if not plans:
+            await append_item_events(conn, repeated, versions)
             return results
 
         recoded = [p.held.code for p in plans if p.held is not None]
@@ -183,7 +192,8 @@ class CodeAllocator:
                                                       "new": [p.code for p in replaced]})
         for plan in claimed:
             results[plan.index] = await self._record(conn, plan, overrides)
-        await append_item_events(conn, [(p.request.item_id, p.events, p.request.metadata) for p in claimed], versions)
+        await append_item_events(conn, [(p.request.item_id, p.events, p.request.metadata) for p in claimed]
+                                 + repeated, versions)
         return results
 
     def _plan(self, requests: list[tuple[int, RegistrationRequest]], rows: Sequence[Any], overrides: PinyinOverrides,
@@ -293,6 +303,14 @@ class CodeAllocator:
         events += await withdraw_services(conn, item_id, reason, now)
         await append_item_events(conn, [(item_id, events, metadata)])
         return str(row.code)
+
+
+def _repeated_answer(row: Any) -> NewEvent:
+    """coding.code.assigned.v1 for a code the item already holds (nothing new is allocated)."""
+    return NewEvent(CODE_ASSIGNED, {
+        "item_id": row.item_id, "code": row.code, "base_code": row.base_code, "collided_with": row.collided_with,
+        "parts": row.parts, "pinyin_letters": row.pinyin_letters, "overrides_version": row.overrides_version,
+        "replaces": None, "repeated": True})
 
 
 async def codes_taken(conn: AsyncConnection, prefixes: Iterable[str]) -> dict[str, str]:
