@@ -129,7 +129,7 @@ async def current_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def correlation_id(request: Request) -> str:
+async def correlation_id(request: Request) -> str:  # async: a sync dependency costs a thread hop per request
     """The caller's ``X-Correlation-ID`` (or a fresh one): carried on every event the request causes."""
     return request.headers.get("x-correlation-id") or uuid.uuid4().hex
 

@@ -162,8 +162,7 @@ class Suite:
         for user, (roles, regions) in DEMO_USERS.items():
             lines.append(f"  {user:<13} roles={','.join(roles):<10} regions={','.join(regions)}")
             lines.append(f"    {self.token(user)}")
-        lines += ["", "Try:", f"  curl -s -X POST {self.url('registry')}/registry/v1/items \\",
-                  f"    -H 'Authorization: Bearer {self.token('entry-gz')[:16]}…' -H 'Content-Type: application/json' \\",
-                  "    -d '{\"name\":\"户口迁移审批\",\"short_name\":\"户口迁移审批\",\"item_type\":\"01\","
-                  "\"police_type\":\"02\",\"service_category\":\"03\",\"region_code\":\"440115\"}'", ""]
+        lines += ["", "Try (the README walks one item to the national feed):",
+                  f"  curl -s -X POST {self.url('registry')}/registry/v1/items -H 'Content-Type: application/json' \\",
+                  "    -H \"Authorization: Bearer <entry-gz token>\" -d @docs/examples/hukou.json", ""]
         return "\n".join(lines)

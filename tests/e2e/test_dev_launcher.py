@@ -54,7 +54,7 @@ def test_make_dev_prints_urls_and_tokens_and_stops_every_child(tmp_path: Path, s
             if not line:
                 break
             output.append(line)
-            if line.strip().startswith("Try:"):
+            if line.strip().startswith("Try"):
                 break
         text = "".join(output)
         assert "suite is up" in text, text
