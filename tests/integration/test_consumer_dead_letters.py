@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.cloudevents import CloudEvent
 from shared.consumer import PermanentError, replay_dead_letters
 from shared.infra import EmbeddedBroker
-from shared.kafka import KafkaConfig
 from tests.integration.conftest import (
     make_runner,
     produce_raw,
@@ -85,8 +84,3 @@ async def test_a_poison_message_is_dead_lettered_and_the_consumer_carries_on(
 
 async def _received(engine: AsyncEngine, n: int) -> bool:
     return len(await received_rows(engine)) >= n
-
-
-def test_kafka_config_is_what_relays_and_consumers_share() -> None:
-    config = KafkaConfig("127.0.0.1:1", partitions=3, replication_factor=2)
-    assert (config.partitions, config.replication_factor) == (3, 2)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.http import ERROR_RESPONSES, CurrentPrincipal
+from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
 
 from lifecycle.adjustments import Adjustment, AdjustmentKind
 from lifecycle.app import BatchReport, LifecycleService, ListFilter
@@ -28,13 +28,7 @@ async def service(request: Request) -> LifecycleService:
     return request.app.state.lifecycle
 
 
-async def correlation_id(request: Request) -> str:
-    """As ``shared.http.CorrelationId`` (the caller's X-Correlation-ID or a fresh one), without the thread hop."""
-    return request.headers.get("x-correlation-id") or uuid.uuid4().hex
-
-
 Service = Annotated[LifecycleService, Depends(service)]
-CorrelationId = Annotated[str, Depends(correlation_id)]
 
 
 class CommandOptions(BaseModel):

@@ -1,55 +1,8 @@
-"""Pure domain of the coding service: item codes (事项编码), name codes and service codes."""
+"""Pure domain of the coding service: item codes (事项编码), name codes and service codes.
 
-from coding.domain.codes import (
-    COLLISION_SEQUENCE_MAX,
-    DEFAULT_OVERRIDES_PATH,
-    ITEM_CODE_LENGTH,
-    NAME_CODE_LENGTH,
-    NAME_CODE_PAD,
-    SERVICE_CODE_LENGTH,
-    SERVICE_SEQUENCE_MAX,
-    CodingDomainError,
-    EmptyNameCodeError,
-    InvalidOverrideError,
-    ItemCodeParts,
-    MalformedCodeError,
-    PinyinOverrides,
-    SequenceOutOfRangeError,
-    compose_code,
-    decode_code,
-    decode_service_code,
-    display_code,
-    name_code,
-    name_code_of_letters,
-    name_letters,
-    override_key,
-    service_code,
-    with_collision_sequence,
-)
+The rules live in :mod:`coding.domain.codes`; the package re-exports exactly its public names."""
 
-__all__ = [
-    "COLLISION_SEQUENCE_MAX",
-    "DEFAULT_OVERRIDES_PATH",
-    "ITEM_CODE_LENGTH",
-    "NAME_CODE_LENGTH",
-    "NAME_CODE_PAD",
-    "SERVICE_CODE_LENGTH",
-    "SERVICE_SEQUENCE_MAX",
-    "CodingDomainError",
-    "EmptyNameCodeError",
-    "InvalidOverrideError",
-    "ItemCodeParts",
-    "MalformedCodeError",
-    "PinyinOverrides",
-    "SequenceOutOfRangeError",
-    "compose_code",
-    "decode_code",
-    "decode_service_code",
-    "display_code",
-    "name_code",
-    "name_code_of_letters",
-    "name_letters",
-    "override_key",
-    "service_code",
-    "with_collision_sequence",
-]
+from coding.domain import codes as _codes
+from coding.domain.codes import *  # noqa: F403 - the package's public face is codes' __all__
+
+__all__ = list(_codes.__all__)
