@@ -6,11 +6,16 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from shared import jsoncodec
+
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # No pre-ping: it costs a round trip per checkout; a dropped connection fails its transaction, which callers
     # (HTTP clients, the consumer runner, the relay) retry.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    # JSON parameters and columns go through orjson (shared/jsoncodec.py): event data, read models and projection
+    # states are encoded on every write.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+                               json_serializer=jsoncodec.dumps, json_deserializer=jsoncodec.loads)
 
 
 async def create_schema(engine: AsyncEngine, *metadatas: MetaData) -> None:

@@ -14,7 +14,6 @@ The lock serialises only the final insert-and-commit of each writer; batch appen
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -27,7 +26,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     Identity,
-    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -42,10 +40,12 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared import jsoncodec
 from shared.cloudevents import CloudEvent
 from shared.errors import ConcurrencyConflictError
 
 NOTIFY_CHANNEL = "shixiang_events"
+TOAST_TUPLE_TARGET = 8160  # the largest PostgreSQL accepts: rows up to a page are stored as they are
 
 store_metadata = MetaData()
 
@@ -66,8 +66,13 @@ events_table = Table(
     # the chain of every later event of the stream (see event_hash / verify_chain).
     Column("hash", Text, nullable=False),
     PrimaryKeyConstraint("stream_id", "version", name="events_stream_version_pk"),
+    # Rows stay whole and uncompressed up to a page: PostgreSQL's default (2 KB) pglz-compressed every event with a
+    # full element set (≈2.6 KB) on write, ≈20 µs of CPU each to save a third of the space. (lz4 is not built
+    # into the embedded PostgreSQL.)
+    postgresql_with={"toast_tuple_target": TOAST_TUPLE_TARGET},
 )
-Index("events_recorded_at_idx", events_table.c.recorded_at)
+# No index on recorded_at: time travel (as_of) reads one stream by its primary key and filters on time, and an
+# index nothing queries would cost every append of every service its upkeep.
 
 # Wake relays (LISTEN shixiang_events) after every committed append, whoever wrote it; NOTIFY is delivered at commit.
 sa_event.listen(events_table, "after_create", DDL(f"""
@@ -211,7 +216,8 @@ GENESIS_HASH = "0" * 64
 
 
 def canonical_json(data: dict[str, Any]) -> str:
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """What the ``data`` column stores and the hash covers: compact JSON, keys sorted."""
+    return jsoncodec.canonical(data)
 
 
 def event_hash(previous: str, stream_id: str, version: int, event_id: uuid.UUID | str, type_: str,
@@ -219,9 +225,7 @@ def event_hash(previous: str, stream_id: str, version: int, event_id: uuid.UUID 
     """The chain link of one event: sha256(previous ‖ canonical JSON of [stream, version, id, type, data, actor,
     UTC time]). Canonical (sorted keys, UTC microseconds) so that what PostgreSQL gives back hashes exactly as what
     was written. ``data_json`` (= canonical_json(data)) lets a batch append serialise each event's data once."""
-    def dumps(value: object) -> str:
-        return json.dumps(value, ensure_ascii=False)
-
+    dumps = jsoncodec.dumps
     content = (f"[{dumps(stream_id)},{version},{dumps(str(event_id))},{dumps(type_)},"
                f"{data_json if data_json is not None else canonical_json(data)},{dumps(actor)},"
                f"{dumps(recorded_at.astimezone(UTC).isoformat())}]")

@@ -124,8 +124,11 @@ def _settings(service: str) -> Any:
 def run_serve(service: str, host: str, port: int | None) -> int:
     import uvicorn
 
+    from shared.process import tune_garbage_collector
+
     entry = service_entry(service)
     app = entry.bootstrap().create_app()
+    tune_garbage_collector()  # everything is imported and built by now
     uvicorn.run(app, host=host, port=port or entry.port, log_level=os.environ.get("SHIXIANG_LOG_LEVEL", "warning"),
                 access_log=False)
     return 0
