@@ -143,7 +143,10 @@ async def import_once(path: Path, fmt: str, database_url: str) -> dict[str, Any]
     from registry.config import RegistrySettings
     from registry.imports import ImportJobs
 
+    from shared.process import tune_garbage_collector
+
     runtime, registry = build(RegistrySettings(database_url=database_url, roles="api", environment="test"))
+    tune_garbage_collector()  # as `shixiang serve` does
     await create_schema(runtime.engine, *runtime.metadata)
     jobs = ImportJobs(registry, chunk_size=1000)
     importer = Principal("bench", frozenset({"entry"}), ("*",))

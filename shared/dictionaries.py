@@ -189,6 +189,14 @@ class Dictionaries:
         dictionary: Dictionary = getattr(self, name)
         return dictionary
 
+    def __reduce__(self) -> tuple[Any, tuple[Path]]:
+        """Sent to another process (the registry's import reader) as the directory it was read from: the tables
+        are read-only views that do not pickle, and the files are the source of truth anyway."""
+        data_dir: Path | None = getattr(self, "_data_dir", None)
+        if data_dir is None:
+            raise TypeError("only dictionaries read by load_dictionaries() can be sent to another process")
+        return load_dictionaries, (data_dir,)
+
 
 def load_dictionaries(data_dir: Path | None = None) -> Dictionaries:
     """Read every table from ``data_dir`` (default: the files shipped beside this module), once per directory."""
@@ -198,7 +206,9 @@ def load_dictionaries(data_dir: Path | None = None) -> Dictionaries:
 @cache
 def _load(data_dir: Path) -> Dictionaries:
     tables = {name: _read_json(data_dir / f"{name}.json", name) for name in _JSON_TABLES}
-    return Dictionaries(**tables, regions=_read_regions(data_dir / "regions.csv"))
+    dictionaries = Dictionaries(**tables, regions=_read_regions(data_dir / "regions.csv"))
+    object.__setattr__(dictionaries, "_data_dir", data_dir)  # for __reduce__ (not a field: not a table)
+    return dictionaries
 
 
 def _date(text: str | None) -> date | None:

@@ -36,11 +36,12 @@ from shared.eventstore import EventMetadata
 from registry import store
 from registry.app import WRITE_ROLES, Registry, structure_problems
 from registry.domain import tabular
-from registry.domain.elements import REFERENCE_LISTS, validate_elements
+from registry.domain.elements import REFERENCE_LISTS
 from registry.domain.problems import Problem, index_path
 from registry.domain.revisions import CANCELLED, PUBLISHED_PHASES, changed_fields
 from registry.domain.structure import ReferencedItem
-from registry.spreadsheets import ImportFileError, RowReader, SourceRow, detect_format, open_rows, remove_quietly
+from registry.import_reading import Chunk, PreparedFile, PreparedRow
+from registry.spreadsheets import ImportFileError, detect_format, remove_quietly
 from registry.tables import import_errors_table, import_jobs_table
 
 log = logging.getLogger(__name__)
@@ -61,20 +62,26 @@ class ImportTooLargeError(DomainError):
     """The upload exceeds the configured size limit."""
 
 
-@dataclass
-class PreparedRow:
-    """A row after reading and element validation (done in the worker thread)."""
-
-    row: int
-    source_ref: str | None
-    elements: dict[str, Any]
-    problems: list[Problem]
+def _zero_counts() -> dict[str, int]:
+    return {"created": 0, "revised": 0, "unchanged": 0, "failed": 0, "rows_processed": 0}
 
 
 @dataclass
-class Chunk:
-    rows: list[PreparedRow]
-    progress: float
+class Decision:
+    """What one chunk writes (decided, not yet committed) and what its own new items are called, for the chunk
+    decided while this one is being written."""
+
+    chunk: Chunk
+    final: bool
+    now: datetime
+    writes: list[store.ItemWrite] = field(default_factory=list)
+    failures: list[tuple[int, Problem]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=_zero_counts)
+    deferred: list[PreparedRow] = field(default_factory=list)  # rows referring to rows further down the file
+    local: dict[str, ReferencedItem] = field(default_factory=dict)
+    local_edges: dict[str, list[str]] = field(default_factory=dict)
+    local_refs: dict[tuple[str, str], str] = field(default_factory=dict)  # (region, 来源编号) → item id
+    needs_committed_state: bool = False  # decided beside a chunk in flight, but must see it committed
 
 
 @dataclass
@@ -82,11 +89,15 @@ class JobState:
     job_id: str
     principal: Principal
     tabular: bool
-    seen: set[tuple[str, str]] = field(default_factory=set)  # (region, source_ref) already in this file
     deferred: list[PreparedRow] = field(default_factory=list)  # rows referring to rows further down the file
     error_seq: int = 0
-    counts: dict[str, int] = field(default_factory=lambda: {"created": 0, "revised": 0, "unchanged": 0, "failed": 0,
-                                                            "rows_processed": 0})
+    counts: dict[str, int] = field(default_factory=_zero_counts)
+
+    def committed(self, decision: Decision) -> None:
+        """Only once a chunk is committed do the counters move (a retried chunk is decided from scratch)."""
+        self.counts = {k: self.counts[k] + v for k, v in decision.counts.items()}
+        self.error_seq += len(decision.failures)
+        self.deferred += decision.deferred
 
 
 class ImportJobs:
@@ -152,20 +163,21 @@ class ImportJobs:
     # ---- running --------------------------------------------------------------------------------------------------
     async def run(self, job_id: str, principal: Principal, path: Path, fmt: str) -> None:
         """The whole import of one file; the job row says how it went (this never raises for bad input)."""
-        reader: RowReader | None = None
+        reading: PreparedFile | None = None
         try:
             await self._set(job_id, status="running", started_at=self.registry.now())
-            dictionaries = self.registry.dictionaries
-            reader = await asyncio.to_thread(open_rows, path, fmt, dictionaries)
-            state = JobState(job_id, principal, reader.tabular)
-            if reader.total_rows is not None:
-                await self._set(job_id, rows_total=reader.total_rows)
-            if reader.header_problems:
+            reading = PreparedFile(path, fmt, self.registry.dictionaries, principal, self.registry.now().date(),
+                                   self.chunk_size).start()
+            head = await reading.head()
+            state = JobState(job_id, principal, head.tabular)
+            if head.total_rows is not None:
+                await self._set(job_id, rows_total=head.total_rows)
+            if head.problems:
                 async with self.engine.begin() as conn:
-                    await self._record_errors(conn, state, [(1, p) for p in reader.header_problems])
-                    state.error_seq += len(reader.header_problems)
-            await self._pipeline(state, reader)
-            await self._deferred(state, progress=reader.progress())
+                    await self._record_errors(conn, state, [(1, p) for p in head.problems])
+                    state.error_seq += len(head.problems)
+            progress = await self._pipeline(state, reading)
+            await self._deferred(state, progress=progress)
             await self._set(job_id, status="completed", finished_at=self.registry.now(), progress=1.0,
                             rows_total=state.counts["rows_processed"])
         except ImportFileError as exc:
@@ -178,31 +190,49 @@ class ImportJobs:
             await self._set(job_id, status="failed", error=f"导入过程出错：{type(exc).__name__}: {exc}",
                             finished_at=self.registry.now())
         finally:
-            if reader is not None and reader.close:
-                reader.close()
+            if reading is not None:
+                await asyncio.shield(asyncio.to_thread(reading.close))
             remove_quietly(path)
 
-    async def _pipeline(self, state: JobState, reader: RowReader) -> None:
-        """Read and validate the next chunk (thread) while the previous one is written (event loop)."""
-        queue: asyncio.Queue[Chunk | BaseException | None] = asyncio.Queue(maxsize=2)
-
-        async def produce() -> None:
-            try:
-                while (chunk := await asyncio.to_thread(self._prepare, state, reader)) is not None:
-                    await queue.put(chunk)
-                await queue.put(None)
-            except Exception as exc:  # noqa: BLE001 - handed to the writer, which fails the job with it
-                await queue.put(exc)
-
-        producer = asyncio.create_task(produce())
+    async def _pipeline(self, state: JobState, reading: PreparedFile) -> float:
+        """Three stages at once: the reader process reads and validates ahead; here the next chunk is decided
+        while the one before it is written (its transaction runs in PostgreSQL meanwhile). Rows of one file never
+        share a 来源编号, so two neighbouring chunks touch different items; what the later one refers to in the
+        earlier one it finds in the earlier one's decision. A write that meets a concurrent change is decided and
+        written again on its own, and the chunk decided beside it is decided again. Returns the progress reached."""
+        progress = 0.0
+        ahead: tuple[Decision, asyncio.Task[None]] | None = None
         try:
-            while (chunk := await queue.get()) is not None:
-                if isinstance(chunk, BaseException):
-                    raise chunk
-                await self._apply(state, chunk)
+            while (chunk := await reading.next_chunk()) is not None:
+                progress = chunk.progress
+                async with self.engine.connect() as conn:
+                    decision: Decision | None = await self._decide(conn, state, chunk, final=False,
+                                                                   ahead=ahead[0] if ahead else None)
+                if ahead is not None and not await self._finish(state, *ahead):
+                    decision = None  # decided beside a chunk that had to be decided again
+                ahead = None
+                if decision is None or decision.needs_committed_state:
+                    await self._apply(state, chunk)
+                else:
+                    ahead = (decision, asyncio.create_task(self._write(state, decision)))
+            if ahead is not None:
+                await self._finish(state, *ahead)
+                ahead = None
         finally:
-            producer.cancel()
-            await asyncio.gather(producer, return_exceptions=True)
+            if ahead is not None:  # cancelled or failed: the write in flight commits or not, the job says so
+                ahead[1].cancel()
+                await asyncio.gather(ahead[1], return_exceptions=True)
+        return progress
+
+    async def _finish(self, state: JobState, decision: Decision, write: asyncio.Task[None]) -> bool:
+        """Wait for a chunk's write; if it met a concurrent change, apply the chunk again (False)."""
+        try:
+            await write
+            return True
+        except (ConcurrencyConflictError, IntegrityError):
+            log.info("import job %s: chunk met a concurrent change; deciding it again", state.job_id)
+            await self._apply(state, decision.chunk, final=decision.final)
+            return False
 
     async def _deferred(self, state: JobState, *, progress: float) -> None:
         """Rows that referred to items not yet known, once the whole file is in: again while any of them gets
@@ -216,110 +246,93 @@ class ImportJobs:
                 for start in range(0, len(rows), self.chunk_size):
                     await self._apply(state, Chunk(rows[start:start + self.chunk_size], progress), final=True)
 
-    def _prepare(self, state: JobState, reader: RowReader) -> Chunk | None:
-        """Up to ``chunk_size`` rows, read and validated (pure rules, run in a worker thread)."""
-        today = self.registry.now().date()
-        prepared: list[PreparedRow] = []
-        for source in reader:
-            prepared.append(self._prepare_row(state, source, today))
-            if len(prepared) >= self.chunk_size:
-                break
-        return Chunk(prepared, reader.progress()) if prepared else None
-
-    def _prepare_row(self, state: JobState, source: SourceRow, today: Any) -> PreparedRow:
-        problems = list(source.problems)
-        if not source.elements and problems:
-            return PreparedRow(source.row, source.source_ref, {}, problems)
-        elements, element_problems = validate_elements(source.elements, self.registry.dictionaries, today)
-        problems += element_problems
-        if source.source_ref is None:
-            problems.append(Problem("source_ref", "SOURCE_REF_REQUIRED",
-                                    "请填写来源编号：再次导入时据此识别同一事项，避免重复创建"))
-        elif len(source.source_ref) > 100:
-            problems.append(Problem("source_ref", "TOO_LONG", "来源编号不能超过 100 个字符"))
-        region = elements.get("region_code")
-        if region and not state.principal.may_access_region(region):
-            problems.append(Problem("region_code", "REGION_FORBIDDEN",
-                                    f"区划“{region}”不在当前用户的管辖区划内"))
-        if source.source_ref and region:
-            key = (region, source.source_ref)
-            if key in state.seen:
-                problems.append(Problem("source_ref", "SOURCE_REF_REPEATED",
-                                        f"来源编号“{source.source_ref}”在本文件中已出现过（同一区划内应唯一）"))
-            state.seen.add(key)
-        return PreparedRow(source.row, source.source_ref, elements, problems)
-
     async def _apply(self, state: JobState, chunk: Chunk, *, final: bool = False) -> None:
+        """Decide and write one chunk in one transaction, on the store as it is now."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self.engine.begin() as conn:
-                    await self._apply_in(conn, state, chunk, final=final)
+                    decision = await self._decide(conn, state, chunk, final=final, ahead=None)
+                    await self._write_in(conn, state, decision)
+                state.committed(decision)
                 return
             except (ConcurrencyConflictError, IntegrityError):
                 if attempt == ATTEMPTS:
                     raise
                 log.info("import job %s: chunk met a concurrent change; deciding it again", state.job_id)
 
-    async def _apply_in(self, conn: AsyncConnection, state: JobState, chunk: Chunk, *, final: bool) -> None:
-        """Decide and write one chunk. Unless ``final``, a row whose only problem is a reference not found yet is
-        put aside for the end of the file (an export lists items by name, not parents first)."""
+    async def _write(self, state: JobState, decision: Decision) -> None:
+        async with self.engine.begin() as conn:
+            await self._write_in(conn, state, decision)
+        state.committed(decision)
+
+    async def _decide(self, conn: AsyncConnection, state: JobState, chunk: Chunk, *, final: bool,
+                      ahead: Decision | None) -> Decision:
+        """What one chunk writes and which of its rows fail (reads only). Unless ``final``, a row whose only problem
+        is a reference not found yet is put aside for the end of the file (an export lists items by name, not
+        parents first). ``ahead``: the chunk being written meanwhile — its items count as existing."""
         now = self.registry.now()
-        deferred: list[PreparedRow] = []
         valid = [r for r in chunk.rows if not r.problems]
         existing = await self._existing(conn, valid)
-        local: dict[str, ReferencedItem] = {}
-        local_edges: dict[str, list[str]] = {}
-        local_refs: dict[tuple[str, str], str] = {}
-        writes: list[store.ItemWrite] = []
-        failures: list[tuple[int, Problem]] = [(r.row, p) for r in chunk.rows for p in r.problems]
-        counts = {"created": 0, "revised": 0, "unchanged": 0, "failed": len({r.row for r in chunk.rows
-                                                                             if r.problems})}
+        d = Decision(chunk, final, now, failures=[(r.row, p) for r in chunk.rows for p in r.problems])
+        d.counts["failed"] = len({r.row for r in chunk.rows if r.problems})
+        # What earlier rows of the file that are not committed yet (this chunk's, the chunk ahead's) are called.
+        local = {**ahead.local} if ahead else {}
+        local_edges = {**ahead.local_edges} if ahead else {}
+        local_refs = {**ahead.local_refs} if ahead else {}
         for row in valid:
             region, ref = row.elements["region_code"], row.source_ref or ""
             current = existing.get((region, ref))
             item_id = current.item_id if current else str(uuid.uuid4())
             elements, problems = await self._resolve(conn, row, local_refs)
             if problems and not final and all(p.code == "REFERENCE_NOT_FOUND" for p in problems):
-                deferred.append(row)
+                d.deferred.append(row)
                 continue
             if current is not None and current.phase == CANCELLED:
                 problems.append(Problem("source_ref", "ITEM_CANCELLED",
                                         f"来源编号“{ref}”对应的事项“{current.name}”已注销，内容不能再修改"))
+            if current is not None and ahead is not None and _restructures(current.elements, elements):
+                # Its sub-items may be in the chunk ahead, which the store does not show yet: decide on the store
+                # once that chunk is in.
+                d.needs_committed_state = True
+                return d
             if not problems and (referenced_any(elements) or current is not None):
                 problems += await structure_problems(conn, item_id, elements,
                                                      before=current.elements if current else None,
                                                      local=local, local_edges=local_edges)
             if problems:
-                failures += [(row.row, p) for p in problems]
-                counts["failed"] += 1
+                d.failures += [(row.row, p) for p in problems]
+                d.counts["failed"] += 1
                 continue
             if current is None:
-                writes.append(store.drafted(elements, author=state.principal.subject, source_ref=ref, now=now,
-                                            item_id=item_id, import_job_id=state.job_id))
-                counts["created"] += 1
+                d.writes.append(store.drafted(elements, author=state.principal.subject, source_ref=ref, now=now,
+                                              item_id=item_id, import_job_id=state.job_id,
+                                              missing=row.missing))
+                d.counts["created"] += 1
             else:
                 changed = changed_fields(current.elements, elements)
                 if not changed:
-                    counts["unchanged"] += 1
+                    d.counts["unchanged"] += 1
                     continue
-                writes.append(store.revised(current, elements, author=state.principal.subject, changed=changed,
-                                            maintenance=False, pending=current.phase in PUBLISHED_PHASES, now=now,
-                                            import_job_id=state.job_id))
-                counts["revised"] += 1
-            local_refs[(region, ref)] = item_id
-            local[item_id] = ReferencedItem(item_id, elements["name"], elements["composition"], elements["tier"])
-            local_edges[item_id] = list(elements["serial_predecessor_ids"])
-        counts["rows_processed"] = len(chunk.rows) - len(deferred)
-        await self._record_errors(conn, state, failures)
-        totals = {k: state.counts[k] + v for k, v in counts.items()}
+                d.writes.append(store.revised(current, elements, author=state.principal.subject, changed=changed,
+                                              maintenance=False, pending=current.phase in PUBLISHED_PHASES, now=now,
+                                              import_job_id=state.job_id, missing=row.missing))
+                d.counts["revised"] += 1
+            named = ReferencedItem(item_id, elements["name"], elements["composition"], elements["tier"])
+            edges = list(elements["serial_predecessor_ids"])
+            local_refs[(region, ref)] = d.local_refs[(region, ref)] = item_id
+            local[item_id] = d.local[item_id] = named
+            local_edges[item_id] = d.local_edges[item_id] = edges
+        d.counts["rows_processed"] = len(chunk.rows) - len(d.deferred)
+        return d
+
+    async def _write_in(self, conn: AsyncConnection, state: JobState, d: Decision) -> None:
+        """The chunk's row errors, the job's counters and its items, in the caller's transaction."""
+        await self._record_errors(conn, state, d.failures)
+        totals = {k: state.counts[k] + v for k, v in d.counts.items()}
         await conn.execute(update(jobs_t).where(jobs_t.c.job_id == state.job_id).values(
-            **totals, progress=chunk.progress, heartbeat_at=now))
-        await store.write_items(conn, writes, EventMetadata(actor=state.principal.subject,
-                                                            correlation_id=state.job_id, recorded_at=now))
-        # Only once the chunk is committed do the counters move (a retried chunk is decided from scratch).
-        state.counts = totals
-        state.error_seq += len(failures)
-        state.deferred += deferred
+            **totals, progress=d.chunk.progress, heartbeat_at=d.now))
+        await store.write_items(conn, d.writes, EventMetadata(actor=state.principal.subject,
+                                                              correlation_id=state.job_id, recorded_at=d.now))
 
     async def _existing(self, conn: AsyncConnection,
                         rows: list[PreparedRow]) -> dict[tuple[str, str], store.CurrentItem]:
@@ -342,8 +355,8 @@ class ImportJobs:
         if not refs:
             return e, []
         region = e["region_code"]
-        found = {**await store.resolve_references(conn, region, refs),
-                 **{ref: item for (r, ref), item in local_refs.items() if r == region and ref in refs}}
+        found = await store.resolve_references(conn, region, refs)
+        found.update({ref: local_refs[(region, ref)] for ref in refs if (region, ref) in local_refs})
         problems = [Problem(path, "REFERENCE_NOT_FOUND", f"在本文件和系统中都找不到来源编号或事项ID为“{ref}”的事项")
                     for path, ref in _reference_slots(e) if ref not in found]
         resolved = dict(e)
@@ -411,6 +424,11 @@ def _column(problem: Problem, *, tabular_file: bool) -> str | None:
     if column is not None:
         return column.header
     return problem.field if problem.code == "UNKNOWN_COLUMN" else None
+
+
+def _restructures(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """A revision that changes what the item is in the structure (the dependents check looks at the store)."""
+    return before.get("composition") != after.get("composition") or before.get("tier") != after.get("tier")
 
 
 def referenced_any(elements: dict[str, Any]) -> bool:

@@ -20,7 +20,7 @@ from shared.errors import DomainError
 from registry.domain.consistency import SAME_BASIC_CODE, SAME_NAME_IN_REGION_TREE, ItemFacts, finding
 from registry.domain.revisions import CANCELLED, FORMING, PHASE_LABELS
 from registry.domain.search import escape_like, name_pattern, search_pattern
-from registry.tables import registry_item_phases_table, registry_items_table
+from registry.tables import CURRENT_ELEMENTS, registry_item_phases_table, registry_items_table
 
 items, phases = registry_items_table, registry_item_phases_table
 PHASE = func.coalesce(phases.c.phase, FORMING)
@@ -115,7 +115,7 @@ async def iter_items(engine: AsyncEngine, principal: Principal, f: ItemFilter,
     after: tuple[str, str, str] | None = None
     while True:
         query = filtered(principal, f, items.c.item_id, items.c.region_code, items.c.name, items.c.source_ref,
-                         items.c.elements).order_by(*ORDER).limit(batch)
+                         CURRENT_ELEMENTS).order_by(*ORDER).limit(batch)
         if after:
             query = query.where(tuple_(*ORDER) > tuple_(*after))
         async with engine.connect() as conn:

@@ -7,7 +7,6 @@ the whole batch."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,13 +16,14 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared import jsoncodec
 from shared.eventstore import EventMetadata, NewEvent, StoredEvent, StreamAppend, append_batch
 
 from registry.domain.events import DRAFTED, REVISED, revision_data
 from registry.domain.revisions import CANCELLED, FORMING
 from registry.domain.search import search_text
 from registry.domain.structure import ReferencedItem
-from registry.tables import registry_item_phases_table, registry_items_table
+from registry.tables import CURRENT_ELEMENTS, HAS_MEMBERS, registry_item_phases_table, registry_items_table
 
 items, phases = registry_items_table, registry_item_phases_table
 
@@ -53,18 +53,19 @@ class CurrentItem:
 
 
 def drafted(elements: dict[str, Any], *, author: str, source_ref: str | None, now: datetime,
-            item_id: str | None = None, import_job_id: str | None = None) -> ItemWrite:
+            item_id: str | None = None, import_job_id: str | None = None, missing: list[str] | None = None) -> ItemWrite:
     item_id = item_id or str(uuid.uuid4())
     data = revision_data(item_id=item_id, revision=1, elements=elements, author=author, source_ref=source_ref,
-                         import_job_id=import_job_id)
+                         import_job_id=import_job_id, missing=missing)
     return ItemWrite(item_id, 0, NewEvent(DRAFTED, data), _row(data, author=author, now=now, created=True))
 
 
 def revised(current: CurrentItem, elements: dict[str, Any], *, author: str, changed: list[str], maintenance: bool,
-            pending: bool, now: datetime, import_job_id: str | None = None) -> ItemWrite:
+            pending: bool, now: datetime, import_job_id: str | None = None,
+            missing: list[str] | None = None) -> ItemWrite:
     data = revision_data(item_id=current.item_id, revision=current.revision + 1, elements=elements, author=author,
                          source_ref=current.source_ref, changed_fields=changed, maintenance=maintenance,
-                         pending=pending, import_job_id=import_job_id)
+                         pending=pending, import_job_id=import_job_id, missing=missing)
     return ItemWrite(current.item_id, current.revision, NewEvent(REVISED, data),
                      _row(data, author=author, now=now, created=False))
 
@@ -78,7 +79,7 @@ def _row(data: dict[str, Any], *, author: str, now: datetime, created: bool) -> 
         "national_basic_code": e["national_basic_code"], "composition": e["composition"], "tier": e["tier"],
         "parent_item_id": e["parent_item_id"], "member_item_ids": e["member_item_ids"],
         "serial_predecessor_ids": e["serial_predecessor_ids"], "search_text": search_text(e["name"]),
-        "elements": e, "complete": data["complete"], "updated_by": author, "updated_at": now,
+        "complete": data["complete"], "updated_by": author, "updated_at": now,
     }
     if created:
         row.update(author=author, created_at=now)
@@ -87,10 +88,10 @@ def _row(data: dict[str, Any], *, author: str, now: datetime, created: bool) -> 
 
 _KEEP_ON_UPDATE = ("item_id", "author", "created_at")
 # All rows of a batch in one statement: a JSON array of row objects, expanded by PostgreSQL into registry_items
-# rows (arrays, JSONB and timestamps included). Per-row INSERTs cost a round trip each and made imports four times
+# rows (arrays and timestamps included; json_populate_recordset reads the text once, without a jsonb copy). Per-row INSERTs cost a round trip each and made imports four times
 # slower; an item that exists keeps who created it and when.
 _UPSERT_SQL = text(f"""
-INSERT INTO registry_items SELECT * FROM jsonb_populate_recordset(NULL::registry_items, CAST(:rows AS jsonb))
+INSERT INTO registry_items SELECT * FROM json_populate_recordset(NULL::registry_items, CAST(:rows AS json))
 ON CONFLICT (item_id) DO UPDATE SET {", ".join(f"{c.name} = EXCLUDED.{c.name}" for c in items.columns
                                                if c.name not in _KEEP_ON_UPDATE)}
 """)
@@ -102,19 +103,13 @@ async def write_items(conn: AsyncConnection, writes: Sequence[ItemWrite], metada
     if not writes:
         return []
     rows = [{"author": w.row["updated_by"], "created_at": w.row["updated_at"], **w.row} for w in writes]
-    await conn.execute(_UPSERT_SQL, {"rows": json.dumps(rows, ensure_ascii=False, default=_iso)})
+    await conn.execute(_UPSERT_SQL, {"rows": jsoncodec.dumps(rows)})
     return await append_batch(conn, [StreamAppend(w.item_id, w.expected_version, [w.event]) for w in writes],
                               metadata)
 
 
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(type(value))
-
-
 def _current_query() -> Any:
-    return (select(items.c.item_id, items.c.revision, items.c.region_code, items.c.source_ref, items.c.elements,
+    return (select(items.c.item_id, items.c.revision, items.c.region_code, items.c.source_ref, CURRENT_ELEMENTS,
                    func.coalesce(phases.c.phase, FORMING).label("phase"))
             .select_from(items.outerjoin(phases, phases.c.item_id == items.c.item_id)))
 
@@ -203,7 +198,7 @@ async def dependents(conn: AsyncConnection, item_id: str) -> tuple[list[Referenc
     columns = (items.c.item_id, items.c.name, items.c.composition, items.c.tier, phases.c.phase)
     joined = items.outerjoin(phases, phases.c.item_id == items.c.item_id)
     composites = await conn.execute(select(*columns).select_from(joined)
-                                    .where(items.c.member_item_ids.contains([item_id])))
+                                    .where(HAS_MEMBERS, items.c.member_item_ids.contains([item_id])))
     children = await conn.execute(select(*columns).select_from(joined).where(items.c.parent_item_id == item_id))
 
     def ref(r: Any) -> ReferencedItem:

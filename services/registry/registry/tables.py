@@ -16,13 +16,19 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    func,
+    select,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from shared.eventstore import events_table
 
 registry_metadata = MetaData()
 
 # The latest revision of every item, flattened for lists, filters, search, references and the consistency report.
+# Its full element set is not copied here: the revision's event holds it (CURRENT_ELEMENTS reads it from there by
+# primary key), so a write stores the ≈2 KB of elements once, not twice.
 registry_items_table = Table(
     "registry_items",
     registry_metadata,
@@ -42,7 +48,6 @@ registry_items_table = Table(
     Column("member_item_ids", ARRAY(Text), nullable=False),
     Column("serial_predecessor_ids", ARRAY(Text), nullable=False),
     Column("search_text", Text, nullable=False),  # see registry/domain/search.py
-    Column("elements", JSONB, nullable=False),
     Column("complete", Boolean, nullable=False),
     Column("author", Text, nullable=False),  # who created the item
     Column("updated_by", Text, nullable=False),
@@ -61,7 +66,17 @@ Index("registry_items_basic_code_idx", registry_items_table.c.national_basic_cod
       postgresql_where=registry_items_table.c.national_basic_code.isnot(None))
 Index("registry_items_parent_idx", registry_items_table.c.parent_item_id,
       postgresql_where=registry_items_table.c.parent_item_id.isnot(None))
-Index("registry_items_members_idx", registry_items_table.c.member_item_ids, postgresql_using="gin")
+# Only composites have members: a GIN index entry for every empty array would cost each insert ≈20 µs for nothing.
+# Queries add the same predicate (store.dependents) so the planner can use this partial index.
+HAS_MEMBERS = func.cardinality(registry_items_table.c.member_item_ids) > 0
+Index("registry_items_members_idx", registry_items_table.c.member_item_ids, postgresql_using="gin",
+      postgresql_where=HAS_MEMBERS)
+
+# The elements of the row's revision, from its event (stream = item id, version = revision).
+CURRENT_ELEMENTS = (select(events_table.c.data["elements"])
+                    .where(events_table.c.stream_id == registry_items_table.c.item_id,
+                           events_table.c.version == registry_items_table.c.revision)
+                    .scalar_subquery().label("elements"))
 
 # What the lifecycle says about each item (consumed from its topic). No row = not yet seen = 形成期.
 registry_item_phases_table = Table(

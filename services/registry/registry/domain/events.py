@@ -23,8 +23,11 @@ ITEM_EVENTS = (DRAFTED, REVISED)
 
 def revision_data(*, item_id: str, revision: int, elements: dict[str, Any], author: str, source_ref: str | None,
                   changed_fields: list[str] | None = None, maintenance: bool = False, pending: bool = False,
-                  import_job_id: str | None = None) -> dict[str, Any]:
-    missing = missing_for_submission(elements)
+                  import_job_id: str | None = None, missing: list[str] | None = None) -> dict[str, Any]:
+    """``missing``: :func:`missing_for_submission` of ``elements`` when the caller has it already (imports compute
+    it in the reader process)."""
+    if missing is None:
+        missing = missing_for_submission(elements)
     return {
         "item_id": item_id,
         "revision": revision,

@@ -98,6 +98,9 @@ HEADERS = tuple(c.header for c in COLUMNS)
 _BY_HEADER = {c.header: c for c in COLUMNS}
 _BY_FIELD = {c.field: c for c in COLUMNS}
 REFERENCE_FIELDS = tuple(c.field for c in COLUMNS if c.kind in (REF, REFS))
+# (header, kind, element, sub-element or "", column) of every element column, in order: parse_row's plan.
+_PLAN = tuple((c.header, c.kind, *c.field.partition(".")[::2], c) for c in COLUMNS if c.field != "source_ref")
+_VERBATIM = frozenset({TEXT, CHOICE, REF})  # kinds whose stripped text is the raw element
 
 
 def canonical_header(raw: Any) -> str:
@@ -137,14 +140,23 @@ def parse_row(cells: Mapping[str, Any], dictionaries: Dictionaries) -> ParsedRow
     absent and empty cells leave the element absent."""
     problems: list[Problem] = []
     elements: dict[str, Any] = {}
-    for column in COLUMNS:
-        value = cells.get(column.header)
-        if _blank(value) or column.field == "source_ref":
+    # This runs for every cell of every imported row: text cells (most of them) are read inline.
+    for header, kind, head, tail, column in _PLAN:
+        value = cells.get(header)
+        if value is None:
             continue
-        parsed = _read(column, value, dictionaries, problems)
-        head, _, tail = column.field.partition(".")
+        if value.__class__ is str:
+            value = value.strip()  # every reader strips: doing it once here lets blank cells drop out early
+            if not value:
+                continue
+            parsed = value if kind in _VERBATIM else _read(column, value, dictionaries, problems)
+        else:
+            parsed = _read(column, value, dictionaries, problems)
         if tail:
-            elements.setdefault(head, {})[tail] = parsed
+            group = elements.get(head)
+            if group is None:
+                group = elements[head] = {}
+            group[tail] = parsed
         else:
             elements[head] = parsed
     source_ref = cells.get("来源编号")
