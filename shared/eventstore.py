@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -310,7 +310,7 @@ async def append_batch(conn: AsyncConnection, appends: Sequence[StreamAppend],
     now = datetime.now(UTC)
     await conn.execute(text("LOCK TABLE events IN EXCLUSIVE MODE"))
     heads = {r.stream_id: (r.version, r.hash) for r in await conn.execute(_HEADS_SQL, {"ids": ids})}
-    stored: list[StoredEvent] = []
+    rows: list[tuple[Any, ...]] = []  # StoredEvent's fields but its position, which the insert returns
     datas: list[str] = []
     for a in appends:
         meta = a.metadata or metadata
@@ -325,21 +325,19 @@ async def append_batch(conn: AsyncConnection, appends: Sequence[StreamAppend],
             data_json = canonical_json(e.data)
             previous = event_hash(previous, a.stream_id, version, e.event_id, e.type, e.data, meta.actor,
                                   recorded_at, data_json=data_json)
-            stored.append(StoredEvent(position=0, stream_id=a.stream_id, version=version, event_id=e.event_id,
-                                      type=e.type, data=e.data, actor=meta.actor, correlation_id=meta.correlation_id,
-                                      causation_id=meta.causation_id, recorded_at=recorded_at, hash=previous))
+            rows.append((a.stream_id, version, e.event_id, e.type, e.data, meta.actor, meta.correlation_id,
+                         meta.causation_id, recorded_at, previous))
             datas.append(data_json)
     try:
+        columns = list(zip(*rows, strict=True))
         positions = (await conn.execute(_INSERT_SQL, {
-            "stream_ids": [e.stream_id for e in stored], "versions": [e.version for e in stored],
-            "event_ids": [e.event_id for e in stored], "types": [e.type for e in stored], "datas": datas,
-            "hashes": [e.hash for e in stored], "actors": [e.actor for e in stored],
-            "correlation_ids": [e.correlation_id for e in stored],
-            "causation_ids": [e.causation_id for e in stored], "recorded_ats": [e.recorded_at for e in stored],
+            "stream_ids": columns[0], "versions": columns[1], "event_ids": columns[2], "types": columns[3],
+            "datas": datas, "actors": columns[5], "correlation_ids": columns[6], "causation_ids": columns[7],
+            "recorded_ats": columns[8], "hashes": columns[9],
         })).scalars().all()
     except IntegrityError as exc:  # versions were checked under the lock: only a reused event id gets here
         raise ConcurrencyConflictError(stream_id=ids[0], expected=appends[0].expected_version, actual="?") from exc
-    return [replace(e, position=p) for e, p in zip(stored, positions, strict=True)]
+    return [StoredEvent(position, *row) for position, row in zip(positions, rows, strict=True)]
 
 
 async def load_stream(
