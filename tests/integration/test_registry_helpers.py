@@ -134,8 +134,8 @@ class RegistryClient:
             return list(result) if result.returns_rows else []
 
 
-async def start_client(database_url: str) -> AsyncIterator[RegistryClient]:
-    app = create_app(RegistrySettings(database_url=database_url, roles="api", environment="test"))
+async def start_client(database_url: str, **settings: Any) -> AsyncIterator[RegistryClient]:
+    app = create_app(RegistrySettings(database_url=database_url, roles="api", environment="test", **settings))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://registry", timeout=120) as http:

@@ -3,6 +3,7 @@ ndjson, row errors, idempotent re-imports, pending and cancelled items, and expo
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import csv
 import io
@@ -271,3 +272,119 @@ async def test_an_export_imported_into_another_registry_reproduces_the_list(api:
 
     original, copied = await by_name(api), await by_name(second_api)
     assert copied == original and len(original) == len(created)
+
+
+# ---- many chunks: the reader process and the write pipeline ------------------------------------------------------------
+@pytest.fixture
+async def chunked(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RegistryClient]:
+    """Two rows per chunk, so every file below spans several chunks; and every chunk's write takes a while before it
+    commits, so the chunk after it is surely decided while it is in flight (not yet visible in the store)."""
+    from registry import store
+
+    write_items = store.write_items
+
+    async def slow_write_items(conn: Any, writes: Any, metadata: Any) -> Any:
+        await asyncio.sleep(0.2)
+        return await write_items(conn, writes, metadata)
+
+    monkeypatch.setattr(store, "write_items", slow_write_items)
+    async for client in start_client(database_url, import_chunk_size=2):
+        yield client
+
+
+def sub_item(name: str, parent: str) -> dict[str, Any]:
+    return {**MINIMAL, "name": name, "short_name": name, "tier": "子项", "parent_item_id": parent}
+
+
+def main_item(name: str) -> dict[str, Any]:
+    return {**MINIMAL, "name": name, "short_name": name}
+
+
+def relations_list() -> bytes:
+    return csv_bytes([
+        row_for("M-1", main_item("机动车登记")), row_for("M-2", main_item("出入境证件办理")),  # chunk 1
+        row_for("S-1", sub_item("机动车注册登记", "M-1")), row_for("S-2", sub_item("普通护照签发", "M-2")),  # chunk 2
+        row_for("C-1", {**main_item("出行一件事"), "composition": "组合事项", "member_item_ids": ["S-1", "S-2"]}),
+        row_for("F-1", sub_item("机动车转移登记", "M-9")),  # refers to a row further down
+        row_for("S-1", main_item("重复的来源编号")), row_for("M-9", main_item("机动车变更")),
+        row_for("X-1", sub_item("找不到上级", "NOPE")),
+    ], "utf-8")
+
+
+async def test_rows_refer_across_chunks_and_forward_exactly_as_in_one_chunk(chunked: RegistryClient) -> None:
+    job = await chunked.import_file(relations_list())
+    assert (job["status"], job["created"], job["failed"]) == ("completed", 7, 2), job
+    assert errors_by_row(job) == {8: {("来源编号", "SOURCE_REF_REPEATED")}, 10: {("上级事项", "REFERENCE_NOT_FOUND")}}
+    ids = {i["source_ref"]: i["item_id"] for i in await listed(chunked)}
+
+    async def elements(ref: str) -> dict[str, Any]:
+        return (await chunked.call("GET", f"/items/{ids[ref]}")).json()["elements"]
+
+    assert (await elements("S-1"))["parent_item_id"] == ids["M-1"]
+    assert (await elements("S-2"))["parent_item_id"] == ids["M-2"]
+    assert (await elements("C-1"))["member_item_ids"] == [ids["S-1"], ids["S-2"]]
+    assert (await elements("F-1"))["parent_item_id"] == ids["M-9"]
+
+    events_before = await chunked.event_count()
+    again = await chunked.import_file(relations_list())
+    assert (again["created"], again["revised"], again["unchanged"], again["failed"]) == (0, 0, 7, 2)
+    assert await chunked.event_count() == events_before and await chunked.item_count() == 7
+
+
+async def test_restructuring_an_item_sees_sub_items_written_by_the_chunk_before(chunked: RegistryClient) -> None:
+    parent = await chunked.create({**main_item("机动车登记"), "source_ref": "P"})
+    await chunked.create({**main_item("车辆管理"), "source_ref": "Q"})
+    job = await chunked.import_file(csv_bytes([
+        row_for("K-1", sub_item("机动车注册登记", "P")), row_for("K-2", sub_item("机动车转移登记", "P")),  # chunk 1
+        row_for("P", sub_item("机动车登记", "Q")),  # chunk 2: P would become a sub-item, but it has sub-items now
+    ], "utf-8"))
+    assert (job["created"], job["revised"], job["failed"]) == (2, 0, 1), job
+    assert {code for _, code in errors_by_row(job)[4]} == {"HAS_CHILDREN"}
+    stored = (await chunked.call("GET", f"/items/{parent['item_id']}")).json()
+    assert (stored["revision"], stored["elements"]["tier"]) == (1, "主项")
+
+
+async def test_a_chunk_that_meets_a_concurrent_change_is_decided_and_written_again(
+        chunked: RegistryClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.errors import ConcurrencyConflictError
+
+    from registry import store
+
+    write_items, calls = store.write_items, []  # the fixture's slow write
+
+    async def conflicting_once(conn: Any, writes: Any, metadata: Any) -> Any:
+        calls.append(len(writes))
+        if len(calls) == 2:  # the second chunk, written while the third is decided beside it
+            raise ConcurrencyConflictError(stream_id=writes[0].item_id, expected=0, actual=1)
+        return await write_items(conn, writes, metadata)
+
+    monkeypatch.setattr(store, "write_items", conflicting_once)
+    job = await chunked.import_file(relations_list())
+    assert (job["status"], job["created"], job["failed"]) == ("completed", 7, 2), job
+    assert len(calls) > 5  # the refused chunk was written again, and the one decided beside it decided again
+    assert await chunked.item_count() == 7 and await chunked.event_count() == 7
+    assert job["errors_total"] == 2  # the refused chunk's row errors are stored once
+
+
+async def test_a_reader_process_that_dies_is_reported_not_waited_for(tmp_path: Any) -> None:
+    import os
+    import signal
+    from datetime import date
+
+    from shared.auth import Principal
+
+    from registry.import_reading import PreparedFile
+
+    path = tmp_path / "list.csv"
+    path.write_bytes(csv_bytes([row_for(f"R-{i}", MINIMAL) for i in range(3000)], "utf-8"))
+    reading = PreparedFile(path, "csv", DICTIONARIES, Principal("entry", frozenset({"entry"}), ("44",)), date.today(),
+                           chunk_size=10).start()
+    try:
+        assert (await reading.head()).tabular
+        assert reading.pid is not None
+        os.kill(reading.pid, signal.SIGKILL)
+        with pytest.raises(RuntimeError, match="意外退出"):
+            while await reading.next_chunk() is not None:
+                pass
+    finally:
+        reading.close()

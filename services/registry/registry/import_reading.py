@@ -153,6 +153,10 @@ class PreparedFile:
         self._process.start()
         return self
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
     async def head(self) -> FileHead:
         message = await self._next()
         if not isinstance(message, FileHead):
