@@ -388,3 +388,36 @@ async def test_a_reader_process_that_dies_is_reported_not_waited_for(tmp_path: A
                 pass
     finally:
         reading.close()
+
+
+def test_both_xlsx_readers_read_a_filled_in_sheet_alike(tmp_path: Any) -> None:
+    """Small files are read whole (calamine), large ones streamed (openpyxl): a sheet reads the same either way."""
+    from datetime import date
+
+    from registry.spreadsheets import _xlsx_rows_streamed, _xlsx_rows_whole
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "事项清单"
+    sheet.append(list(HEADERS))
+    sheet.append(row_for("GZ-001", FULL))
+    sheet.append([None] * len(HEADERS))  # a blank line between blocks
+    bare = row_for("GZ-002", {**MINIMAL, "planned_effective_date": "2027-01-01"})
+    bare[HEADERS.index("事项类型")] = 1  # numbers and dates as Excel stores them
+    bare[HEADERS.index("区划代码")] = 440115
+    bare[HEADERS.index("计划生效日期")] = date(2027, 1, 1)
+    sheet.append(bare)
+    sheet.append(row_for("GZ-003", {**MINIMAL, "service_guide": {"statutory_time_limit_days": "二十"}}))
+    path = tmp_path / "list.xlsx"
+    book.save(path)
+
+    def read(reader: Any) -> tuple[Any, list[Any]]:
+        opened = reader(path, DICTIONARIES)
+        try:
+            return opened.total_rows, [(r.row, r.source_ref, r.elements, r.problems) for r in opened]
+        finally:
+            opened.close()
+
+    whole, streamed = read(_xlsx_rows_whole), read(_xlsx_rows_streamed)
+    assert whole == streamed
+    assert [r[0] for r in whole[1]] == [2, 4, 5] and whole[1][1][2]["planned_effective_date"] == "2027-01-01"

@@ -1,13 +1,14 @@
 """Bulk import of item lists as a background job (I/O around the same rules as single items).
 
-The upload is spooled to a temporary file, a job row is written, and the import runs as a task of this process:
-rows are read and validated in a worker thread one chunk at a time (parsing is CPU work and must not stall the event
-loop) while the previous chunk is written. Each chunk is one transaction: its new and changed items (one
-``append_batch`` for all their events), their read-model rows, the job's counters and the chunk's row errors — so
-what ``GET /imports/{job}`` reports is exactly what is stored. Valid rows are kept, invalid rows reported with row,
-column, code and message. A row is matched to an existing item by its 来源编号 in its region: unchanged content
-writes nothing (re-importing a file changes nothing), changed content is a new revision (pending once published,
-refused once cancelled).
+The upload is spooled to a temporary file, a job row is written, and the import runs as a task of this process in
+three overlapping stages: a reader *process* reads the file and validates its rows a chunk at a time
+(registry/import_reading.py: CPU work, kept off this process's GIL); here each chunk is decided (existing items
+looked up by 来源编号, references resolved, structure checked) while the chunk before it is being written. Each
+chunk is one transaction: its new and changed items (one ``append_batch`` for all their events), their read-model
+rows, the job's counters and the chunk's row errors — so what ``GET /imports/{job}`` reports is exactly what is
+stored. Valid rows are kept, invalid rows reported with row, column, code and message. A row is matched to an
+existing item by its 来源编号 in its region: unchanged content writes nothing (re-importing a file changes nothing),
+changed content is a new revision (pending once published, refused once cancelled).
 
 A job whose process died stops sending heartbeats and is reported as interrupted; importing the same file again
 completes it without duplicates."""

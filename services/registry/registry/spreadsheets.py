@@ -44,6 +44,9 @@ _CONTENT_TYPES = {
 # Types that say nothing about the content (curl's default, browsers' fallback): the name and the bytes decide.
 _GENERIC_TYPES = ("", "application/octet-stream", "text/plain", "application/x-www-form-urlencoded")
 _SNIFF_BYTES = 64 * 1024
+# xlsx files up to this size are read whole by calamine (fast; memory ≈ 30 times the file: 8 MiB ≈ 70,000 rows
+# ≈ 240 MB); larger ones are streamed by openpyxl (≈ 18 times slower per row, memory flat).
+XLSX_WHOLE_READ_MAX_BYTES = 8 * 1024 * 1024
 
 
 class ImportFileError(DomainError):
@@ -129,6 +132,37 @@ def _tabular_rows(header: list[Any], records: Iterable[tuple[int, list[Any]]],
 
 
 def _xlsx_rows(path: Path, dictionaries: Dictionaries) -> RowReader:
+    if path.stat().st_size <= XLSX_WHOLE_READ_MAX_BYTES:
+        return _xlsx_rows_whole(path, dictionaries)
+    return _xlsx_rows_streamed(path, dictionaries)
+
+
+def _xlsx_rows_whole(path: Path, dictionaries: Dictionaries) -> RowReader:
+    """calamine (Rust) reads the sheet into memory at once, ≈18 times faster than openpyxl."""
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+        sheet = book.get_sheet_by_name(SHEET if SHEET in book.sheet_names else book.sheet_names[0])
+    except (CalamineError, OSError, ValueError, IndexError) as exc:
+        raise ImportFileError(reason=f"无法读取 xlsx 文件：{exc}") from exc
+    values = iter(sheet.iter_rows())
+    header = list(next(values, ()))
+    total = (sheet.height - 1) if sheet.height > 1 else None
+    state = {"row": 1}
+
+    def numbered() -> Iterator[tuple[int, list[Any]]]:
+        for row in values:
+            state["row"] += 1
+            yield state["row"], row
+
+    rows, problems = _tabular_rows(header, numbered(), dictionaries)
+    return RowReader(rows, lambda: min(1.0, (state["row"] - 1) / total) if total else 0.0, total, problems,
+                     close=book.close)
+
+
+def _xlsx_rows_streamed(path: Path, dictionaries: Dictionaries) -> RowReader:
+    """openpyxl in read-only mode: row by row, memory flat whatever the size."""
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
