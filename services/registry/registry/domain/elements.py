@@ -172,7 +172,8 @@ class _Checker:
         if not isinstance(raw, dict):
             self.add(path, "NOT_OBJECT", f"{label_of(path)}格式不正确，应为对象")
             return None
-        for unknown in sorted(set(raw) - set(keys)):
+        unknown_keys = raw.keys() - keys  # one set, usually empty
+        for unknown in sorted(unknown_keys):
             self.add(f"{path}.{unknown}", "UNKNOWN_FIELD", f"{label_of(path)}中没有“{unknown}”这一项")
         return raw
 
