@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import resource
@@ -152,15 +153,37 @@ async def import_once(path: Path, fmt: str, database_url: str) -> dict[str, Any]
     jobs = ImportJobs(registry, chunk_size=1000)
     importer = Principal("bench", frozenset({"entry"}), ("*",))
     job_id = await jobs.create_job(importer, filename=path.name, fmt=fmt)
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _cpu_seconds(resource.RUSAGE_SELF)
     await jobs.run(job_id, importer, path, fmt)  # removes the file when done, as after an upload
     seconds = time.perf_counter() - started
+    job_cpu, reader_cpu = _cpu_seconds(resource.RUSAGE_SELF) - cpu_before, _cpu_seconds(resource.RUSAGE_CHILDREN)
     job = await jobs.get(job_id, importer, errors_limit=5)
     await runtime.engine.dispose()
     return {"seconds": seconds, "job": {k: job[k] for k in ("status", "created", "failed", "error", "errors")},
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             # the reader process (the only child): its peak adds to the service's while both run
-            "reader_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+            "reader_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            "job_cpu_s": job_cpu, "reader_cpu_s": reader_cpu}
+
+
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def postgres_cpu_seconds(data_dir: Path) -> float:
+    """CPU of the whole cluster: the postmaster, its live processes, and the backends that have exited (which the
+    postmaster reaped, so they are in its children's times)."""
+    import psutil
+
+    postmaster = psutil.Process(int((data_dir / "postmaster.pid").read_text().split()[0]))
+    processes = [postmaster, *postmaster.children()]
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
 
 
 def run_child(path: Path, fmt: str, database_url: str) -> dict[str, Any]:
@@ -200,12 +223,16 @@ def main() -> None:
             generated = time.perf_counter() - started
             database = f"bench_{uuid.uuid4().hex[:8]}"
             postgres.create_database(database)
+            pg_before = postgres_cpu_seconds(postgres.data_dir)
             result = run_child(path, fmt, postgres.url(database))
+            pg_cpu = postgres_cpu_seconds(postgres.data_dir) - pg_before
             job = result["job"]
             assert job["status"] == "completed" and job["created"] == rows, job
             print(f"{fmt:>6} {rows:>7,} rows ({size_mb:6.1f} MB, generated in {generated:5.1f}s): "
                   f"imported in {result['seconds']:6.1f}s = {rows / result['seconds']:7,.0f} rows/s, "
-                  f"peak RSS {result['peak_rss_mb']:4.0f} MB + reader process {result['reader_peak_rss_mb']:3.0f} MB",
+                  f"peak RSS {result['peak_rss_mb']:4.0f} MB + reader process {result['reader_peak_rss_mb']:3.0f} MB; "
+                  f"CPU per row: job {result['job_cpu_s'] / rows * 1e6:4.0f} µs, reader "
+                  f"{result['reader_cpu_s'] / rows * 1e6:4.0f} µs, PostgreSQL {pg_cpu / rows * 1e6:4.0f} µs",
                   flush=True)
     finally:
         postgres.stop()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -301,23 +301,40 @@ async def append_batch(conn: AsyncConnection, appends: Sequence[StreamAppend],
     Under the table lock, the streams' current heads are read, every expected version checked, the hash chain
     extended and all rows inserted at once, so no other writer can slip in between check and insert. Each stream's
     events carry its own ``StreamAppend.metadata`` or, if it has none, the batch's ``metadata``."""
-    appends = [a for a in appends if a.events]
+    appends = _checked(appends)
     if not appends:
         return []
-    ids = [a.stream_id for a in appends]
-    if len(set(ids)) != len(ids):
-        raise ValueError("one StreamAppend per stream in a batch")
-    now = datetime.now(UTC)
-    await conn.execute(text("LOCK TABLE events IN EXCLUSIVE MODE"))
-    heads = {r.stream_id: (r.version, r.hash) for r in await conn.execute(_HEADS_SQL, {"ids": ids})}
-    rows: list[tuple[Any, ...]] = []  # StoredEvent's fields but its position, which the insert returns
+    await conn.execute(_LOCK_SQL)
+    heads = await _heads(conn, [a.stream_id for a in appends])
+    return await _insert(conn, prepare_append(appends, metadata, heads))
+
+
+@dataclass(frozen=True)
+class PreparedAppend:
+    """Events already chained onto the stream heads a writer read: their rows, hashes and canonical data, ready to
+    insert. Preparing is CPU work (serialising and hashing every event); a writer that knows its streams' heads does
+    it before taking the table lock, or while its previous batch is being written (the registry's import), and
+    :func:`append_prepared` then only checks, under the lock, that every head is still the one it chained onto."""
+
+    heads: dict[str, tuple[int, str]]  # stream → (version, hash) the events were chained onto
+    rows: list[tuple[Any, ...]]  # StoredEvent's fields but its position, which the insert returns
+    datas: list[str]  # each row's canonical data JSON
+
+
+def prepare_append(appends: Sequence[StreamAppend], metadata: EventMetadata | None,
+                   heads: Mapping[str, tuple[int, str]], *, now: datetime | None = None) -> PreparedAppend:
+    """Chain ``appends`` onto ``heads`` (stream → (version, hash); a stream missing from it is new). Raises
+    ConcurrencyConflictError if a stream's head is not at its expected version."""
+    now = now or datetime.now(UTC)
+    chained: dict[str, tuple[int, str]] = {}
+    rows: list[tuple[Any, ...]] = []
     datas: list[str] = []
-    for a in appends:
+    for a in _checked(appends):
         meta = a.metadata or metadata
         if meta is None:
             raise ValueError(f"no metadata for stream {a.stream_id}")
         recorded_at = meta.recorded_at or now
-        version, previous = heads.get(a.stream_id, (0, GENESIS_HASH))
+        version, previous = chained[a.stream_id] = heads.get(a.stream_id, (0, GENESIS_HASH))
         if version != a.expected_version:
             raise ConcurrencyConflictError(stream_id=a.stream_id, expected=a.expected_version, actual=version)
         for e in a.events:
@@ -328,15 +345,52 @@ async def append_batch(conn: AsyncConnection, appends: Sequence[StreamAppend],
             rows.append((a.stream_id, version, e.event_id, e.type, e.data, meta.actor, meta.correlation_id,
                          meta.causation_id, recorded_at, previous))
             datas.append(data_json)
+    return PreparedAppend(chained, rows, datas)
+
+
+async def append_prepared(conn: AsyncConnection, prepared: PreparedAppend) -> list[StoredEvent]:
+    """Insert prepared events if every stream is still at the head they were chained onto (else
+    ConcurrencyConflictError, nothing written). Call it last in the transaction, like :func:`append_batch`."""
+    if not prepared.rows:
+        return []
+    await conn.execute(_LOCK_SQL)
+    heads = await _heads(conn, list(prepared.heads))
+    for stream_id, chained_onto in prepared.heads.items():
+        head = heads.get(stream_id, (0, GENESIS_HASH))
+        if head != chained_onto:
+            raise ConcurrencyConflictError(stream_id=stream_id, expected=chained_onto[0], actual=head[0])
+    return await _insert(conn, prepared)
+
+
+_LOCK_SQL = text("LOCK TABLE events IN EXCLUSIVE MODE")
+
+
+def _checked(appends: Sequence[StreamAppend]) -> list[StreamAppend]:
+    appends = [a for a in appends if a.events]
+    ids = [a.stream_id for a in appends]
+    if len(set(ids)) != len(ids):
+        raise ValueError("one StreamAppend per stream in a batch")
+    return appends
+
+
+async def _heads(conn: AsyncConnection, stream_ids: list[str]) -> dict[str, tuple[int, str]]:
+    return {r.stream_id: (r.version, r.hash) for r in await conn.execute(_HEADS_SQL, {"ids": stream_ids})}
+
+
+async def _insert(conn: AsyncConnection, prepared: PreparedAppend) -> list[StoredEvent]:
+    rows = prepared.rows
+    if not rows:
+        return []
     try:
         columns = list(zip(*rows, strict=True))
         positions = (await conn.execute(_INSERT_SQL, {
             "stream_ids": columns[0], "versions": columns[1], "event_ids": columns[2], "types": columns[3],
-            "datas": datas, "actors": columns[5], "correlation_ids": columns[6], "causation_ids": columns[7],
-            "recorded_ats": columns[8], "hashes": columns[9],
+            "datas": prepared.datas, "actors": columns[5], "correlation_ids": columns[6],
+            "causation_ids": columns[7], "recorded_ats": columns[8], "hashes": columns[9],
         })).scalars().all()
     except IntegrityError as exc:  # versions were checked under the lock: only a reused event id gets here
-        raise ConcurrencyConflictError(stream_id=ids[0], expected=appends[0].expected_version, actual="?") from exc
+        first = rows[0]
+        raise ConcurrencyConflictError(stream_id=first[0], expected=first[1] - 1, actual="?") from exc
     return [StoredEvent(position, *row) for position, row in zip(positions, rows, strict=True)]
 
 

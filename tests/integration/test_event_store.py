@@ -9,7 +9,17 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.errors import ConcurrencyConflictError
-from shared.eventstore import EventMetadata, EventStore, NewEvent, StreamAppend, append_batch, verify_chain
+from shared.eventstore import (
+    GENESIS_HASH,
+    EventMetadata,
+    EventStore,
+    NewEvent,
+    StreamAppend,
+    append_batch,
+    append_prepared,
+    prepare_append,
+    verify_chain,
+)
 
 META = EventMetadata(actor="alice", correlation_id="corr-1")
 
@@ -77,3 +87,30 @@ async def test_the_hash_chain_detects_an_edited_or_deleted_event(store_engine: A
         await conn.execute(text("DELETE FROM events WHERE stream_id = 'item-h' AND version = 2"))
     deleted = verify_chain(await store.load("item-h"))
     assert (deleted.ok, deleted.broken_at_version) == (False, 2)
+
+
+async def test_events_prepared_ahead_are_appended_only_onto_the_heads_they_were_chained_to(
+        store_engine: AsyncEngine) -> None:
+    store = EventStore(store_engine)
+    first = await store.append("item-p", 0, [NewEvent("a.v1", {"n": 1})], META)
+    head = (1, first[-1].hash)
+    ready = prepare_append([StreamAppend("item-p", 1, [NewEvent("a.v1", {"n": 2})]),
+                            StreamAppend("item-q", 0, [NewEvent("a.v1", {"n": 1})])], META,
+                           {"item-p": head, "item-q": (0, GENESIS_HASH)})
+    moved = prepare_append([StreamAppend("item-p", 1, [NewEvent("a.v1", {"n": 3})])], META, {"item-p": head})
+    async with store_engine.begin() as conn:
+        stored = await append_prepared(conn, ready)
+    assert [(e.stream_id, e.version) for e in stored] == [("item-p", 2), ("item-q", 1)]
+    assert verify_chain(await store.load("item-p")).ok and verify_chain(await store.load("item-q")).ok
+    with pytest.raises(ConcurrencyConflictError) as conflict:  # item-p moved on since `moved` was prepared
+        async with store_engine.begin() as conn:
+            await append_prepared(conn, moved)
+    assert conflict.value.context == {"stream_id": "item-p", "expected": 1, "actual": 2}
+    forged = prepare_append([StreamAppend("item-q", 1, [NewEvent("a.v1", {"n": 2})])], META,
+                            {"item-q": (1, GENESIS_HASH)})  # the right version, but not the stored event's hash
+    with pytest.raises(ConcurrencyConflictError):
+        async with store_engine.begin() as conn:
+            await append_prepared(conn, forged)
+    with pytest.raises(ConcurrencyConflictError):  # a head that is not at the expected version is refused at once
+        prepare_append([StreamAppend("item-q", 0, [NewEvent("a.v1", {})])], META, {"item-q": (1, "x")})
+    assert [e.version for e in await store.load("item-p")] == [1, 2] and len(await store.load("item-q")) == 1

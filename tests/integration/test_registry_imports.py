@@ -281,13 +281,13 @@ async def chunked(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
     commits, so the chunk after it is surely decided while it is in flight (not yet visible in the store)."""
     from registry import store
 
-    write_items = store.write_items
+    write_prepared = store.write_prepared
 
-    async def slow_write_items(conn: Any, writes: Any, metadata: Any) -> Any:
+    async def slow_write_prepared(conn: Any, prepared: Any) -> Any:
         await asyncio.sleep(0.2)
-        return await write_items(conn, writes, metadata)
+        return await write_prepared(conn, prepared)
 
-    monkeypatch.setattr(store, "write_items", slow_write_items)
+    monkeypatch.setattr(store, "write_prepared", slow_write_prepared)
     async for client in start_client(database_url, import_chunk_size=2):
         yield client
 
@@ -350,15 +350,15 @@ async def test_a_chunk_that_meets_a_concurrent_change_is_decided_and_written_aga
 
     from registry import store
 
-    write_items, calls = store.write_items, []  # the fixture's slow write
+    write_prepared, calls = store.write_prepared, []  # the fixture's slow write
 
-    async def conflicting_once(conn: Any, writes: Any, metadata: Any) -> Any:
-        calls.append(len(writes))
+    async def conflicting_once(conn: Any, prepared: Any) -> Any:
+        calls.append(len(prepared.events.rows))
         if len(calls) == 2:  # the second chunk, written while the third is decided beside it
-            raise ConcurrencyConflictError(stream_id=writes[0].item_id, expected=0, actual=1)
-        return await write_items(conn, writes, metadata)
+            raise ConcurrencyConflictError(stream_id=prepared.events.rows[0][0], expected=0, actual=1)
+        return await write_prepared(conn, prepared)
 
-    monkeypatch.setattr(store, "write_items", conflicting_once)
+    monkeypatch.setattr(store, "write_prepared", conflicting_once)
     job = await chunked.import_file(relations_list())
     assert (job["status"], job["created"], job["failed"]) == ("completed", 7, 2), job
     assert len(calls) > 5  # the refused chunk was written again, and the one decided beside it decided again

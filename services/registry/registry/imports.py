@@ -76,6 +76,7 @@ class Decision:
     final: bool
     now: datetime
     writes: list[store.ItemWrite] = field(default_factory=list)
+    prepared: store.PreparedWrites | None = None  # the writes, serialised and chained (once decided)
     failures: list[tuple[int, Problem]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=_zero_counts)
     deferred: list[PreparedRow] = field(default_factory=list)  # rows referring to rows further down the file
@@ -324,6 +325,10 @@ class ImportJobs:
             local[item_id] = d.local[item_id] = named
             local_edges[item_id] = d.local_edges[item_id] = edges
         d.counts["rows_processed"] = len(chunk.rows) - len(d.deferred)
+        # Serialised and hash-chained now, while the chunk before is still being written: its write then only
+        # sends what is ready.
+        d.prepared = store.prepare_writes(d.writes, EventMetadata(actor=state.principal.subject,
+                                                                  correlation_id=state.job_id, recorded_at=now))
         return d
 
     async def _write_in(self, conn: AsyncConnection, state: JobState, d: Decision) -> None:
@@ -332,8 +337,8 @@ class ImportJobs:
         totals = {k: state.counts[k] + v for k, v in d.counts.items()}
         await conn.execute(update(jobs_t).where(jobs_t.c.job_id == state.job_id).values(
             **totals, progress=d.chunk.progress, heartbeat_at=d.now))
-        await store.write_items(conn, d.writes, EventMetadata(actor=state.principal.subject,
-                                                              correlation_id=state.job_id, recorded_at=d.now))
+        if d.prepared is not None:
+            await store.write_prepared(conn, d.prepared)
 
     async def _existing(self, conn: AsyncConnection,
                         rows: list[PreparedRow]) -> dict[tuple[str, str], store.CurrentItem]:

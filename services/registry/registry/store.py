@@ -17,13 +17,23 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import jsoncodec
-from shared.eventstore import EventMetadata, NewEvent, StoredEvent, StreamAppend, append_batch
+from shared.eventstore import (
+    GENESIS_HASH,
+    EventMetadata,
+    NewEvent,
+    PreparedAppend,
+    StoredEvent,
+    StreamAppend,
+    append_prepared,
+    events_table,
+    prepare_append,
+)
 
 from registry.domain.events import DRAFTED, REVISED, revision_data
 from registry.domain.revisions import CANCELLED, FORMING
 from registry.domain.search import search_text
 from registry.domain.structure import ReferencedItem
-from registry.tables import CURRENT_ELEMENTS, HAS_MEMBERS, registry_item_phases_table, registry_items_table
+from registry.tables import HAS_MEMBERS, registry_item_phases_table, registry_items_table
 
 items, phases = registry_items_table, registry_item_phases_table
 
@@ -32,8 +42,17 @@ items, phases = registry_items_table, registry_item_phases_table
 class ItemWrite:
     item_id: str
     expected_version: int
+    head_hash: str  # the hash of the item stream's event at expected_version (GENESIS_HASH for a new item)
     event: NewEvent
     row: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PreparedWrites:
+    """Item writes serialised and hash-chained ahead of their transaction (see :func:`prepare_writes`)."""
+
+    rows_json: str
+    events: PreparedAppend
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,7 @@ class CurrentItem:
     source_ref: str | None
     elements: dict[str, Any]
     phase: str
+    head_hash: str  # of the revision's event: what the next revision's event chains onto
 
     @property
     def name(self) -> str:
@@ -57,7 +77,8 @@ def drafted(elements: dict[str, Any], *, author: str, source_ref: str | None, no
     item_id = item_id or str(uuid.uuid4())
     data = revision_data(item_id=item_id, revision=1, elements=elements, author=author, source_ref=source_ref,
                          import_job_id=import_job_id, missing=missing)
-    return ItemWrite(item_id, 0, NewEvent(DRAFTED, data), _row(data, author=author, now=now, created=True))
+    return ItemWrite(item_id, 0, GENESIS_HASH, NewEvent(DRAFTED, data),
+                     _row(data, author=author, now=now, created=True))
 
 
 def revised(current: CurrentItem, elements: dict[str, Any], *, author: str, changed: list[str], maintenance: bool,
@@ -66,7 +87,7 @@ def revised(current: CurrentItem, elements: dict[str, Any], *, author: str, chan
     data = revision_data(item_id=current.item_id, revision=current.revision + 1, elements=elements, author=author,
                          source_ref=current.source_ref, changed_fields=changed, maintenance=maintenance,
                          pending=pending, import_job_id=import_job_id, missing=missing)
-    return ItemWrite(current.item_id, current.revision, NewEvent(REVISED, data),
+    return ItemWrite(current.item_id, current.revision, current.head_hash, NewEvent(REVISED, data),
                      _row(data, author=author, now=now, created=False))
 
 
@@ -88,8 +109,9 @@ def _row(data: dict[str, Any], *, author: str, now: datetime, created: bool) -> 
 
 _KEEP_ON_UPDATE = ("item_id", "author", "created_at")
 # All rows of a batch in one statement: a JSON array of row objects, expanded by PostgreSQL into registry_items
-# rows (arrays and timestamps included; json_populate_recordset reads the text once, without a jsonb copy). Per-row INSERTs cost a round trip each and made imports four times
-# slower; an item that exists keeps who created it and when.
+# rows (arrays and timestamps included; json_populate_recordset reads the text once, without a jsonb copy).
+# Per-row INSERTs cost a round trip each and made imports four times slower; an item that exists keeps who created
+# it and when.
 _UPSERT_SQL = text(f"""
 INSERT INTO registry_items SELECT * FROM json_populate_recordset(NULL::registry_items, CAST(:rows AS json))
 ON CONFLICT (item_id) DO UPDATE SET {", ".join(f"{c.name} = EXCLUDED.{c.name}" for c in items.columns
@@ -100,22 +122,40 @@ ON CONFLICT (item_id) DO UPDATE SET {", ".join(f"{c.name} = EXCLUDED.{c.name}" f
 async def write_items(conn: AsyncConnection, writes: Sequence[ItemWrite], metadata: EventMetadata) -> list[StoredEvent]:
     """Store the rows and append the events, in the caller's transaction. Raises ConcurrencyConflictError if any
     stream moved, IntegrityError if a source_ref is taken (the caller's transaction is then unusable)."""
-    if not writes:
-        return []
+    return await write_prepared(conn, prepare_writes(writes, metadata))
+
+
+def prepare_writes(writes: Sequence[ItemWrite], metadata: EventMetadata) -> PreparedWrites:
+    """The CPU part of a write, done before its transaction: the read-model rows as one JSON document, the events
+    serialised and chained onto the heads the items were read at (the import prepares chunk N+1 this way while
+    chunk N is being written)."""
     rows = [{"author": w.row["updated_by"], "created_at": w.row["updated_at"], **w.row} for w in writes]
-    await conn.execute(_UPSERT_SQL, {"rows": jsoncodec.dumps(rows)})
-    return await append_batch(conn, [StreamAppend(w.item_id, w.expected_version, [w.event]) for w in writes],
-                              metadata)
+    events = prepare_append([StreamAppend(w.item_id, w.expected_version, [w.event]) for w in writes], metadata,
+                            {w.item_id: (w.expected_version, w.head_hash) for w in writes})
+    return PreparedWrites(jsoncodec.dumps(rows), events)
+
+
+async def write_prepared(conn: AsyncConnection, prepared: PreparedWrites) -> list[StoredEvent]:
+    """Store prepared writes in the caller's transaction (rows first, the events last: they take the table lock).
+    ConcurrencyConflictError if an item's stream moved since it was read."""
+    if not prepared.events.rows:
+        return []
+    await conn.execute(_UPSERT_SQL, {"rows": prepared.rows_json})
+    return await append_prepared(conn, prepared.events)
 
 
 def _current_query() -> Any:
-    return (select(items.c.item_id, items.c.revision, items.c.region_code, items.c.source_ref, CURRENT_ELEMENTS,
+    revision_event = (events_table.c.stream_id == items.c.item_id) & (events_table.c.version == items.c.revision)
+    return (select(items.c.item_id, items.c.revision, items.c.region_code, items.c.source_ref,
+                   events_table.c.data["elements"].label("elements"), events_table.c.hash,
                    func.coalesce(phases.c.phase, FORMING).label("phase"))
-            .select_from(items.outerjoin(phases, phases.c.item_id == items.c.item_id)))
+            .select_from(items.join(events_table, revision_event)
+                         .outerjoin(phases, phases.c.item_id == items.c.item_id)))
 
 
 def _current(row: Any) -> CurrentItem:
-    return CurrentItem(row.item_id, row.revision, row.region_code, row.source_ref, row.elements, row.phase)
+    return CurrentItem(row.item_id, row.revision, row.region_code, row.source_ref, row.elements, row.phase,
+                       row.hash)
 
 
 async def load_current(conn: AsyncConnection, item_id: str, *, for_update: bool = False) -> CurrentItem | None:
