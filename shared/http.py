@@ -13,8 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.auth import Principal, verify_token
+from shared.auth import Principal, TokenVerifier
 from shared.errors import AuthenticationRequiredError, DomainError, ErrorTable
 from shared.metrics import HTTP_LATENCY
 from shared.service import ServiceRuntime, runtime_lifespan
@@ -45,6 +46,7 @@ def create_service_app(
     app.state.errors = errors
     app.state.settings = settings
     app.state.runtime = runtime
+    app.state.verify_token = TokenVerifier(settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer)
 
     @app.exception_handler(DomainError)
     async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
@@ -69,15 +71,7 @@ def create_service_app(
         message = {404: "请求的路径不存在", 405: "不支持该请求方法"}.get(exc.status_code, str(exc.detail))
         return JSONResponse({"code": code, "message": message, "details": None}, status_code=exc.status_code)
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        HTTP_LATENCY.labels(service, request.method, getattr(route, "path", "unmatched"), response.status_code).observe(
-            time.perf_counter() - started
-        )
-        return response
+    app.add_middleware(RequestMetrics, service=service)
 
     @app.get("/healthz", tags=["ops"], summary="存活检查：进程与后台任务（relay、consumer）都活着 (liveness)")
     async def healthz() -> JSONResponse:
@@ -98,6 +92,35 @@ def create_service_app(
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+class RequestMetrics:
+    """Latency of every HTTP request by service, method, route template and status (``HTTP_LATENCY``), measured
+    from the request's arrival to the start of its response.
+
+    A plain ASGI middleware: Starlette's ``@app.middleware("http")`` (BaseHTTPMiddleware) runs the rest of the app
+    in a task of its own and pipes the request and response bodies through in-memory streams, which cost about a
+    fifth of a lifecycle command's CPU (profiled). A request that fails without a response (an unhandled exception,
+    answered 500 by the server error middleware outside this one) is not measured, as before."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def measured_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                route = scope.get("route")  # set by the router on this same scope once a route matched
+                HTTP_LATENCY.labels(self.service, scope["method"], getattr(route, "path", "unmatched"),
+                                    message["status"]).observe(time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, receive, measured_send)
 
 
 def _chinese_validation_message(error: dict[str, Any]) -> str:
@@ -122,8 +145,8 @@ async def current_principal(request: Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise AuthenticationRequiredError(reason="缺少 Authorization: Bearer 令牌")
-    settings = request.app.state.settings
-    return verify_token(token.strip(), settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer)
+    verify: TokenVerifier = request.app.state.verify_token
+    return verify(token.strip())
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 
-from shared.auth import Principal, mint_token, verify_token
+from shared.auth import Principal, TokenVerifier, mint_token, verify_token
 from shared.cloudevents import CloudEvent, MalformedEventError
 from shared.errors import (
     COMMON_ERRORS,
@@ -41,6 +42,27 @@ def test_an_expired_token_is_refused() -> None:
     with pytest.raises(AuthenticationRequiredError) as refused:
         verify_token(old, SECRET)
     assert refused.value.context["reason"] == "令牌已过期"
+
+
+def test_the_token_verifier_answers_like_verify_token_and_still_refuses_a_remembered_token_once_it_expires() -> None:
+    now = time.time()
+    clock = [now]
+    verify = TokenVerifier(SECRET, clock=lambda: clock[0])
+    token = mint_token(SECRET, subject="张三", roles=["entry"], regions=["4401"], ttl_s=60, now=now)
+    assert verify(token) == verify(token) == verify_token(token, SECRET)
+    clock[0] = now + 60
+    with pytest.raises(AuthenticationRequiredError) as refused:
+        verify(token)
+    assert refused.value.context["reason"] == "令牌已过期"
+
+
+@pytest.mark.parametrize("token", ["not-a-jwt", mint_token("another-secret" * 3, subject="a", roles=[], regions=[]),
+                                   mint_token(SECRET, subject="a", roles=[], regions=[], issuer="elsewhere")])
+def test_the_token_verifier_refuses_what_verify_token_refuses_every_time(token: str) -> None:
+    verify = TokenVerifier(SECRET)
+    for _ in range(2):
+        with pytest.raises(AuthenticationRequiredError):
+            verify(token)
 
 
 def test_unknown_roles_cannot_be_minted() -> None:
