@@ -30,6 +30,12 @@ Handler = Callable[[AsyncConnection, CloudEvent], Awaitable[None]]
 BatchHandler = Callable[[AsyncConnection, list[CloudEvent]], Awaitable[None]]
 
 
+# The tracking row of one message, built once: SQLAlchemy would otherwise build the statement and its cache key
+# anew for every message.
+_TRACK = (pg_insert(processed_events_table).on_conflict_do_nothing()
+          .returning(processed_events_table.c.event_id))
+
+
 class PermanentError(Exception):
     """Raised by a handler for a message that can never succeed: no retries, straight to the dead-letter topic."""
 
@@ -165,12 +171,7 @@ class ConsumerRunner:
     async def apply(self, event: CloudEvent) -> str:
         """The tracking row and the effect commit together, or not at all."""
         async with self.engine.begin() as conn:
-            inserted = await conn.execute(
-                pg_insert(processed_events_table)
-                .values(consumer=self.spec.name, event_id=event.id)
-                .on_conflict_do_nothing()
-                .returning(processed_events_table.c.event_id)
-            )
+            inserted = await conn.execute(_TRACK, {"consumer": self.spec.name, "event_id": event.id})
             if inserted.first() is None:
                 return "duplicate"
             await self.spec.handler(conn, event)

@@ -66,7 +66,7 @@ class ServiceRuntime:
     def relay(self) -> Relay:
         s = self.settings
         return Relay(engine=self.engine, kafka=self.kafka, topic=self.events_topic, source=self.source,
-                     batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s)
+                     batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s, linger_s=s.relay_linger_s)
 
     def consumer_runner(self, spec: ConsumerSpec) -> ConsumerRunner:
         s = self.settings

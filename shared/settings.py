@@ -58,6 +58,11 @@ class ServiceSettings(BaseSettings):
     relay_poll_interval_s: float = Field(
         0.5, gt=0, description="Fallback poll interval of the relay; LISTEN/NOTIFY wakes it sooner."
     )
+    relay_linger_s: float = Field(
+        0.02, ge=0,
+        description="Under load (a batch of more than one event), the relay waits this long before reading the next "
+                    "batch, so that batches grow; single events are published at once.",
+    )
     consumer_max_attempts: int = Field(5, ge=1, description="Attempts per message before it goes to the dead-letter topic.")
     consumer_retry_backoff_s: float = Field(0.2, ge=0, description="First retry delay; doubles each attempt.")
     db_pool_size: int = Field(10, ge=1, description="SQLAlchemy pool size per process.")
