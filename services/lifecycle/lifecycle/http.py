@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import jsoncodec
 from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
 
 from lifecycle.adjustments import Adjustment, AdjustmentKind
@@ -86,10 +87,18 @@ async def run_command(
     return _state_response(state, svc)
 
 
+class _StateResponse(JSONResponse):
+    """The same compact JSON as JSONResponse, encoded by orjson (``shared.jsoncodec``): several times faster for a
+    state with its element sets, on the service's hottest path."""
+
+    def render(self, content: Any) -> bytes:
+        return jsoncodec.dumps(content).encode()
+
+
 def _state_response(state: ItemState, svc: LifecycleService) -> JSONResponse:
     # The view is JSON already: answering with it directly spares FastAPI's recursive re-encoding of every element
     # (the hottest path of the service).
-    return JSONResponse(state_view(state, svc.repository.plan(state)))
+    return _StateResponse(state_view(state, svc.repository.plan(state)))
 
 
 @router.post(
