@@ -189,6 +189,8 @@ async def test_unusable_files_fail_the_job_with_the_reason(api: RegistryClient) 
     job = await api.import_file(unknown.getvalue().encode(), filename="list.csv")
     assert job["status"] == "completed" and job["created"] == 1
     assert errors_by_row(job) == {1: {("备注", "UNKNOWN_COLUMN")}}
+    broken = await api.import_file(b"PK\x03\x04 not really a workbook", filename="list.xlsx")
+    assert broken["status"] == "failed" and broken["error"].startswith("无法读取 xlsx 文件"), broken
     pdf = await api.call("POST", "/imports", content=b"%PDF-1.7", headers={"Content-Type": "application/pdf"})
     assert pdf.status_code == 415 and pdf.json()["code"] == "UNSUPPORTED_IMPORT_FORMAT"
     reviewer = await api.call("POST", "/imports", content=b"x", user="reviewer-gz")
