@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -89,6 +88,12 @@ NATIONAL_CODES = {  # key → (pattern, rule in Chinese)
     "national_handling_code": (re.compile(r"[0-9A-Z]{1,50}"), "只能包含数字和大写字母，最长 50 位"),
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_REGION_CODE = re.compile(r"\d{6}")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The keys each object may have, as sets (checked for every object of every imported row).
+_ELEMENT_KEY_SET, _GUIDE_KEY_SET, _MATERIAL_KEY_SET, _LEGAL_BASIS_KEY_SET, _FEE_ITEM_KEY_SET, _FEES_KEY_SET = (
+    frozenset(ELEMENT_KEYS), frozenset(GUIDE_KEYS), frozenset(MATERIAL_KEYS), frozenset(LEGAL_BASIS_KEYS),
+    frozenset(FEE_ITEM_KEYS), frozenset(("free", "items")))
 DICTIONARY_PROBLEM_CODES = {
     UnknownCodeError: "UNKNOWN_CODE", ExpiredCodeError: "EXPIRED_CODE", NotYetValidCodeError: "NOT_YET_VALID_CODE",
 }
@@ -122,6 +127,8 @@ class _Checker:
             value = raw.strip()
             if value and len(value) <= max_len:
                 return value
+        elif raw is None and not required:
+            return None
         return self._text(raw, path, max_len=max_len, required=required)
 
     def _text(self, raw: Any, path: str, *, max_len: int, required: bool) -> str | None:
@@ -139,6 +146,8 @@ class _Checker:
         return value
 
     def integer(self, raw: Any, path: str, *, minimum: int, maximum: int) -> int | None:
+        if raw.__class__ is int and minimum <= raw <= maximum:
+            return raw
         if raw is None:
             return None
         if isinstance(raw, bool) or not isinstance(raw, int):
@@ -148,12 +157,11 @@ class _Checker:
             self.add(path, "OUT_OF_RANGE", f"{label_of(path)}应在 {minimum} 到 {maximum} 之间")
         return raw
 
-    def choice(self, raw: Any, path: str, allowed: Iterable[str], *, default: str | None = None,
+    def choice(self, raw: Any, path: str, allowed: tuple[str, ...], *, default: str | None = None,
                required: bool = False) -> str | None:
         value = self.text(raw, path, required=required)
         if value is None:
             return default
-        allowed = tuple(allowed)
         if value not in allowed:
             self.add(path, "NOT_ALLOWED_VALUE", f"{label_of(path)}“{value}”不在可选范围内（{'、'.join(allowed)}）")
         return value
@@ -166,28 +174,35 @@ class _Checker:
             return None
         return raw
 
-    def mapping(self, raw: Any, path: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    def mapping(self, raw: Any, path: str, keys: frozenset[str]) -> dict[str, Any] | None:
         if raw is None:
             return None
         if not isinstance(raw, dict):
             self.add(path, "NOT_OBJECT", f"{label_of(path)}格式不正确，应为对象")
             return None
-        unknown_keys = raw.keys() - keys  # one set, usually empty
-        for unknown in sorted(unknown_keys):
-            self.add(f"{path}.{unknown}", "UNKNOWN_FIELD", f"{label_of(path)}中没有“{unknown}”这一项")
+        if not keys.issuperset(raw):
+            for unknown in sorted(raw.keys() - keys):
+                self.add(f"{path}.{unknown}", "UNKNOWN_FIELD", f"{label_of(path)}中没有“{unknown}”这一项")
         return raw
 
     def texts(self, raw: Any, path: str, *, max_len: int = TEXT_MAX, unique: bool = False) -> list[str] | None:
         values = self.listing(raw, path)
         if values is None:
             return None
-        out = [v for i, item in enumerate(values) if (v := self.text(item, index_path(path, i), max_len=max_len,
-                                                                     required=True)) is not None]
+        out = []
+        for i, item in enumerate(values):
+            # text()'s common case inline, so that the entry's path is only spelled out for a problem
+            if item.__class__ is str and item.isprintable() and (value := item.strip()) and len(value) <= max_len:
+                out.append(value)
+            elif (value := self.text(item, index_path(path, i), max_len=max_len, required=True)) is not None:
+                out.append(value)
         if unique:
             self.no_duplicates(out, path)
         return out
 
     def no_duplicates(self, values: list[str], path: str) -> None:
+        if len(set(values)) == len(values):
+            return
         seen: set[str] = set()
         for value in values:
             if value in seen:
@@ -199,7 +214,7 @@ class _Checker:
         if value is None:
             return None
         try:
-            dictionary.lookup(value, on=today)
+            dictionary.lookup(value, today)
         except DictionaryError as exc:
             self.add(path, DICTIONARY_PROBLEM_CODES.get(type(exc), "UNKNOWN_CODE"), exc.message)
         return value
@@ -216,7 +231,7 @@ class _Checker:
 
 def _is_iso_date(value: str) -> bool:
     try:
-        return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)) and date.fromisoformat(value) is not None
+        return bool(_ISO_DATE.fullmatch(value)) and date.fromisoformat(value) is not None
     except ValueError:
         return False
 
@@ -226,8 +241,9 @@ def validate_elements(raw: dict[str, Any], dictionaries: Dictionaries, today: da
     """(canonical elements, every problem). Reference tables are checked on ``today``: an expired region code or a
     retired dictionary value is refused on every new revision, not only on the first."""
     c = _Checker()
-    for unknown in sorted(set(raw) - set(ELEMENT_KEYS)):
-        c.add(unknown, "UNKNOWN_FIELD", f"不认识的要素“{unknown}”")
+    if not _ELEMENT_KEY_SET.issuperset(raw):
+        for unknown in sorted(set(raw) - _ELEMENT_KEY_SET):
+            c.add(unknown, "UNKNOWN_FIELD", f"不认识的要素“{unknown}”")
     e: dict[str, Any] = {}
     e["name"] = c.text(raw.get("name"), "name", max_len=NAME_MAX, required=True)
     e["short_name"] = c.text(raw.get("short_name"), "short_name", max_len=SHORT_NAME_MAX, required=True)
@@ -269,7 +285,7 @@ def validate_elements(raw: dict[str, Any], dictionaries: Dictionaries, today: da
 
 def _region(c: _Checker, raw: Any, d: Dictionaries, today: date) -> str | None:
     value = c.text(raw, "region_code", required=True)
-    if value is not None and not re.fullmatch(r"\d{6}", value):
+    if value is not None and not _REGION_CODE.fullmatch(value):
         c.add("region_code", "MALFORMED", "区划代码必须是 6 位数字（GB/T 2260）")
     elif value is not None:
         c.code(value, "region_code", d.regions, today)
@@ -280,7 +296,7 @@ def _legal_basis(c: _Checker, raw: Any) -> list[dict[str, Any]]:
     entries = []
     for i, item in enumerate(c.listing(raw, "legal_basis") or []):
         path = index_path("legal_basis", i)
-        if c.mapping(item, path, LEGAL_BASIS_KEYS) is None:
+        if c.mapping(item, path, _LEGAL_BASIS_KEY_SET) is None:
             continue
         entries.append({
             "rank": c.choice(item.get("rank"), f"{path}.rank", LEGAL_RANKS, required=True),
@@ -307,7 +323,7 @@ def _legal_basis_order(c: _Checker, entries: list[dict[str, Any]]) -> None:
 
 
 def _service_guide(c: _Checker, raw: Any) -> dict[str, Any]:
-    g = c.mapping(raw, "service_guide", GUIDE_KEYS) or {}
+    g = c.mapping(raw, "service_guide", _GUIDE_KEY_SET) or {}
     p = "service_guide"
     guide: dict[str, Any] = {
         "conditions": c.texts(g.get("conditions"), f"{p}.conditions"),
@@ -336,7 +352,7 @@ def _materials(c: _Checker, raw: Any) -> list[dict[str, Any]] | None:
     materials = []
     for i, item in enumerate(items):
         path = index_path("service_guide.materials", i)
-        if c.mapping(item, path, MATERIAL_KEYS) is None:
+        if c.mapping(item, path, _MATERIAL_KEY_SET) is None:
             continue
         materials.append({
             "name": c.text(item.get("name"), f"{path}.name", required=True),
@@ -350,13 +366,13 @@ def _materials(c: _Checker, raw: Any) -> list[dict[str, Any]] | None:
 
 def _fees(c: _Checker, raw: Any) -> dict[str, Any] | None:
     path = "service_guide.fees"
-    fees = c.mapping(raw, path, ("free", "items"))
+    fees = c.mapping(raw, path, _FEES_KEY_SET)
     if fees is None:
         return None
     items = []
     for i, item in enumerate(c.listing(fees.get("items"), f"{path}.items") or []):
         item_path = index_path(f"{path}.items", i)
-        if c.mapping(item, item_path, FEE_ITEM_KEYS) is not None:
+        if c.mapping(item, item_path, _FEE_ITEM_KEY_SET) is not None:
             items.append({"item": c.text(item.get("item"), f"{item_path}.item", required=True),
                           "standard": c.text(item.get("standard"), f"{item_path}.standard", required=True),
                           "basis": c.text(item.get("basis"), f"{item_path}.basis")})
@@ -409,23 +425,21 @@ def _has_codable_character(text: str) -> bool:
 
 
 # ---- completeness for submission ------------------------------------------------------------------------------------
-_REQUIRED_GUIDE = ("conditions", "materials", "steps", "statutory_time_limit_days", "promised_time_limit_days",
-                   "fees", "place", "hours", "consultation_contact", "complaint_contact")
+_REQUIRED_ELEMENTS = (*MINIMAL_ELEMENTS, "competent_department", "implementing_agency", "exercise_levels",
+                      "legal_basis")
+_REQUIRED_GUIDE = tuple((k, f"service_guide.{k}") for k in (  # (key, path)
+    "conditions", "materials", "steps", "statutory_time_limit_days", "promised_time_limit_days", "fees", "place",
+    "hours", "consultation_contact", "complaint_contact"))
+_EMPTY = (None, "", [])  # `value in _EMPTY`: 0 and False are values, not gaps
 
 
 def missing_for_submission(e: dict[str, Any]) -> list[str]:
     """Field paths still empty that review needs (domain.md "Required for submission to review"). Empty lists count
     as missing except ``service_guide.materials``, where ``[]`` means 无需提交材料."""
-    missing = [k for k in (*MINIMAL_ELEMENTS, "competent_department", "implementing_agency", "exercise_levels",
-                           "legal_basis") if _empty(e.get(k))]
-    for i, entry in enumerate(e.get("legal_basis") or []):
-        missing += [index_path("legal_basis", i, k) for k in ("article", "text") if _empty(entry.get(k))]
+    missing = [k for k in _REQUIRED_ELEMENTS if e.get(k) in _EMPTY]
+    for i, entry in enumerate(e.get("legal_basis") or ()):
+        missing += [index_path("legal_basis", i, k) for k in ("article", "text") if entry.get(k) in _EMPTY]
     guide = e.get("service_guide") or {}
-    missing += [f"service_guide.{k}" for k in _REQUIRED_GUIDE
-                if (guide.get(k) is None if k == "materials" else _empty(guide.get(k)))]
+    missing += [path for k, path in _REQUIRED_GUIDE
+                if (guide.get(k) is None if k == "materials" else guide.get(k) in _EMPTY)]
     return missing
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == []
-

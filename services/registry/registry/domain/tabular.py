@@ -98,9 +98,6 @@ HEADERS = tuple(c.header for c in COLUMNS)
 _BY_HEADER = {c.header: c for c in COLUMNS}
 _BY_FIELD = {c.field: c for c in COLUMNS}
 REFERENCE_FIELDS = tuple(c.field for c in COLUMNS if c.kind in (REF, REFS))
-# (header, kind, element, sub-element or "", column) of every element column, in order: parse_row's plan.
-_PLAN = tuple((c.header, c.kind, *c.field.partition(".")[::2], c) for c in COLUMNS if c.field != "source_ref")
-_VERBATIM = frozenset({TEXT, CHOICE, REF})  # kinds whose stripped text is the raw element
 
 
 def canonical_header(raw: Any) -> str:
@@ -140,8 +137,9 @@ def parse_row(cells: Mapping[str, Any], dictionaries: Dictionaries) -> ParsedRow
     absent and empty cells leave the element absent."""
     problems: list[Problem] = []
     elements: dict[str, Any] = {}
-    # This runs for every cell of every imported row: text cells (most of them) are read inline.
-    for header, kind, head, tail, column in _PLAN:
+    # This runs for every cell of every imported row: each column's reader was chosen once (_PLAN), and text cells
+    # (most of them) are taken as they are, stripped.
+    for header, read, head, tail, column in _PLAN:
         value = cells.get(header)
         if value is None:
             continue
@@ -149,9 +147,9 @@ def parse_row(cells: Mapping[str, Any], dictionaries: Dictionaries) -> ParsedRow
             value = value.strip()  # every reader strips: doing it once here lets blank cells drop out early
             if not value:
                 continue
-            parsed = value if kind in _VERBATIM else _read(column, value, dictionaries, problems)
-        else:
-            parsed = _read(column, value, dictionaries, problems)
+            parsed = value if read is None else read(value, column, dictionaries, problems)
+        else:  # a number or a date from xlsx
+            parsed = _plain(value).strip() if read is None else read(value, column, dictionaries, problems)
         if tail:
             group = elements.get(head)
             if group is None:
@@ -163,34 +161,94 @@ def parse_row(cells: Mapping[str, Any], dictionaries: Dictionaries) -> ParsedRow
     return ParsedRow(None if _blank(source_ref) else _plain(source_ref).strip(), elements, problems)
 
 
-def _read(column: Column, value: Any, d: Dictionaries, problems: list[Problem]) -> Any:
-    kind, field = column.kind, column.field
-    match kind:
-        case "text" | "choice" | "ref":
-            return _plain(value).strip()
-        case "dict":
-            # getattr, not by_name: by_name lists the dataclass fields on every call, and this runs per cell
-            return _code(value, getattr(d, str(column.source)).entries, labels=column.source != "regions")
-        case "dict_list":
-            return [_code(v, getattr(d, str(column.source)).entries, labels=True) for v in _split_values(value)]
-        case "choice_list" | "refs":
-            return _split_values(value)
-        case "int":
-            return _integer(value, field, problems)
-        case "date":
-            return _date(value, field, problems)
-        case "depth":
-            return _depth(value, field, problems)
-        case "lines":
-            return _lines(value)
-        case "legal_basis":
-            return [dict(zip(("rank", "title", "article", "text"), _parts(line, 4), strict=True))
-                    for line in _lines(value)]
-        case "materials":
-            return _materials(value, field, problems)
-        case "fees":
-            return _fees(value)
-    raise AssertionError(kind)  # pragma: no cover - COLUMNS uses only the kinds above
+# Each reader takes (cell value: stripped text or an xlsx number/date, column, dictionaries, problems so far).
+def _read_code(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> str:
+    # getattr, not by_name: by_name lists the dataclass fields on every call, and this runs per cell
+    return _code(value, getattr(d, str(column.source)).entries, labels=column.source != "regions")
+
+
+def _read_codes(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> list[str]:
+    entries = getattr(d, str(column.source)).entries
+    return [_code(v, entries, labels=True) for v in _split_values(value)]
+
+
+def _read_values(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> list[str]:
+    return _split_values(value)
+
+
+def _read_integer(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> Any:
+    return _integer(value, column.field, problems)
+
+
+def _read_date(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> str | None:
+    if isinstance(value, (date, datetime)):
+        return _plain(value)
+    text = _plain(value).strip()
+    match = _DATE.fullmatch(text)
+    if match:
+        try:
+            return date(int(match[1]), int(match[2]), int(match[3])).isoformat()
+        except ValueError:
+            pass
+    problems.append(Problem(column.field, "NOT_DATE", f"“{text}”不是有效日期（格式 YYYY-MM-DD）"))
+    return None
+
+
+def _read_depth(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> int | None:
+    text = _plain(value).strip()
+    match = _DEPTH.match(text)
+    if match:
+        return int(match[1]) if match[1] else _CHINESE_DIGITS[match[2]]
+    problems.append(Problem(column.field, "NOT_ALLOWED_VALUE", f"网办深度“{text}”应为一级至四级"))
+    return None
+
+
+def _read_lines(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> list[str]:
+    return _lines(value)
+
+
+def _read_legal_basis(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> list[dict[str, Any]]:
+    entries = []
+    for line in _lines(value):
+        rank, title, article, text = _parts(line, 4)
+        entries.append({"rank": rank, "title": title, "article": article, "text": text})
+    return entries
+
+
+def _read_materials(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> list[dict[str, Any]]:
+    if _plain(value).strip() == NO_MATERIALS:
+        return []
+    materials = []
+    for i, line in enumerate(_lines(value)):
+        name, basis, fmt, copies, seal = _parts(line, 5)
+        count: Any = None
+        if copies is not None:
+            count = int(copies) if copies.isdecimal() else _integer(copies, index_path(column.field, i, "copies"),
+                                                                        problems)
+        materials.append({"name": name, "basis": basis, "format": fmt, "copies": count, "signature_seal": seal})
+    return materials
+
+
+def _read_fees(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> dict[str, Any]:
+    text = _plain(value).strip()
+    if text in (FREE_OF_CHARGE, "免费", "否"):
+        return {"free": True, "items": []}
+    items = []
+    for line in _lines(text):
+        item, standard, basis = _parts(line, 3)
+        items.append({"item": item, "standard": standard, "basis": basis})
+    return {"free": False, "items": items}
+
+
+_READERS = {DICT: _read_code, DICT_LIST: _read_codes, CHOICE_LIST: _read_values, REFS: _read_values,
+            INT: _read_integer, DATE: _read_date, DEPTH: _read_depth, LINES: _read_lines,
+            LEGAL_BASIS: _read_legal_basis, MATERIALS: _read_materials, FEES: _read_fees}
+# (header, reader or None for text taken as it is, element, sub-element or "", column) of every element column, in
+# order: parse_row's plan. TEXT, CHOICE and REF cells are their stripped text (validation checks the choice).
+_PLAN = tuple((c.header, _READERS.get(c.kind), *c.field.partition(".")[::2], c) for c in COLUMNS
+              if c.field != "source_ref")
+_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
+_DEPTH = re.compile(r"(\d)|([一二三四])级")
 
 
 def _blank(value: Any) -> bool:
@@ -198,6 +256,8 @@ def _blank(value: Any) -> bool:
 
 
 def _plain(value: Any) -> str:
+    if value.__class__ is str:
+        return value
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, datetime):
@@ -209,11 +269,14 @@ def _plain(value: Any) -> str:
 
 def _code(value: Any, entries: Mapping[str, Any], *, labels: bool) -> str:
     text = _plain(value).strip()
-    token = text.split()[0] if text.split() else text
-    width = len(next(iter(entries), ""))
-    for candidate in (token, token.zfill(width) if token.isdigit() else token):
-        if candidate in entries:
-            return candidate
+    words = text.split(None, 1)
+    token = words[0] if words else text
+    if token in entries:
+        return token
+    if token.isdigit():  # Excel turned 01 into 1
+        padded = token.zfill(len(next(iter(entries), "")))
+        if padded in entries:
+            return padded
     if labels:
         matches = [code for code, entry in entries.items() if entry.label == text]
         if len(matches) == 1:
@@ -222,74 +285,33 @@ def _code(value: Any, entries: Mapping[str, Any], *, labels: bool) -> str:
 
 
 def _split_values(value: Any) -> list[str]:
-    return [v.strip() for v in _VALUES.split(_plain(value)) if v.strip()]
+    return [v for part in _VALUES.split(_plain(value)) if (v := part.strip())]
 
 
 def _integer(value: Any, field: str, problems: list[Problem]) -> Any:
-    if isinstance(value, bool):
+    if value.__class__ is str:
+        text = value.strip()
+    elif isinstance(value, int):  # bool included: validation says it is not an integer
         return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
+    elif isinstance(value, float) and value.is_integer():
         return int(value)
-    text = _plain(value).strip()
-    if re.fullmatch(r"\d+", text):
+    else:
+        text = _plain(value).strip()
+    if text.isdecimal():  # what \d+ matches: int() reads every Unicode decimal digit
         return int(text)
     problems.append(Problem(field, "NOT_INTEGER", f"“{text}”不是整数"))
     return None
 
 
-def _date(value: Any, field: str, problems: list[Problem]) -> str | None:
-    if isinstance(value, (date, datetime)):
-        return _plain(value)
-    text = _plain(value).strip()
-    match = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?", text)
-    if match:
-        try:
-            return date(int(match[1]), int(match[2]), int(match[3])).isoformat()
-        except ValueError:
-            pass
-    problems.append(Problem(field, "NOT_DATE", f"“{text}”不是有效日期（格式 YYYY-MM-DD）"))
-    return None
-
-
-def _depth(value: Any, field: str, problems: list[Problem]) -> int | None:
-    text = _plain(value).strip()
-    match = re.match(r"(\d)|([一二三四])级", text)
-    if match:
-        return int(match[1]) if match[1] else _CHINESE_DIGITS[match[2]]
-    problems.append(Problem(field, "NOT_ALLOWED_VALUE", f"网办深度“{text}”应为一级至四级"))
-    return None
-
-
 def _lines(value: Any) -> list[str]:
-    return [line.strip().replace("\\n", "\n") for line in _plain(value).splitlines() if line.strip()]
+    return [line.replace("\\n", "\n") for raw in _plain(value).splitlines() if (line := raw.strip())]
 
 
 def _parts(line: str, count: int) -> list[str | None]:
-    parts: list[str | None] = [p.strip() or None for p in _PARTS.split(line, maxsplit=count - 1)]
+    # The ASCII bar is read too (typed on an English keyboard); without one, str.split does what the regex would.
+    pieces = _PARTS.split(line, maxsplit=count - 1) if "|" in line else line.split(PART_SEPARATOR, count - 1)
+    parts: list[str | None] = [p.strip() or None for p in pieces]
     return parts + [None] * (count - len(parts))
-
-
-def _materials(value: Any, field: str, problems: list[Problem]) -> list[dict[str, Any]]:
-    if _plain(value).strip() == NO_MATERIALS:
-        return []
-    materials = []
-    for i, line in enumerate(_lines(value)):
-        name, basis, fmt, copies, seal = _parts(line, 5)
-        count: Any = None
-        if copies is not None:
-            count = _integer(copies, index_path(field, i, "copies"), problems)
-        materials.append({"name": name, "basis": basis, "format": fmt, "copies": count, "signature_seal": seal})
-    return materials
-
-
-def _fees(value: Any) -> dict[str, Any]:
-    text = _plain(value).strip()
-    if text in (FREE_OF_CHARGE, "免费", "否"):
-        return {"free": True, "items": []}
-    items = [dict(zip(("item", "standard", "basis"), _parts(line, 3), strict=True)) for line in _lines(text)]
-    return {"free": False, "items": items}
 
 
 # ---- writing --------------------------------------------------------------------------------------------------------
