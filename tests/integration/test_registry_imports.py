@@ -14,6 +14,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from sqlalchemy import text
 
 from shared.db import ensure_database
 from shared.dictionaries import load_dictionaries
@@ -279,17 +280,18 @@ async def test_an_export_imported_into_another_registry_reproduces_the_list(api:
 # ---- many chunks: the reader process and the write pipeline ------------------------------------------------------------
 @pytest.fixture
 async def chunked(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RegistryClient]:
-    """Two rows per chunk, so every file below spans several chunks; and every chunk's write takes a while before it
-    commits, so the chunk after it is surely decided while it is in flight (not yet visible in the store)."""
+    """Two rows per chunk, so every file below spans several chunks; and every chunk's write takes a while between
+    its read-model rows and its events, so the chunks after it are surely decided, and the next one's rows written,
+    while it is in flight (not yet visible in the store)."""
     from registry import store
 
-    write_prepared = store.write_prepared
+    write_events = store.write_events
 
-    async def slow_write_prepared(conn: Any, prepared: Any) -> Any:
+    async def slow_write_events(conn: Any, prepared: Any) -> Any:
         await asyncio.sleep(0.2)
-        return await write_prepared(conn, prepared)
+        return await write_events(conn, prepared)
 
-    monkeypatch.setattr(store, "write_prepared", slow_write_prepared)
+    monkeypatch.setattr(store, "write_events", slow_write_events)
     async for client in start_client(database_url, import_chunk_size=2):
         yield client
 
@@ -352,20 +354,58 @@ async def test_a_chunk_that_meets_a_concurrent_change_is_decided_and_written_aga
 
     from registry import store
 
-    write_prepared, calls = store.write_prepared, []  # the fixture's slow write
+    write_events, calls = store.write_events, []  # the fixture's slow write
 
     async def conflicting_once(conn: Any, prepared: Any) -> Any:
         calls.append(len(prepared.events.rows))
-        if len(calls) == 2:  # the second chunk, written while the third is decided beside it
+        if len(calls) == 2:  # the second chunk, while the third one's write waits for it and the fourth is decided
             raise ConcurrencyConflictError(stream_id=prepared.events.rows[0][0], expected=0, actual=1)
-        return await write_prepared(conn, prepared)
+        return await write_events(conn, prepared)
 
-    monkeypatch.setattr(store, "write_prepared", conflicting_once)
+    monkeypatch.setattr(store, "write_events", conflicting_once)
     job = await chunked.import_file(relations_list())
     assert (job["status"], job["created"], job["failed"]) == ("completed", 7, 2), job
     assert len(calls) > 5  # the refused chunk was written again, and the one decided beside it decided again
     assert await chunked.item_count() == 7 and await chunked.event_count() == 7
     assert job["errors_total"] == 2  # the refused chunk's row errors are stored once
+
+
+async def test_a_chunk_written_beside_a_refused_one_is_rolled_back_and_written_again(
+        chunked: RegistryClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chunk after a refused one has stored its read-model rows already, waiting to commit after it: those rows
+    must go (no item without its event), and both chunks are decided again."""
+    from shared.errors import ConcurrencyConflictError
+
+    from registry import store
+
+    write_events, refused = store.write_events, []
+
+    async def refuse_first(conn: Any, prepared: Any) -> Any:
+        if not refused:
+            refused.append(prepared.events.rows[0][0])
+            await asyncio.sleep(0.3)  # the next chunk's rows are in its open transaction meanwhile
+            raise ConcurrencyConflictError(stream_id=refused[0], expected=0, actual=1)
+        return await write_events(conn, prepared)
+
+    monkeypatch.setattr(store, "write_events", refuse_first)
+    job = await chunked.import_file(relations_list())
+    assert (job["status"], job["created"], job["failed"]) == ("completed", 7, 2), job
+    assert await chunked.item_count() == 7 and await chunked.event_count() == 7
+    async with chunked.engine.connect() as conn:  # every read-model row has its event, and the other way round
+        orphans = await conn.scalar(text(
+            "SELECT count(*) FROM registry_items i WHERE NOT EXISTS "
+            "(SELECT 1 FROM events e WHERE e.stream_id = i.item_id AND e.version = i.revision)"))
+    assert orphans == 0
+
+
+async def test_two_imports_of_the_same_list_at_once_make_each_item_once(chunked: RegistryClient) -> None:
+    """A double click: both jobs write the same 来源编号 chunk by chunk, and one waits for rows the other has not
+    committed. Whichever way they interleave (a lock waited for too long counts as a concurrent change), each item
+    exists once and both jobs complete."""
+    first, second = await asyncio.gather(chunked.import_file(relations_list()), chunked.import_file(relations_list()))
+    assert first["status"] == second["status"] == "completed", (first, second)
+    assert first["created"] + second["created"] == 7 and first["failed"] == second["failed"] == 2
+    assert await chunked.item_count() == 7 and await chunked.event_count() == 7
 
 
 async def test_a_reader_process_that_dies_is_reported_not_waited_for(tmp_path: Any) -> None:

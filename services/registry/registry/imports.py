@@ -3,8 +3,9 @@
 The upload is spooled to a temporary file, a job row is written, and the import runs as a task of this process in
 three overlapping stages: a reader *process* reads the file and validates its rows a chunk at a time
 (registry/import_reading.py: CPU work, kept off this process's GIL); here each chunk is decided (existing items
-looked up by 来源编号, references resolved, structure checked) while the chunk before it is being written. Each
-chunk is one transaction: its new and changed items (one ``append_batch`` for all their events), their read-model
+looked up by 来源编号, references resolved, structure checked) while the chunks before it are being written, two at a
+time: a chunk stores its read-model rows while the one before it inserts its events and commits. Each chunk is one
+transaction: its new and changed items (one ``append_batch`` for all their events), their read-model
 rows, the job's counters and the chunk's row errors — so what ``GET /imports/{job}`` reports is exactly what is
 stored. Valid rows are kept, invalid rows reported with row, column, code and message. A row is matched to an
 existing item by its 来源编号 in its region: unchanged content writes nothing (re-importing a file changes nothing),
@@ -26,8 +27,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.auth import Principal
@@ -52,11 +53,29 @@ STATUS_LABELS = {"queued": "排队中", "running": "导入中", "completed": "�
                  "interrupted": "已中断（服务重启），请重新导入同一文件：已导入的行不会重复"}
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 HEARTBEAT_STALE = timedelta(minutes=2)
+WRITES_IN_FLIGHT = 2  # chunk writes overlapping: the later one's rows are stored while the earlier one commits
 ATTEMPTS = 3  # a chunk that meets a concurrent edit of one of its items is decided again on fresh state
 
 
 class ImportJobNotFoundError(DomainError):
     """No such import job (or it belongs to someone else)."""
+
+
+class EarlierChunkFailedError(Exception):
+    """A chunk's write gave up because the chunk before it met a concurrent change: both are decided again."""
+
+
+_LOCK_TIMEOUT_SQL = text("SET LOCAL lock_timeout = '5s'")
+_LOCK_NOT_AVAILABLE, _DEADLOCK_DETECTED = "55P03", "40P01"
+
+
+def met_concurrent_change(exc: BaseException) -> bool:
+    """What a chunk's write may meet when someone else changes the same items meanwhile (the chunk is then decided
+    again on the store as it is): a moved stream, a 来源编号 taken, a lock waited for too long, a deadlock."""
+    if isinstance(exc, ConcurrencyConflictError | IntegrityError | EarlierChunkFailedError):
+        return True
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in (_LOCK_NOT_AVAILABLE,
+                                                                                 _DEADLOCK_DETECTED)
 
 
 class ImportTooLargeError(DomainError):
@@ -198,43 +217,55 @@ class ImportJobs:
 
     async def _pipeline(self, state: JobState, reading: PreparedFile) -> float:
         """Three stages at once: the reader process reads and validates ahead; here the next chunk is decided
-        while the one before it is written (its transaction runs in PostgreSQL meanwhile). Rows of one file never
-        share a 来源编号, so two neighbouring chunks touch different items; what the later one refers to in the
-        earlier one it finds in the earlier one's decision. A write that meets a concurrent change is decided and
-        written again on its own, and the chunk decided beside it is decided again. Returns the progress reached."""
+        while the ones before it are written, up to :data:`WRITES_IN_FLIGHT` of them (each commits in file order;
+        see :meth:`_write`). Rows of one file never share a 来源编号, so neighbouring chunks touch different items;
+        what a later one refers to in an earlier one it finds in the earlier one's decision. A write that meets a
+        concurrent change is decided and written again on its own, and so is every chunk decided beside it.
+        Returns the progress reached."""
         progress = 0.0
-        ahead: tuple[Decision, asyncio.Task[None]] | None = None
+        in_flight: list[tuple[Decision, asyncio.Task[None]]] = []  # oldest first
         try:
             while (chunk := await reading.next_chunk()) is not None:
                 progress = chunk.progress
                 async with self.engine.connect() as conn:
                     decision: Decision | None = await self._decide(conn, state, chunk, final=False,
-                                                                   ahead=ahead[0] if ahead else None)
-                if ahead is not None and not await self._finish(state, *ahead):
+                                                                   ahead=[d for d, _ in in_flight])
+                if len(in_flight) == WRITES_IN_FLIGHT and not await self._finish_oldest(state, in_flight):
                     decision = None  # decided beside a chunk that had to be decided again
-                ahead = None
                 if decision is None or decision.needs_committed_state:
+                    while in_flight:
+                        await self._finish_oldest(state, in_flight)
                     await self._apply(state, chunk)
                 else:
-                    ahead = (decision, asyncio.create_task(self._write(state, decision)))
-            if ahead is not None:
-                await self._finish(state, *ahead)
-                ahead = None
+                    before = in_flight[-1][1] if in_flight else None
+                    in_flight.append((decision, asyncio.create_task(self._write(state, decision, before))))
+            while in_flight:
+                await self._finish_oldest(state, in_flight)
         finally:
-            if ahead is not None:  # cancelled or failed: the write in flight commits or not, the job says so
-                ahead[1].cancel()
-                await asyncio.gather(ahead[1], return_exceptions=True)
+            for _, task in in_flight:  # cancelled or failed: a write in flight commits or not, the job says so
+                task.cancel()
+            await asyncio.gather(*(task for _, task in in_flight), return_exceptions=True)
         return progress
 
-    async def _finish(self, state: JobState, decision: Decision, write: asyncio.Task[None]) -> bool:
-        """Wait for a chunk's write; if it met a concurrent change, apply the chunk again (False)."""
+    async def _finish_oldest(self, state: JobState, in_flight: list[tuple[Decision, asyncio.Task[None]]]) -> bool:
+        """Wait for the oldest write in flight. If it met a concurrent change, it and every write after it (they
+        wait for it, so none of them has committed) are decided and written again in order (False)."""
+        decision, write = in_flight.pop(0)
         try:
             await write
             return True
-        except (ConcurrencyConflictError, IntegrityError):
+        except Exception as exc:
+            if not met_concurrent_change(exc):
+                raise
             log.info("import job %s: chunk met a concurrent change; deciding it again", state.job_id)
-            await self._apply(state, decision.chunk, final=decision.final)
-            return False
+        redo = [decision, *(d for d, _ in in_flight)]
+        for _, later in in_flight:
+            later.cancel()
+        await asyncio.gather(*(t for _, t in in_flight), return_exceptions=True)
+        in_flight.clear()
+        for d in redo:
+            await self._apply(state, d.chunk, final=d.final)
+        return False
 
     async def _deferred(self, state: JobState, *, progress: float) -> None:
         """Rows that referred to items not yet known, once the whole file is in: again while any of them gets
@@ -253,34 +284,46 @@ class ImportJobs:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self.engine.begin() as conn:
-                    decision = await self._decide(conn, state, chunk, final=final, ahead=None)
+                    decision = await self._decide(conn, state, chunk, final=final, ahead=())
                     await self._write_in(conn, state, decision)
                 state.committed(decision)
                 return
-            except (ConcurrencyConflictError, IntegrityError):
-                if attempt == ATTEMPTS:
+            except Exception as exc:
+                if attempt == ATTEMPTS or not met_concurrent_change(exc):
                     raise
                 log.info("import job %s: chunk met a concurrent change; deciding it again", state.job_id)
 
-    async def _write(self, state: JobState, decision: Decision) -> None:
+    async def _write(self, state: JobState, d: Decision, before: asyncio.Task[None] | None) -> None:
+        """One chunk's transaction while the chunk ``before`` it may still be in flight: its read-model rows go in
+        at once (they are other items than the earlier chunk's), so PostgreSQL stores them while the earlier chunk
+        inserts its events and commits; then, once that one has committed, its row errors, the job's counters and
+        its events. A lock this transaction waits for too long (another import of the same list, say) counts as a
+        concurrent change, so that a wait through ``before``, which PostgreSQL cannot see, never deadlocks."""
         async with self.engine.begin() as conn:
-            await self._write_in(conn, state, decision)
-        state.committed(decision)
+            await conn.execute(_LOCK_TIMEOUT_SQL)
+            if d.prepared is not None:
+                await store.write_rows(conn, d.prepared)
+            if before is not None:
+                await asyncio.wait([before])  # not `await before`: cancelling this write must not cancel that one
+                if before.cancelled() or before.exception() is not None:
+                    raise EarlierChunkFailedError
+            await self._write_in(conn, state, d, rows_written=True)
+        state.committed(d)
 
     async def _decide(self, conn: AsyncConnection, state: JobState, chunk: Chunk, *, final: bool,
-                      ahead: Decision | None) -> Decision:
+                      ahead: Sequence[Decision]) -> Decision:
         """What one chunk writes and which of its rows fail (reads only). Unless ``final``, a row whose only problem
         is a reference not found yet is put aside for the end of the file (an export lists items by name, not
-        parents first). ``ahead``: the chunk being written meanwhile — its items count as existing."""
+        parents first). ``ahead``: the chunks being written meanwhile — their items count as existing."""
         now = self.registry.now()
         valid = [r for r in chunk.rows if not r.problems]
         existing = await self._existing(conn, valid)
         d = Decision(chunk, final, now, failures=[(r.row, p) for r in chunk.rows for p in r.problems])
         d.counts["failed"] = len({r.row for r in chunk.rows if r.problems})
-        # What earlier rows of the file that are not committed yet (this chunk's, the chunk ahead's) are called.
-        local = {**ahead.local} if ahead else {}
-        local_edges = {**ahead.local_edges} if ahead else {}
-        local_refs = {**ahead.local_refs} if ahead else {}
+        # What earlier rows of the file that are not committed yet (this chunk's, the chunks ahead's) are called.
+        local = {k: v for a in ahead for k, v in a.local.items()}
+        local_edges = {k: v for a in ahead for k, v in a.local_edges.items()}
+        local_refs = {k: v for a in ahead for k, v in a.local_refs.items()}
         for row in valid:
             region, ref = row.elements["region_code"], row.source_ref or ""
             current = existing.get((region, ref))
@@ -292,7 +335,7 @@ class ImportJobs:
             if current is not None and current.phase == CANCELLED:
                 problems.append(Problem("source_ref", "ITEM_CANCELLED",
                                         f"来源编号“{ref}”对应的事项“{current.name}”已注销，内容不能再修改"))
-            if current is not None and ahead is not None and _restructures(current.elements, elements):
+            if current is not None and ahead and _restructures(current.elements, elements):
                 # Its sub-items may be in the chunk ahead, which the store does not show yet: decide on the store
                 # once that chunk is in.
                 d.needs_committed_state = True
@@ -331,14 +374,17 @@ class ImportJobs:
                                                                   correlation_id=state.job_id, recorded_at=now))
         return d
 
-    async def _write_in(self, conn: AsyncConnection, state: JobState, d: Decision) -> None:
+    async def _write_in(self, conn: AsyncConnection, state: JobState, d: Decision, *,
+                        rows_written: bool = False) -> None:
         """The chunk's row errors, the job's counters and its items, in the caller's transaction."""
         await self._record_errors(conn, state, d.failures)
         totals = {k: state.counts[k] + v for k, v in d.counts.items()}
         await conn.execute(update(jobs_t).where(jobs_t.c.job_id == state.job_id).values(
             **totals, progress=d.chunk.progress, heartbeat_at=d.now))
         if d.prepared is not None:
-            await store.write_prepared(conn, d.prepared)
+            if not rows_written:
+                await store.write_rows(conn, d.prepared)
+            await store.write_events(conn, d.prepared)
 
     async def _existing(self, conn: AsyncConnection,
                         rows: list[PreparedRow]) -> dict[tuple[str, str], store.CurrentItem]:

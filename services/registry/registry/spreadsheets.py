@@ -21,6 +21,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from shared.dictionaries import Dictionaries
 from shared.errors import DomainError
 
@@ -239,7 +241,7 @@ def _ndjson_rows(path: Path) -> RowReader:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line.decode("utf-8-sig"))
+                record = _json_line(line)
             except (UnicodeDecodeError, ValueError) as exc:
                 problem = Problem("", "UNREADABLE_ROW", f"第 {number} 行不是有效的 JSON：{exc}")
                 yield SourceRow(number, None, {}, [problem])
@@ -252,6 +254,15 @@ def _ndjson_rows(path: Path) -> RowReader:
                             else None, record)
 
     return RowReader(rows(), lambda: min(1.0, binary.tell() / size), None, [], tabular=False, close=binary.close)
+
+
+def _json_line(line: bytes) -> Any:
+    """orjson reads a line ≈5 times faster; what it refuses (a BOM, NaN, integers beyond 64 bits) the standard
+    library still reads, and its message is the one reported for a line that is not JSON at all."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line.decode("utf-8-sig"))
 
 
 # ---- writing ------------------------------------------------------------------------------------------------------

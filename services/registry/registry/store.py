@@ -138,9 +138,19 @@ def prepare_writes(writes: Sequence[ItemWrite], metadata: EventMetadata) -> Prep
 async def write_prepared(conn: AsyncConnection, prepared: PreparedWrites) -> list[StoredEvent]:
     """Store prepared writes in the caller's transaction (rows first, the events last: they take the table lock).
     ConcurrencyConflictError if an item's stream moved since it was read."""
-    if not prepared.events.rows:
-        return []
-    await conn.execute(_UPSERT_SQL, {"rows": prepared.rows_json})
+    await write_rows(conn, prepared)
+    return await write_events(conn, prepared)
+
+
+async def write_rows(conn: AsyncConnection, prepared: PreparedWrites) -> None:
+    """The read-model half of :func:`write_prepared` (no table lock: a bulk writer may store one batch's rows while
+    the batch before it still commits)."""
+    if prepared.events.rows:
+        await conn.execute(_UPSERT_SQL, {"rows": prepared.rows_json})
+
+
+async def write_events(conn: AsyncConnection, prepared: PreparedWrites) -> list[StoredEvent]:
+    """The events half of :func:`write_prepared`, after :func:`write_rows` in the same transaction."""
     return await append_prepared(conn, prepared.events)
 
 
