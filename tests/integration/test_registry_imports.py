@@ -432,11 +432,23 @@ async def test_a_reader_process_that_dies_is_reported_not_waited_for(tmp_path: A
         reading.close()
 
 
-def test_both_xlsx_readers_read_a_filled_in_sheet_alike(tmp_path: Any) -> None:
-    """Small files are read whole (calamine), large ones streamed (openpyxl): a sheet reads the same either way."""
+@pytest.mark.parametrize("head_rows", [None, 1, 2, 3])
+def test_both_xlsx_readers_read_a_filled_in_sheet_alike(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                                        head_rows: int | None) -> None:
+    """Small files are read whole (calamine), large ones streamed (openpyxl): a sheet reads the same either way. A
+    large sheet read whole gets a head start from a copy holding its first rows (here as few as 1 to 3, so that the
+    cut falls before, on and after the blank line) and goes on in the whole sheet exactly where the copy ends."""
     from datetime import date
 
+    from registry import spreadsheets
     from registry.spreadsheets import _xlsx_rows_streamed, _xlsx_rows_whole
+
+    heads: list[Any] = []
+    if head_rows is not None:
+        monkeypatch.setattr(spreadsheets, "XLSX_HEAD_MIN_SHEET_BYTES", 0)
+        monkeypatch.setattr(spreadsheets, "XLSX_HEAD_ROWS", head_rows)
+        sheet_head = spreadsheets._sheet_head
+        monkeypatch.setattr(spreadsheets, "_sheet_head", lambda *a: heads.append(sheet_head(*a)) or heads[-1])
 
     book = openpyxl.Workbook()
     sheet = book.active
@@ -462,4 +474,7 @@ def test_both_xlsx_readers_read_a_filled_in_sheet_alike(tmp_path: Any) -> None:
 
     whole, streamed = read(_xlsx_rows_whole), read(_xlsx_rows_streamed)
     assert whole == streamed
+    assert not [p for p in tmp_path.iterdir() if p.name != "list.xlsx"]  # the head start's copy is gone
+    if head_rows is not None:
+        assert heads and heads[0] is not None  # the head start was taken, not silently skipped
     assert [r[0] for r in whole[1]] == [2, 4, 5] and whole[1][1][2]["planned_effective_date"] == "2027-01-01"

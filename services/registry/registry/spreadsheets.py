@@ -12,14 +12,19 @@ import codecs
 import contextlib
 import csv
 import io
+import itertools
 import json
 import os
+import re
+import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import orjson
 
@@ -50,6 +55,10 @@ _SNIFF_BYTES = 64 * 1024
 # xlsx files up to this size are read whole by calamine (fast; memory ≈ 30 times the file: 8 MiB ≈ 70,000 rows
 # ≈ 240 MB); larger ones are streamed by openpyxl (≈ 18 times slower per row, memory flat).
 XLSX_WHOLE_READ_MAX_BYTES = 8 * 1024 * 1024
+# A sheet whose XML is larger than this is read from a head start (see _xlsx_rows_whole): its first rows come from a
+# copy of the file that holds only them, while calamine parses the whole sheet.
+XLSX_HEAD_MIN_SHEET_BYTES = 4 * 1024 * 1024
+XLSX_HEAD_ROWS = 8000
 
 
 class ImportFileError(DomainError):
@@ -141,27 +150,166 @@ def _xlsx_rows(path: Path, dictionaries: Dictionaries) -> RowReader:
 
 
 def _xlsx_rows_whole(path: Path, dictionaries: Dictionaries) -> RowReader:
-    """calamine (Rust) reads the sheet into memory at once, ≈18 times faster than openpyxl."""
+    """calamine (Rust) reads the sheet into memory at once, ≈18 times faster than openpyxl.
+
+    Reading a whole sheet of 50,000 rows takes calamine ≈1.3 s before it gives the first row, and the import would
+    wait for it doing nothing. So calamine parses the sheet in a thread (it lets go of the GIL meanwhile) while
+    the first :data:`XLSX_HEAD_ROWS` rows are read from a small copy of the file that holds only them
+    (:func:`_sheet_head`); the rows after those come from the whole sheet once it is there."""
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:
         book = CalamineWorkbook.from_path(str(path))
-        sheet = book.get_sheet_by_name(SHEET if SHEET in book.sheet_names else book.sheet_names[0])
+        name = SHEET if SHEET in book.sheet_names else book.sheet_names[0]
     except (CalamineError, OSError, ValueError, IndexError) as exc:
         raise ImportFileError(reason=f"无法读取 xlsx 文件：{exc}") from exc
-    values = iter(sheet.iter_rows())
+    loader = ThreadPoolExecutor(1, thread_name_prefix="xlsx-sheet")
+    whole = loader.submit(book.get_sheet_by_name, name)
+    head = _sheet_head(path, name)
+
+    def whole_sheet() -> Any:
+        try:
+            return whole.result()
+        except (CalamineError, OSError, ValueError, IndexError) as exc:
+            raise ImportFileError(reason=f"无法读取 xlsx 文件：{exc}") from exc
+
+    state: dict[str, Any] = {"row": 1, "total": None}
+
+    def rows_of(sheet: Any) -> Iterator[list[Any]]:
+        state["total"] = (sheet.height - 1) if sheet.height > 1 else None
+        return _sheet_rows(sheet)
+
+    def head_then_whole(head: _SheetHead) -> Iterator[list[Any]]:
+        read = 0
+        for row in head.rows:
+            read += 1
+            yield row
+        yield from itertools.islice(rows_of(whole_sheet()), read, None)
+
+    if head is None:
+        values = rows_of(whole_sheet())
+    else:
+        state["total"] = head.total_rows
+        values = head_then_whole(head)
     header = list(next(values, ()))
-    total = (sheet.height - 1) if sheet.height > 1 else None
-    state = {"row": 1}
+    total = state["total"]  # known up front unless the head start's sheet does not announce its size
 
     def numbered() -> Iterator[tuple[int, list[Any]]]:
         for row in values:
             state["row"] += 1
             yield state["row"], row
 
+    def close() -> None:
+        whole.cancel()
+        loader.shutdown(wait=True)
+        book.close()
+        if head is not None:
+            head.close()
+
+    def progress() -> float:
+        return min(1.0, (state["row"] - 1) / state["total"]) if state["total"] else 0.0
+
     rows, problems = _tabular_rows(header, numbered(), dictionaries)
-    return RowReader(rows, lambda: min(1.0, (state["row"] - 1) / total) if total else 0.0, total, problems,
-                     close=book.close)
+    return RowReader(rows, progress, total, problems, close=close)
+
+
+def _sheet_rows(sheet: Any) -> Iterator[list[Any]]:
+    """A calamine sheet's rows as the sheet numbers them: calamine pads rows from the first, but starts each row at
+    the leftmost column used; that column is put back in front, so that two reads of one sheet line up."""
+    padding = [""] * (sheet.start[1] if sheet.start else 0)
+    for row in sheet.iter_rows():
+        yield padding + row if padding else row
+
+
+@dataclass
+class _SheetHead:
+    rows: Iterator[list[Any]]
+    total_rows: int | None  # from the sheet's <dimension>, if it has one
+    close: Any
+
+
+def _sheet_head(path: Path, name: str) -> _SheetHead | None:
+    """The first rows of a large sheet, from a copy of the file whose sheet stops after them (every other part is
+    copied as it is, shared strings and styles included, so calamine reads the cells exactly as in the file). None
+    if the sheet is small, or its XML is not laid out as expected: the whole sheet is then waited for."""
+    from python_calamine import CalamineWorkbook
+
+    copy_path: Path | None = None
+    book = None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = _sheet_member(archive, name)
+            if member is None or archive.getinfo(member).file_size < XLSX_HEAD_MIN_SHEET_BYTES:
+                return None
+            cut = _first_rows_xml(archive, member, XLSX_HEAD_ROWS + 1)  # the header row too
+            if cut is None:
+                return None
+            xml, total = cut
+            handle, copy_name = tempfile.mkstemp(suffix=".xlsx", dir=path.parent)
+            copy_path = Path(copy_name)
+            with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED) as copy:
+                for info in archive.infolist():
+                    copy.writestr(info.filename, xml if info.filename == member else archive.read(info))
+        book = CalamineWorkbook.from_path(str(copy_path))
+        sheet = book.get_sheet_by_name(name)
+    except Exception:  # noqa: BLE001 - only a head start: the whole sheet is read (and its errors reported) anyway
+        if book is not None:
+            book.close()
+        if copy_path is not None:
+            remove_quietly(copy_path)
+        return None
+    opened, copied = book, copy_path
+
+    def close() -> None:
+        opened.close()
+        remove_quietly(copied)
+
+    return _SheetHead(_sheet_rows(sheet), total, close)
+
+
+def _sheet_member(archive: zipfile.ZipFile, name: str) -> str | None:
+    """The archive member of the sheet called ``name`` (workbook.xml names it, its relationships locate it)."""
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+          "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+          "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
+    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    for sheet in workbook.iterfind("m:sheets/m:sheet", ns):
+        if sheet.get("name") == name:
+            rel_id = sheet.get(f"{{{ns['r']}}}id")
+            for rel in rels.iterfind("p:Relationship", ns):
+                if rel.get("Id") == rel_id:
+                    target = rel.get("Target") or ""
+                    return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    return None
+
+
+def _first_rows_xml(archive: zipfile.ZipFile, member: str, rows: int) -> tuple[bytes, int | None] | None:
+    """The sheet's XML cut after its ``rows``-th row and closed again, and the rows its <dimension> announces after
+    the header; None if the sheet has no more rows than that (or no recognisable <sheetData>)."""
+    head = bytearray()
+    prefix: re.Match[bytes] | None = None
+    end_of_row, position, found = b"", 0, 0
+    with archive.open(member) as stream:
+        while block := stream.read(1024 * 1024):
+            head += block
+            if prefix is None:
+                prefix = _SHEET_DATA.search(head)  # how the elements are spelt: <row> or <x:row>
+                if prefix is None:
+                    continue
+                end_of_row, position = b"</" + prefix[1] + b"row>", prefix.end()
+            while found < rows and (at := head.find(end_of_row, position)) >= 0:
+                found, position = found + 1, at + len(end_of_row)
+            if found == rows:
+                dimension = _DIMENSION.search(head, 0, prefix.start())
+                total = int(dimension[1]) - 1 if dimension else None
+                closing = b"</" + prefix[1] + b"sheetData></" + prefix[1] + b"worksheet>"
+                return bytes(head[:position]) + closing, total
+    return None
+
+
+_SHEET_DATA = re.compile(rb"<((?:\w+:)?)sheetData[\s>]")
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"[A-Z]+\d+:[A-Z]+(\d+)\"")
 
 
 def _xlsx_rows_streamed(path: Path, dictionaries: Dictionaries) -> RowReader:
