@@ -106,6 +106,9 @@ class NewEvent:
     type: str
     data: dict[str, Any]
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    # canonical_json(data), when the writer has it already (the registry's import splices in the element set its
+    # reader process serialised); it is what is stored and hashed, so it must be exactly that
+    data_json: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -339,7 +342,7 @@ def prepare_append(appends: Sequence[StreamAppend], metadata: EventMetadata | No
             raise ConcurrencyConflictError(stream_id=a.stream_id, expected=a.expected_version, actual=version)
         for e in a.events:
             version += 1
-            data_json = canonical_json(e.data)
+            data_json = e.data_json if e.data_json is not None else canonical_json(e.data)
             previous = event_hash(previous, a.stream_id, version, e.event_id, e.type, e.data, meta.actor,
                                   recorded_at, data_json=data_json)
             rows.append((a.stream_id, version, e.event_id, e.type, e.data, meta.actor, meta.correlation_id,

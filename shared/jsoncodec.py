@@ -32,6 +32,24 @@ def canonical(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=_default)
 
 
+def canonical_bytes(value: Any) -> bytes:
+    """:func:`canonical` as UTF-8 bytes (what :func:`canonical_with` splices in)."""
+    try:
+        return orjson.dumps(value, option=_SORTED)
+    except TypeError:
+        return canonical(value).encode()
+
+
+def canonical_with(value: dict[str, Any], key: str, encoded: bytes) -> str:
+    """:func:`canonical` of ``value`` whose ``value[key]`` is already encoded as ``encoded`` (its canonical bytes):
+    those bytes are embedded as they are instead of being serialised again. The caller vouches that ``encoded`` is
+    ``canonical_bytes(value[key])``; for values that took the standard-library path the whole value is encoded."""
+    try:
+        return orjson.dumps({**value, key: orjson.Fragment(encoded)}, option=_SORTED).decode()
+    except TypeError:
+        return canonical(value)
+
+
 def loads(text: str | bytes) -> Any:
     return orjson.loads(text)
 

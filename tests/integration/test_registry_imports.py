@@ -137,6 +137,25 @@ async def test_csv_in_gb18030_and_utf8_with_line_breaks_inside_cells(api: Regist
     assert (job["created"], job["unchanged"]) == (1, 1)
 
 
+async def test_imported_events_carry_exactly_their_elements_and_chain_like_any_other(chunked: RegistryClient) -> None:
+    """The job embeds the element set the reader serialised instead of serialising it again: what is stored must be
+    that element set, and every stream's hash chain must verify against the stored data (rows with references
+    resolved here, and rows without, each written as a new item and then as a revision)."""
+    from shared.eventstore import load_stream, verify_chain
+
+    first = await chunked.import_file(relations_list())
+    changed = relations_list().replace("机动车".encode(), "汽车".encode())
+    second = await chunked.import_file(changed)
+    assert (first["created"], second["revised"]) == (7, 4), (first, second)
+    for item in await listed(chunked):
+        async with chunked.engine.connect() as conn:
+            events = await load_stream(conn, item["item_id"])
+        assert verify_chain(events).ok, item
+        stored = (await chunked.call("GET", f"/items/{item['item_id']}")).json()
+        assert events[-1].data["elements"] == stored["elements"] and stored["elements"]["name"] == item["name"]
+        assert "机动车" not in stored["elements"]["name"]
+
+
 async def test_ndjson_reports_problems_by_line_and_field(api: RegistryClient) -> None:
     bad = copy.deepcopy(FULL)
     bad["service_guide"]["promised_time_limit_days"] = 99

@@ -9,6 +9,8 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.auth import Principal, TokenVerifier, mint_token, verify_token
 from shared.cloudevents import CloudEvent, MalformedEventError
@@ -124,3 +126,15 @@ def test_the_token_command_mints_a_token_the_services_accept() -> None:
                          env={"PATH": "/usr/bin:/bin", "SHIXIANG_DEV_ROOT": "/nonexistent"}).stdout.strip()
     principal = verify_token(out, DEVELOPMENT_JWT_SECRET)
     assert principal.subject == "李四" and principal.regions == ("44", "4401")
+
+
+@given(st.dictionaries(st.text(max_size=8), st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20), max_size=6), st.text(max_size=8))
+def test_splicing_a_value_already_encoded_gives_the_canonical_json_of_the_whole(value: dict, key: str) -> None:
+    from shared import jsoncodec
+
+    inner = value.get(key, {"名称": "户口迁移", "b": [1, None, True]})
+    whole = {**value, key: inner}
+    assert jsoncodec.canonical_with(whole, key, jsoncodec.canonical_bytes(inner)) == jsoncodec.canonical(whole)

@@ -348,10 +348,12 @@ class ImportJobs:
                 d.failures += [(row.row, p) for p in problems]
                 d.counts["failed"] += 1
                 continue
+            # the reader's canonical JSON of the elements, unless references were resolved into them here
+            encoded = row.elements_json if elements is row.elements else None
             if current is None:
                 d.writes.append(store.drafted(elements, author=state.principal.subject, source_ref=ref, now=now,
                                               item_id=item_id, import_job_id=state.job_id,
-                                              missing=row.missing))
+                                              missing=row.missing, elements_json=encoded))
                 d.counts["created"] += 1
             else:
                 changed = changed_fields(current.elements, elements)
@@ -360,7 +362,8 @@ class ImportJobs:
                     continue
                 d.writes.append(store.revised(current, elements, author=state.principal.subject, changed=changed,
                                               maintenance=False, pending=current.phase in PUBLISHED_PHASES, now=now,
-                                              import_job_id=state.job_id, missing=row.missing))
+                                              import_job_id=state.job_id, missing=row.missing,
+                                              elements_json=encoded))
                 d.counts["revised"] += 1
             named = ReferencedItem(item_id, elements["name"], elements["composition"], elements["tier"])
             edges = list(elements["serial_predecessor_ids"])
