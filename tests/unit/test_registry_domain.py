@@ -293,3 +293,14 @@ def test_every_substring_of_a_name_is_found_through_the_indexed_text(name: str, 
 def test_search_patterns_are_mostly_selective() -> None:
     assert not like(search_text("普通护照签发"), search_pattern("户口"))
     assert search_pattern("护照") == "% 护照 %" and search_pattern("户口迁移") == "% 户口 口迁 迁移 %"
+
+
+def test_ids_drawn_at_once_are_distinct_random_version_4_uuids() -> None:
+    import uuid
+
+    from registry.imports import random_uuids
+
+    ids = list(random_uuids(2000))
+    assert len(set(ids)) == 2000 and len({str(i) for i in ids}) == 2000
+    assert all(isinstance(i, uuid.UUID) and i.version == 4 and i.variant == uuid.RFC_4122 for i in ids)
+    assert all(uuid.UUID(str(i)) == i for i in ids)

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from asyncpg.pgproto.pgproto import UUID as AsyncpgUUID
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -80,6 +82,17 @@ def met_concurrent_change(exc: BaseException) -> bool:
 
 class ImportTooLargeError(DomainError):
     """The upload exceeds the configured size limit."""
+
+
+def random_uuids(count: int) -> Iterator[uuid.UUID]:
+    """``count`` random (version 4) UUIDs from one read of the system's randomness. An imported row needs two (its
+    item's and its event's): uuid.uuid4() and str() of it cost ≈3 µs each, asyncpg's UUID (a uuid.UUID that
+    asyncpg sends as it is and whose str() is done in C) cut from one buffer ≈0.6 µs."""
+    raw = bytearray(os.urandom(16 * count))
+    for start in range(0, 16 * count, 16):
+        raw[start + 6] = (raw[start + 6] & 0x0F) | 0x40  # version 4
+        raw[start + 8] = (raw[start + 8] & 0x3F) | 0x80  # the RFC 4122 variant
+        yield AsyncpgUUID(bytes(raw[start:start + 16]))
 
 
 def _zero_counts() -> dict[str, int]:
@@ -324,10 +337,11 @@ class ImportJobs:
         local = {k: v for a in ahead for k, v in a.local.items()}
         local_edges = {k: v for a in ahead for k, v in a.local_edges.items()}
         local_refs = {k: v for a in ahead for k, v in a.local_refs.items()}
+        ids = random_uuids(2 * len(valid))  # an item id and an event id per row, drawn at once
         for row in valid:
             region, ref = row.elements["region_code"], row.source_ref or ""
             current = existing.get((region, ref))
-            item_id = current.item_id if current else str(uuid.uuid4())
+            item_id, event_id = (current.item_id if current else str(next(ids))), next(ids)
             elements, problems = await self._resolve(conn, row, local_refs)
             if problems and not final and all(p.code == "REFERENCE_NOT_FOUND" for p in problems):
                 d.deferred.append(row)
@@ -353,7 +367,7 @@ class ImportJobs:
             if current is None:
                 d.writes.append(store.drafted(elements, author=state.principal.subject, source_ref=ref, now=now,
                                               item_id=item_id, import_job_id=state.job_id,
-                                              missing=row.missing, elements_json=encoded))
+                                              missing=row.missing, elements_json=encoded, event_id=event_id))
                 d.counts["created"] += 1
             else:
                 changed = changed_fields(current.elements, elements)
@@ -363,7 +377,7 @@ class ImportJobs:
                 d.writes.append(store.revised(current, elements, author=state.principal.subject, changed=changed,
                                               maintenance=False, pending=current.phase in PUBLISHED_PHASES, now=now,
                                               import_job_id=state.job_id, missing=row.missing,
-                                              elements_json=encoded))
+                                              elements_json=encoded, event_id=event_id))
                 d.counts["revised"] += 1
             named = ReferencedItem(item_id, elements["name"], elements["composition"], elements["tier"])
             edges = list(elements["serial_predecessor_ids"])

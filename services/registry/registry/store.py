@@ -74,30 +74,32 @@ class CurrentItem:
 
 def drafted(elements: dict[str, Any], *, author: str, source_ref: str | None, now: datetime,
             item_id: str | None = None, import_job_id: str | None = None, missing: list[str] | None = None,
-            elements_json: bytes | None = None) -> ItemWrite:
+            elements_json: bytes | None = None, event_id: uuid.UUID | None = None) -> ItemWrite:
     """``elements_json``: the element set's canonical JSON when the caller has it (an import's reader process
-    serialised it): the event embeds it instead of serialising the elements again."""
+    serialised it): the event embeds it instead of serialising the elements again. ``event_id``: one the caller
+    drew (an import draws a chunk's ids at once), else a fresh one."""
     item_id = item_id or str(uuid.uuid4())
     data = revision_data(item_id=item_id, revision=1, elements=elements, author=author, source_ref=source_ref,
                          import_job_id=import_job_id, missing=missing)
-    return ItemWrite(item_id, 0, GENESIS_HASH, _event(DRAFTED, data, elements_json),
+    return ItemWrite(item_id, 0, GENESIS_HASH, _event(DRAFTED, data, elements_json, event_id),
                      _row(data, author=author, now=now, created=True))
 
 
 def revised(current: CurrentItem, elements: dict[str, Any], *, author: str, changed: list[str], maintenance: bool,
             pending: bool, now: datetime, import_job_id: str | None = None,
-            missing: list[str] | None = None, elements_json: bytes | None = None) -> ItemWrite:
+            missing: list[str] | None = None, elements_json: bytes | None = None,
+            event_id: uuid.UUID | None = None) -> ItemWrite:
     data = revision_data(item_id=current.item_id, revision=current.revision + 1, elements=elements, author=author,
                          source_ref=current.source_ref, changed_fields=changed, maintenance=maintenance,
                          pending=pending, import_job_id=import_job_id, missing=missing)
-    return ItemWrite(current.item_id, current.revision, current.head_hash, _event(REVISED, data, elements_json),
+    return ItemWrite(current.item_id, current.revision, current.head_hash,
+                     _event(REVISED, data, elements_json, event_id),
                      _row(data, author=author, now=now, created=False))
 
 
-def _event(type_: str, data: dict[str, Any], elements_json: bytes | None) -> NewEvent:
-    if elements_json is None:
-        return NewEvent(type_, data)
-    return NewEvent(type_, data, data_json=jsoncodec.canonical_with(data, "elements", elements_json))
+def _event(type_: str, data: dict[str, Any], elements_json: bytes | None, event_id: uuid.UUID | None) -> NewEvent:
+    data_json = None if elements_json is None else jsoncodec.canonical_with(data, "elements", elements_json)
+    return NewEvent(type_, data, event_id or uuid.uuid4(), data_json=data_json)
 
 
 def _row(data: dict[str, Any], *, author: str, now: datetime, created: bool) -> dict[str, Any]:
