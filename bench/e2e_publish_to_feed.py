@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -137,6 +138,7 @@ async def run(items: int, concurrency: int) -> None:
         await watcher.stop()
         await client.close()
         suite.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ import contextlib
 import csv
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -236,6 +237,7 @@ def main() -> None:
                   flush=True)
     finally:
         postgres.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the files and the cluster: gigabytes per run
 
 
 if __name__ == "__main__":
