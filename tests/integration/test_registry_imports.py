@@ -451,23 +451,20 @@ async def test_a_reader_process_that_dies_is_reported_not_waited_for(tmp_path: A
         reading.close()
 
 
-@pytest.mark.parametrize("head_rows", [None, 1, 2, 3])
-def test_both_xlsx_readers_read_a_filled_in_sheet_alike(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
-                                                        head_rows: int | None) -> None:
-    """Small files are read whole (calamine), large ones streamed (openpyxl): a sheet reads the same either way. A
-    large sheet read whole gets a head start from a copy holding its first rows (here as few as 1 to 3, so that the
-    cut falls before, on and after the blank line) and goes on in the whole sheet exactly where the copy ends."""
+@pytest.mark.parametrize(("way", "rows"), [("whole", None), ("parts", 1), ("parts", 2), ("parts", 3), ("parts", 10)])
+def test_every_xlsx_reader_reads_a_filled_in_sheet_alike(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, way: str,
+                                                         rows: int | None) -> None:
+    """Files up to 1 MiB are read whole (calamine), larger ones a part at a time (calamine, from copies of the file
+    holding a few rows each), and openpyxl streams what cannot be cut: a sheet reads the same every way. Here the
+    parts are 1 to 3 rows long, so that the cuts fall before, on and after the blank line, or hold the whole sheet."""
     from datetime import date
 
     from registry import spreadsheets
-    from registry.spreadsheets import _xlsx_rows_streamed, _xlsx_rows_whole
+    from registry.spreadsheets import _xlsx_rows_in_parts, _xlsx_rows_streamed, _xlsx_rows_whole
 
-    heads: list[Any] = []
-    if head_rows is not None:
-        monkeypatch.setattr(spreadsheets, "XLSX_HEAD_MIN_SHEET_BYTES", 0)
-        monkeypatch.setattr(spreadsheets, "XLSX_HEAD_ROWS", head_rows)
-        sheet_head = spreadsheets._sheet_head
-        monkeypatch.setattr(spreadsheets, "_sheet_head", lambda *a: heads.append(sheet_head(*a)) or heads[-1])
+    if way == "parts":
+        monkeypatch.setattr(spreadsheets, "XLSX_PART_ROWS", rows)
+        monkeypatch.setattr(spreadsheets, "_xlsx_rows_streamed", None)  # no fallback: the parts must be read
 
     book = openpyxl.Workbook()
     sheet = book.active
@@ -491,9 +488,45 @@ def test_both_xlsx_readers_read_a_filled_in_sheet_alike(tmp_path: Any, monkeypat
         finally:
             opened.close()
 
-    whole, streamed = read(_xlsx_rows_whole), read(_xlsx_rows_streamed)
+    whole = read(_xlsx_rows_in_parts if way == "parts" else _xlsx_rows_whole)
+    streamed = read(_xlsx_rows_streamed)
     assert whole == streamed
-    assert not [p for p in tmp_path.iterdir() if p.name != "list.xlsx"]  # the head start's copy is gone
-    if head_rows is not None:
-        assert heads and heads[0] is not None  # the head start was taken, not silently skipped
+    assert not [p for p in tmp_path.iterdir() if p.name != "list.xlsx"]  # the parts' copies are gone
     assert [r[0] for r in whole[1]] == [2, 4, 5] and whole[1][1][2]["planned_effective_date"] == "2027-01-01"
+
+
+def test_a_sheet_damaged_inside_fails_the_parts_reader_with_the_reason(tmp_path: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read in parts, a damaged sheet is found part way through the file: the reading stops with the reason (the
+    job then fails with it), it does not crash the reader."""
+    import zipfile
+
+    from registry import spreadsheets
+    from registry.spreadsheets import ImportFileError, _xlsx_rows_in_parts
+
+    monkeypatch.setattr(spreadsheets, "XLSX_PART_ROWS", 200)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "事项清单"
+    sheet.append(list(HEADERS))
+    for i in range(3000):  # ≈8 MB of sheet XML: read a megabyte at a time, the damage is met part way
+        sheet.append(row_for(f"GZ-{i:04d}", {**FULL, "name": f"事项{uuid.uuid4().hex}"}))
+    path = tmp_path / "list.xlsx"
+    book.save(path)
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("xl/worksheets/sheet1.xml")
+    data = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    middle = start + info.compress_size * 3 // 4
+    data[middle:middle + 64] = bytes(64)  # zeros over the deflated rows, three quarters of the way in
+    path.write_bytes(bytes(data))
+
+    opened, read = _xlsx_rows_in_parts(path, DICTIONARIES), 0
+    with pytest.raises(ImportFileError) as failure:
+        try:
+            for _ in opened:
+                read += 1
+        finally:
+            opened.close()
+    assert "无法读取 xlsx 文件" in str(failure.value.context["reason"])
+    assert 0 < read < 3000  # the first parts were read

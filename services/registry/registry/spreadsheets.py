@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -52,13 +53,10 @@ _CONTENT_TYPES = {
 # Types that say nothing about the content (curl's default, browsers' fallback): the name and the bytes decide.
 _GENERIC_TYPES = ("", "application/octet-stream", "text/plain", "application/x-www-form-urlencoded")
 _SNIFF_BYTES = 64 * 1024
-# xlsx files up to this size are read whole by calamine (fast; memory ≈ 30 times the file: 8 MiB ≈ 70,000 rows
-# ≈ 240 MB); larger ones are streamed by openpyxl (≈ 18 times slower per row, memory flat).
-XLSX_WHOLE_READ_MAX_BYTES = 8 * 1024 * 1024
-# A sheet whose XML is larger than this is read from a head start (see _xlsx_rows_whole): its first rows come from a
-# copy of the file that holds only them, while calamine parses the whole sheet.
-XLSX_HEAD_MIN_SHEET_BYTES = 4 * 1024 * 1024
-XLSX_HEAD_ROWS = 8000
+# xlsx files up to this size (≈9,000 rows of a full element set) are read whole by calamine; larger ones a part of
+# XLSX_PART_ROWS rows at a time (calamine too, memory bounded by two parts: ≈230 MB for any size of our lists).
+XLSX_WHOLE_READ_MAX_BYTES = 1024 * 1024
+XLSX_PART_ROWS = 10_000
 
 
 class ImportFileError(DomainError):
@@ -146,71 +144,31 @@ def _tabular_rows(header: list[Any], records: Iterable[tuple[int, list[Any]]],
 def _xlsx_rows(path: Path, dictionaries: Dictionaries) -> RowReader:
     if path.stat().st_size <= XLSX_WHOLE_READ_MAX_BYTES:
         return _xlsx_rows_whole(path, dictionaries)
-    return _xlsx_rows_streamed(path, dictionaries)
+    return _xlsx_rows_in_parts(path, dictionaries)
 
 
 def _xlsx_rows_whole(path: Path, dictionaries: Dictionaries) -> RowReader:
-    """calamine (Rust) reads the sheet into memory at once, ≈18 times faster than openpyxl.
-
-    Reading a whole sheet of 50,000 rows takes calamine ≈1.3 s before it gives the first row, and the import would
-    wait for it doing nothing. So calamine parses the sheet in a thread (it lets go of the GIL meanwhile) while
-    the first :data:`XLSX_HEAD_ROWS` rows are read from a small copy of the file that holds only them
-    (:func:`_sheet_head`); the rows after those come from the whole sheet once it is there."""
+    """calamine (Rust) reads the sheet into memory at once, ≈18 times faster than openpyxl."""
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:
         book = CalamineWorkbook.from_path(str(path))
-        name = SHEET if SHEET in book.sheet_names else book.sheet_names[0]
+        sheet = book.get_sheet_by_name(SHEET if SHEET in book.sheet_names else book.sheet_names[0])
     except (CalamineError, OSError, ValueError, IndexError) as exc:
         raise ImportFileError(reason=f"无法读取 xlsx 文件：{exc}") from exc
-    loader = ThreadPoolExecutor(1, thread_name_prefix="xlsx-sheet")
-    whole = loader.submit(book.get_sheet_by_name, name)
-    head = _sheet_head(path, name)
-
-    def whole_sheet() -> Any:
-        try:
-            return whole.result()
-        except (CalamineError, OSError, ValueError, IndexError) as exc:
-            raise ImportFileError(reason=f"无法读取 xlsx 文件：{exc}") from exc
-
-    state: dict[str, Any] = {"row": 1, "total": None}
-
-    def rows_of(sheet: Any) -> Iterator[list[Any]]:
-        state["total"] = (sheet.height - 1) if sheet.height > 1 else None
-        return _sheet_rows(sheet)
-
-    def head_then_whole(head: _SheetHead) -> Iterator[list[Any]]:
-        read = 0
-        for row in head.rows:
-            read += 1
-            yield row
-        yield from itertools.islice(rows_of(whole_sheet()), read, None)
-
-    if head is None:
-        values = rows_of(whole_sheet())
-    else:
-        state["total"] = head.total_rows
-        values = head_then_whole(head)
+    values = _sheet_rows(sheet)
     header = list(next(values, ()))
-    total = state["total"]  # known up front unless the head start's sheet does not announce its size
+    total = (sheet.height - 1) if sheet.height > 1 else None
+    state = {"row": 1}
 
     def numbered() -> Iterator[tuple[int, list[Any]]]:
         for row in values:
             state["row"] += 1
             yield state["row"], row
 
-    def close() -> None:
-        whole.cancel()
-        loader.shutdown(wait=True)
-        book.close()
-        if head is not None:
-            head.close()
-
-    def progress() -> float:
-        return min(1.0, (state["row"] - 1) / state["total"]) if state["total"] else 0.0
-
     rows, problems = _tabular_rows(header, numbered(), dictionaries)
-    return RowReader(rows, progress, total, problems, close=close)
+    return RowReader(rows, lambda: min(1.0, (state["row"] - 1) / total) if total else 0.0, total, problems,
+                     close=book.close)
 
 
 def _sheet_rows(sheet: Any) -> Iterator[list[Any]]:
@@ -221,95 +179,168 @@ def _sheet_rows(sheet: Any) -> Iterator[list[Any]]:
         yield padding + row if padding else row
 
 
-@dataclass
-class _SheetHead:
-    rows: Iterator[list[Any]]
-    total_rows: int | None  # from the sheet's <dimension>, if it has one
-    close: Any
-
-
-def _sheet_head(path: Path, name: str) -> _SheetHead | None:
-    """The first rows of a large sheet, from a copy of the file whose sheet stops after them (every other part is
-    copied as it is, shared strings and styles included, so calamine reads the cells exactly as in the file). None
-    if the sheet is small, or its XML is not laid out as expected: the whole sheet is then waited for."""
-    from python_calamine import CalamineWorkbook
-
-    copy_path: Path | None = None
-    book = None
-    try:
-        with zipfile.ZipFile(path) as archive:
-            member = _sheet_member(archive, name)
-            if member is None or archive.getinfo(member).file_size < XLSX_HEAD_MIN_SHEET_BYTES:
-                return None
-            cut = _first_rows_xml(archive, member, XLSX_HEAD_ROWS + 1)  # the header row too
-            if cut is None:
-                return None
-            xml, total = cut
-            handle, copy_name = tempfile.mkstemp(suffix=".xlsx", dir=path.parent)
-            copy_path = Path(copy_name)
-            with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED) as copy:
-                for info in archive.infolist():
-                    copy.writestr(info.filename, xml if info.filename == member else archive.read(info))
-        book = CalamineWorkbook.from_path(str(copy_path))
-        sheet = book.get_sheet_by_name(name)
-    except Exception:  # noqa: BLE001 - only a head start: the whole sheet is read (and its errors reported) anyway
-        if book is not None:
-            book.close()
-        if copy_path is not None:
-            remove_quietly(copy_path)
-        return None
-    opened, copied = book, copy_path
-
-    def close() -> None:
-        opened.close()
-        remove_quietly(copied)
-
-    return _SheetHead(_sheet_rows(sheet), total, close)
-
-
-def _sheet_member(archive: zipfile.ZipFile, name: str) -> str | None:
-    """The archive member of the sheet called ``name`` (workbook.xml names it, its relationships locate it)."""
+def _sheet_members(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name → its archive member, in the workbook's order (workbook.xml names the sheets, its relationships
+    locate them)."""
     ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
           "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
           "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
     workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
     rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    targets = {rel.get("Id"): rel.get("Target") or "" for rel in rels.iterfind("p:Relationship", ns)}
+    members = {}
     for sheet in workbook.iterfind("m:sheets/m:sheet", ns):
-        if sheet.get("name") == name:
-            rel_id = sheet.get(f"{{{ns['r']}}}id")
-            for rel in rels.iterfind("p:Relationship", ns):
-                if rel.get("Id") == rel_id:
-                    target = rel.get("Target") or ""
-                    return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-    return None
+        target = targets.get(sheet.get(f"{{{ns['r']}}}id"), "")
+        if target:
+            members[sheet.get("name") or ""] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    return members
 
 
-def _first_rows_xml(archive: zipfile.ZipFile, member: str, rows: int) -> tuple[bytes, int | None] | None:
-    """The sheet's XML cut after its ``rows``-th row and closed again, and the rows its <dimension> announces after
-    the header; None if the sheet has no more rows than that (or no recognisable <sheetData>)."""
-    head = bytearray()
-    prefix: re.Match[bytes] | None = None
-    end_of_row, position, found = b"", 0, 0
-    with archive.open(member) as stream:
-        while block := stream.read(1024 * 1024):
-            head += block
-            if prefix is None:
-                prefix = _SHEET_DATA.search(head)  # how the elements are spelt: <row> or <x:row>
-                if prefix is None:
-                    continue
-                end_of_row, position = b"</" + prefix[1] + b"row>", prefix.end()
-            while found < rows and (at := head.find(end_of_row, position)) >= 0:
-                found, position = found + 1, at + len(end_of_row)
-            if found == rows:
-                dimension = _DIMENSION.search(head, 0, prefix.start())
-                total = int(dimension[1]) - 1 if dimension else None
-                closing = b"</" + prefix[1] + b"sheetData></" + prefix[1] + b"worksheet>"
-                return bytes(head[:position]) + closing, total
-    return None
+def _sheet_xml_parts(read: Any, rows_per_part: int) -> Iterator[bytes]:
+    """A sheet's XML (``read(n)`` gives its next bytes) as complete sheets of ``rows_per_part`` rows each, the last
+    one what is left: each is the sheet's own opening (everything up to <sheetData>, so its <dimension> too), a run
+    of whole <row> elements, and the closing tags. Nothing for a sheet without rows (or without a <sheetData>)."""
+    buffer = bytearray()
+    opening, end_of_row, end_of_data, closing = b"", b"", b"", b""
+    position = found = 0
+    while block := read(1024 * 1024):
+        buffer += block
+        if not opening:
+            data = _SHEET_DATA.search(buffer)  # how the elements are spelt: <row> or <x:row>
+            if data is None:
+                continue
+            rows_start = buffer.index(b">", data.start()) + 1
+            opening, prefix = bytes(buffer[:rows_start]), data[1]
+            end_of_row, end_of_data = b"</" + prefix + b"row>", b"</" + prefix + b"sheetData>"
+            closing = end_of_data + b"</" + prefix + b"worksheet>"
+            del buffer[:rows_start]
+        while (at := buffer.find(end_of_row, position)) >= 0:
+            found, position = found + 1, at + len(end_of_row)
+            if found == rows_per_part:
+                with memoryview(buffer) as view:  # one copy of the part, not three
+                    part = b"".join((opening, view[:position], closing))
+                del buffer[:position]
+                found = position = 0
+                yield part
+    if opening:
+        end = buffer.find(end_of_data)
+        rest = bytes(buffer[:end] if end >= 0 else buffer)
+        if end_of_row in rest:
+            yield opening + rest + closing
+
+
+def _announced_rows(sheet_xml: bytes) -> int | None:
+    """The rows after the header a sheet's <dimension> announces, if it has one."""
+    dimension = _DIMENSION.search(sheet_xml, 0, max(sheet_xml.find(b"sheetData"), 0))
+    return int(dimension[1]) - 1 if dimension else None
 
 
 _SHEET_DATA = re.compile(rb"<((?:\w+:)?)sheetData[\s>]")
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"[A-Z]+\d+:[A-Z]+(\d+)\"")
+
+
+def _xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
+    """A file too large to read whole: its sheet is cut into sheets of :data:`XLSX_PART_ROWS` rows
+    (:func:`_sheet_xml_parts`), each read by calamine from a copy of the file that holds it (every other part of the
+    file copied as it is, shared strings and styles included, so the cells read exactly as in the file), the next
+    one parsed in a thread while this one's rows are used: memory holds two parts whatever the file size, at
+    calamine's speed, and the first rows are there after one part (≈0.3 s), not after the whole sheet (≈1.3 s for
+    50,000 rows). A workbook whose sheet cannot be located or cut that way is streamed by openpyxl instead."""
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ImportFileError(reason=f"无法读取 xlsx 文件：{exc}") from exc
+    try:
+        members = _sheet_members(archive)
+        name = SHEET if SHEET in members else next(iter(members))
+        member = members[name]
+        size = max(archive.getinfo(member).file_size, 1)
+        others = {info.filename: archive.read(info) for info in archive.infolist() if info.filename != member}
+        stream = archive.open(member)
+    except (KeyError, StopIteration, ElementTree.ParseError, zipfile.BadZipFile, OSError, ValueError):
+        archive.close()
+        return _xlsx_rows_streamed(path, dictionaries)
+    loader = ThreadPoolExecutor(1, thread_name_prefix="xlsx-part")
+    state: dict[str, Any] = {"row": 1, "read": 0, "total": None}
+
+    def read(n: int) -> bytes:
+        block = stream.read(n)
+        state["read"] += len(block)
+        return block
+
+    def load(xml: bytes) -> Any:  # in the loader thread: calamine lets go of the GIL while it parses
+        handle, copy_name = tempfile.mkstemp(suffix=".xlsx", dir=path.parent)  # a file: calamine reads it as needed
+        try:
+            with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED) as copy:
+                for filename, content in others.items():
+                    copy.writestr(filename, content)
+                copy.writestr(member, xml)
+            del xml
+            book = CalamineWorkbook.from_path(copy_name)
+            try:
+                return book.get_sheet_by_name(name)
+            finally:
+                book.close()
+        except (CalamineError, ValueError) as exc:
+            raise ImportFileError(reason=f"无法读取 xlsx 文件：{exc}") from exc
+        finally:
+            remove_quietly(Path(copy_name))
+
+    cuts = _sheet_xml_parts(read, XLSX_PART_ROWS)
+
+    def next_part() -> bytes | None:
+        try:
+            return next(cuts, None)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:  # the sheet's bytes are damaged
+            raise ImportFileError(reason=f"无法读取 xlsx 文件：{exc}") from exc
+
+    try:
+        first, failure = next_part(), None
+    except ImportFileError as exc:
+        first, failure = None, exc
+    if first is None:  # no <sheetData> to cut (or the sheet's bytes are damaged): openpyxl reads it, or says why
+        loader.shutdown()
+        stream.close()
+        archive.close()
+        if failure is not None:
+            raise failure
+        return _xlsx_rows_streamed(path, dictionaries)
+    state["total"] = _announced_rows(first)
+
+    def sheet_rows() -> Iterator[list[Any]]:
+        pending: Any = loader.submit(load, first)
+        done = 0  # rows given so far: each part's sheet numbers its rows from the first row of the whole sheet
+        while pending is not None:
+            sheet = pending.result()
+            following = next_part()
+            pending = loader.submit(load, following) if following is not None else None
+            for row in itertools.islice(_sheet_rows(sheet), done, None):
+                done += 1
+                yield row
+
+    values = sheet_rows()
+    header = list(next(values, ()))
+    total = state["total"]  # known up front if the sheet announces its size (Excel's sheets do)
+
+    def numbered() -> Iterator[tuple[int, list[Any]]]:
+        for row in values:
+            state["row"] += 1
+            yield state["row"], row
+
+    def progress() -> float:
+        if state["total"]:
+            return min(1.0, (state["row"] - 1) / state["total"])
+        return min(1.0, state["read"] / size)  # the sheet's bytes read, a part or two ahead of the rows
+
+    def close() -> None:
+        loader.shutdown(wait=True, cancel_futures=True)
+        stream.close()
+        archive.close()
+
+    rows, problems = _tabular_rows(header, numbered(), dictionaries)
+    return RowReader(rows, progress, total, problems, close=close)
 
 
 def _xlsx_rows_streamed(path: Path, dictionaries: Dictionaries) -> RowReader:
