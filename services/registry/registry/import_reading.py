@@ -1,9 +1,9 @@
 """Reading and validating an import file in a worker process (I/O around the pure element rules).
 
 Why a process and not a thread: reading a row and checking its elements is ≈75–120 µs of pure Python per row
-(ndjson–csv). In a thread it holds the GIL against the event loop that writes the previous chunk, so the two never overlap and every
-database round trip of the writer waits for the reader's time slice; a 50,000-row list imported at under 2,000
-rows/s that way. A *spawned* process (never forked: the service runs threads and an event loop) reads the spooled
+(ndjson–csv). In a thread it holds the GIL against the event loop that writes the previous chunk, so the two never
+overlap and every database round trip of the writer waits for the reader's time slice; a 50,000-row list imported
+at under 2,000 rows/s that way. A *spawned* process (never forked: the service runs threads and an event loop) reads the spooled
 file and hands validated chunks back through a queue two chunks deep, so memory stays flat whatever the file size,
 and the event loop only decides and writes. The process lives as long as its job (starting it costs ≈0.3 s).
 

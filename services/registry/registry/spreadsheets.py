@@ -3,9 +3,9 @@
 Reading keeps memory bounded whatever the file size: csv.reader over a text stream, ndjson line by line, and xlsx
 by calamine (Rust, ≈18 times faster than openpyxl): whole up to 1 MiB, beyond that a part of 10,000 rows at a time
 (the sheet's XML cut into smaller sheets, see _xlsx_rows_in_parts); openpyxl in read-only mode streams a workbook
-whose sheet cannot be cut that way (slow, flat). csv arrives in UTF-8 (with or without BOM) or GB18030 (what Excel on a Chinese
-Windows saves as "CSV"); the encoding is told apart on the first 64 KiB. Exports write the columns of
-registry/domain/tabular.py, so an exported file can be edited and imported again."""
+whose sheet cannot be cut that way (slow, flat). csv arrives in UTF-8 (with or without BOM) or GB18030 (what
+Excel on a Chinese Windows saves as "CSV"); the encoding is told apart on the first 64 KiB. Exports write the
+columns of registry/domain/tabular.py, so an exported file can be edited and imported again."""
 
 from __future__ import annotations
 
