@@ -3,9 +3,10 @@
 Why a process and not a thread: reading a row and checking its elements is ≈75–120 µs of pure Python per row
 (ndjson–csv). In a thread it holds the GIL against the event loop that writes the previous chunk, so the two never
 overlap and every database round trip of the writer waits for the reader's time slice; a 50,000-row list imported
-at under 2,000 rows/s that way. A *spawned* process (never forked: the service runs threads and an event loop) reads the spooled
-file and hands validated chunks back through a queue two chunks deep, so memory stays flat whatever the file size,
-and the event loop only decides and writes. The process lives as long as its job (starting it costs ≈0.3 s).
+at under 2,000 rows/s that way. A *spawned* process (never forked: the service runs threads and an event loop)
+reads the spooled file and hands validated chunks back through a queue two chunks deep, so memory stays flat
+whatever the file size, and the event loop only decides and writes. The process lives as long as its job (starting
+it costs ≈0.3 s).
 
 What crosses the queue: a :class:`FileHead` first (columns understood, rows expected), then chunk after chunk, then
 ``None``; or a :class:`ReadFailure` when the file cannot be read at all (or the reader broke). In a chunk, each valid
