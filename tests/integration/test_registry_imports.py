@@ -451,18 +451,53 @@ async def test_a_reader_process_that_dies_is_reported_not_waited_for(tmp_path: A
         reading.close()
 
 
-@pytest.mark.parametrize(("way", "rows"), [("whole", None), ("parts", 1), ("parts", 2), ("parts", 3), ("parts", 10)])
+def with_shared_strings(path: Any) -> None:
+    """Rewrite an openpyxl file (text inline in each cell) the way Excel saves it: text in a shared-strings table,
+    cells holding its indexes."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        parts = {info.filename: archive.read(info) for info in archive.infolist()}
+    strings: list[str] = []
+
+    def shared(match: re.Match[str]) -> str:
+        strings.append(match[3])
+        return f'<c {match[1]}t="s"{match[2]}><v>{len(strings) - 1}</v></c>'
+
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = re.sub(r'<c ([^>]*?)t="inlineStr"([^>]*)><is><t[^>]*>(.*?)</t></is></c>', shared,
+                          parts[sheet].decode()).encode()
+    parts["xl/sharedStrings.xml"] = (
+        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        f'count="{len(strings)}" uniqueCount="{len(strings)}">'
+        + "".join(f'<si><t xml:space="preserve">{text}</t></si>' for text in strings) + "</sst>").encode()
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(b"</Relationships>", (
+        b'<Relationship Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" '
+        b'Target="sharedStrings.xml" Id="rIdShared"/></Relationships>'))
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(b"</Types>", (
+        b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+        b'spreadsheetml.sharedStrings+xml"/></Types>'))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+    assert strings  # the sheet did have text to share
+
+
+@pytest.mark.parametrize(("way", "rows"), [("whole", None), ("parts", 1), ("parts", 2), ("parts", 3), ("parts", 10),
+                                           ("whole-shared", None), ("parts-shared", 2)])
 def test_every_xlsx_reader_reads_a_filled_in_sheet_alike(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, way: str,
                                                          rows: int | None) -> None:
     """Files up to 1 MiB are read whole (calamine), larger ones a part at a time (calamine, from copies of the file
     holding a few rows each), and openpyxl streams what cannot be cut: a sheet reads the same every way. Here the
-    parts are 1 to 3 rows long, so that the cuts fall before, on and after the blank line, or hold the whole sheet."""
+    parts are 1 to 3 rows long, so that the cuts fall before, on and after the blank line, or hold the whole sheet;
+    and the sheet's text is inline (as openpyxl writes it) or in a shared-strings table (as Excel saves it)."""
     from datetime import date
 
     from registry import spreadsheets
     from registry.spreadsheets import _xlsx_rows_in_parts, _xlsx_rows_streamed, _xlsx_rows_whole
 
-    if way == "parts":
+    if way.startswith("parts"):
         monkeypatch.setattr(spreadsheets, "XLSX_PART_ROWS", rows)
         monkeypatch.setattr(spreadsheets, "_xlsx_rows_streamed", None)  # no fallback: the parts must be read
 
@@ -488,7 +523,9 @@ def test_every_xlsx_reader_reads_a_filled_in_sheet_alike(tmp_path: Any, monkeypa
         finally:
             opened.close()
 
-    whole = read(_xlsx_rows_in_parts if way == "parts" else _xlsx_rows_whole)
+    if way.endswith("shared"):
+        with_shared_strings(path)
+    whole = read(_xlsx_rows_in_parts if way.startswith("parts") else _xlsx_rows_whole)
     streamed = read(_xlsx_rows_streamed)
     assert whole == streamed
     assert not [p for p in tmp_path.iterdir() if p.name != "list.xlsx"]  # the parts' copies are gone
