@@ -504,6 +504,7 @@ def test_every_xlsx_reader_reads_a_filled_in_sheet_alike(tmp_path: Any, monkeypa
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.title = "事项清单"
+    book.create_sheet("字典")["A1"] = "另一张表：读取时不需要它"
     sheet.append(list(HEADERS))
     sheet.append(row_for("GZ-001", FULL))
     sheet.append([None] * len(HEADERS))  # a blank line between blocks

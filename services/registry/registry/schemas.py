@@ -259,7 +259,8 @@ class ImportJob(BaseModel):
     status_label: str
     filename: str | None
     format: Literal["xlsx", "csv", "ndjson"]
-    rows_total: int | None = Field(None, description="总行数（xlsx 开始即知；csv、ndjson 完成时给出）")
+    rows_total: int | None = Field(None, description="总行数（xlsx 表格注明了范围时开始即知，Excel 保存的文件都会注明；"
+                                                 "其余情况及 csv、ndjson 完成时给出）")
     rows_processed: int
     progress: float = Field(..., description="进度 0–1")
     created: int = Field(..., description="新建事项数")

@@ -236,6 +236,7 @@ def _announced_rows(sheet_xml: bytes) -> int | None:
     return int(dimension[1]) - 1 if dimension else None
 
 
+_OTHER_SHEET_OR_MEDIA = re.compile(r"xl/(worksheets/[^/]+\.xml|media/)")
 _SHEET_DATA = re.compile(rb"<((?:\w+:)?)sheetData[\s>]")
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"[A-Z]+\d+:[A-Z]+(\d+)\"")
 
@@ -258,7 +259,10 @@ def _xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
         name = SHEET if SHEET in members else next(iter(members))
         member = members[name]
         size = max(archive.getinfo(member).file_size, 1)
-        others = {info.filename: archive.read(info) for info in archive.infolist() if info.filename != member}
+        # What calamine needs besides the sheet (workbook, relationships, styles, shared strings), not the other
+        # sheets nor pictures, which would only be copied again for every part.
+        others = {info.filename: archive.read(info) for info in archive.infolist()
+                  if info.filename != member and not _OTHER_SHEET_OR_MEDIA.match(info.filename)}
         stream = archive.open(member)
     except (KeyError, StopIteration, ElementTree.ParseError, zipfile.BadZipFile, OSError, ValueError):
         archive.close()
@@ -278,7 +282,6 @@ def _xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
                 for filename, content in others.items():
                     copy.writestr(filename, content)
                 copy.writestr(member, xml)
-            del xml
             book = CalamineWorkbook.from_path(copy_name)
             try:
                 return book.get_sheet_by_name(name)
@@ -311,7 +314,9 @@ def _xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
     state["total"] = _announced_rows(first)
 
     def sheet_rows() -> Iterator[list[Any]]:
+        nonlocal first
         pending: Any = loader.submit(load, first)
+        first = None  # the part's XML is not kept for the whole import
         done = 0  # rows given so far: each part's sheet numbers its rows from the first row of the whole sheet
         while pending is not None:
             sheet = pending.result()
@@ -437,8 +442,10 @@ def _ndjson_rows(path: Path) -> RowReader:
 
 
 def _json_line(line: bytes) -> Any:
-    """orjson reads a line ≈5 times faster; what it refuses (a BOM, NaN, integers beyond 64 bits) the standard
-    library still reads, and its message is the one reported for a line that is not JSON at all."""
+    """orjson reads a line ≈5 times faster; what it refuses (a BOM, NaN, Infinity) the standard library still reads,
+    and its message is the one reported for a line that is not JSON at all. (An integer beyond 64 bits orjson reads
+    as a float, where the standard library gave an int: no element holds such a number, and validation refuses it
+    either way, as not an integer instead of out of range.)"""
     try:
         return orjson.loads(line)
     except orjson.JSONDecodeError:
