@@ -8,6 +8,7 @@ stop a server whose pid file survived a crash (see ../shared/docs/infrastructure
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -19,10 +20,35 @@ from urllib.parse import parse_qs, urlparse
 MAX_CONNECTIONS = 400
 
 
+#: Ports handed out by ``free_port`` in this process: never handed out twice, even once their owner has stopped.
+_handed_out: set[int] = set()
+#: Where ``free_port`` looks when the kernel's ephemeral range cannot be read (Linux default 32768–60999).
+_FALLBACK_EPHEMERAL = (32768, 60999)
+_LOWEST_CHOSEN_PORT = 10000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return _FALLBACK_EPHEMERAL
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on now, for a server started a little later.
+
+    It is drawn at random *below* the kernel's ephemeral range: a port from that range (what ``bind(0)`` gives) can
+    be taken in the meantime as the local end of any outgoing connection — a service's own Kafka client connects
+    before uvicorn binds — and the server then fails with "address already in use" (seen in CI)."""
+    low, high = _ephemeral_range()
+    candidates = range(_LOWEST_CHOSEN_PORT, low) if low - _LOWEST_CHOSEN_PORT >= 1000 else range(high + 1, 65536)
+    for _ in range(200):
+        port = random.choice(candidates)
+        if port not in _handed_out and port_is_free(port, host) and port_is_free(port, "0.0.0.0"):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free port found in {candidates.start}–{candidates.stop - 1}")
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared import infra
 from shared.auth import Principal, TokenVerifier, mint_token, verify_token
 from shared.cloudevents import CloudEvent, MalformedEventError
 from shared.errors import (
@@ -138,3 +140,15 @@ def test_splicing_a_value_already_encoded_gives_the_canonical_json_of_the_whole(
     inner = value.get(key, {"名称": "户口迁移", "b": [1, None, True]})
     whole = {**value, key: inner}
     assert jsoncodec.canonical_with(whole, key, jsoncodec.canonical_bytes(inner)) == jsoncodec.canonical(whole)
+
+
+def test_free_ports_lie_below_the_ephemeral_range_are_bindable_and_never_handed_out_twice() -> None:
+    # An ephemeral port can be taken by any outgoing connection before the server binds it (a CI failure).
+    low, _ = infra._ephemeral_range()
+    ports = [infra.free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    assert all(infra._LOWEST_CHOSEN_PORT <= port < low for port in ports)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", ports[0]))
+        listener.listen()
+        assert not infra.port_is_free(ports[0])
