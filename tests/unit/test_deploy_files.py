@@ -30,9 +30,9 @@ DOCKERFILE = ROOT / "Dockerfile"
 INIT_SQL = ROOT / "deploy" / "postgres" / "init-databases.sql"
 K8S_FILES = sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))
 
-# The registry has no consumers yet, so it has no consume role (deploy/README.md); everything else has all three.
+# Every service has consumers, so every service runs all three roles (checked against the code below).
 ROLES: dict[str, tuple[str, ...]] = {
-    "registry": ("api", "relay"),
+    "registry": ("api", "relay", "consume"),
     "coding": ("api", "relay", "consume"),
     "lifecycle": ("api", "relay", "consume"),
     "sync": ("api", "relay", "consume"),
@@ -126,6 +126,15 @@ def test_the_image_installs_the_project_without_the_test_extra() -> None:
 def test_the_service_table_and_the_roles_agree() -> None:
     assert set(ROLES) == set(SERVICES)
     assert {role for roles in ROLES.values() for role in roles} <= {r.value for r in ProcessRole}
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_a_service_has_a_consume_role_exactly_when_its_composition_root_declares_consumers(service: str) -> None:
+    # A consumer nobody deploys runs nowhere in production (the registry's lifecycle-phase consumer once did not).
+    root = SERVICES[service].bootstrap()
+    runtime, _ = root.build(root.SETTINGS(database_url="postgresql+asyncpg://nobody@/none?host=/nonexistent",
+                                          environment="test"))
+    assert bool(runtime.consumers) == ("consume" in ROLES[service]), [c.name for c in runtime.consumers]
 
 
 def test_compose_has_exactly_one_container_per_service_role_besides_the_infrastructure(
