@@ -451,6 +451,111 @@ async def test_a_reader_process_that_dies_is_reported_not_waited_for(tmp_path: A
         reading.close()
 
 
+async def test_imports_beyond_the_running_limit_wait_queued_and_say_so_by_their_heartbeat(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+
+    from registry import imports
+
+    monkeypatch.setattr(imports, "QUEUED_HEARTBEAT", imports.timedelta(seconds=0.05))
+    async for client in start_client(database_url, import_max_running=1):
+        jobs = client.app.state.imports
+        await jobs._slots.acquire()  # another import holds the only slot
+        response = await client.call("POST", "/imports", content=csv_bytes([row_for("QUEUE-1", MINIMAL)], "utf-8"))
+        job_id = response.json()["job_id"]
+        first = await client.call("GET", f"/imports/{job_id}")
+        await asyncio.sleep(0.5)
+        waiting = (await client.call("GET", f"/imports/{job_id}")).json()
+        assert first.json()["status"] == waiting["status"] == "queued" and waiting["status_label"] == "排队中"
+        async with client.app.state.runtime.engine.connect() as conn:
+            beat = await conn.scalar(text("SELECT heartbeat_at FROM registry_import_jobs WHERE job_id = :j"),
+                                     {"j": job_id})
+        assert beat > datetime.fromisoformat(waiting["created_at"])  # still waiting, and saying so
+        jobs._slots.release()
+        deadline = asyncio.get_running_loop().time() + 120
+        while (done := (await client.call("GET", f"/imports/{job_id}")).json())["status"] == "queued":
+            assert asyncio.get_running_loop().time() < deadline, done
+            await asyncio.sleep(0.05)
+        assert done["status"] in ("running", "completed"), done  # its turn came
+
+
+async def test_one_import_at_a_time_runs_the_later_one_after_the_earlier(database_url: str) -> None:
+    from datetime import datetime
+
+    async for client in start_client(database_url, import_max_running=1):
+        big = await client.call("POST", "/imports",
+                                content=csv_bytes([row_for(f"BIG-{i}", MINIMAL) for i in range(3000)], "utf-8"))
+        small = await client.import_file(csv_bytes([row_for("SMALL-1", MINIMAL)], "utf-8"))
+        deadline = asyncio.get_running_loop().time() + 120
+        while (earlier := (await client.call("GET", f"/imports/{big.json()['job_id']}")).json())["status"] in (
+                "queued", "running"):
+            assert asyncio.get_running_loop().time() < deadline, earlier
+            await asyncio.sleep(0.05)
+        assert earlier["status"] == small["status"] == "completed", (earlier, small)
+        assert datetime.fromisoformat(small["started_at"]) >= datetime.fromisoformat(earlier["finished_at"])
+
+
+def pid_of_a_stopped_process() -> int:
+    import subprocess
+    import sys
+
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                              check=True).stdout)
+
+
+def test_spool_files_of_stopped_processes_are_removed_and_those_of_live_ones_kept(tmp_path: Any) -> None:
+    import os
+
+    from registry.spreadsheets import remove_orphaned_spool_files, spool_prefix
+
+    stopped = pid_of_a_stopped_process()
+    upload, part = tmp_path / f"{spool_prefix(stopped)}x1", tmp_path / f"{spool_prefix(stopped)}part-x2.xlsx"
+    mine, unnamed, unrelated = tmp_path / f"{spool_prefix()}x3", tmp_path / "registry-import-x4", tmp_path / "a.csv"
+    for path in (upload, part, mine, unnamed, unrelated):
+        path.write_bytes(b"rows")
+    assert sorted(remove_orphaned_spool_files(tmp_path)) == sorted([upload, part])
+    assert set(tmp_path.iterdir()) == {mine, unnamed, unrelated}
+    assert remove_orphaned_spool_files(tmp_path, owner_pid=os.getpid()) == [mine]  # once this one has stopped
+
+
+async def test_the_registry_clears_its_spool_directory_of_what_stopped_processes_left_and_of_each_upload(
+        database_url: str, tmp_path: Any) -> None:
+    from registry.spreadsheets import spool_prefix
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    stopped = pid_of_a_stopped_process()
+    left = spool / f"{spool_prefix(stopped)}upload"
+    left.write_bytes(b"x" * 1024)
+    async for client in start_client(database_url, import_spool_dir=spool):
+        assert not left.exists()  # removed at start-up
+        job = await client.import_file(csv_bytes([row_for("SPOOL-1", MINIMAL)], "utf-8"))
+        assert job["status"] == "completed" and job["created"] == 1, job
+        assert list(spool.iterdir()) == []  # the upload is gone once imported
+
+
+async def test_a_stopped_reader_leaves_no_part_copy_behind(tmp_path: Any) -> None:
+    """The reader process is terminated when its job ends early (failed, cancelled): a part copy it was reading
+    cannot be removed by it, so the job removes what that process owned."""
+    from datetime import date
+
+    from shared.auth import Principal
+
+    from registry.import_reading import PreparedFile
+    from registry.imports import ImportJobs
+    from registry.spreadsheets import spool_prefix
+
+    path = tmp_path / "list.csv"
+    path.write_bytes(csv_bytes([row_for(f"R-{i}", MINIMAL) for i in range(3000)], "utf-8"))
+    reading = PreparedFile(path, "csv", DICTIONARIES, Principal("entry", frozenset({"entry"}), ("44",)), date.today(),
+                           chunk_size=10).start()
+    assert (await reading.head()).tabular and reading.pid is not None
+    copy = tmp_path / f"{spool_prefix(reading.pid)}part-1.xlsx"  # as the reader names its part copies
+    copy.write_bytes(b"part")
+    await asyncio.to_thread(ImportJobs._stop_reader, reading, tmp_path)
+    assert set(tmp_path.iterdir()) == {path}
+
+
 def with_shared_strings(path: Any) -> None:
     """Rewrite an openpyxl file (text inline in each cell) the way Excel saves it: text in a shared-strings table,
     cells holding its indexes."""

@@ -35,7 +35,8 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     settings = settings or RegistrySettings()
     runtime, registry = build(settings)
     imports = ImportJobs(registry, chunk_size=settings.import_chunk_size,
-                         max_bytes=settings.import_max_mb * 1024 * 1024)
+                         max_bytes=settings.import_max_mb * 1024 * 1024, spool_dir=settings.import_spool_dir,
+                         max_running=settings.import_max_running)
     app = create_service_app(
         service=SERVICE,
         title="事项登记服务 (registry)",
@@ -44,6 +45,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         errors=ERRORS,
         runtime=runtime,
         settings=settings,
+        on_start=imports.prepare_spool_dir,
         on_stop=imports.close,
     )
     app.state.registry = registry

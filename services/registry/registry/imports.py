@@ -45,7 +45,13 @@ from registry.domain.problems import Problem, index_path
 from registry.domain.revisions import CANCELLED, PUBLISHED_PHASES, changed_fields
 from registry.domain.structure import ReferencedItem
 from registry.import_reading import Chunk, PreparedFile, PreparedRow
-from registry.spreadsheets import ImportFileError, detect_format, remove_quietly
+from registry.spreadsheets import (
+    ImportFileError,
+    detect_format,
+    remove_orphaned_spool_files,
+    remove_quietly,
+    spool_prefix,
+)
 from registry.tables import import_errors_table, import_jobs_table
 
 log = logging.getLogger(__name__)
@@ -55,6 +61,7 @@ STATUS_LABELS = {"queued": "排队中", "running": "导入中", "completed": "�
                  "interrupted": "已中断（服务重启），请重新导入同一文件：已导入的行不会重复"}
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 HEARTBEAT_STALE = timedelta(minutes=2)
+QUEUED_HEARTBEAT = timedelta(seconds=30)  # how often a job waiting for its turn says it still waits
 WRITES_IN_FLIGHT = 2  # chunk writes overlapping: the later one's rows are stored while the earlier one commits
 ATTEMPTS = 3  # a chunk that meets a concurrent edit of one of its items is decided again on fresh state
 
@@ -136,11 +143,12 @@ class JobState:
 
 class ImportJobs:
     def __init__(self, registry: Registry, *, chunk_size: int = 1000, max_bytes: int = 512 * 1024 * 1024,
-                 spool_dir: Path | None = None) -> None:
+                 spool_dir: Path | None = None, max_running: int = 2) -> None:
         self.registry = registry
         self.chunk_size = chunk_size
         self.max_bytes = max_bytes
         self.spool_dir = spool_dir
+        self._slots = asyncio.Semaphore(max_running)
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -165,7 +173,8 @@ class ImportJobs:
 
     async def _spool(self, body: AsyncIterator[bytes]) -> tuple[Path, bytes]:
         """The upload to a temporary file, chunk by chunk (a 100,000-row file never sits in memory)."""
-        handle = tempfile.NamedTemporaryFile(prefix="registry-import-", dir=self.spool_dir, delete=False)  # noqa: SIM115
+        handle = tempfile.NamedTemporaryFile(prefix=spool_prefix(), dir=self.spool_dir,  # noqa: SIM115
+                                             delete=False)
         path, size, head = Path(handle.name), 0, b""
         try:
             with handle:
@@ -189,6 +198,16 @@ class ImportJobs:
                                                       format=fmt, status="queued", created_at=now, heartbeat_at=now))
         return job_id
 
+    async def prepare_spool_dir(self) -> None:
+        """At start-up: the spool directory exists, and what a killed registry (or reader) process left in it —
+        uploads up to ``max_bytes`` each — is removed (it would otherwise stay until the machine is cleaned)."""
+        if self.spool_dir is not None:
+            await asyncio.to_thread(self.spool_dir.mkdir, parents=True, exist_ok=True)
+        removed = await asyncio.to_thread(remove_orphaned_spool_files, self.spool_dir)
+        if removed:
+            log.info("removed %d spool files left by stopped processes: %s", len(removed),
+                     ", ".join(p.name for p in removed))
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
@@ -196,7 +215,37 @@ class ImportJobs:
 
     # ---- running --------------------------------------------------------------------------------------------------
     async def run(self, job_id: str, principal: Principal, path: Path, fmt: str) -> None:
-        """The whole import of one file; the job row says how it went (this never raises for bad input)."""
+        """The whole import of one file, once it is its turn; the job row says how it went (this never raises for
+        bad input)."""
+        try:
+            await self._wait_for_a_slot(job_id)
+        except BaseException:
+            remove_quietly(path)
+            raise
+        try:
+            await self._import(job_id, principal, path, fmt)
+        finally:
+            self._slots.release()
+
+    async def _wait_for_a_slot(self, job_id: str) -> None:
+        """At most ``max_running`` imports run in this process at once (each has a reader process of up to
+        ≈ 230 MB, and they would share the same cores); the others stay queued, first come first served, and say
+        so by their heartbeat (a job whose heartbeat stops reads as interrupted)."""
+        acquiring = asyncio.ensure_future(self._slots.acquire())
+        try:
+            while not (await asyncio.wait({acquiring}, timeout=QUEUED_HEARTBEAT.total_seconds()))[0]:
+                try:
+                    await self._set(job_id)
+                except Exception:  # noqa: BLE001 - a missed heartbeat is not worth losing the queued import
+                    log.warning("import job %s: could not record that it is still queued", job_id, exc_info=True)
+        except BaseException:
+            if acquiring.done() and not acquiring.cancelled():
+                self._slots.release()
+            else:
+                acquiring.cancel()
+            raise
+
+    async def _import(self, job_id: str, principal: Principal, path: Path, fmt: str) -> None:
         reading: PreparedFile | None = None
         try:
             await self._set(job_id, status="running", started_at=self.registry.now())
@@ -225,8 +274,14 @@ class ImportJobs:
                             finished_at=self.registry.now())
         finally:
             if reading is not None:
-                await asyncio.shield(asyncio.to_thread(reading.close))
+                await asyncio.shield(asyncio.to_thread(self._stop_reader, reading, path.parent))
             remove_quietly(path)
+
+    @staticmethod
+    def _stop_reader(reading: PreparedFile, spool_dir: Path) -> None:
+        reading.close()
+        if reading.pid is not None:  # a reader stopped mid-part could not remove its xlsx part copy itself
+            remove_orphaned_spool_files(spool_dir, owner_pid=reading.pid)
 
     async def _pipeline(self, state: JobState, reading: PreparedFile) -> float:
         """Three stages at once: the reader process reads and validates ahead; here the next chunk is decided

@@ -255,8 +255,11 @@ class ImportJob(BaseModel):
     """导入任务：有效行保存，无效行逐行报告；再次导入同一文件不产生变化（按来源编号识别）。"""
 
     job_id: str
-    status: Literal["queued", "running", "completed", "failed", "interrupted"]
-    status_label: str
+    status: Literal["queued", "running", "completed", "failed", "interrupted"] = Field(
+        ..., description="queued：排队中（同一服务进程同时只运行有限个导入，其余按提交先后等候）；running：导入中；"
+                         "completed：已完成；failed：整个文件无法导入（见 error）；interrupted：服务重启而中断，"
+                         "重新导入同一文件即可补全，已导入的行不会重复")
+    status_label: str = Field(..., description="状态的中文说明")
     filename: str | None
     format: Literal["xlsx", "csv", "ndjson"]
     rows_total: int | None = Field(None, description="总行数（xlsx 表格注明了范围时开始即知，Excel 保存的文件都会注明；"
