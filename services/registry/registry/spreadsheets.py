@@ -584,7 +584,7 @@ def remove_quietly(path: Path) -> None:
 
 # Spooled uploads and xlsx part copies are named after the process that owns them, so that what a killed process
 # left behind (up to the upload limit each) can be told from what a live one still reads, in a directory several
-# registry processes may share.
+# registry processes of one machine (one pid namespace: a pod, a container) may share.
 SPOOL_PREFIX = "registry-import-"
 _SPOOLED = re.compile(re.escape(SPOOL_PREFIX) + r"(\d+)-")
 
