@@ -14,6 +14,8 @@ from typing import Any
 
 import openpyxl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from shared.db import ensure_database
@@ -573,10 +575,15 @@ def with_shared_strings(path: Any) -> None:
     sheet = "xl/worksheets/sheet1.xml"
     parts[sheet] = re.sub(r'<c ([^>]*?)t="inlineStr"([^>]*)><is><t[^>]*>(.*?)</t></is></c>', shared,
                           parts[sheet].decode()).encode()
+    def entry(text: str) -> str:  # as Excel writes them for Chinese text; a source_ref in two rich-text runs
+        if text.startswith("GZ-00"):
+            return f'<si><r><t>{text[:3]}</t></r><r><rPr><b/></rPr><t>{text[3:]}</t></r></si>'
+        return f'<si><t xml:space="preserve">{text}</t><phoneticPr fontId="1" type="noConversion"/></si>'
+
     parts["xl/sharedStrings.xml"] = (
         '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
         f'count="{len(strings)}" uniqueCount="{len(strings)}">'
-        + "".join(f'<si><t xml:space="preserve">{text}</t></si>' for text in strings) + "</sst>").encode()
+        + "\n".join(entry(text) for text in strings) + "</sst>").encode()
     parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(b"</Relationships>", (
         b'<Relationship Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" '
         b'Target="sharedStrings.xml" Id="rIdShared"/></Relationships>'))
@@ -586,7 +593,7 @@ def with_shared_strings(path: Any) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, content in parts.items():
             archive.writestr(name, content)
-    assert strings  # the sheet did have text to share
+    assert sum(text.startswith("GZ-00") for text in strings) == 3  # the sheet did have text to share
 
 
 @pytest.mark.parametrize(("way", "rows"), [("whole", None), ("parts", 1), ("parts", 2), ("parts", 3), ("parts", 10),
@@ -636,6 +643,29 @@ def test_every_xlsx_reader_reads_a_filled_in_sheet_alike(tmp_path: Any, monkeypa
     assert whole == streamed
     assert not [p for p in tmp_path.iterdir() if p.name != "list.xlsx"]  # the parts' copies are gone
     assert [r[0] for r in whole[1]] == [2, 4, 5] and whole[1][1][2]["planned_effective_date"] == "2027-01-01"
+
+
+@given(texts=st.lists(st.text(alphabet="事项a<&\"b 1", max_size=4), min_size=1, max_size=30),
+       used=st.sets(st.integers(0, 40)), prefix=st.sampled_from(["", "x:"]))
+def test_the_shared_strings_copied_for_a_part_keep_each_string_it_uses_in_place(texts: list[str], used: set[int],
+                                                                                prefix: str) -> None:
+    from xml.etree import ElementTree
+    from xml.sax.saxutils import escape
+
+    from registry.spreadsheets import _SharedStrings
+
+    namespace = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    declaration = f'xmlns:x="{namespace}"' if prefix else f'xmlns="{namespace}"'
+    table = (f'<?xml version="1.0"?>\n<{prefix}sst {declaration} count="{len(texts)}">'
+             + "".join(f"<{prefix}si><{prefix}t>{escape(t)}</{prefix}t></{prefix}si>" if t else f"<{prefix}si/>"
+                       for t in texts) + f"</{prefix}sst>").encode()
+    part = "".join(f'<{prefix}c t="s"><{prefix}v>{n}</{prefix}v></{prefix}c>' for n in sorted(used)).encode()
+    trimmed = ElementTree.fromstring(_SharedStrings(table).for_part(part))
+    entries = ["".join(si.itertext()) for si in trimmed]
+    for n in used:
+        if n < len(texts):
+            assert entries[n] == texts[n]
+    assert all(entries[n] == "" for n in range(len(entries)) if n not in used)
 
 
 def test_a_sheet_damaged_inside_fails_the_parts_reader_with_the_reason(tmp_path: Any,

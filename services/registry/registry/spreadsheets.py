@@ -20,6 +20,7 @@ import re
 import tempfile
 import zipfile
 import zlib
+from array import array
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -237,17 +238,56 @@ def _announced_rows(sheet_xml: bytes) -> int | None:
 
 
 _OTHER_SHEET_OR_MEDIA = re.compile(r"xl/(worksheets/[^/]+\.xml|media/)")
+_SHARED_STRING = re.compile(rb"<((?:\w+:)?)si[\s/>]")
+_CELL_NUMBER = re.compile(rb"v>\s*(\d+)\s*</")  # <v> with or without a prefix (and, harmlessly, more)
+
+
+class _SharedStrings:
+    """A workbook's shared-strings table (Excel keeps every text cell there; uniqueCount is ≈ 5 per row of a list
+    with free text) cut at its entries, so that the copy of each part carries only the strings that part's cells
+    use: calamine would otherwise parse the whole table again for every part (a 100,000-row list with 80 MB of
+    unique text read in 7.5 s at a 268 MB peak; trimmed, in 6.0 s at 226 MB). The entries keep their places — each
+    one a part does not use is left empty, those after the last one it uses are left out — so the cells' indexes
+    stay as they are."""
+
+    def __init__(self, xml: bytes) -> None:
+        self.xml = xml
+        self.starts = array("q", (m.start() for m in _SHARED_STRING.finditer(xml)))
+        prefix = _SHARED_STRING.search(xml)
+        self.empty = b"<%bsi/>" % prefix[1] if prefix else b""  # calamine counts it as an empty string (tested)
+        self.end = xml.rfind(b"</")  # the table's closing tag
+
+    def for_part(self, part_xml: bytes) -> bytes:
+        """The table as the part needs it. What a part uses is read over-inclusively — every whole number in a
+        cell value, numbers in numeric cells too — so that no string a cell refers to can be left out."""
+        count = len(self.starts)
+        if not count or self.end < self.starts[-1]:
+            return self.xml
+        used = sorted({n for n in map(int, _CELL_NUMBER.findall(part_xml)) if n < count})
+        pieces, following = [self.xml[:self.starts[0]]], 0
+        run_start = 0
+        for at, index in enumerate(used):  # each run of consecutive entries is copied in one slice
+            if at + 1 < len(used) and used[at + 1] == index + 1:
+                continue
+            first = used[run_start]
+            pieces.append(self.empty * (first - following))
+            pieces.append(self.xml[self.starts[first]:self.starts[index + 1] if index + 1 < count else self.end])
+            following, run_start = index + 1, at + 1
+        pieces.append(self.xml[self.end:])  # entries after the last one used are left out
+        return b"".join(pieces)
+
 _SHEET_DATA = re.compile(rb"<((?:\w+:)?)sheetData[\s>]")
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"[A-Z]+\d+:[A-Z]+(\d+)\"")
 
 
 def _xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
     """A file too large to read whole: its sheet is cut into sheets of :data:`XLSX_PART_ROWS` rows
-    (:func:`_sheet_xml_parts`), each read by calamine from a copy of the file that holds it (every other part of the
-    file copied as it is, shared strings and styles included, so the cells read exactly as in the file), the next
-    one parsed in a thread while this one's rows are used: memory holds two parts whatever the file size, at
-    calamine's speed, and the first rows are there after one part (≈0.3 s), not after the whole sheet (≈1.3 s for
-    50,000 rows). A workbook whose sheet cannot be located or cut that way is streamed by openpyxl instead."""
+    (:func:`_sheet_xml_parts`), each read by calamine from a copy of the file that holds it (what else calamine
+    needs copied as it is, styles included, and the shared strings those rows use: the cells read exactly as in the
+    file), the next one parsed in a thread while this one's rows are used: memory holds two parts whatever the file
+    size, at calamine's speed, and the first rows are there after one part (≈0.3 s), not after the whole sheet
+    (≈1.3 s for 50,000 rows). A workbook whose sheet cannot be located or cut that way is streamed by openpyxl
+    instead."""
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:
@@ -263,6 +303,8 @@ def _xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
         # sheets nor pictures, which would only be copied again for every part.
         others = {info.filename: archive.read(info) for info in archive.infolist()
                   if info.filename != member and not _OTHER_SHEET_OR_MEDIA.match(info.filename)}
+        strings_member = next((f for f in others if f.lower().endswith("sharedstrings.xml")), None)
+        strings = _SharedStrings(others.pop(strings_member)) if strings_member else None
         stream = archive.open(member)
     except (KeyError, StopIteration, ElementTree.ParseError, zipfile.BadZipFile, OSError, ValueError):
         archive.close()
@@ -282,6 +324,8 @@ def _xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
             with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED) as copy:
                 for filename, content in others.items():
                     copy.writestr(filename, content)
+                if strings is not None:
+                    copy.writestr(strings_member, strings.for_part(xml))
                 copy.writestr(member, xml)
             book = CalamineWorkbook.from_path(copy_name)
             try:
