@@ -497,6 +497,27 @@ async def test_one_import_at_a_time_runs_the_later_one_after_the_earlier(databas
         assert datetime.fromisoformat(small["started_at"]) >= datetime.fromisoformat(earlier["finished_at"])
 
 
+@pytest.mark.parametrize(("drain_seconds", "status"), [(60.0, "completed"), (0.0, "running")])
+async def test_a_registry_that_stops_lets_a_running_import_finish_for_its_drain_time(
+        database_url: str, engine: Any, drain_seconds: float, status: str) -> None:
+    """A rolling update or a scale-down stops a registry process: what it was importing finishes if it can in the
+    drain time (here: well within it), or reads as interrupted (with none: its row stays running, its heartbeat
+    goes stale)."""
+    registry = start_client(database_url, import_drain_seconds=drain_seconds)
+    client = await registry.__anext__()
+    response = await client.call("POST", "/imports",
+                                 content=csv_bytes([row_for(f"DRAIN-{i}", MINIMAL) for i in range(3000)], "utf-8"))
+    job_id = response.json()["job_id"]
+    while (await client.call("GET", f"/imports/{job_id}")).json()["status"] == "queued":
+        await asyncio.sleep(0.01)
+    await registry.aclose()  # the service shuts down while the import runs
+    async with engine.connect() as conn:
+        job = (await conn.execute(text("SELECT status, created, finished_at FROM registry_import_jobs "
+                                       "WHERE job_id = :j"), {"j": job_id})).one()
+    assert job.status == status, job
+    assert (job.created, job.finished_at is not None) == ((3000, True) if job.status == "completed" else (0, False))
+
+
 def pid_of_a_stopped_process() -> int:
     import subprocess
     import sys

@@ -36,7 +36,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     runtime, registry = build(settings)
     imports = ImportJobs(registry, chunk_size=settings.import_chunk_size,
                          max_bytes=settings.import_max_mb * 1024 * 1024, spool_dir=settings.import_spool_dir,
-                         max_running=settings.import_max_running)
+                         max_running=settings.import_max_running, drain_seconds=settings.import_drain_seconds)
     app = create_service_app(
         service=SERVICE,
         title="事项登记服务 (registry)",

@@ -143,13 +143,15 @@ class JobState:
 
 class ImportJobs:
     def __init__(self, registry: Registry, *, chunk_size: int = 1000, max_bytes: int = 512 * 1024 * 1024,
-                 spool_dir: Path | None = None, max_running: int = 2) -> None:
+                 spool_dir: Path | None = None, max_running: int = 2, drain_seconds: float = 20.0) -> None:
         self.registry = registry
         self.chunk_size = chunk_size
         self.max_bytes = max_bytes
         self.spool_dir = spool_dir
+        self.drain_seconds = drain_seconds
         self._slots = asyncio.Semaphore(max_running)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # every job of this process, queued or running
+        self._running: set[asyncio.Task[None]] = set()
 
     @property
     def engine(self) -> Any:
@@ -209,6 +211,14 @@ class ImportJobs:
                      ", ".join(p.name for p in removed))
 
     async def close(self) -> None:
+        """On shutdown (a rolling update, an autoscaler taking a replica away): running imports get up to
+        ``drain_seconds`` to finish, so that their users need not import again; queued ones, and what is still
+        running then, are cancelled and read as interrupted (importing the same file again completes them)."""
+        for task in self._tasks - self._running:
+            task.cancel()
+        if self._running and self.drain_seconds > 0:
+            log.info("waiting up to %.0f s for %d running imports to finish", self.drain_seconds, len(self._running))
+            await asyncio.wait(self._running, timeout=self.drain_seconds)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -222,9 +232,13 @@ class ImportJobs:
         except BaseException:
             remove_quietly(path)
             raise
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
         try:
             await self._import(job_id, principal, path, fmt)
         finally:
+            self._running.discard(task)
             self._slots.release()
 
     async def _wait_for_a_slot(self, job_id: str) -> None:
