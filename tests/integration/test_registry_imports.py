@@ -518,64 +518,106 @@ async def test_a_registry_that_stops_lets_a_running_import_finish_for_its_drain_
     assert (job.created, job.finished_at is not None) == ((3000, True) if job.status == "completed" else (0, False))
 
 
-def pid_of_a_stopped_process() -> int:
+SPOOL_OWNER = """
+import sys
+from pathlib import Path
+from registry.spool import Spool
+spool = Spool(Path(sys.argv[1]))
+handle, path = spool.new_upload()
+handle.write(b"rows")
+handle.close()
+Path(str(path) + ".part-1.xlsx").write_bytes(b"part")
+print(path, flush=True)
+sys.stdin.read()  # lives until told to stop
+"""
+
+
+def spool_owner(directory: Any) -> tuple[Any, Any]:
+    """Another registry process that spooled an upload (and a part copy of it) into ``directory``: (process, upload)."""
     import subprocess
     import sys
+    from pathlib import Path
 
-    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                              check=True).stdout)
+    owner = subprocess.Popen([sys.executable, "-c", SPOOL_OWNER, str(directory)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    return owner, Path(owner.stdout.readline().strip())
 
 
 def test_spool_files_of_stopped_processes_are_removed_and_those_of_live_ones_kept(tmp_path: Any) -> None:
     import os
+    import signal
 
-    from registry.spreadsheets import remove_orphaned_spool_files, spool_prefix
+    from registry.spool import Spool
 
-    stopped = pid_of_a_stopped_process()
-    upload, part = tmp_path / f"{spool_prefix(stopped)}x1", tmp_path / f"{spool_prefix(stopped)}part-x2.xlsx"
-    mine, unnamed, unrelated = tmp_path / f"{spool_prefix()}x3", tmp_path / "registry-import-x4", tmp_path / "a.csv"
-    for path in (upload, part, mine, unnamed, unrelated):
+    killed, killed_upload = spool_owner(tmp_path)
+    living, living_upload = spool_owner(tmp_path)
+    mine = Spool(tmp_path)
+    my_handle, my_upload = mine.new_upload()
+    my_handle.close()
+    unrelated = tmp_path / "a.csv"
+    unrelated.write_bytes(b"rows")
+    try:
+        os.kill(killed.pid, signal.SIGKILL)  # no chance to clean up
+        killed.wait()
+        removed = mine.remove_orphans()
+        assert sorted(removed) == sorted([killed_upload, tmp_path / f"{killed_upload.name}.part-1.xlsx"])
+        assert living_upload.exists() and my_upload.exists() and unrelated.exists()
+        assert Spool(tmp_path).remove_orphans() == []  # another process, the same answer: these owners live
+    finally:
+        living.communicate("")
+    assert sorted(mine.remove_orphans()) == sorted([living_upload, tmp_path / f"{living_upload.name}.part-1.xlsx"])
+    mine.close()
+    assert sorted(Spool(tmp_path).remove_orphans()) == [my_upload]  # once this one has stopped too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]  # the lock files went with their owners' files
+
+
+def test_spool_files_whose_owner_has_no_lock_file_are_removed_only_once_an_hour_old(tmp_path: Any) -> None:
+    import os
+    import time
+
+    from registry.spool import PREFIX, Spool
+
+    fresh, old = tmp_path / f"{PREFIX}{'a' * 32}-x1", tmp_path / f"{PREFIX}{'b' * 32}-x2"
+    taking = tmp_path / ".lock-x3"  # a process stopped while it took its lock
+    for path in (fresh, old, taking):
         path.write_bytes(b"rows")
-    assert sorted(remove_orphaned_spool_files(tmp_path)) == sorted([upload, part])
-    assert set(tmp_path.iterdir()) == {mine, unnamed, unrelated}
-    assert remove_orphaned_spool_files(tmp_path, owner_pid=os.getpid()) == [mine]  # once this one has stopped
+    for path in (old, taking):
+        os.utime(path, (time.time() - 3700, time.time() - 3700))
+    assert sorted(Spool(tmp_path).remove_orphans()) == sorted([old, taking])
+    assert list(tmp_path.iterdir()) == [fresh]
 
 
 async def test_the_registry_clears_its_spool_directory_of_what_stopped_processes_left_and_of_each_upload(
         database_url: str, tmp_path: Any) -> None:
-    from registry.spreadsheets import spool_prefix
-
     spool = tmp_path / "spool"
-    spool.mkdir()
-    stopped = pid_of_a_stopped_process()
-    left = spool / f"{spool_prefix(stopped)}upload"
-    left.write_bytes(b"x" * 1024)
+    stopped, left = spool_owner(spool)
+    stopped.communicate("")
     async for client in start_client(database_url, import_spool_dir=spool):
         assert not left.exists()  # removed at start-up
         job = await client.import_file(csv_bytes([row_for("SPOOL-1", MINIMAL)], "utf-8"))
         assert job["status"] == "completed" and job["created"] == 1, job
-        assert list(spool.iterdir()) == []  # the upload is gone once imported
+        assert [p.name for p in spool.iterdir()] == [f"registry-import-{client.app.state.imports.spool.token}.lock"]
 
 
 async def test_a_stopped_reader_leaves_no_part_copy_behind(tmp_path: Any) -> None:
     """The reader process is terminated when its job ends early (failed, cancelled): a part copy it was reading
-    cannot be removed by it, so the job removes what that process owned."""
+    cannot be removed by it, so the job removes the copies of its upload."""
     from datetime import date
 
     from shared.auth import Principal
 
     from registry.import_reading import PreparedFile
     from registry.imports import ImportJobs
-    from registry.spreadsheets import spool_prefix
 
     path = tmp_path / "list.csv"
     path.write_bytes(csv_bytes([row_for(f"R-{i}", MINIMAL) for i in range(3000)], "utf-8"))
     reading = PreparedFile(path, "csv", DICTIONARIES, Principal("entry", frozenset({"entry"}), ("44",)), date.today(),
                            chunk_size=10).start()
-    assert (await reading.head()).tabular and reading.pid is not None
-    copy = tmp_path / f"{spool_prefix(reading.pid)}part-1.xlsx"  # as the reader names its part copies
+    assert (await reading.head()).tabular
+    copy = tmp_path / "list.csv.part-x1.xlsx"  # as the reader names its part copies
     copy.write_bytes(b"part")
-    await asyncio.to_thread(ImportJobs._stop_reader, reading, tmp_path)
+    await asyncio.to_thread(ImportJobs._stop_reader, reading, path)
     assert set(tmp_path.iterdir()) == {path}
 
 

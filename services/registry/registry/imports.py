@@ -20,7 +20,6 @@ import asyncio
 import logging
 import os
 import re
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -45,13 +44,8 @@ from registry.domain.problems import Problem, index_path
 from registry.domain.revisions import CANCELLED, PUBLISHED_PHASES, changed_fields
 from registry.domain.structure import ReferencedItem
 from registry.import_reading import Chunk, PreparedFile, PreparedRow
-from registry.spreadsheets import (
-    ImportFileError,
-    detect_format,
-    remove_orphaned_spool_files,
-    remove_quietly,
-    spool_prefix,
-)
+from registry.spool import Spool, remove_part_copies, remove_quietly
+from registry.spreadsheets import ImportFileError, detect_format
 from registry.tables import import_errors_table, import_jobs_table
 
 log = logging.getLogger(__name__)
@@ -147,7 +141,7 @@ class ImportJobs:
         self.registry = registry
         self.chunk_size = chunk_size
         self.max_bytes = max_bytes
-        self.spool_dir = spool_dir
+        self.spool = Spool(spool_dir)
         self.drain_seconds = drain_seconds
         self._slots = asyncio.Semaphore(max_running)
         self._tasks: set[asyncio.Task[None]] = set()  # every job of this process, queued or running
@@ -175,9 +169,8 @@ class ImportJobs:
 
     async def _spool(self, body: AsyncIterator[bytes]) -> tuple[Path, bytes]:
         """The upload to a temporary file, chunk by chunk (a 100,000-row file never sits in memory)."""
-        handle = tempfile.NamedTemporaryFile(prefix=spool_prefix(), dir=self.spool_dir,  # noqa: SIM115
-                                             delete=False)
-        path, size, head = Path(handle.name), 0, b""
+        handle, path = await asyncio.to_thread(self.spool.new_upload)
+        size, head = 0, b""
         try:
             with handle:
                 async for piece in body:
@@ -201,11 +194,11 @@ class ImportJobs:
         return job_id
 
     async def prepare_spool_dir(self) -> None:
-        """At start-up: the spool directory exists, and what a killed registry (or reader) process left in it —
-        uploads up to ``max_bytes`` each — is removed (it would otherwise stay until the machine is cleaned)."""
-        if self.spool_dir is not None:
-            await asyncio.to_thread(self.spool_dir.mkdir, parents=True, exist_ok=True)
-        removed = await asyncio.to_thread(remove_orphaned_spool_files, self.spool_dir)
+        """At start-up: the spool directory exists, this process holds its place there, and what stopped processes
+        left in it — uploads up to ``max_bytes`` each — is removed (it would otherwise stay until the machine, or
+        the volume, is cleaned)."""
+        await asyncio.to_thread(self.spool.open)
+        removed = await asyncio.to_thread(self.spool.remove_orphans)
         if removed:
             log.info("removed %d spool files left by stopped processes: %s", len(removed),
                      ", ".join(p.name for p in removed))
@@ -222,6 +215,7 @@ class ImportJobs:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.spool.close()
 
     # ---- running --------------------------------------------------------------------------------------------------
     async def run(self, job_id: str, principal: Principal, path: Path, fmt: str) -> None:
@@ -288,14 +282,13 @@ class ImportJobs:
                             finished_at=self.registry.now())
         finally:
             if reading is not None:
-                await asyncio.shield(asyncio.to_thread(self._stop_reader, reading, path.parent))
+                await asyncio.shield(asyncio.to_thread(self._stop_reader, reading, path))
             remove_quietly(path)
 
     @staticmethod
-    def _stop_reader(reading: PreparedFile, spool_dir: Path) -> None:
+    def _stop_reader(reading: PreparedFile, upload: Path) -> None:
         reading.close()
-        if reading.pid is not None:  # a reader stopped mid-part could not remove its xlsx part copy itself
-            remove_orphaned_spool_files(spool_dir, owner_pid=reading.pid)
+        remove_part_copies(upload)  # a reader stopped mid-part could not remove its copy itself
 
     async def _pipeline(self, state: JobState, reading: PreparedFile) -> float:
         """Three stages at once: the reader process reads and validates ahead; here the next chunk is decided

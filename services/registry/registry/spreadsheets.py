@@ -10,14 +10,12 @@ columns of registry/domain/tabular.py, so an exported file can be edited and imp
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import io
 import itertools
 import json
 import os
 import re
-import tempfile
 import zipfile
 import zlib
 from array import array
@@ -43,6 +41,7 @@ from registry.domain.elements import (
     TIERS,
 )
 from registry.domain.problems import PROBLEM_CODES, Problem
+from registry.spool import part_copy, remove_quietly
 
 XLSX, CSV, NDJSON = "xlsx", "csv", "ndjson"
 FORMATS = (XLSX, CSV, NDJSON)
@@ -318,8 +317,7 @@ def _xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
         return block
 
     def load(xml: bytes) -> Any:  # in the loader thread: calamine lets go of the GIL while it parses
-        handle, copy_name = tempfile.mkstemp(prefix=spool_prefix() + "part-", suffix=".xlsx",
-                                            dir=path.parent)  # a file: calamine reads it as needed
+        handle, copy_name = part_copy(path)  # a file: calamine reads it as needed
         try:
             with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED) as copy:
                 for filename, content in others.items():
@@ -619,47 +617,4 @@ def _template_choices(dictionaries: Dictionaries, regions: list[str], today: dat
         "网办深度": [f"{k} {v}" for k, v in ONLINE_SERVICE_DEPTHS.items()], "事项形式": list(COMPOSITIONS),
         "事项层级": list(TIERS), "办理项类型": list(HANDLING_KINDS),
     }
-
-
-def remove_quietly(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-# Spooled uploads and xlsx part copies are named after the process that owns them, so that what a killed process
-# left behind (up to the upload limit each) can be told from what a live one still reads, in a directory several
-# registry processes of one machine (one pid namespace: a pod, a container) may share.
-SPOOL_PREFIX = "registry-import-"
-_SPOOLED = re.compile(re.escape(SPOOL_PREFIX) + r"(\d+)-")
-
-
-def spool_prefix(pid: int | None = None) -> str:
-    """File-name prefix of the spool files owned by process ``pid`` (this one by default)."""
-    return f"{SPOOL_PREFIX}{os.getpid() if pid is None else pid}-"
-
-
-def _process_is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
-
-
-def remove_orphaned_spool_files(directory: Path | None = None, *, owner_pid: int | None = None) -> list[Path]:
-    """Removes the spool files in ``directory`` (the temp directory by default) whose owning process is gone — or,
-    given ``owner_pid``, those of that one process, once it has ended. Returns what was removed."""
-    removed = []
-    with os.scandir(directory or tempfile.gettempdir()) as entries:
-        for entry in entries:
-            found = _SPOOLED.match(entry.name)
-            if found is None or not entry.is_file(follow_symlinks=False):
-                continue
-            pid = int(found.group(1))
-            if (pid == owner_pid if owner_pid is not None else not _process_is_alive(pid)):
-                remove_quietly(Path(entry.path))
-                removed.append(Path(entry.path))
-    return removed
 
