@@ -598,6 +598,7 @@ async def test_the_registry_clears_its_spool_directory_of_what_stopped_processes
         job = await client.import_file(csv_bytes([row_for("SPOOL-1", MINIMAL)], "utf-8"))
         assert job["status"] == "completed" and job["created"] == 1, job
         assert [p.name for p in spool.iterdir()] == [f"registry-import-{client.app.state.imports.spool.token}.lock"]
+    assert list(spool.iterdir()) == []  # a registry that stops with nothing left removes its lock file too
 
 
 async def test_a_stopped_reader_leaves_no_part_copy_behind(tmp_path: Any) -> None:

@@ -132,11 +132,16 @@ class Spool:
             os.close(handle)
 
     def close(self) -> None:
-        """Gives the lock up (on shutdown, once every job has ended): what is left, the lock file included, is the
-        next sweep's to remove."""
-        if self._lock is not None:
-            os.close(self._lock)
-            self._lock = None
+        """Gives the lock up (on shutdown, once every job has ended). The lock file goes too unless files of this
+        process are left: those, with it, are the next sweep's to remove."""
+        if self._lock is None:
+            return
+        own = f"{PREFIX}{self.token}-"
+        with os.scandir(self.directory) as entries:
+            if not any(entry.name.startswith(own) for entry in entries):
+                remove_quietly(self.directory / f"{PREFIX}{self.token}{_LOCK_SUFFIX}")  # still held: safe
+        os.close(self._lock)
+        self._lock = None
 
 
 def _age_seconds(path: Path) -> float:
