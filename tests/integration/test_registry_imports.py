@@ -579,7 +579,7 @@ def test_spool_files_whose_owner_has_no_lock_file_are_removed_only_once_an_hour_
     from registry.spool import PREFIX, Spool
 
     fresh, old = tmp_path / f"{PREFIX}{'a' * 32}-x1", tmp_path / f"{PREFIX}{'b' * 32}-x2"
-    taking = tmp_path / ".lock-x3"  # a process stopped while it took its lock
+    taking = tmp_path / f".{PREFIX}lock-x3"  # a process stopped while it took its lock
     for path in (fresh, old, taking):
         path.write_bytes(b"rows")
     for path in (old, taking):

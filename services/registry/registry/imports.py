@@ -198,7 +198,11 @@ class ImportJobs:
         left in it — uploads up to ``max_bytes`` each — is removed (it would otherwise stay until the machine, or
         the volume, is cleaned)."""
         await asyncio.to_thread(self.spool.open)
-        removed = await asyncio.to_thread(self.spool.remove_orphans)
+        try:
+            removed = await asyncio.to_thread(self.spool.remove_orphans)
+        except OSError:  # tidying up is not worth failing to start for
+            log.warning("could not clear the spool directory %s", self.spool.directory, exc_info=True)
+            return
         if removed:
             log.info("removed %d spool files left by stopped processes: %s", len(removed),
                      ", ".join(p.name for p in removed))

@@ -25,6 +25,7 @@ from typing import IO
 PREFIX = "registry-import-"
 _OWNED = re.compile(re.escape(PREFIX) + r"([0-9a-f]{32})[-.]")
 _LOCK_SUFFIX = ".lock"
+_TAKING = f".{PREFIX}lock-"  # a lock file being taken (see Spool.open)
 UNLOCKED_AGE = timedelta(hours=1)  # files of an owner without a lock file are removed once this old
 
 
@@ -65,7 +66,7 @@ class Spool:
             if self._lock is not None:
                 return
             self.directory.mkdir(parents=True, exist_ok=True)
-            handle, taking = tempfile.mkstemp(prefix=".lock-", dir=self.directory)
+            handle, taking = tempfile.mkstemp(prefix=_TAKING, dir=self.directory)
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 os.rename(taking, self.directory / f"{PREFIX}{self.token}{_LOCK_SUFFIX}")
@@ -93,9 +94,9 @@ class Spool:
                 found = _OWNED.match(entry.name)
                 if found is not None and entry.is_file(follow_symlinks=False):
                     owners.setdefault(found[1], []).append(Path(entry.path))
-                elif entry.name.startswith(".lock-") and _age_seconds(Path(entry.path)) > UNLOCKED_AGE.total_seconds():
-                    remove_quietly(Path(entry.path))  # a process stopped while it was taking its lock
-                    removed.append(Path(entry.path))
+                elif entry.name.startswith(_TAKING) and _age_seconds(Path(entry.path)) > UNLOCKED_AGE.total_seconds():
+                    if _removed(Path(entry.path)):  # a process stopped while it was taking its lock
+                        removed.append(Path(entry.path))
         for token, paths in owners.items():
             lock_path = self.directory / f"{PREFIX}{token}{_LOCK_SUFFIX}"
             with self._taken(lock_path) as stopped:
@@ -105,11 +106,9 @@ class Spool:
                     files = [p for p in paths if p != lock_path]
                 else:
                     continue
-                for path in files:
-                    remove_quietly(path)
+                removed += [path for path in files if _removed(path)]
                 if stopped:
-                    remove_quietly(lock_path)  # still locked by us: no owner can take it meanwhile
-                removed += files
+                    _removed(lock_path)  # still locked by us: no owner can take it meanwhile
         return removed
 
     @contextlib.contextmanager
@@ -120,6 +119,9 @@ class Spool:
             handle = os.open(lock_path, os.O_RDWR)
         except FileNotFoundError:
             yield None
+            return
+        except PermissionError:  # another user's registry, in a shared temp directory: not ours to judge
+            yield False
             return
         try:
             try:
@@ -142,6 +144,15 @@ class Spool:
                 remove_quietly(self.directory / f"{PREFIX}{self.token}{_LOCK_SUFFIX}")  # still held: safe
         os.close(self._lock)
         self._lock = None
+
+
+def _removed(path: Path) -> bool:
+    """Removes ``path`` if it can: another user's file in a shared temp directory cannot be, and is left."""
+    try:
+        os.unlink(path)
+    except (FileNotFoundError, PermissionError):
+        return False
+    return True
 
 
 def _age_seconds(path: Path) -> float:
