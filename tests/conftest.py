@@ -9,10 +9,16 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import ensure_database, make_engine
 from shared.infra import EmbeddedBroker, EmbeddedPostgres
+
+# No per-example deadline for property tests: it is a timing assertion (200 ms by default), and this shared, noisy
+# machine can stall any example that long. Tests that set their own settings keep them.
+settings.register_profile("shixiang", deadline=None)
+settings.load_profile("shixiang")
 
 
 @pytest.fixture(scope="session")
