@@ -149,7 +149,8 @@ class StoredEvent:
         )
 
 
-def _row_to_event(row: Any) -> StoredEvent:
+def stored_event(row: Any) -> StoredEvent:
+    """A row of the events table (any select with its columns by name) as a :class:`StoredEvent`."""
     return StoredEvent(
         position=row.position,
         stream_id=row.stream_id,
@@ -200,11 +201,7 @@ class EventStore:
                 .order_by(events_table.c.position)
                 .limit(limit)
             )
-            return [_row_to_event(r) for r in rows]
-
-    async def max_position(self) -> int:
-        async with self.engine.connect() as conn:
-            return int(await conn.scalar(select(func.coalesce(func.max(events_table.c.position), 0))))
+            return [stored_event(r) for r in rows]
 
 
 async def current_version(conn: AsyncConnection, stream_id: str) -> int:
@@ -404,4 +401,4 @@ async def load_stream(
     if recorded_until is not None:
         query = query.where(events_table.c.recorded_at <= recorded_until)
     rows = await conn.execute(query.order_by(events_table.c.version))
-    return [_row_to_event(r) for r in rows]
+    return [stored_event(r) for r in rows]

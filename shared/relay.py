@@ -16,14 +16,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.eventstore import NOTIFY_CHANNEL, EventStore, StoredEvent, events_table, relay_checkpoints_table
+from shared.eventstore import (
+    NOTIFY_CHANNEL,
+    EventStore,
+    StoredEvent,
+    events_table,
+    relay_checkpoints_table,
+    stored_event,
+)
 from shared.kafka import KafkaConfig
 from shared.metrics import RELAY_LAG, RELAY_PUBLISHED
 
@@ -130,7 +136,7 @@ class Relay:
         if not rows:
             RELAY_LAG.labels(self.source).set(0)
             return 0
-        events = [_stored_event(r) for r in rows]
+        events = [stored_event(r) for r in rows]
         wiped = await send_events(self._producer, self.topic, self.source, events, self._last_offsets)
         if wiped:
             await self._rewind("an acknowledged offset went backwards")
@@ -243,12 +249,6 @@ class Relay:
                 await producer.stop()
             except Exception:  # closing a producer to a dead broker may fail; a new one is built next round
                 log.debug("relay %s: producer close failed", self.source, exc_info=True)
-
-
-def _stored_event(row: Any) -> StoredEvent:
-    return StoredEvent(position=row.position, stream_id=row.stream_id, version=row.version, event_id=row.event_id,
-                       type=row.type, data=row.data, actor=row.actor, correlation_id=row.correlation_id,
-                       causation_id=row.causation_id, recorded_at=row.recorded_at, hash=row.hash)
 
 
 def _advisory_key(name: str) -> int:

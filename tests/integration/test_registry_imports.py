@@ -608,16 +608,22 @@ async def test_a_stopped_reader_leaves_no_part_copy_behind(tmp_path: Any) -> Non
 
     from shared.auth import Principal
 
+    import os
+    from pathlib import Path
+
     from registry.import_reading import PreparedFile
     from registry.imports import ImportJobs
+    from registry.spool import part_copy
 
     path = tmp_path / "list.csv"
     path.write_bytes(csv_bytes([row_for(f"R-{i}", MINIMAL) for i in range(3000)], "utf-8"))
     reading = PreparedFile(path, "csv", DICTIONARIES, Principal("entry", frozenset({"entry"}), ("44",)), date.today(),
                            chunk_size=10).start()
     assert (await reading.head()).tabular
-    copy = tmp_path / "list.csv.part-x1.xlsx"  # as the reader names its part copies
-    copy.write_bytes(b"part")
+    handle, copy = part_copy(path)  # what the reader was copying a part into when it was stopped
+    os.write(handle, b"part")
+    os.close(handle)
+    assert Path(copy).exists()
     await asyncio.to_thread(ImportJobs._stop_reader, reading, path)
     assert set(tmp_path.iterdir()) == {path}
 
