@@ -1,21 +1,28 @@
 """Append-only event store in PostgreSQL, one per service database.
 
 Primary key ``(stream_id, version)`` is the optimistic-concurrency check: appending a version that exists is a
-conflict (HTTP 409), never an overwrite. ``position`` is the global order the relay and projections read in.
+conflict (HTTP 409), never an overwrite. ``position`` (an identity) numbers the events; the global order readers
+follow is ``(tx_id, position)``, where ``tx_id`` is the id of the transaction that wrote the event.
 
-Why appends take ``LOCK TABLE events IN EXCLUSIVE MODE``: positions come from a sequence, which hands out numbers
-at INSERT time, but transactions commit in their own order. Without the lock a writer could take position 41,
-another 42, and 42 commit first; a reader that saw 42 and moved its checkpoint past it would never see 41 (the
-classic skipped-event bug of Marten, Axon and prooph). The lock is taken just before the INSERT and held until
-commit, so positions become visible strictly in order: when a reader sees position N, every lower position is
-either visible already or belongs to a transaction that rolled back. EXCLUSIVE mode still lets readers read.
-The lock serialises only the final insert-and-commit of each writer; batch appends amortise it."""
+Why that order, and why appends take no table lock: positions come from a sequence, which hands out numbers at
+INSERT time, but transactions commit in their own order. A writer could take position 41, another 42, and 42 commit
+first; a reader that saw 42 and moved its checkpoint past it would never see 41 (the classic skipped-event bug of
+Marten, Axon and prooph). Holding ``LOCK TABLE events`` from the insert through the commit prevents it, but then
+commits never overlap: every writer waits for the one before it to reach the disk (fsync), and 16 writers are
+barely faster than one. Instead, every event records ``pg_current_xact_id()`` and readers read only events of
+transactions below ``pg_snapshot_xmin(pg_current_snapshot())``, the oldest transaction still running anywhere in
+the cluster (PgQ's technique). Every transaction below it has ended, committed or rolled back, so that part of the
+log is final: no event can later appear before a cursor a reader has moved past. Transactions of one store commit
+freely in parallel and share fsyncs (group commit). The price: a reader sees an event only once every transaction
+that began before its writer's has ended, so a long-running write transaction anywhere in the cluster delays the
+relays (never their correctness); writers keep their transactions short and write last (see ``settled_after``)."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +33,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Identity,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -65,14 +73,19 @@ events_table = Table(
     # sha256(previous event's hash ‖ this event's canonical content): editing or removing a stored event breaks
     # the chain of every later event of the stream (see event_hash / verify_chain).
     Column("hash", Text, nullable=False),
+    # The writing transaction (pg_current_xact_id(), a 64-bit id that never wraps): readers follow (tx_id, position)
+    # and stop below the oldest transaction still running (see the module docstring and settled_after).
+    Column("tx_id", BigInteger, nullable=False, server_default=text("pg_current_xact_id()::text::bigint")),
     PrimaryKeyConstraint("stream_id", "version", name="events_stream_version_pk"),
+    Index("events_tx_order", "tx_id", "position"),
     # Rows stay whole and uncompressed up to a page: PostgreSQL's default (2 KB) pglz-compressed every event with a
     # full element set (≈2.6 KB) on write, ≈20 µs of CPU each to save a third of the space. (lz4 is not built
     # into the embedded PostgreSQL.)
     postgresql_with={"toast_tuple_target": TOAST_TUPLE_TARGET},
 )
 # No index on recorded_at: time travel (as_of) reads one stream by its primary key and filters on time, and an
-# index nothing queries would cost every append of every service its upkeep.
+# index nothing queries would cost every append of every service its upkeep. (position keeps its unique index:
+# the lag gauge reads the newest position.)
 
 # Wake relays (LISTEN shixiang_events) after every committed append, whoever wrote it; NOTIFY is delivered at commit.
 sa_event.listen(events_table, "after_create", DDL(f"""
@@ -82,9 +95,10 @@ sa_event.listen(events_table, "after_create", DDL(
     "CREATE TRIGGER events_notify AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION shixiang_notify_events()"))
 
 relay_checkpoints_table = Table(
-    "relay_checkpoints",
+    "relay_checkpoints",  # a relay's cursor in the store's (tx_id, position) order
     store_metadata,
     Column("relay", Text, primary_key=True),
+    Column("tx_id", BigInteger, nullable=False, server_default="0"),
     Column("position", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
@@ -109,6 +123,9 @@ class NewEvent:
     # canonical_json(data), when the writer has it already (the registry's import splices in the element set its
     # reader process serialised); it is what is stored and hashed, so it must be exactly that
     data_json: str | None = field(default=None, repr=False, compare=False)
+    # who and why for this one event, when it differs from its stream's (a consumer applying several incoming
+    # events to one item in one batch records each one's causation)
+    metadata: "EventMetadata | None" = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -192,16 +209,69 @@ class EventStore:
         async with self.engine.connect() as conn:
             return await current_version(conn, stream_id)
 
-    async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
-        """Events with a position above ``position``, in position order (the relay's and projections' read)."""
+    async def read_settled(self, after: Cursor, limit: int) -> Settled:
+        """The next events after ``after`` in the store's order, only as far as the log is final (see
+        :func:`settled_after`)."""
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(events_table)
-                .where(events_table.c.position > position)
-                .order_by(events_table.c.position)
-                .limit(limit)
-            )
-            return [stored_event(r) for r in rows]
+            rows = (await conn.execute(_SETTLED_AFTER, {"tx": after.tx_id, "pos": after.position,
+                                                        "limit": limit})).all()
+        return settled(rows, after, stored_event)
+
+    async def read_all(self, *, from_position: int = 1, batch_size: int = 1000) -> AsyncIterator[list[StoredEvent]]:
+        """Every settled event at or after ``from_position``, in the store's order, a batch at a time (republishing,
+        tools and tests). Events still being written when it reaches the end are not waited for."""
+        cursor = START
+        while True:
+            batch = await self.read_settled(cursor, batch_size)
+            if batch.events:
+                yield [e for e in batch.events if e.position >= from_position]
+            if not batch.events:
+                return
+            cursor = batch.cursor
+
+
+@dataclass(frozen=True, order=True)
+class Cursor:
+    """A place in the store's global order: after the event at ``position`` written by transaction ``tx_id``."""
+
+    tx_id: int
+    position: int
+
+
+START = Cursor(0, 0)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a reader may take now: events in order, the cursor after the last one, and whether later events are
+    committed but held back behind a transaction still running (read again shortly; no NOTIFY will say when)."""
+
+    events: list[Any]
+    cursor: Cursor
+    held_back: bool
+
+
+# Events after a cursor in (tx_id, position) order; ``settled`` says whether the writing transaction lies below the
+# oldest one still running in the cluster (every transaction below it has ended, so nothing can appear before it
+# any more). pg_current_snapshot() is the statement's own snapshot: the horizon and the rows agree.
+SETTLED_AFTER_SQL = """
+SELECT e.*, e.tx_id < h.xmin AS settled
+FROM events e, (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin) h
+WHERE (e.tx_id, e.position) > ({tx}, {pos})
+ORDER BY e.tx_id, e.position
+LIMIT {limit}"""
+_SETTLED_AFTER = text(SETTLED_AFTER_SQL.format(tx=":tx", pos=":pos", limit=":limit"))
+
+
+def settled(rows: Sequence[Any], after: Cursor, convert: Callable[[Any], Any]) -> Settled:
+    """The settled prefix of rows read with SETTLED_AFTER_SQL (they come in order, the settled ones first)."""
+    ready = []
+    for row in rows:
+        if not row.settled:
+            break
+        ready.append(row)
+    cursor = Cursor(ready[-1].tx_id, ready[-1].position) if ready else after
+    return Settled([convert(r) for r in ready], cursor, held_back=len(ready) < len(rows))
 
 
 async def current_version(conn: AsyncConnection, stream_id: str) -> int:
@@ -290,7 +360,7 @@ async def append_events(
     metadata: EventMetadata,
 ) -> list[StoredEvent]:
     """Append to one stream inside the caller's transaction (so a consumer can record its effect and its tracking
-    row together). Call it last in the transaction: the events table stays locked until commit."""
+    row together). Commit soon after: readers wait for every transaction that began before a later writer's."""
     return await append_batch(conn, [StreamAppend(stream_id, expected_version, events)], metadata)
 
 
@@ -298,13 +368,14 @@ async def append_batch(conn: AsyncConnection, appends: Sequence[StreamAppend],
                        metadata: EventMetadata | None = None) -> list[StoredEvent]:
     """Append to many streams in one statement (imports of thousands of items, batched allocations): all or nothing.
 
-    Under the table lock, the streams' current heads are read, every expected version checked, the hash chain
-    extended and all rows inserted at once, so no other writer can slip in between check and insert. Each stream's
-    events carry its own ``StreamAppend.metadata`` or, if it has none, the batch's ``metadata``."""
+    The streams' current heads are read, every expected version checked, the hash chain extended and all rows
+    inserted at once. A writer that slips in between the read and the insert takes a version this insert also
+    takes: the primary key refuses one of the two (the later one waits for the earlier to commit, then gets the
+    conflict), so a chain is only ever extended from its real head. Each event carries its own
+    ``NewEvent.metadata``, else its stream's ``StreamAppend.metadata``, else the batch's ``metadata``."""
     appends = _checked(appends)
     if not appends:
         return []
-    await conn.execute(_LOCK_SQL)
     heads = await _heads(conn, [a.stream_id for a in appends])
     return await _insert(conn, prepare_append(appends, metadata, heads))
 
@@ -313,8 +384,8 @@ async def append_batch(conn: AsyncConnection, appends: Sequence[StreamAppend],
 class PreparedAppend:
     """Events already chained onto the stream heads a writer read: their rows, hashes and canonical data, ready to
     insert. Preparing is CPU work (serialising and hashing every event); a writer that knows its streams' heads does
-    it before taking the table lock, or while its previous batch is being written (the registry's import), and
-    :func:`append_prepared` then only checks, under the lock, that every head is still the one it chained onto."""
+    it before its transaction, or while its previous batch is being written (the registry's import), and
+    :func:`append_prepared` then only checks that every head is still the one it chained onto."""
 
     heads: dict[str, tuple[int, str]]  # stream → (version, hash) the events were chained onto
     rows: list[tuple[Any, ...]]  # StoredEvent's fields but its position, which the insert returns
@@ -330,14 +401,15 @@ def prepare_append(appends: Sequence[StreamAppend], metadata: EventMetadata | No
     rows: list[tuple[Any, ...]] = []
     datas: list[str] = []
     for a in _checked(appends):
-        meta = a.metadata or metadata
-        if meta is None:
-            raise ValueError(f"no metadata for stream {a.stream_id}")
-        recorded_at = meta.recorded_at or now
+        stream_meta = a.metadata or metadata
         version, previous = chained[a.stream_id] = heads.get(a.stream_id, (0, GENESIS_HASH))
         if version != a.expected_version:
             raise ConcurrencyConflictError(stream_id=a.stream_id, expected=a.expected_version, actual=version)
         for e in a.events:
+            meta = e.metadata or stream_meta
+            if meta is None:
+                raise ValueError(f"no metadata for stream {a.stream_id}")
+            recorded_at = meta.recorded_at or now
             version += 1
             data_json = e.data_json if e.data_json is not None else canonical_json(e.data)
             previous = event_hash(previous, a.stream_id, version, e.event_id, e.type, e.data, meta.actor,
@@ -350,19 +422,16 @@ def prepare_append(appends: Sequence[StreamAppend], metadata: EventMetadata | No
 
 async def append_prepared(conn: AsyncConnection, prepared: PreparedAppend) -> list[StoredEvent]:
     """Insert prepared events if every stream is still at the head they were chained onto (else
-    ConcurrencyConflictError, nothing written). Call it last in the transaction, like :func:`append_batch`."""
+    ConcurrencyConflictError, nothing written; a head that moves after the check is caught by the primary key, as
+    in :func:`append_batch`)."""
     if not prepared.rows:
         return []
-    await conn.execute(_LOCK_SQL)
     heads = await _heads(conn, list(prepared.heads))
     for stream_id, chained_onto in prepared.heads.items():
         head = heads.get(stream_id, (0, GENESIS_HASH))
         if head != chained_onto:
             raise ConcurrencyConflictError(stream_id=stream_id, expected=chained_onto[0], actual=head[0])
     return await _insert(conn, prepared)
-
-
-_LOCK_SQL = text("LOCK TABLE events IN EXCLUSIVE MODE")
 
 
 def _checked(appends: Sequence[StreamAppend]) -> list[StreamAppend]:
@@ -388,10 +457,22 @@ async def _insert(conn: AsyncConnection, prepared: PreparedAppend) -> list[Store
             "datas": prepared.datas, "actors": columns[5], "correlation_ids": columns[6],
             "causation_ids": columns[7], "recorded_ats": columns[8], "hashes": columns[9],
         })).scalars().all()
-    except IntegrityError as exc:  # versions were checked under the lock: only a reused event id gets here
-        first = rows[0]
-        raise ConcurrencyConflictError(stream_id=first[0], expected=first[1] - 1, actual="?") from exc
+    except IntegrityError as exc:
+        # A concurrent writer took a version between our head read and this insert (or an event id was reused):
+        # name the stream that lost, so that a batch can tell which of its items to decide again.
+        stream_id, version = _conflicting_key(exc) or (rows[0][0], rows[0][1])
+        raise ConcurrencyConflictError(stream_id=stream_id, expected=version - 1, actual="?") from exc
     return [StoredEvent(position, *row) for position, row in zip(positions, rows, strict=True)]
+
+
+_DUPLICATE_KEY = re.compile(r"^Key \(stream_id, version\)=\((.*), (\d+)\) already exists")
+
+
+def _conflicting_key(exc: IntegrityError) -> tuple[str, int] | None:
+    """(stream, version) from PostgreSQL's unique-violation detail of the primary key, if that is what it was."""
+    detail = getattr(getattr(exc.orig, "__cause__", None), "detail", None) or ""
+    match = _DUPLICATE_KEY.match(detail)
+    return (match.group(1), int(match.group(2))) if match else None
 
 
 async def load_stream(

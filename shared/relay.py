@@ -3,7 +3,10 @@
 Command handlers only write to PostgreSQL; the relay carries events on (no dual writes). It reads the events after
 its checkpoint, sends the batch with acks=all, and moves the checkpoint only after every send is acknowledged: a
 crash in between re-sends a batch (consumers drop duplicates by event id) but never loses one. Events never become
-visible out of position order (see :mod:`shared.eventstore`), so a checkpoint can never pass a late commit.
+read beyond the settled part of the log (see :mod:`shared.eventstore`), so a checkpoint can never pass a late
+commit; when committed events are held back behind a transaction still running, the relay reads again after
+``settle_poll_s`` (no NOTIFY tells it when that transaction ends). The stored data goes out as the message value
+exactly as PostgreSQL returns its text: the relay never parses or re-encodes it.
 
 The embedded broker keeps everything in memory, so a broker restart is a brand-new, empty cluster. The relay notices
 in two ways and then re-creates its topics and republishes from the start of the store (consumers drop what they
@@ -18,17 +21,22 @@ import hashlib
 import logging
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import bindparam, func, select, text
+from typing import Any
+
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.cloudevents import binary_headers
 from shared.eventstore import (
     NOTIFY_CHANNEL,
+    SETTLED_AFTER_SQL,
+    START,
+    Cursor,
     EventStore,
     StoredEvent,
-    events_table,
     relay_checkpoints_table,
-    stored_event,
+    settled,
 )
 from shared.kafka import KafkaConfig
 from shared.metrics import RELAY_LAG, RELAY_PUBLISHED
@@ -37,17 +45,17 @@ log = logging.getLogger(__name__)
 
 # The relay's statements, built once (SQLAlchemy would otherwise build and look up a statement per batch). They
 # run in autocommit: each is one round trip, with no BEGIN before it and no ROLLBACK when its connection goes
-# back to the pool. A read needs no transaction, and the checkpoint upsert is a single atomic statement.
-_READ_AFTER = (
-    select(*events_table.c, select(func.max(events_table.c.position)).scalar_subquery().label("head"))
-    .where(events_table.c.position > bindparam("after"))
-    .order_by(events_table.c.position)
-    .limit(bindparam("limit"))
-)
-_CHECKPOINT = select(relay_checkpoints_table.c.position).where(relay_checkpoints_table.c.relay == bindparam("relay"))
+# back to the pool. A read needs no transaction, and the checkpoint upsert is a single atomic statement. The read
+# takes the data as text (sent on as it is) and the store's newest position (for the lag gauge).
+_READ_AFTER = text(SETTLED_AFTER_SQL.replace("SELECT e.*,", """SELECT e.position, e.tx_id, e.stream_id, e.version,
+  e.event_id, e.type, e.data::text AS data_json, e.actor, e.correlation_id, e.causation_id, e.recorded_at,
+  (SELECT max(position) FROM events) AS head,""").format(tx=":tx", pos=":pos", limit=":limit"))
+_CHECKPOINT = select(relay_checkpoints_table.c.tx_id, relay_checkpoints_table.c.position).where(
+    relay_checkpoints_table.c.relay == bindparam("relay"))
 _upsert = pg_insert(relay_checkpoints_table)
 _SET_CHECKPOINT = _upsert.on_conflict_do_update(
-    index_elements=["relay"], set_={"position": _upsert.excluded.position, "updated_at": _upsert.excluded.updated_at})
+    index_elements=["relay"], set_={"tx_id": _upsert.excluded.tx_id, "position": _upsert.excluded.position,
+                                    "updated_at": _upsert.excluded.updated_at})
 
 
 class Relay:
@@ -62,6 +70,7 @@ class Relay:
         poll_interval_s: float = 0.5,
         epoch_check_interval_s: float = 5.0,
         linger_s: float = 0.02,
+        settle_poll_s: float = 0.005,
         name: str = "kafka",
     ) -> None:
         self.engine = engine
@@ -72,13 +81,15 @@ class Relay:
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.linger_s = linger_s
+        self.settle_poll_s = settle_poll_s
         self.name = name
         self.marker_topic = f"{topic}.relay-epoch"
         self.epoch_check_interval_s = epoch_check_interval_s
         self._next_epoch_check = 0.0
         self._wake = asyncio.Event()
         self._last_offsets: dict[int, int] = {}
-        self._checkpoint: int | None = None
+        self._checkpoint: Cursor | None = None
+        self._held_back = False
         self._producer: AIOKafkaProducer | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -106,6 +117,11 @@ class Relay:
                     backoff = 0.1
                     if sent >= self.batch_size:
                         continue  # a full batch: more are waiting
+                    if self._held_back:
+                        # committed events wait behind an older transaction still running (anywhere in the
+                        # cluster); it will end soon, and nothing will NOTIFY when it does
+                        await self._sleep(stop, self.settle_poll_s, wake=False)
+                        continue
                     if sent > 1 and self.linger_s:
                         # Events arrive faster than one per round (each commit NOTIFYs): linger a moment so that
                         # the next batch gathers more of them. A round (read, send, acks, checkpoint) costs about
@@ -131,22 +147,26 @@ class Relay:
         assert self._producer is not None
         if self._checkpoint is None:  # read once per leadership: only the leader moves it
             self._checkpoint = await self.checkpoint()
+        after = self._checkpoint
         async with self._autocommit.connect() as conn:
-            rows = (await conn.execute(_READ_AFTER, {"after": self._checkpoint, "limit": self.batch_size})).all()
-        if not rows:
-            RELAY_LAG.labels(self.source).set(0)
+            rows = (await conn.execute(_READ_AFTER, {"tx": after.tx_id, "pos": after.position,
+                                                     "limit": self.batch_size})).all()
+        batch = settled(rows, after, lambda row: row)
+        self._held_back = batch.held_back
+        if not batch.events:
+            RELAY_LAG.labels(self.source).set(len(rows))
             return 0
-        events = [stored_event(r) for r in rows]
-        wiped = await send_events(self._producer, self.topic, self.source, events, self._last_offsets)
+        wiped = await send_rows(self._producer, self.topic, self.source, batch.events, self._last_offsets)
         if wiped:
             await self._rewind("an acknowledged offset went backwards")
             self._wake.set()  # republish from the start without waiting
-            return len(events)
-        await self.set_checkpoint(events[-1].position)
-        RELAY_PUBLISHED.labels(self.source).inc(len(events))
-        # the store's head as the read saw it: no query of its own for a gauge
-        RELAY_LAG.labels(self.source).set(max(0, rows[-1].head - events[-1].position))
-        return len(events)
+            return len(batch.events)
+        await self.set_checkpoint(batch.cursor)
+        RELAY_PUBLISHED.labels(self.source).inc(len(batch.events))
+        # the store's newest position as the read saw it, less the newest one sent: no query of its own for a
+        # gauge (approximate, since events are sent in transaction order, not position order)
+        RELAY_LAG.labels(self.source).set(max(0, rows[-1].head - max(r.position for r in batch.events)))
+        return len(batch.events)
 
     async def check_broker_epoch(self) -> None:
         """Republish everything if the broker is not the one we published to (its marker topic is gone)."""
@@ -161,21 +181,22 @@ class Relay:
         await self.kafka.ensure_topics([self.topic])
         await self.kafka.ensure_topics([self.marker_topic], partitions=1)
         self._last_offsets.clear()
-        if await self.checkpoint() > 0:
+        if await self.checkpoint() > START:
             log.warning("relay %s: the broker lost %s (%s); republishing from the start of the store",
                         self.source, self.topic, why)
-            await self.set_checkpoint(0)
+            await self.set_checkpoint(START)
 
-    async def checkpoint(self) -> int:
+    async def checkpoint(self) -> Cursor:
         async with self._autocommit.connect() as conn:
-            value = await conn.scalar(_CHECKPOINT, {"relay": self.name})
-            return int(value or 0)
+            row = (await conn.execute(_CHECKPOINT, {"relay": self.name})).first()
+            return Cursor(int(row.tx_id), int(row.position)) if row else START
 
-    async def set_checkpoint(self, position: int) -> None:
+    async def set_checkpoint(self, cursor: Cursor) -> None:
         self._checkpoint = None  # re-read after the write commits
         async with self._autocommit.connect() as conn:
-            await conn.execute(_SET_CHECKPOINT, {"relay": self.name, "position": position})
-        self._checkpoint = position
+            await conn.execute(_SET_CHECKPOINT, {"relay": self.name, "tx_id": cursor.tx_id,
+                                                 "position": cursor.position})
+        self._checkpoint = cursor
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """Wake the loop on NOTIFY from appends; the poll interval covers a lost listener connection."""
@@ -256,6 +277,27 @@ def _advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
+async def send_rows(
+    producer: AIOKafkaProducer,
+    topic: str,
+    source: str,
+    rows: list[Any],
+    last_offsets: dict[int, int] | None = None,
+) -> bool:
+    """Send stored events (rows with the events table's columns and ``data_json``, their data as text) in order
+    and wait for every acknowledgement.
+
+    Returns True when an acknowledged offset shows the broker lost the partition's earlier log (see module doc)."""
+    futures = []
+    for row in rows:
+        headers = binary_headers(id=str(row.event_id), type=row.type, source=source, subject=row.stream_id,
+                                 time=row.recorded_at, sequence=row.version, position=row.position,
+                                 correlation_id=row.correlation_id, causation_id=row.causation_id, actor=row.actor)
+        futures.append(await producer.send(topic, value=row.data_json.encode(), key=row.stream_id.encode(),
+                                           headers=headers))
+    return _offsets_went_back(await asyncio.gather(*futures), last_offsets)
+
+
 async def send_events(
     producer: AIOKafkaProducer,
     topic: str,
@@ -263,15 +305,17 @@ async def send_events(
     events: list[StoredEvent],
     last_offsets: dict[int, int] | None = None,
 ) -> bool:
-    """Send ``events`` in order and wait for every acknowledgement.
-
-    Returns True when an acknowledged offset shows the broker lost the partition's earlier log (see module doc)."""
+    """:func:`send_rows` for events already read as :class:`StoredEvent` (their data as dicts)."""
     futures = []
     for event in events:
         key, value, headers = event.to_cloudevent(source).to_kafka()
         futures.append(await producer.send(topic, value=value, key=key, headers=headers))
+    return _offsets_went_back(await asyncio.gather(*futures), last_offsets)
+
+
+def _offsets_went_back(acknowledged: list[Any], last_offsets: dict[int, int] | None) -> bool:
     wiped = False
-    for metadata in await asyncio.gather(*futures):
+    for metadata in acknowledged:
         if last_offsets is not None:
             previous = last_offsets.get(metadata.partition)
             if previous is not None and metadata.offset <= previous:
@@ -283,12 +327,10 @@ async def send_events(
 async def republish(
     *, engine: AsyncEngine, producer: AIOKafkaProducer, topic: str, source: str, from_position: int = 1, batch_size: int = 1000
 ) -> int:
-    """Re-send every stored event from ``from_position`` on (operator command); the running relay is untouched."""
-    store = EventStore(engine)
-    position, total = from_position - 1, 0
-    while True:
-        events = await store.read_after(position, batch_size)
-        if not events:
-            return total
+    """Re-send every stored event at or after ``from_position``, in the store's order (operator command); the
+    running relay is untouched."""
+    total = 0
+    async for events in EventStore(engine).read_all(from_position=from_position, batch_size=batch_size):
         await send_events(producer, topic, source, events)
-        position, total = events[-1].position, total + len(events)
+        total += len(events)
+    return total

@@ -13,6 +13,7 @@ from shared.eventstore import (
     GENESIS_HASH,
     EventMetadata,
     EventStore,
+    START,
     NewEvent,
     StreamAppend,
     append_batch,
@@ -62,55 +63,64 @@ async def test_events_carry_metadata_and_are_read_in_global_order(store_engine: 
     store = EventStore(store_engine)
     await store.append("x", 0, [NewEvent("a.v1", {"k": "甲"}), NewEvent("b.v1", {"k": "乙"})], META)
     await store.append("y", 0, [NewEvent("c.v1", {})], EventMetadata(actor="bob", causation_id="cause"))
-    events = await store.read_after(0, 10)
+    first = await store.read_settled(START, 10)
+    events = first.events
     assert [(e.stream_id, e.version, e.type) for e in events] == [("x", 1, "a.v1"), ("x", 2, "b.v1"), ("y", 1, "c.v1")]
     assert events[0].actor == "alice" and events[0].correlation_id == "corr-1" and events[2].causation_id == "cause"
-    assert await store.read_after(events[1].position, 10) == [events[2]]
+    assert not first.held_back
+    after_two = await store.read_settled(START, 2)
+    assert after_two.events == events[:2]
+    assert (await store.read_settled(after_two.cursor, 10)).events == [events[2]]
+    assert (await store.read_settled(first.cursor, 10)).events == []
 
 
-async def test_the_hash_chain_detects_an_edited_or_deleted_event(store_engine: AsyncEngine) -> None:
-    store = EventStore(store_engine)
-    for n in range(5):
-        await store.append("item-h", n, [NewEvent("a.v1", {"n": n, "名称": "户口迁移"})], META)
-    verdict = verify_chain(await store.load("item-h"))
-    assert verdict.ok and verdict.events == 5
-
-    async with store_engine.begin() as conn:
-        await conn.execute(text("UPDATE events SET data = jsonb_set(data, '{n}', '99') "
-                                "WHERE stream_id = 'item-h' AND version = 3"))
-    edited = verify_chain(await store.load("item-h"))
-    assert (edited.ok, edited.broken_at_version) == (False, 3)
-
-    async with store_engine.begin() as conn:
-        await conn.execute(text("UPDATE events SET data = jsonb_set(data, '{n}', '2') "
-                                "WHERE stream_id = 'item-h' AND version = 3"))
-        await conn.execute(text("DELETE FROM events WHERE stream_id = 'item-h' AND version = 2"))
-    deleted = verify_chain(await store.load("item-h"))
-    assert (deleted.ok, deleted.broken_at_version) == (False, 2)
-
-
-async def test_events_prepared_ahead_are_appended_only_onto_the_heads_they_were_chained_to(
+async def test_a_committed_event_is_held_back_while_an_older_transaction_is_still_running(
         store_engine: AsyncEngine) -> None:
+    """The reader's horizon: an event committed after an older transaction began waits until that one ends, so a
+    cursor can never move past a place where an event may still appear."""
     store = EventStore(store_engine)
-    first = await store.append("item-p", 0, [NewEvent("a.v1", {"n": 1})], META)
-    head = (1, first[-1].hash)
-    ready = prepare_append([StreamAppend("item-p", 1, [NewEvent("a.v1", {"n": 2})]),
-                            StreamAppend("item-q", 0, [NewEvent("a.v1", {"n": 1})])], META,
-                           {"item-p": head, "item-q": (0, GENESIS_HASH)})
-    moved = prepare_append([StreamAppend("item-p", 1, [NewEvent("a.v1", {"n": 3})])], META, {"item-p": head})
+    async with store_engine.connect() as older:
+        await older.execute(text("SELECT pg_current_xact_id()"))  # a transaction with an id, still open
+        await store.append("late", 0, [NewEvent("a.v1", {})], META)  # a younger transaction commits
+        blocked = await store.read_settled(START, 10)
+        assert (blocked.events, blocked.held_back, blocked.cursor) == ([], True, START)
+        await older.rollback()
+    released = await store.read_settled(START, 10)
+    assert [e.stream_id for e in released.events] == ["late"] and not released.held_back
+
+
+async def test_each_event_may_carry_its_own_metadata(store_engine: AsyncEngine) -> None:
+    store = EventStore(store_engine)
     async with store_engine.begin() as conn:
-        stored = await append_prepared(conn, ready)
-    assert [(e.stream_id, e.version) for e in stored] == [("item-p", 2), ("item-q", 1)]
-    assert verify_chain(await store.load("item-p")).ok and verify_chain(await store.load("item-q")).ok
-    with pytest.raises(ConcurrencyConflictError) as conflict:  # item-p moved on since `moved` was prepared
-        async with store_engine.begin() as conn:
-            await append_prepared(conn, moved)
-    assert conflict.value.context == {"stream_id": "item-p", "expected": 1, "actual": 2}
-    forged = prepare_append([StreamAppend("item-q", 1, [NewEvent("a.v1", {"n": 2})])], META,
-                            {"item-q": (1, GENESIS_HASH)})  # the right version, but not the stored event's hash
-    with pytest.raises(ConcurrencyConflictError):
-        async with store_engine.begin() as conn:
-            await append_prepared(conn, forged)
-    with pytest.raises(ConcurrencyConflictError):  # a head that is not at the expected version is refused at once
-        prepare_append([StreamAppend("item-q", 0, [NewEvent("a.v1", {})])], META, {"item-q": (1, "x")})
-    assert [e.version for e in await store.load("item-p")] == [1, 2] and len(await store.load("item-q")) == 1
+        await append_batch(conn, [StreamAppend("m", 0, [
+            NewEvent("a.v1", {}, metadata=EventMetadata(actor="coding", causation_id="first")),
+            NewEvent("b.v1", {}, metadata=EventMetadata(actor="coding", causation_id="second")),
+            NewEvent("c.v1", {})])], META)
+    assert [(e.actor, e.causation_id) for e in await store.load("m")] == [
+        ("coding", "first"), ("coding", "second"), ("alice", None)]
+    assert verify_chain(await store.load("m")).ok
+
+
+async def test_a_batch_that_loses_a_race_names_the_stream_it_lost(store_engine: AsyncEngine) -> None:
+    """Without a table lock, two writers may both read a head and insert the same next version: the primary key
+    makes the later insert wait for the earlier transaction and then refuses it, and the conflict says which
+    stream, so a batch knows which of its items to decide again."""
+    store = EventStore(store_engine)
+    await store.append("b-1", 0, [NewEvent("a.v1", {})], META)
+    async with store_engine.connect() as winner:
+        await append_batch(winner, [StreamAppend("b-1", 1, [NewEvent("a.v1", {"winner": True})])], META)
+
+        async def loser() -> None:
+            async with store_engine.begin() as conn:  # reads head v1 (the winner has not committed), inserts v2
+                await append_batch(conn, [StreamAppend("b-0", 0, [NewEvent("a.v1", {})]),
+                                          StreamAppend("b-1", 1, [NewEvent("a.v1", {"winner": False})])], META)
+
+        racing = asyncio.create_task(loser())
+        await asyncio.sleep(0.5)
+        assert not racing.done()  # waiting on the winner's uncommitted version 2
+        await winner.commit()
+        with pytest.raises(ConcurrencyConflictError) as conflict:
+            await racing
+    assert conflict.value.context["stream_id"] == "b-1"
+    assert [e.data for e in await store.load("b-1")][1] == {"winner": True}
+    assert await store.version("b-0") == 0 and verify_chain(await store.load("b-1")).ok
