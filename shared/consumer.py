@@ -1,43 +1,73 @@
-"""The consumer runner: Kafka → a service's effect, exactly once in effect.
+"""The consumer runner: Kafka → a service's effect, exactly once in effect, and no input can stop it.
 
-For every message: parse the CloudEvent, then in ONE database transaction insert the event id into
-``processed_events`` and run the handler. A duplicate (already processed) id skips the handler, so redelivery after a
-crash, a rebalance or a republish changes nothing. Kafka offsets are committed manually, only after the effect has
-committed. A failing message is retried with exponential back-off; after ``max_attempts`` it goes to the
-dead-letter topic (with the error in headers) and the consumer carries on. Malformed messages go there at once.
-``replay_dead_letters`` feeds dead letters through the same handler again."""
+A fetched batch (every partition's records of one poll) goes through three steps:
+
+1. **Reading** (never raises): each record's headers are read; an event whose ``source`` is not the service that
+   owns its topic, a type the consumer does not act on (passed over: its offset is simply committed), then its JSON
+   data, upcast to the current version and validated against its contract (``shared.contracts``). Whatever bytes
+   arrive — a header or key that is not UTF-8, JSON nested 100,000 deep, a value that is no object — a record that
+   fails is a permanent dead letter at once, with the reason, and never retried.
+2. **Applying**: the events of the whole batch in ONE transaction: the ids already processed are read, the handler
+   applies the rest (it may refuse some for good: an item it has never heard of), then their tracking rows are
+   written — last, so the transaction takes its id only for its writes, and a concurrent duplicate (a rebalance)
+   rolls the batch back. If the batch fails, each event is applied on its own: an outage (database or broker
+   unreachable) is retried with back-off for as long as it lasts, the partition simply waits; any other error
+   ``max_attempts`` times, then the event becomes a dead letter.
+3. **Committing** the offsets of every partition of the batch, in one request, after the effects committed.
+
+Dead letters are rows in the service's database first (``shared.dead_letters``: they survive a broker restart and
+are listed, replayed and discarded there), then messages on the dead-letter topic; a message too large to copy goes
+there as a reference (topic, partition, offset, size, reason, first bytes). A partition whose oldest fetched
+message has waited longer than ``stuck_after_s`` makes the runner degraded: ``/readyz`` names it, ``/metrics`` shows
+how long every partition has waited and how far it lags."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.cloudevents import CloudEvent, MalformedEventError
-from shared.eventstore import processed_events_table
+from shared import contracts, dead_letters, jsoncodec
+from shared.cloudevents import CloudEvent, MalformedEventError, read_envelope
+from shared.contracts import ContractViolationError
+from shared.dead_letters import DeadLetter, Kind
 from shared.kafka import KafkaConfig
-from shared.metrics import CONSUMED, DEAD_LETTERED
+from shared.metrics import (
+    CONSUMED,
+    CONSUMER_LAG,
+    CONSUMER_WAITING,
+    DEAD_LETTERED,
+)
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[AsyncConnection, CloudEvent], Awaitable[None]]
-BatchHandler = Callable[[AsyncConnection, list[CloudEvent]], Awaitable[None]]
-
-
-# The tracking row of one message, built once: SQLAlchemy would otherwise build the statement and its cache key
-# anew for every message.
-_TRACK = (pg_insert(processed_events_table).on_conflict_do_nothing()
-          .returning(processed_events_table.c.event_id))
+# event id → why the handler refuses it for good (dead-lettered; never tracked, so a replay tries it again)
+Rejections = Mapping[str, str]
+Handler = Callable[[AsyncConnection, list[CloudEvent]], Awaitable[Rejections | None]]
 
 
 class PermanentError(Exception):
-    """Raised by a handler for a message that can never succeed: no retries, straight to the dead-letter topic."""
+    """Raised by a handler for an event that can never succeed: no retries, straight to the dead letters. (A batch
+    handler that can tell which event it refuses returns it in its rejections instead, and applies the others.)"""
+
+
+class _ConcurrentDuplicate(Exception):
+    """Another consumer applied an event of this batch meanwhile (during a rebalance): roll back, read again."""
+
+
+class _Stopping(Exception):
+    """The runner was asked to stop while it waited out an outage: leave without committing."""
 
 
 @dataclass(frozen=True)
@@ -45,13 +75,47 @@ class ConsumerSpec:
     """What one consumer of a service listens to and does. ``name`` is also its consumer group and tracking key."""
 
     name: str
-    topics: tuple[str, ...]
-    handler: Handler
+    sources: Mapping[str, str]  # topic → the CloudEvents source its events must carry (the owning service's)
+    accepts: frozenset[str]  # current event types it acts on; others on its topics are passed over
+    handler: Handler  # applies a list of events in the caller's transaction; returns the ones it refuses for good
     dead_letter_topic: str
-    # Optional: the effect of several events of one partition in ONE transaction (e.g. batched code allocation).
-    # It must give the same result as ``handler`` applied to each in order; if it raises, the runner falls back to
-    # ``handler`` one event at a time (with retries and dead letters), so one bad event never blocks the others.
-    batch_handler: BatchHandler | None = None
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(self.sources)
+
+
+@dataclass
+class _Waiting:
+    """A partition's oldest fetched message that is not committed yet."""
+
+    offset: int
+    since: float
+    event_id: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class _Fetched:
+    events: list[tuple[ConsumerRecord, CloudEvent]] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    passed_over: int = 0
+
+
+def is_outage(exc: BaseException) -> bool:
+    """An error of the infrastructure, not of the message: retried for as long as it lasts."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (OSError, TimeoutError, KafkaError, asyncpg.PostgresConnectionError,
+                                asyncpg.InterfaceError, asyncpg.exceptions.OperatorInterventionError,
+                                asyncpg.exceptions.InsufficientResourcesError)):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class ConsumerRunner:
@@ -63,14 +127,25 @@ class ConsumerRunner:
         kafka: KafkaConfig,
         max_attempts: int = 5,
         retry_backoff_s: float = 0.2,
+        max_batch: int = 500,
+        stuck_after_s: float = 60.0,
     ) -> None:
         self.spec = spec
         self.engine = engine
         self.kafka = kafka
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
+        self.max_batch = max_batch
+        self.stuck_after_s = stuck_after_s
+        self._stop = asyncio.Event()
+        self._waiting: dict[TopicPartition, _Waiting] = {}
+        self._positions: dict[TopicPartition, int] = {}
+        self._last_poll = time.monotonic()
+        self._connection_error: str | None = None
 
+    # ---- the loop -------------------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         backoff = 0.2
         while not stop.is_set():
             consumer: AIOKafkaConsumer | None = None
@@ -82,19 +157,27 @@ class ConsumerRunner:
                 await consumer.start()
                 await producer.start()
                 backoff = 0.2
+                self._connection_error = None
+                self._last_poll = time.monotonic()
                 while not stop.is_set():
-                    batches = await consumer.getmany(timeout_ms=200)
-                    for tp, records in batches.items():
-                        if self.spec.batch_handler is not None and len(records) > 1:
-                            await self.process_batch(records, producer)
-                        else:
-                            for record in records:
-                                await self.process(record, producer)
-                        await consumer.commit({tp: records[-1].offset + 1})
+                    fetched = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
+                    self._last_poll = time.monotonic()
+                    if fetched:
+                        await self.process(fetched, producer)
+                        offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+                        await consumer.commit(offsets)
+                        self._positions.update(offsets)
+                        for tp in fetched:
+                            self._waiting.pop(tp, None)
+                    self._observe_lag(consumer)
+            except _Stopping:
+                return
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                self._connection_error = f"{type(exc).__name__}: {exc}"
                 log.exception("consumer %s failed; reconnecting in %.1fs", self.spec.name, backoff)
+                self._waiting.clear()  # what was fetched is fetched again from the committed offsets
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
@@ -105,153 +188,365 @@ class ConsumerRunner:
                         except Exception:
                             log.debug("consumer %s: close failed", self.spec.name, exc_info=True)
 
-    async def process(self, record: ConsumerRecord, producer: AIOKafkaProducer) -> str:
-        """Handle one record; returns the outcome (processed, duplicate, dead-lettered)."""
-        try:
-            event = CloudEvent.from_kafka(record.key, record.value, list(record.headers or []))
-        except MalformedEventError as exc:
-            await self.dead_letter(producer, record, exc, attempts=1)
-            return "dead-lettered"
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                outcome = await self.apply(event)
-                CONSUMED.labels(self.spec.name, outcome).inc()
-                return outcome
-            except PermanentError as exc:
-                await self.dead_letter(producer, record, exc, attempts=attempt)
-                return "dead-lettered"
-            except Exception as exc:
-                if attempt >= self.max_attempts:
-                    await self.dead_letter(producer, record, exc, attempts=attempt)
-                    return "dead-lettered"
-                delay = self.retry_backoff_s * 2 ** (attempt - 1)
-                log.warning("consumer %s: %s on %s (attempt %d); retrying in %.2fs",
-                            self.spec.name, exc, event.id, attempt, delay)
-                await asyncio.sleep(delay)
+    async def process(self, fetched: Mapping[TopicPartition, Sequence[ConsumerRecord]],
+                      producer: AIOKafkaProducer | None) -> None:
+        """Read, apply and dead-letter one fetched batch (everything but committing its offsets)."""
+        now = time.monotonic()
+        for tp, records in fetched.items():
+            self._waiting.setdefault(tp, _Waiting(records[0].offset, now))
+        batch = self.read([r for records in fetched.values() for r in records])
+        if batch.passed_over:
+            CONSUMED.labels(self.spec.name, "passed_over").inc(batch.passed_over)
+        dead = list(batch.dead)
+        if batch.events:
+            dead += await self._apply_batch(batch.events)
+        if dead:
+            await self.dead_letter(dead, producer)
 
-    async def process_batch(self, records: list[ConsumerRecord], producer: AIOKafkaProducer) -> None:
-        """Apply a partition's fetched records in one transaction (tracking rows + batch effect together); on any
-        failure, roll back and process them one at a time instead."""
-        assert self.spec.batch_handler is not None
-        events: list[CloudEvent] = []
-        parsed: list[ConsumerRecord] = []
+    # ---- 1. reading ------------------------------------------------------------------------------------------------
+    def read(self, records: Sequence[ConsumerRecord]) -> _Fetched:
+        out = _Fetched()
         for record in records:
             try:
-                events.append(CloudEvent.from_kafka(record.key, record.value, list(record.headers or [])))
-                parsed.append(record)
-            except MalformedEventError as exc:
-                await self.dead_letter(producer, record, exc, attempts=1)
-        if not events:
-            return
+                event = self._read_one(record)
+            except _Refused as refused:
+                out.dead.append(self._dead(record, refused.kind, refused.reason, envelope=refused.envelope))
+                continue
+            except Exception as exc:  # noqa: BLE001 - reading must never stop the consumer
+                out.dead.append(self._dead(record, Kind.malformed, f"{type(exc).__name__}: {exc}"))
+                continue
+            if event is None:
+                out.passed_over += 1
+            else:
+                out.events.append((record, event))
+        return out
+
+    def _read_one(self, record: ConsumerRecord) -> CloudEvent | None:
         try:
-            async with self.engine.begin() as conn:
-                ids = list(dict.fromkeys(e.id for e in events))
-                inserted = await conn.execute(
-                    pg_insert(processed_events_table)
-                    .values([{"consumer": self.spec.name, "event_id": i} for i in ids])
-                    .on_conflict_do_nothing()
-                    .returning(processed_events_table.c.event_id)
-                )
-                fresh_ids = set(inserted.scalars())
-                seen: set[str] = set()
-                fresh = [e for e in events if e.id in fresh_ids and not (e.id in seen or seen.add(e.id))]
-                if fresh:
-                    await self.spec.batch_handler(conn, fresh)
-        except Exception as exc:  # noqa: BLE001 - nothing was committed; each record gets its own chance below
-            log.warning("consumer %s: batch of %d failed (%s); processing one at a time", self.spec.name,
-                        len(parsed), exc)
-            for record in parsed:
-                await self.process(record, producer)
-            return
-        CONSUMED.labels(self.spec.name, "processed").inc(len(fresh))
-        CONSUMED.labels(self.spec.name, "duplicate").inc(len(events) - len(fresh))
+            envelope = read_envelope(record.key, record.value, record.headers)
+        except MalformedEventError as exc:
+            raise _Refused(Kind.malformed, str(exc)) from exc
+        expected = self.spec.sources.get(record.topic)
+        if envelope.source != expected:
+            raise _Refused(Kind.wrong_source, f"来源 {envelope.source!r} 不是主题 {record.topic} 的所属服务 "
+                                              f"{expected!r}", envelope)
+        event_type = contracts.current_type(envelope.type)
+        if event_type not in self.spec.accepts:
+            return None
+        try:
+            event = envelope.event()
+            event_type, data = contracts.read_incoming(envelope.type, event.data)
+        except MalformedEventError as exc:
+            raise _Refused(Kind.malformed, str(exc), envelope) from exc
+        except ContractViolationError as exc:
+            raise _Refused(Kind.contract, f"不符合事件契约：{exc}", envelope) from exc
+        if data is not event.data or event_type != event.type:
+            event = CloudEvent(id=event.id, type=event_type, source=event.source, subject=event.subject,
+                               time=event.time, data=data, sequence=event.sequence, position=event.position,
+                               correlation_id=event.correlation_id, causation_id=event.causation_id,
+                               actor=event.actor, extensions=event.extensions)
+        return event
 
-    async def apply(self, event: CloudEvent) -> str:
-        """The tracking row and the effect commit together, or not at all."""
+    # ---- 2. applying -----------------------------------------------------------------------------------------------
+    async def _apply_batch(self, items: list[tuple[ConsumerRecord, CloudEvent]]) -> list[DeadLetter]:
+        """All in one transaction; on failure each event on its own. Returns the dead letters."""
+        try:
+            rejected = await self.apply([e for _, e in items])
+        except Exception as exc:  # noqa: BLE001 - nothing was committed; each event gets its own chance below
+            if len(items) > 1:
+                log.warning("consumer %s: batch of %d failed (%s: %s); applying one at a time", self.spec.name,
+                            len(items), type(exc).__name__, exc)
+            dead = []
+            for record, event in items:
+                letter = await self._apply_one(record, event, first_error=exc if len(items) == 1 else None)
+                if letter is not None:
+                    dead.append(letter)
+            return dead
+        return [self._dead(record, Kind.refused, rejected[event.id], event=event)
+                for record, event in items if event.id in rejected]
+
+    async def _apply_one(self, record: ConsumerRecord, event: CloudEvent, *,
+                         first_error: Exception | None) -> DeadLetter | None:
+        attempt = 0
+        backoff = self.retry_backoff_s
+        error = first_error
+        while True:
+            if error is None:
+                try:
+                    rejected = await self.apply([event])
+                except Exception as exc:  # noqa: BLE001 - classified below
+                    error = exc
+                else:
+                    if event.id in rejected:
+                        return self._dead(record, Kind.refused, rejected[event.id], event=event)
+                    return None
+            if isinstance(error, (PermanentError, ContractViolationError)):
+                return self._dead(record, Kind.refused, str(error), event=event)
+            reason = f"{type(error).__name__}: {error}"
+            self._note_error(record, event, reason)
+            if is_outage(error):
+                log.warning("consumer %s: outage on %s (%s); waiting", self.spec.name, event.id, reason)
+            elif isinstance(error, _ConcurrentDuplicate):
+                pass  # read again at once: the other consumer's commit makes it a duplicate
+            else:
+                attempt += 1
+                if attempt >= self.max_attempts:
+                    return self._dead(record, Kind.exhausted, reason, event=event, attempts=attempt)
+                log.warning("consumer %s: %s on %s (attempt %d); retrying", self.spec.name, reason, event.id,
+                            attempt)
+            await self._pause(backoff)
+            backoff = min(backoff * 2, 5.0)
+            error = None
+
+    async def apply(self, events: list[CloudEvent]) -> Rejections:
+        """The effect of ``events`` and their tracking rows, in one transaction; events already processed are left
+        out. Returns the events the handler refused (not tracked)."""
+        ids = list(dict.fromkeys(e.id for e in events))
         async with self.engine.begin() as conn:
-            inserted = await conn.execute(_TRACK, {"consumer": self.spec.name, "event_id": event.id})
-            if inserted.first() is None:
-                return "duplicate"
-            await self.spec.handler(conn, event)
-        return "processed"
+            done = set((await conn.execute(_PROCESSED, {"consumer": self.spec.name, "ids": ids})).scalars())
+            fresh: list[CloudEvent] = []
+            for e in events:
+                if e.id not in done:
+                    done.add(e.id)  # a repeat inside the batch is a duplicate too
+                    fresh.append(e)
+            rejected = dict(await self.spec.handler(conn, fresh) or {}) if fresh else {}
+            applied = [e.id for e in fresh if e.id not in rejected]
+            if applied:
+                tracked = (await conn.execute(_TRACK, {"consumer": self.spec.name, "ids": applied})).scalars().all()
+                if len(tracked) != len(applied):
+                    raise _ConcurrentDuplicate(f"{len(applied) - len(tracked)} events applied by another consumer")
+        CONSUMED.labels(self.spec.name, "processed").inc(len(applied))
+        if len(events) > len(fresh):
+            CONSUMED.labels(self.spec.name, "duplicate").inc(len(events) - len(fresh))
+        return rejected
 
-    async def dead_letter(self, producer: AIOKafkaProducer, record: ConsumerRecord, error: Exception, *, attempts: int) -> None:
-        headers = [(k, v) for k, v in (record.headers or []) if not k.startswith("dlt_")]
+    async def deliver(self, event: CloudEvent, *, topic: str | None = None) -> str:
+        """One event through the whole path but Kafka (reading its binary-mode form, source and contract checks,
+        applying), without retries or dead letters: tests and tools. Returns processed, duplicate, passed_over or
+        ``refused: <reason>``."""
+        key, value, headers = event.to_kafka()
+        message = _Message(topic or self.spec.topics[0], 0, 0, key, value, headers)  # type: ignore[arg-type]
+        read = self.read([message])  # type: ignore[list-item]
+        if read.dead:
+            return f"refused: {read.dead[0].reason}"
+        if not read.events:
+            return "passed_over"
+        event = read.events[0][1]
+        async with self.engine.connect() as conn:
+            already = (await conn.execute(_PROCESSED, {"consumer": self.spec.name, "ids": [event.id]})).first()
+        rejected = await self.apply([event])
+        if event.id in rejected:
+            return f"refused: {rejected[event.id]}"
+        return "duplicate" if already else "processed"
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            return
+        raise _Stopping
+
+    # ---- dead letters ----------------------------------------------------------------------------------------------
+    def _dead(self, record: ConsumerRecord, kind: Kind, reason: str, *, envelope: Any = None,
+              event: CloudEvent | None = None, attempts: int = 1) -> DeadLetter:
+        known = event or envelope
+        return DeadLetter(
+            consumer=self.spec.name, topic=record.topic, partition=record.partition, offset=record.offset,
+            key=record.key, headers=list(record.headers or ()), value=record.value, kind=kind, reason=reason,
+            attempts=attempts, event_id=getattr(known, "id", None), event_type=getattr(known, "type", None),
+            subject=getattr(known, "subject", None))
+
+    async def dead_letter(self, letters: list[DeadLetter], producer: AIOKafkaProducer | None) -> None:
+        """Record dead letters in the database (waiting out an outage), then put them on the dead-letter topic."""
+        while True:
+            try:
+                ids = await dead_letters.record(self.engine, letters)
+                break
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                log.warning("consumer %s: cannot record %d dead letters (%s); waiting", self.spec.name,
+                            len(letters), exc)
+                await self._pause(1.0)
+        for letter in letters:
+            DEAD_LETTERED.labels(self.spec.name, letter.kind.value).inc()
+            CONSUMED.labels(self.spec.name, "dead_lettered").inc()
+            log.error("consumer %s: %s:%d@%d dead-lettered (%s): %s", self.spec.name, letter.topic,
+                      letter.partition, letter.offset, letter.kind.value, letter.reason)
+        if producer is None:
+            return
+        futures = []
+        for letter in letters:
+            row_id = ids.get((letter.consumer, letter.topic, letter.partition, letter.offset))
+            futures.append(self._send_dead_letter(producer, letter, row_id))
+        sent = await asyncio.gather(*futures)
+        await dead_letters.mark_sent(self.engine, [i for i in sent if i is not None])
+
+    async def _send_dead_letter(self, producer: AIOKafkaProducer, letter: DeadLetter, row_id: int | None) -> int | None:
+        headers = [(k, v) for k, v in letter.headers if not str(k).startswith("dlt_")]
         headers += [
-            ("dlt_consumer", self.spec.name.encode()),
-            ("dlt_error", f"{type(error).__name__}: {error}"[:2000].encode()),
-            ("dlt_original_topic", record.topic.encode()),
-            ("dlt_partition", str(record.partition).encode()),
-            ("dlt_offset", str(record.offset).encode()),
-            ("dlt_attempts", str(attempts).encode()),
+            ("dlt_consumer", letter.consumer.encode()),
+            ("dlt_kind", letter.kind.value.encode()),
+            ("dlt_error", letter.reason[:2000].encode()),
+            ("dlt_original_topic", letter.topic.encode()),
+            ("dlt_partition", str(letter.partition).encode()),
+            ("dlt_offset", str(letter.offset).encode()),
+            ("dlt_attempts", str(letter.attempts).encode()),
         ]
-        await producer.send_and_wait(self.spec.dead_letter_topic, value=record.value, key=record.key, headers=headers)
-        DEAD_LETTERED.labels(self.spec.name).inc()
-        log.error("consumer %s: %s:%d@%d sent to %s after %d attempt(s): %s", self.spec.name, record.topic,
-                  record.partition, record.offset, self.spec.dead_letter_topic, attempts, error)
+        if row_id is not None:
+            headers.append(("dlt_id", str(row_id).encode()))
+        if letter.copied:
+            try:
+                await producer.send_and_wait(self.spec.dead_letter_topic, value=letter.value, key=letter.key,
+                                             headers=headers)
+                return row_id
+            except MessageSizeTooLargeError:
+                pass  # the headers made it too large after all: send the reference
+        reference = {"reference": True, "topic": letter.topic, "partition": letter.partition,
+                     "offset": letter.offset, "size": letter.size, "reason": letter.reason[:2000],
+                     "first_bytes_base64": base64.b64encode((letter.value or b"")[:dead_letters.HEAD_BYTES]).decode()}
+        await producer.send_and_wait(
+            self.spec.dead_letter_topic, value=jsoncodec.dumps(reference).encode(), key=letter.key,
+            headers=[(k, v) for k, v in headers if k.startswith("dlt_")] + [("dlt_reference", b"1")])
+        return row_id
+
+    # ---- health ----------------------------------------------------------------------------------------------------
+    def _note_error(self, record: ConsumerRecord, event: CloudEvent, reason: str) -> None:
+        waiting = self._waiting.get(TopicPartition(record.topic, record.partition))
+        if waiting is not None:
+            waiting.event_id, waiting.error, waiting.offset = event.id, reason, record.offset
+
+    def _observe_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Gauges: each partition's lag (the broker's high watermark, as of the last fetch, less what this consumer
+        has taken) and how long its oldest uncommitted message has waited."""
+        now = time.monotonic()
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            position = self._positions.get(tp)
+            if highwater is not None and position is not None:
+                CONSUMER_LAG.labels(self.spec.name, tp.topic, tp.partition).set(max(0, highwater - position))
+            waiting = self._waiting.get(tp)
+            CONSUMER_WAITING.labels(self.spec.name, tp.topic, tp.partition).set(
+                now - waiting.since if waiting else 0)
+
+    def status(self) -> str:
+        """"ok", or what is stuck: a partition waiting past ``stuck_after_s`` (named, with its message and the last
+        error), or no poll for that long (the broker unreachable)."""
+        now = time.monotonic()
+        for tp, waiting in sorted(self._waiting.items(), key=lambda kv: kv[1].since):
+            if now - waiting.since > self.stuck_after_s:
+                return (f"degraded: {tp.topic}[{tp.partition}] 停在 offset {waiting.offset} 已 "
+                        f"{now - waiting.since:.0f} 秒" + (f"（事件 {waiting.event_id}）" if waiting.event_id else "")
+                        + (f"：{waiting.error}" if waiting.error else ""))
+        if not self._waiting and now - self._last_poll > self.stuck_after_s:
+            return (f"degraded: {now - self._last_poll:.0f} 秒未能从 Kafka 拉取"
+                    + (f"：{self._connection_error}" if self._connection_error else ""))
+        return "ok"
+
+    def waiting_partitions(self) -> dict[str, float]:
+        now = time.monotonic()
+        return {f"{tp.topic}[{tp.partition}]": now - w.since for tp, w in self._waiting.items()}
+
+
+class _Refused(Exception):
+    def __init__(self, kind: Kind, reason: str, envelope: Any = None) -> None:
+        super().__init__(reason)
+        self.kind, self.reason, self.envelope = kind, reason, envelope
+
+
+_PROCESSED = text("SELECT event_id FROM processed_events WHERE consumer = :consumer "
+                  "AND event_id = ANY(CAST(:ids AS text[]))")
+_TRACK = text("INSERT INTO processed_events (consumer, event_id) SELECT :consumer, unnest(CAST(:ids AS text[])) "
+              "ON CONFLICT DO NOTHING RETURNING event_id")
+
+
+# ---- replaying dead letters (operators: shixiang dlt replay, POST …/dead-letters/{id}/replay) ---------------------
+@dataclass(frozen=True)
+class ReplayOutcome:
+    id: int
+    result: str  # applied, duplicate, passed_over, failed
+    detail: str
 
 
 @dataclass(frozen=True)
-class ReplayReport:
-    replayed: int
-    duplicates: int
-    failed_again: int
+class _Message:
+    """A dead letter's message, rebuilt from its row (the shape of a ConsumerRecord the runner reads)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
 
 
-async def replay_dead_letters(
-    runners: dict[str, ConsumerRunner], *, dead_letter_topic: str, group_id: str, idle_s: float = 3.0
-) -> ReplayReport:
-    """Feed every dead letter of a service once more through the consumer that gave up on it (named in the
-    ``dlt_consumer`` header), with the same tracking and transaction as normal consumption.
-
-    Messages that fail again are appended to the dead-letter topic anew, tagged with this run's id, so the run ends
-    when it meets its own re-queued messages or when the topic stays idle for ``idle_s``."""
-    run_id = uuid.uuid4().hex.encode()
-    kafka = next(iter(runners.values())).kafka
-    await kafka.ensure_topics([dead_letter_topic])
-    consumer = kafka.consumer(group_id, dead_letter_topic)
-    producer = kafka.producer()
-    await consumer.start()
-    await producer.start()
-    replayed = duplicates = failed = 0
+async def replay_dead_letter(runners: Mapping[str, ConsumerRunner], dead_letter_id: int, *, actor: str,
+                             kafka: KafkaConfig | None = None) -> ReplayOutcome:
+    """Run one waiting dead letter through the consumer that gave up on it, with the same reading, contract checks
+    and tracking as normal consumption: it is applied at most once. It is closed (replayed) when it applied or
+    had been applied already; otherwise it stays waiting with the new reason. A message kept only as a reference
+    is fetched from Kafka by its offset."""
+    row = await dead_letters.get(next(iter(runners.values())).engine, dead_letter_id)
+    if row.status != dead_letters.Status.waiting:
+        raise dead_letters.DeadLetterResolvedError(id=dead_letter_id, status=row.status,
+                                                   status_label=dead_letters.STATUS_LABELS.get(row.status))
+    runner = runners.get(row.consumer)
+    engine = next(iter(runners.values())).engine
+    if runner is None:
+        return await _failed(engine, dead_letter_id, f"本服务没有名为 {row.consumer} 的消费者")
+    message = _Message(row.topic, row.partition, row.offset, row.key, row.value,
+                       dead_letters.decode_headers(row.headers))
+    if message.value is None:
+        fetched = await _fetch_original(kafka or runner.kafka, row.topic, row.partition, row.offset)
+        if fetched is None:
+            return await _failed(engine, dead_letter_id, "原消息只保留了引用，且已不在 Kafka 中，无法重放")
+        message = fetched
+    read = runner.read([message])  # type: ignore[list-item]
+    if read.dead:
+        return await _failed(engine, dead_letter_id, read.dead[0].reason)
+    if not read.events:
+        await dead_letters.resolve(engine, dead_letter_id, dead_letters.Status.replayed, by=actor,
+                                   resolution="该消费者不处理此类事件，无需重放")
+        return ReplayOutcome(dead_letter_id, "passed_over", "该消费者不处理此类事件")
+    _, event = read.events[0]
+    async with engine.connect() as conn:
+        already = (await conn.execute(_PROCESSED, {"consumer": runner.spec.name, "ids": [event.id]})).first()
     try:
-        done: set[TopicPartition] = set()
-        idle = 0.0
-        while idle < idle_s:
-            batches = await consumer.getmany(timeout_ms=500)
-            if not batches:
-                idle += 0.5
-                continue
-            idle = 0.0
-            for tp, records in batches.items():
-                if tp in done:
-                    continue
-                last = None
+        rejected = await runner.apply([event])
+    except Exception as exc:  # noqa: BLE001 - reported and kept waiting, never lost
+        return await _failed(engine, dead_letter_id, f"{type(exc).__name__}: {exc}")
+    if event.id in rejected:
+        return await _failed(engine, dead_letter_id, rejected[event.id])
+    result, detail = ("duplicate", "此前已生效（重复）") if already else ("applied", "已生效")
+    await dead_letters.resolve(engine, dead_letter_id, dead_letters.Status.replayed, by=actor, resolution=detail)
+    return ReplayOutcome(dead_letter_id, result, detail)
+
+
+async def _failed(engine: AsyncEngine, dead_letter_id: int, reason: str) -> ReplayOutcome:
+    await dead_letters.failed_again(engine, dead_letter_id, reason)
+    return ReplayOutcome(dead_letter_id, "failed", reason)
+
+
+async def _fetch_original(kafka: KafkaConfig, topic: str, partition: int, offset: int) -> _Message | None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False,
+                                group_id=None, max_partition_fetch_bytes=16 * 1024 * 1024,
+                                fetch_max_bytes=64 * 1024 * 1024)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for records in (await consumer.getmany(tp, timeout_ms=500)).values():
                 for record in records:
-                    headers = dict(record.headers or [])
-                    if headers.get("dlt_replay_run") == run_id:
-                        done.add(tp)
-                        break
-                    last = record
-                    try:
-                        runner = runners[headers.get("dlt_consumer", b"").decode()]
-                        event = CloudEvent.from_kafka(record.key, record.value, list(record.headers or []))
-                        if await runner.apply(event) == "duplicate":
-                            duplicates += 1
-                        else:
-                            replayed += 1
-                    except Exception as exc:  # noqa: BLE001 - re-queued with the error, never dropped
-                        failed += 1
-                        requeue = [(k, v) for k, v in (record.headers or []) if k not in ("dlt_error", "dlt_replay_run")]
-                        requeue += [("dlt_error", f"{type(exc).__name__}: {exc}"[:2000].encode()),
-                                    ("dlt_replay_run", run_id)]
-                        await producer.send_and_wait(dead_letter_topic, value=record.value, key=record.key,
-                                                     headers=requeue)
-                if last is not None:
-                    await consumer.commit({tp: last.offset + 1})
+                    if record.offset == offset:
+                        return _Message(topic, partition, offset, record.key, record.value,
+                                        list(record.headers or ()))
+                    if record.offset > offset:
+                        return None
+        return None
+    except KafkaError:
+        return None
     finally:
         await consumer.stop()
-        await producer.stop()
-    return ReplayReport(replayed=replayed, duplicates=duplicates, failed_again=failed)

@@ -85,6 +85,18 @@ class ValidationFailedError(DomainError):
     """Input broke one or more rules; ``problems`` lists {field, code, message}."""
 
 
+class DeadLetterNotFoundError(DomainError):
+    """No dead letter with this id in this service."""
+
+
+class DeadLetterResolvedError(DomainError):
+    """The dead letter was replayed or discarded already."""
+
+
+class DeadLetterReasonRequiredError(DomainError):
+    """Discarding a dead letter must say why."""
+
+
 COMMON_ERRORS: dict[type[DomainError], ErrorSpec] = {
     AuthenticationRequiredError: ErrorSpec(401, "AUTHENTICATION_REQUIRED", "需要有效的身份令牌：{reason}"),
     PermissionDeniedError: ErrorSpec(403, "ROLE_FORBIDDEN", "当前用户没有执行此操作所需的角色（需要：{required}）"),
@@ -94,4 +106,7 @@ COMMON_ERRORS: dict[type[DomainError], ErrorSpec] = {
     ),
     NotFoundError: ErrorSpec(404, "NOT_FOUND", "未找到{what}“{key}”"),
     ValidationFailedError: ErrorSpec(422, "VALIDATION_FAILED", "提交的数据未通过校验"),
+    DeadLetterNotFoundError: ErrorSpec(404, "DEAD_LETTER_NOT_FOUND", "没有编号为 {id} 的死信"),
+    DeadLetterResolvedError: ErrorSpec(409, "DEAD_LETTER_RESOLVED", "死信 {id} 已处理（{status_label}），不能再次处理"),
+    DeadLetterReasonRequiredError: ErrorSpec(422, "REASON_REQUIRED", "丢弃死信 {id} 必须填写原因"),
 }

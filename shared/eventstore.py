@@ -45,10 +45,10 @@ from sqlalchemy import (
 )
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared import jsoncodec
+from shared import contracts, jsoncodec
 from shared.cloudevents import CloudEvent
 from shared.errors import ConcurrencyConflictError
 
@@ -186,6 +186,7 @@ def stored_event(row: Any) -> StoredEvent:
 class EventStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def append(
         self,
@@ -194,9 +195,18 @@ class EventStore:
         events: Sequence[NewEvent],
         metadata: EventMetadata,
     ) -> list[StoredEvent]:
-        """Append in its own transaction. ``expected_version`` is the stream's current length (0 = new stream)."""
-        async with self.engine.begin() as conn:
-            return await append_events(conn, stream_id, expected_version, events, metadata)
+        """Append in its own transaction: one statement, one round trip. ``expected_version`` is the stream's
+        current length (0 = new stream)."""
+        planned = _plan([StreamAppend(stream_id, expected_version, events)], metadata)
+        if planned is None:
+            return []
+        async with self._autocommit.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            try:
+                rows = await driver.fetch(_APPEND_DRIVER_SQL, *planned.arguments)
+            except Exception as exc:
+                raise _conflict(exc, planned) from exc
+        return planned.stored(rows)
 
     async def load(
         self, stream_id: str, *, recorded_until: datetime | None = None, after_version: int = 0
@@ -294,12 +304,19 @@ def event_hash(previous: str, stream_id: str, version: int, event_id: uuid.UUID 
                data: dict[str, Any], actor: str | None, recorded_at: datetime, *, data_json: str | None = None) -> str:
     """The chain link of one event: sha256(previous ‖ canonical JSON of [stream, version, id, type, data, actor,
     UTC time]). Canonical (sorted keys, UTC microseconds) so that what PostgreSQL gives back hashes exactly as what
-    was written. ``data_json`` (= canonical_json(data)) lets a batch append serialise each event's data once."""
-    dumps = jsoncodec.dumps
-    content = (f"[{dumps(stream_id)},{version},{dumps(str(event_id))},{dumps(type_)},"
-               f"{data_json if data_json is not None else canonical_json(data)},{dumps(actor)},"
-               f"{dumps(recorded_at.astimezone(UTC).isoformat())}]")
+    was written. ``data_json`` (= canonical_json(data)) lets a batch append serialise each event's data once.
+    (``shixiang_append`` computes the same link in the database: sha256 of the UTF-8 of previous ‖ content.)"""
+    content = hash_content(stream_id, version, event_id, type_,
+                           data_json if data_json is not None else canonical_json(data), actor, recorded_at)
     return hashlib.sha256((previous + content).encode()).hexdigest()
+
+
+def hash_content(stream_id: str, version: int, event_id: uuid.UUID | str, type_: str, data_json: str,
+                 actor: str | None, recorded_at: datetime) -> str:
+    """What an event's chain link covers besides the previous hash."""
+    dumps = jsoncodec.dumps
+    return (f"[{dumps(stream_id)},{version},{dumps(str(event_id))},{dumps(type_)},{data_json},{dumps(actor)},"
+            f"{dumps(recorded_at.astimezone(UTC).isoformat())}]")
 
 
 @dataclass(frozen=True)
@@ -334,9 +351,68 @@ class StreamAppend:
 
 
 _HEADS_SQL = text("""
-SELECT DISTINCT ON (stream_id) stream_id, version, hash FROM events
-WHERE stream_id = ANY(CAST(:ids AS text[])) ORDER BY stream_id, version DESC
+SELECT s.stream_id, h.version, h.hash FROM unnest(CAST(:ids AS text[])) AS s(stream_id)
+CROSS JOIN LATERAL (SELECT e.version, e.hash FROM events e WHERE e.stream_id = s.stream_id
+                    ORDER BY e.version DESC LIMIT 1) h
 """)
+
+# One round trip for an append: for each stream, its head is read (the last version, by the primary key) and checked
+# against the expected version (else SQLSTATE SX409, the stream and its version in DETAIL and HINT), the chain is
+# extended (the same link event_hash computes), and every row goes in with one INSERT. Created with the table.
+APPEND_FUNCTION = """
+CREATE OR REPLACE FUNCTION shixiang_append(
+    p_streams text[], p_expected int[], p_counts int[], p_event_ids uuid[], p_types text[], p_datas text[],
+    p_actors text[], p_correlations text[], p_causations text[], p_recorded_ats timestamptz[], p_contents text[])
+RETURNS TABLE (out_position bigint, out_hash text) LANGUAGE plpgsql AS $$
+DECLARE
+    total int := coalesce(array_length(p_event_ids, 1), 0);
+    hashes text[] := array_fill(NULL::text, ARRAY[total]);
+    versions int[] := array_fill(NULL::int, ARRAY[total]);
+    streams text[] := array_fill(NULL::text, ARRAY[total]);
+    head_version int;
+    head_hash text;
+    previous text;
+    j int := 0;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_streams, 1), 0) LOOP
+        head_version := NULL;
+        head_hash := NULL;
+        SELECT e.version, e.hash INTO head_version, head_hash FROM events e
+        WHERE e.stream_id = p_streams[i] ORDER BY e.version DESC LIMIT 1;
+        IF coalesce(head_version, 0) <> p_expected[i] THEN
+            RAISE EXCEPTION USING ERRCODE = 'SX409', MESSAGE = 'stream is not at the expected version',
+                DETAIL = p_streams[i], HINT = coalesce(head_version, 0)::text;
+        END IF;
+        previous := coalesce(head_hash, repeat('0', 64));
+        FOR k IN 1 .. p_counts[i] LOOP
+            j := j + 1;
+            previous := encode(sha256(convert_to(previous || p_contents[j], 'UTF8')), 'hex');
+            hashes[j] := previous;
+            versions[j] := p_expected[i] + k;
+            streams[j] := p_streams[i];
+        END LOOP;
+    END LOOP;
+    RETURN QUERY
+    WITH inserted AS (
+        INSERT INTO events (stream_id, version, event_id, type, data, actor, correlation_id, causation_id,
+                            recorded_at, hash)
+        SELECT n.stream_id, n.version, n.event_id, n.type, n.data::jsonb, n.actor, n.correlation_id,
+               n.causation_id, n.recorded_at, n.hash
+        FROM unnest(streams, versions, p_event_ids, p_types, p_datas, p_actors, p_correlations, p_causations,
+                    p_recorded_ats, hashes) WITH ORDINALITY
+             AS n(stream_id, version, event_id, type, data, actor, correlation_id, causation_id, recorded_at, hash,
+                  ord)
+        ORDER BY n.ord
+        RETURNING events.position, events.hash)
+    SELECT inserted.position, inserted.hash FROM inserted ORDER BY inserted.position;
+END $$"""
+_APPEND_ARGUMENTS = ("streams", "expected", "counts", "event_ids", "types", "datas", "actors", "correlations",
+                     "causations", "recorded_ats", "contents")
+_APPEND_SQL = text("SELECT out_position, out_hash FROM shixiang_append("
+                   + ", ".join(f":{a}" for a in _APPEND_ARGUMENTS) + ")")
+_APPEND_DRIVER_SQL = ("SELECT out_position, out_hash FROM shixiang_append("
+                      + ", ".join(f"${n}" for n in range(1, len(_APPEND_ARGUMENTS) + 1)) + ")")
+CONFLICT_SQLSTATE = "SX409"
 
 _INSERT_SQL = text("""
 INSERT INTO events (stream_id, version, event_id, type, data, actor, correlation_id, causation_id, recorded_at, hash)
@@ -350,6 +426,70 @@ FROM unnest(CAST(:stream_ids AS text[]), CAST(:versions AS int[]), CAST(:event_i
 ORDER BY n.ord
 RETURNING position
 """)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """An append ready for shixiang_append: its arguments, and the rows it will store (but positions and hashes)."""
+
+    arguments: tuple[list[Any], ...]
+    rows: list[tuple[Any, ...]]  # (stream, version, event id, type, data, actor, correlation, causation, time)
+
+    def stored(self, returned: Sequence[Any]) -> list[StoredEvent]:
+        return [StoredEvent(r[0], *row, hash=r[1]) for r, row in zip(returned, self.rows, strict=True)]
+
+
+def _plan(appends: Sequence[StreamAppend], metadata: EventMetadata | None,
+          now: datetime | None = None) -> _Planned | None:
+    appends = _checked(appends)
+    if not appends:
+        return None
+    now = now or datetime.now(UTC)
+    streams, expected, counts = [], [], []
+    event_ids, types, datas, actors, correlations, causations, recorded_ats, contents = ([] for _ in range(8))
+    rows: list[tuple[Any, ...]] = []
+    for a in appends:
+        streams.append(a.stream_id)
+        expected.append(a.expected_version)
+        counts.append(len(a.events))
+        version = a.expected_version
+        for e in a.events:  # nothing that breaks a published contract is ever stored (and so never sent)
+            contracts.check_outgoing(e.type, e.data)
+            meta = e.metadata or a.metadata or metadata
+            if meta is None:
+                raise ValueError(f"no metadata for stream {a.stream_id}")
+            recorded_at = meta.recorded_at or now
+            version += 1
+            data_json = e.data_json if e.data_json is not None else canonical_json(e.data)
+            event_ids.append(e.event_id)
+            types.append(e.type)
+            datas.append(data_json)
+            actors.append(meta.actor)
+            correlations.append(meta.correlation_id)
+            causations.append(meta.causation_id)
+            recorded_ats.append(recorded_at)
+            contents.append(hash_content(a.stream_id, version, e.event_id, e.type, data_json, meta.actor,
+                                         recorded_at))
+            rows.append((a.stream_id, version, e.event_id, e.type, e.data, meta.actor, meta.correlation_id,
+                         meta.causation_id, recorded_at))
+    return _Planned((streams, expected, counts, event_ids, types, datas, actors, correlations, causations,
+                     recorded_ats, contents), rows)
+
+
+def _conflict(exc: Exception, planned: _Planned) -> Exception:
+    """The ConcurrencyConflictError an append failure stands for (else the failure itself): a stream not at its
+    expected version (SX409), or a version another writer inserted after the check (the primary key)."""
+    pg = getattr(getattr(exc, "orig", None), "__cause__", None) or exc
+    if getattr(pg, "sqlstate", None) == CONFLICT_SQLSTATE:
+        stream_id = pg.detail
+        expected = next((e for s, e in zip(planned.arguments[0], planned.arguments[1], strict=True)
+                         if s == stream_id), None)
+        return ConcurrencyConflictError(stream_id=stream_id, expected=expected, actual=int(pg.hint))
+    if getattr(pg, "sqlstate", None) == "23505":  # unique violation: a version or an event id taken meanwhile
+        match = _DUPLICATE_KEY.match(getattr(pg, "detail", None) or "")
+        stream_id, version = (match.group(1), int(match.group(2))) if match else planned.rows[0][:2]
+        return ConcurrencyConflictError(stream_id=stream_id, expected=version - 1, actual="?")
+    return exc
 
 
 async def append_events(
@@ -373,11 +513,14 @@ async def append_batch(conn: AsyncConnection, appends: Sequence[StreamAppend],
     takes: the primary key refuses one of the two (the later one waits for the earlier to commit, then gets the
     conflict), so a chain is only ever extended from its real head. Each event carries its own
     ``NewEvent.metadata``, else its stream's ``StreamAppend.metadata``, else the batch's ``metadata``."""
-    appends = _checked(appends)
-    if not appends:
+    planned = _plan(appends, metadata)
+    if planned is None:
         return []
-    heads = await _heads(conn, [a.stream_id for a in appends])
-    return await _insert(conn, prepare_append(appends, metadata, heads))
+    try:
+        rows = (await conn.execute(_APPEND_SQL, dict(zip(_APPEND_ARGUMENTS, planned.arguments, strict=True)))).all()
+    except DBAPIError as exc:
+        raise _conflict(exc, planned) from exc
+    return planned.stored(rows)
 
 
 @dataclass(frozen=True)
@@ -395,29 +538,24 @@ class PreparedAppend:
 def prepare_append(appends: Sequence[StreamAppend], metadata: EventMetadata | None,
                    heads: Mapping[str, tuple[int, str]], *, now: datetime | None = None) -> PreparedAppend:
     """Chain ``appends`` onto ``heads`` (stream → (version, hash); a stream missing from it is new). Raises
-    ConcurrencyConflictError if a stream's head is not at its expected version."""
-    now = now or datetime.now(UTC)
+    ConcurrencyConflictError if a stream's head is not at its expected version, ContractViolationError if an event
+    breaks the schema of its type (shared.contracts)."""
+    planned = _plan(appends, metadata, now)
+    if planned is None:
+        return PreparedAppend({}, [], [])
+    streams, expected, counts, *_, contents = planned.arguments
     chained: dict[str, tuple[int, str]] = {}
     rows: list[tuple[Any, ...]] = []
-    datas: list[str] = []
-    for a in _checked(appends):
-        stream_meta = a.metadata or metadata
-        version, previous = chained[a.stream_id] = heads.get(a.stream_id, (0, GENESIS_HASH))
-        if version != a.expected_version:
-            raise ConcurrencyConflictError(stream_id=a.stream_id, expected=a.expected_version, actual=version)
-        for e in a.events:
-            meta = e.metadata or stream_meta
-            if meta is None:
-                raise ValueError(f"no metadata for stream {a.stream_id}")
-            recorded_at = meta.recorded_at or now
-            version += 1
-            data_json = e.data_json if e.data_json is not None else canonical_json(e.data)
-            previous = event_hash(previous, a.stream_id, version, e.event_id, e.type, e.data, meta.actor,
-                                  recorded_at, data_json=data_json)
-            rows.append((a.stream_id, version, e.event_id, e.type, e.data, meta.actor, meta.correlation_id,
-                         meta.causation_id, recorded_at, previous))
-            datas.append(data_json)
-    return PreparedAppend(chained, rows, datas)
+    j = 0
+    for stream_id, expected_version, count in zip(streams, expected, counts, strict=True):
+        version, previous = chained[stream_id] = heads.get(stream_id, (0, GENESIS_HASH))
+        if version != expected_version:
+            raise ConcurrencyConflictError(stream_id=stream_id, expected=expected_version, actual=version)
+        for _ in range(count):
+            previous = hashlib.sha256((previous + contents[j]).encode()).hexdigest()
+            rows.append((*planned.rows[j], previous))
+            j += 1
+    return PreparedAppend(chained, rows, planned.arguments[5])
 
 
 async def append_prepared(conn: AsyncConnection, prepared: PreparedAppend) -> list[StoredEvent]:
@@ -483,3 +621,6 @@ async def load_stream(
         query = query.where(events_table.c.recorded_at <= recorded_until)
     rows = await conn.execute(query.order_by(events_table.c.version))
     return [stored_event(r) for r in rows]
+
+
+sa_event.listen(events_table, "after_create", DDL(APPEND_FUNCTION.replace("%", "%%")))

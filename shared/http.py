@@ -1,22 +1,23 @@
-"""HTTP pieces every service uses: the app factory (health, readiness, metrics, error rendering), the bearer-token
-dependency and request-metadata helpers."""
+"""HTTP pieces every service uses: the app factory (health, readiness, metrics, error rendering, the dead-letter
+routes), and — from shared.http_auth — the bearer-token dependency and request-metadata helpers."""
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.auth import Principal, TokenVerifier
-from shared.errors import AuthenticationRequiredError, DomainError, ErrorTable
+from shared.auth import TokenVerifier
+from shared.dead_letter_routes import dead_letter_router
+from shared.errors import DomainError, ErrorTable
+from shared.http_auth import CorrelationId, CurrentPrincipal, correlation_id, current_principal
 from shared.metrics import HTTP_LATENCY
 from shared.service import ServiceRuntime, runtime_lifespan
 from shared.settings import ServiceSettings
@@ -37,6 +38,7 @@ def create_service_app(
     description: str,
     errors: ErrorTable,
     runtime: ServiceRuntime,
+    api_prefix: str,
     settings: ServiceSettings,
     on_start: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
@@ -72,6 +74,7 @@ def create_service_app(
         return JSONResponse({"code": code, "message": message, "details": None}, status_code=exc.status_code)
 
     app.add_middleware(RequestMetrics, service=service)
+    app.include_router(dead_letter_router(api_prefix))
 
     @app.get("/healthz", tags=["ops"], summary="存活检查：进程与后台任务（relay、consumer）都活着 (liveness)")
     async def healthz() -> JSONResponse:
@@ -81,11 +84,15 @@ def create_service_app(
         return JSONResponse({"status": "ok" if ok else "worker-stopped", "service": service, "workers": workers},
                             status_code=200 if ok else 503)
 
-    @app.get("/readyz", tags=["ops"], summary="就绪检查：数据库可达、后台任务在运行 (readiness)")
+    @app.get("/readyz", tags=["ops"], summary="就绪检查：数据库可达、后台任务在运行、没有分区停滞 (readiness)",
+             description="200 `ok`；503 `unavailable`（数据库不可达或后台任务停止）或 `degraded`（某个消费者分区"
+                         "停滞超过 SHIXIANG_CONSUMER_STUCK_AFTER_S 秒，checks 中写明分区、消息与最近的错误）。")
     async def readyz() -> JSONResponse:
         checks = await runtime.readiness()
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+        degraded = all(v == "ok" or v.startswith("degraded") for v in checks.values())
+        status = "ok" if ok else "degraded" if degraded else "unavailable"
+        return JSONResponse({"status": status, "checks": checks}, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus 指标", response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
@@ -140,21 +147,5 @@ def _chinese_validation_message(error: dict[str, Any]) -> str:
     return f"取值无效（{error.get('msg', kind)}）"
 
 
-async def current_principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise AuthenticationRequiredError(reason="缺少 Authorization: Bearer 令牌")
-    verify: TokenVerifier = request.app.state.verify_token
-    return verify(token.strip())
-
-
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
-async def correlation_id(request: Request) -> str:  # async: a sync dependency costs a thread hop per request
-    """The caller's ``X-Correlation-ID`` (or a fresh one): carried on every event the request causes."""
-    return request.headers.get("x-correlation-id") or uuid.uuid4().hex
-
-
-CorrelationId = Annotated[str, Depends(correlation_id)]
+__all__ = ["ERROR_RESPONSES", "CorrelationId", "CurrentPrincipal", "RequestMetrics", "correlation_id",
+           "create_service_app", "current_principal"]

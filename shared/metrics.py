@@ -3,9 +3,19 @@
 from prometheus_client import Counter, Gauge, Histogram
 
 RELAY_PUBLISHED = Counter("shixiang_relay_published_total", "Events published to Kafka by the relay", ["source"])
-RELAY_LAG = Gauge("shixiang_relay_lag_events", "Stored events not yet published", ["source"])
-CONSUMED = Counter("shixiang_consumer_processed_total", "Messages processed", ["consumer", "outcome"])
-DEAD_LETTERED = Counter("shixiang_consumer_dead_lettered_total", "Messages sent to the dead-letter topic", ["consumer"])
+RELAY_LAG = Gauge("shixiang_relay_lag_events", "Stored events not yet published (approximate)", ["source"])
+CONSUMED = Counter("shixiang_consumer_processed_total",
+                   "Messages by outcome: processed, duplicate, passed_over (a type the consumer does not act on), "
+                   "dead_lettered", ["consumer", "outcome"])
+DEAD_LETTERED = Counter("shixiang_consumer_dead_lettered_total",
+                        "Messages dead-lettered, by kind: malformed, wrong_source, contract, refused, exhausted",
+                        ["consumer", "kind"])
+CONSUMER_LAG = Gauge("shixiang_consumer_lag_messages",
+                     "Messages on the partition not yet taken by this consumer (high watermark less its position)",
+                     ["consumer", "topic", "partition"])
+CONSUMER_WAITING = Gauge("shixiang_consumer_waiting_seconds",
+                         "How long the partition's oldest fetched, uncommitted message has waited (0: none); past "
+                         "SHIXIANG_CONSUMER_STUCK_AFTER_S the service reports degraded", ["consumer", "topic", "partition"])
 HTTP_LATENCY = Histogram(
     "shixiang_http_request_seconds", "HTTP request latency", ["service", "method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),

@@ -14,8 +14,10 @@ from fastapi import FastAPI
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.consumer import ConsumerRunner, ConsumerSpec
+from shared import contracts
+from shared.consumer import ConsumerRunner, ConsumerSpec, Handler
 from shared.db import create_schema, make_engine
+from shared.dead_letters import dead_letter_metadata
 from shared.eventstore import EventStore, store_metadata
 from shared.kafka import KafkaConfig
 from shared.relay import Relay
@@ -34,16 +36,17 @@ class ServiceRuntime:
     metadata: Sequence[MetaData] = ()
     consumers: list[ConsumerSpec] = field(default_factory=list)
     workers: BackgroundWorkers = field(default_factory=BackgroundWorkers)
+    _runners: dict[str, ConsumerRunner] = field(default_factory=dict)
 
     @classmethod
     def build(cls, service: str, settings: ServiceSettings, *metadata: MetaData) -> "ServiceRuntime":
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         return cls(service=service, settings=settings, engine=engine, store=EventStore(engine),
-                   metadata=(store_metadata, *metadata))
+                   metadata=(store_metadata, dead_letter_metadata, *metadata))
 
     @property
     def source(self) -> str:
-        return f"/shixiang/{self.service}"
+        return contracts.source_of(self.service)
 
     @property
     def events_topic(self) -> str:
@@ -53,9 +56,12 @@ class ServiceRuntime:
     def dead_letter_topic(self) -> str:
         return self.settings.topic(self.service, "dlt")
 
-    def consumer_spec(self, name: str, topics: Sequence[str], handler: Any, batch_handler: Any = None) -> ConsumerSpec:
-        return ConsumerSpec(name=f"{self.settings.topic_prefix}.{self.service}.{name}", topics=tuple(topics),
-                            handler=handler, dead_letter_topic=self.dead_letter_topic, batch_handler=batch_handler)
+    def consumer_spec(self, name: str, producer: str, accepts: Sequence[str], handler: Handler) -> ConsumerSpec:
+        """A consumer of ``producer``'s topic that acts on the event types ``accepts`` (current versions; older
+        ones are upcast) and refuses any event on that topic whose source is not ``producer``."""
+        return ConsumerSpec(name=f"{self.settings.topic_prefix}.{self.service}.{name}",
+                            sources={self.settings.topic(producer): contracts.source_of(producer)},
+                            accepts=frozenset(accepts), handler=handler, dead_letter_topic=self.dead_letter_topic)
 
     @property
     def kafka(self) -> KafkaConfig:
@@ -69,9 +75,18 @@ class ServiceRuntime:
                      batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s, linger_s=s.relay_linger_s)
 
     def consumer_runner(self, spec: ConsumerSpec) -> ConsumerRunner:
-        s = self.settings
-        return ConsumerRunner(spec=spec, engine=self.engine, kafka=self.kafka, max_attempts=s.consumer_max_attempts,
-                              retry_backoff_s=s.consumer_retry_backoff_s)
+        """The runner of a consumer (one per consumer and process, so that its health can be asked for)."""
+        runner = self._runners.get(spec.name)
+        if runner is None:
+            s = self.settings
+            runner = self._runners[spec.name] = ConsumerRunner(
+                spec=spec, engine=self.engine, kafka=self.kafka, max_attempts=s.consumer_max_attempts,
+                retry_backoff_s=s.consumer_retry_backoff_s, max_batch=s.consumer_batch_size,
+                stuck_after_s=s.consumer_stuck_after_s)
+        return runner
+
+    def consumer_runners(self) -> dict[str, ConsumerRunner]:
+        return {spec.name: self.consumer_runner(spec) for spec in self.consumers}
 
     async def start(self) -> None:
         await create_schema(self.engine, *self.metadata)
@@ -95,6 +110,8 @@ class ServiceRuntime:
         except Exception as exc:  # noqa: BLE001 - reported, not hidden
             checks["database"] = f"error: {exc}"
         checks.update(self.workers.health())
+        if ProcessRole.consume in self.settings.process_roles:
+            checks.update({name: runner.status() for name, runner in self.consumer_runners().items()})
         return checks
 
 

@@ -65,6 +65,12 @@ class ServiceSettings(BaseSettings):
     )
     consumer_max_attempts: int = Field(5, ge=1, description="Attempts per message before it goes to the dead-letter topic.")
     consumer_retry_backoff_s: float = Field(0.2, ge=0, description="First retry delay; doubles each attempt.")
+    consumer_batch_size: int = Field(
+        500, ge=1, description="Messages a consumer takes per poll and applies in one transaction.")
+    consumer_stuck_after_s: float = Field(
+        60.0, gt=0,
+        description="A partition whose oldest fetched message has waited longer than this (an outage, retries) makes "
+                    "/readyz report degraded, naming it.")
     db_pool_size: int = Field(10, ge=1, description="SQLAlchemy pool size per process.")
 
     @model_validator(mode="after")

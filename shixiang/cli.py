@@ -4,7 +4,10 @@
   shixiang serve SERVICE [--port P]              one service process (uvicorn), configured by SHIXIANG_* env
   shixiang token --sub NAME --roles r1,r2 --regions 44,4401
   shixiang republish --service NAME [--from POSITION]
-  shixiang dlt replay --service NAME
+  shixiang dlt list --service NAME [--status waiting|replayed|discarded|all]
+  shixiang dlt show --service NAME ID
+  shixiang dlt replay --service NAME (ID … | --all)
+  shixiang dlt discard --service NAME ID --reason TEXT
   shixiang rebuild --service lifecycle           rebuild a service's read models from its event log (events/s)
   shixiang import FILE [--url URL] [--token T]   import an item list into the registry, with a progress bar
 
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.auth import mint_token
+from shared.errors import DomainError
 from shared.settings import DEVELOPMENT_JWT_SECRET
 from shixiang.services import SERVICES, service_entry
 
@@ -65,10 +69,24 @@ def main(argv: list[str] | None = None) -> int:
     rebuild = sub.add_parser("rebuild", help="rebuild a service's read models from its event log")
     rebuild.add_argument("--service", required=True)
 
-    dlt = sub.add_parser("dlt", help="dead-letter topics")
+    dlt = sub.add_parser("dlt", help="dead letters: messages a service's consumers gave up on (kept in its database)")
     dlt_sub = dlt.add_subparsers(dest="dlt_command", required=True)
-    replay = dlt_sub.add_parser("replay", help="feed a service's dead letters through its consumers again")
-    replay.add_argument("--service", required=True)
+    listing = dlt_sub.add_parser("list", help="list dead letters")
+    listing.add_argument("--status", default="waiting", choices=["waiting", "replayed", "discarded", "all"])
+    listing.add_argument("--consumer", default=None)
+    listing.add_argument("--limit", type=int, default=100)
+    show = dlt_sub.add_parser("show", help="one dead letter: reason, attempts and the message as it arrived")
+    show.add_argument("id", type=int)
+    replay = dlt_sub.add_parser("replay", help="run dead letters through the consumer that gave up on them again")
+    replay.add_argument("ids", type=int, nargs="*")
+    replay.add_argument("--all", action="store_true", help="every waiting dead letter of the service")
+    discard = dlt_sub.add_parser("discard", help="close a dead letter without applying it (say why)")
+    discard.add_argument("id", type=int)
+    discard.add_argument("--reason", required=True)
+    for command in (listing, show, replay, discard):
+        command.add_argument("--service", required=True)
+        command.add_argument("--actor", default=os.environ.get("USER", "operator"),
+                             help="who does it (recorded on the dead letter)")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -88,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         case "republish":
             return asyncio.run(run_republish(args.service, args.from_position))
         case "dlt":
-            return asyncio.run(run_dlt_replay(args.service))
+            return asyncio.run(run_dlt(args))
         case "rebuild":
             rebuild_service = getattr(service_entry(args.service).bootstrap(), "rebuild", None)
             if rebuild_service is None:
@@ -154,23 +172,61 @@ async def run_republish(service: str, from_position: int) -> int:
     return 0
 
 
-async def run_dlt_replay(service: str) -> int:
-    from shared.consumer import replay_dead_letters
+async def run_dlt(args: argparse.Namespace) -> int:
+    """``shixiang dlt …``: the service's dead letters, in its own database (what /<service>/v1/dead-letters shows)."""
+    from shared import dead_letters
+    from shared.consumer import replay_dead_letter
+    from shared.db import create_schema
 
-    settings = _settings(service)
-    runtime, _ = service_entry(service).bootstrap().build(settings)
-    runners = {spec.name: runtime.consumer_runner(spec) for spec in runtime.consumers}
-    if not runners:
-        print(f"{service} has no consumers")
-        return 0
+    runtime, _ = service_entry(args.service).bootstrap().build(_settings(args.service))
+    engine = runtime.engine
     try:
-        report = await replay_dead_letters(runners, dead_letter_topic=runtime.dead_letter_topic,
-                                           group_id=f"{settings.topic_prefix}.{runtime.service}.dlt-replay")
+        await create_schema(engine, *runtime.metadata)
+        match args.dlt_command:
+            case "list":
+                status = None if args.status == "all" else args.status
+                rows = await dead_letters.listing(engine, dead_letters.Listing(status=status, consumer=args.consumer,
+                                                                               limit=args.limit))
+                counts = await dead_letters.counts(engine)
+                print(f"dead letters of {args.service}: " + (", ".join(
+                    f"{dead_letters.STATUS_LABELS.get(k, k)} {v}" for k, v in sorted(counts.items())) or "none"))
+                for row in rows:
+                    print(f"  #{row['id']:<6} {row['status_label']:<4} {row['kind_label']:<8} "
+                          f"{row['event_type'] or '-':<42} {row['subject'] or '-':<38} tries {row['attempts']}  "
+                          f"{row['topic']}[{row['partition']}]@{row['offset']}\n"
+                          f"          {row['reason'][:200]}")
+                return 0
+            case "show":
+                print(json.dumps(dead_letters.detail(await dead_letters.get(engine, args.id)), ensure_ascii=False,
+                                 indent=2))
+                return 0
+            case "discard":
+                row = await dead_letters.resolve(engine, args.id, dead_letters.Status.discarded, by=args.actor,
+                                                 resolution=args.reason)
+                print(f"dead letter #{row.id} discarded by {row.resolved_by}: {row.resolution}")
+                return 0
+            case "replay":
+                ids = args.ids
+                if args.all:
+                    ids = [r["id"] for r in await dead_letters.listing(engine, dead_letters.Listing(limit=10_000))]
+                if not ids:
+                    print("nothing to replay (give dead letter ids, or --all)")
+                    return 0
+                runners = runtime.consumer_runners()
+                failed = 0
+                for dead_letter_id in ids:
+                    outcome = await replay_dead_letter(runners, dead_letter_id, actor=args.actor)
+                    failed += outcome.result == "failed"
+                    print(f"  #{dead_letter_id}: {outcome.result} — {outcome.detail}")
+                print(f"replayed {len(ids) - failed} of {len(ids)} dead letters of {args.service}; {failed} failed "
+                      "again (kept waiting)")
+                return 1 if failed else 0
+    except DomainError as exc:
+        print(f"{type(exc).__name__}: {exc.context}", file=sys.stderr)
+        return 2
     finally:
-        await runtime.engine.dispose()
-    print(f"dead letters of {service}: {report.replayed} replayed, {report.duplicates} already applied, "
-          f"{report.failed_again} failed again (re-queued on {runtime.dead_letter_topic})")
-    return 1 if report.failed_again else 0
+        await engine.dispose()
+    return 2
 
 
 def run_dev(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from datetime import datetime
 import httpx
 import pytest
 
+from shared.contracts.feed import PublishedItemRecord
 from shixiang.client import ApiError, SuiteClient
 from shixiang.suite import Suite
 from tests.e2e.conftest import HUKOU, feed_entries_for
@@ -50,10 +51,15 @@ async def test_an_item_travels_from_draft_to_the_national_feed(client: SuiteClie
     entries = await feed_entries_for(client, item_id, want=1)
     assert len(entries) == 1
     entry = entries[0]
-    assert entry["specversion"] == "1.0" and entry["type"] == "lifecycle.item.published.v1"
-    assert entry["subject"] == item_id
-    assert entry["data"]["code"] == code and entry["data"]["phase"] == "online"
-    assert entry["data"]["elements"] == draft["elements"]
+    assert entry["specversion"] == "1.0" and entry["type"] == "shixiang.item.published.v1"
+    assert entry["subject"] == item_id and entry["source"] == "/shixiang/sync"
+    record = entry["data"]  # the published record (shared.contracts.feed), not the lifecycle's event
+    assert (record["code"], record["state"], record["state_label"]) == (code, "online", "在线期")
+    assert (record["change"], record["operation"], record["item_version"]) == ("published", "insert",
+                                                                              entry["itemversion"])
+    assert record["elements"] == draft["elements"] and record["region_code"] == "440115"
+    assert not {"author", "phase", "phase_label", "at"} & set(record)  # nothing internal leaves
+    PublishedItemRecord.model_validate(record)
     assert re.fullmatch(r"\d+", entry["sequence"])
 
     coding = (await client.call("GET", "coding", f"/coding/v1/items/{item_id}/code", user="publisher-gz")).json()

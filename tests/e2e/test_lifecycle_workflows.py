@@ -42,7 +42,8 @@ async def test_an_update_is_reviewed_before_it_replaces_what_the_national_platfo
 
     entries = await feed_entries_for(client, item_id, want=2)
     assert [e["data"]["revision"] for e in entries] == [1, 2]  # nothing in between: the draft never left
-    assert entries[1]["data"].get("update") is True
+    assert [e["data"]["change"] for e in entries] == ["published", "updated"]
+    assert [e["type"] for e in entries] == ["shixiang.item.published.v1", "shixiang.item.updated.v1"]
     assert entries[1]["data"]["elements"]["competent_department"] == "广东省公安厅"
     assert entries[0]["id"] == first["id"]
 
@@ -76,8 +77,9 @@ async def test_a_split_cancels_the_old_item_in_the_feed_and_links_both_sides(cli
     assert successor["lineage"][0]["predecessors"] == [old] and successor["lineage"][0]["role"] == "successor"
 
     entries = await feed_entries_for(client, old, want=2)
-    assert entries[-1]["type"] == "lifecycle.item.cancelled.v1"
-    assert entries[-1]["data"]["successors"] == new_ids
+    assert entries[-1]["type"] == "shixiang.item.cancelled.v1"
+    assert entries[-1]["data"]["successors"] == new_ids and entries[-1]["data"]["operation"] == "delete"
+    assert entries[-1]["data"]["region_code"] == entries[0]["data"]["region_code"]
 
 
 async def test_a_batch_approves_imported_items_and_reports_each(client: SuiteClient) -> None:

@@ -9,6 +9,7 @@ import sys
 import uuid
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from shared.cloudevents import CloudEvent
@@ -27,15 +28,19 @@ def shixiang(suite: Suite, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
-async def test_a_registration_that_can_never_be_coded_is_dead_lettered_and_replay_keeps_it(suite: Suite) -> None:
+async def test_a_forged_registration_is_dead_lettered_listed_replayed_in_vain_and_discarded(suite: Suite) -> None:
+    """A well-formed registration request for an item nobody created (produced straight to the lifecycle topic):
+    coding refuses it for good — no code is taken — and operators find it with the CLI and over HTTP, replay it
+    (it fails again and stays waiting) and discard it."""
     assert suite.broker is not None
     bootstrap = suite.broker.bootstrap_servers
-    poison = CloudEvent(id=str(uuid.uuid4()), type="lifecycle.item.registration_requested.v1",
-                        source="/shixiang/lifecycle", subject=str(uuid.uuid4()), time=datetime.now(UTC),
-                        data={"revision": 1, "elements": {"item_type": "77", "region_code": "440115",
-                                                          "police_type": "02", "service_category": "03",
-                                                          "short_name": "（）"}}, sequence=3)
-    key, value, headers = poison.to_kafka()
+    nobody = str(uuid.uuid4())
+    forged = CloudEvent(id=str(uuid.uuid4()), type="lifecycle.item.registration_requested.v1",
+                        source="/shixiang/lifecycle", subject=nobody, time=datetime.now(UTC),
+                        data={"revision": 1, "at": datetime.now(UTC).isoformat(),
+                              "elements": {"item_type": "01", "region_code": "440115", "police_type": "02",
+                                           "service_category": "03", "short_name": "伪造事项"}}, sequence=3)
+    key, value, headers = forged.to_kafka()
     producer = make_producer(bootstrap)
     await producer.start()
     try:
@@ -44,11 +49,32 @@ async def test_a_registration_that_can_never_be_coded_is_dead_lettered_and_repla
         await producer.stop()
 
     dead = await read_topic(bootstrap, "shixiang.coding.dlt", expect=1, timeout_s=30)
-    assert [dict(r.headers)["ce_id"] for r in dead] == [poison.id.encode()]
-    assert b"CodeElementsInvalidError" in dict(dead[0].headers)["dlt_error"]
+    assert [dict(r.headers)["ce_id"] for r in dead] == [forged.id.encode()]
+    assert dict(dead[0].headers)["dlt_kind"] == b"refused"
+    assert "从未收到事项" in dict(dead[0].headers)["dlt_error"].decode()
 
-    replay = await asyncio.to_thread(shixiang, suite, "dlt", "replay", "--service", "coding")
+    listed = await asyncio.to_thread(shixiang, suite, "dlt", "list", "--service", "coding")
+    assert listed.returncode == 0, listed.stderr
+    assert "lifecycle.item.registration_requested.v1" in listed.stdout and nobody in listed.stdout
+    operator = {"Authorization": f"Bearer {suite.token('operator')}"}
+    async with httpx.AsyncClient(base_url=suite.url("coding"), timeout=30) as http:
+        page = (await http.get("/coding/v1/dead-letters", headers=operator)).json()
+        [letter] = page["items"]
+        assert (letter["event_id"], letter["kind"], letter["status"]) == (forged.id, "refused", "waiting")
+        not_an_operator = await http.get("/coding/v1/dead-letters",
+                                         headers={"Authorization": f"Bearer {suite.token('entry-gz')}"})
+        assert not_an_operator.status_code == 403
+        code = await http.get(f"/coding/v1/items/{nobody}/code", headers=operator)
+        assert code.status_code == 404  # nothing was allocated for the item nobody created
+
+    replay = await asyncio.to_thread(shixiang, suite, "dlt", "replay", "--service", "coding", str(letter["id"]))
     assert replay.returncode == 1, replay.stderr  # it still cannot succeed: reported, and kept
-    assert "0 replayed, 0 already applied, 1 failed again" in replay.stdout
-    kept = await read_topic(bootstrap, "shixiang.coding.dlt", expect=2, timeout_s=30)
-    assert [dict(r.headers)["ce_id"] for r in kept] == [poison.id.encode()] * 2
+    assert "1 failed again" in replay.stdout
+    discarded = await asyncio.to_thread(shixiang, suite, "dlt", "discard", "--service", "coding", str(letter["id"]),
+                                        "--reason", "伪造的注册请求")
+    assert discarded.returncode == 0, discarded.stderr
+    shown = await asyncio.to_thread(shixiang, suite, "dlt", "show", "--service", "coding", str(letter["id"]))
+    assert '"status": "discarded"' in shown.stdout and '"replays": 1' in shown.stdout
+    again = await asyncio.to_thread(shixiang, suite, "dlt", "discard", "--service", "coding", str(letter["id"]),
+                                    "--reason", "再次")
+    assert again.returncode == 2 and "DeadLetterResolvedError" in again.stderr

@@ -32,8 +32,8 @@ async def test_items_reach_the_feed_across_a_broker_wipe_and_a_killed_service(su
 
     for item_id in (before, during, after):
         entries = await feed_entries_for(client, item_id, want=1, timeout_s=30)
-        assert [e["type"] for e in entries] == ["lifecycle.item.published.v1"], item_id
+        assert [e["type"] for e in entries] == ["shixiang.item.published.v1"], item_id
     await asyncio.sleep(2)  # republished duplicates arrive now, if they were going to double anything
     feed, _ = await client.feed(0, limit=1000)
-    published = [e["subject"] for e in feed if e["type"] == "lifecycle.item.published.v1"]
+    published = [e["subject"] for e in feed if e["type"] == "shixiang.item.published.v1"]
     assert sorted(published) == sorted({before, during, after})

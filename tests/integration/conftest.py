@@ -16,10 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.cloudevents import CloudEvent
 from shared.consumer import ConsumerRunner, ConsumerSpec, Handler
 from shared.db import create_schema, ensure_database, make_engine
+from shared.dead_letters import dead_letter_metadata
 from shared.eventstore import store_metadata
 from shared.infra import EmbeddedPostgres
 from shared.kafka import KafkaConfig, make_consumer, make_producer
 from shared.relay import Relay
+
+
+TEST_SOURCE = "/shixiang/test"  # the source of every event the tests' relays and producers write
+TEST_TYPES = ("test.happened.v1", "test.v1", "t.v1")  # the types test consumers act on
 
 
 @pytest.fixture
@@ -34,7 +39,7 @@ def fast_kafka(bootstrap: str) -> KafkaConfig:
 
 
 def make_relay(engine: AsyncEngine, bootstrap: str, topic: str, **kwargs: Any) -> Relay:
-    return Relay(engine=engine, kafka=fast_kafka(bootstrap), topic=topic, source="/shixiang/test",
+    return Relay(engine=engine, kafka=fast_kafka(bootstrap), topic=topic, source=TEST_SOURCE,
                  poll_interval_s=0.1, **kwargs)
 
 
@@ -88,6 +93,12 @@ async def produce_raw(bootstrap: str, topic: str, value: bytes, key: bytes, head
         await producer.stop()
 
 
+async def send(bootstrap: str, topic: str, event: CloudEvent) -> None:
+    """Produce one event in binary mode, as a relay would."""
+    key, value, headers = event.to_kafka()
+    await produce_raw(bootstrap, topic, value, key, headers)
+
+
 received_metadata = MetaData()
 received_table = Table(
     "received",  # a downstream effect: one row per application of an event (no unique key on purpose)
@@ -99,8 +110,10 @@ received_table = Table(
 )
 
 
-async def record_received(conn: AsyncConnection, event: CloudEvent) -> None:
-    await conn.execute(received_table.insert().values(event_id=event.id, stream_id=event.subject, version=event.sequence))
+async def record_received(conn: AsyncConnection, events: list[CloudEvent]) -> None:
+    """A test consumer's effect: one row per event applied."""
+    await conn.execute(received_table.insert(), [
+        {"event_id": e.id, "stream_id": e.subject, "version": e.sequence} for e in events])
 
 
 @pytest.fixture
@@ -109,7 +122,7 @@ async def downstream_engine(postgres: EmbeddedPostgres) -> AsyncIterator[AsyncEn
     url = postgres.url(f"d_{uuid.uuid4().hex[:12]}")
     await ensure_database(url)
     eng = make_engine(url, pool_size=10)
-    await create_schema(eng, store_metadata, received_metadata)
+    await create_schema(eng, store_metadata, dead_letter_metadata, received_metadata)
     try:
         yield eng
     finally:
@@ -117,10 +130,12 @@ async def downstream_engine(postgres: EmbeddedPostgres) -> AsyncIterator[AsyncEn
 
 
 def make_runner(engine: AsyncEngine, bootstrap: str, topic: str, handler: Handler, *, name: str = "downstream",
-                max_attempts: int = 3) -> ConsumerRunner:
-    spec = ConsumerSpec(name=f"{topic}.{name}", topics=(topic,), handler=handler, dead_letter_topic=f"{topic}.dlt")
+                max_attempts: int = 3, source: str = TEST_SOURCE, **kwargs: Any) -> ConsumerRunner:
+    """A runner of ``handler`` (applied to a whole batch) on ``topic``, whose events come from ``source``."""
+    spec = ConsumerSpec(name=f"{topic}.{name}", sources={topic: source}, accepts=frozenset(TEST_TYPES),
+                        handler=handler, dead_letter_topic=f"{topic}.dlt")
     return ConsumerRunner(spec=spec, engine=engine, kafka=fast_kafka(bootstrap), max_attempts=max_attempts,
-                          retry_backoff_s=0.05)
+                          retry_backoff_s=0.05, **kwargs)
 
 
 async def received_rows(engine: AsyncEngine) -> list[Any]:

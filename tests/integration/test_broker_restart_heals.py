@@ -79,7 +79,8 @@ async def test_the_republish_command_resends_the_store_and_consumers_drop_duplic
     store = EventStore(store_engine)
     ids = await append_events(store, 0, 200)
     topic = f"{topic_prefix}.lifecycle.events"
-    runner = make_runner(downstream_engine, own_broker.bootstrap_servers, topic, record_received)
+    runner = make_runner(downstream_engine, own_broker.bootstrap_servers, topic, record_received,
+                         source="/shixiang/lifecycle")
     env = {**os.environ, "SHIXIANG_DATABASE_URL": database_url,
            "SHIXIANG_KAFKA_BOOTSTRAP_SERVERS": own_broker.bootstrap_servers, "SHIXIANG_TOPIC_PREFIX": topic_prefix}
     async with running(runner.run):

@@ -21,6 +21,7 @@ from tests.integration.test_coding_support import (  # noqa: F401 - fixtures
     HUKOU_CODE,
     cancellation,
     coding_fixture,
+    entered,
     deliver,
     item_events,
     new_item_id,
@@ -128,7 +129,7 @@ async def test_a_loser_waits_for_the_winners_uncommitted_code_then_takes_the_nex
     winner, loser = new_item_id(), new_item_id()
     engine = coding.runtime.engine
     async with engine.begin() as conn:
-        await coding.on_lifecycle_event(conn, registration(winner))
+        await coding.on_lifecycle_events(conn, [entered(winner), registration(winner)])
         losing = asyncio.create_task(deliver(coding, registration(loser)))
 
         async def loser_is_blocked() -> bool:

@@ -13,9 +13,8 @@ from shared.infra import EmbeddedBroker
 
 from coding.bootstrap import create_app
 from coding.config import CodingSettings
-from tests.integration.conftest import read_topic, wait_until
-from tests.integration.test_consumer_dead_letters import send
-from tests.integration.test_coding_support import HUKOU_CODE, cancellation, new_item_id, registration, token
+from tests.integration.conftest import read_topic, send, wait_until
+from tests.integration.test_coding_support import HUKOU_CODE, cancellation, entered, new_item_id, registration, token
 
 READER = {"Authorization": f"Bearer {token('publisher', regions=('44',))}"}
 
@@ -37,6 +36,8 @@ async def test_lifecycle_events_through_the_broker_allocate_recode_and_retire(
             response = await http.get(f"/coding/v1/items/{item_id}/code", headers=READER)
             return response.json() if response.status_code == 200 else {}
 
+        for known in (poisoned, item):
+            await send(broker.bootstrap_servers, lifecycle_topic, entered(known))
         await send(broker.bootstrap_servers, lifecycle_topic, registration(poisoned, item_type="77"))
         await send(broker.bootstrap_servers, lifecycle_topic, registration(item))
         await wait_until(lambda: _has(code_of(item), HUKOU_CODE), what="the code allocated")

@@ -1,7 +1,8 @@
 """Fixtures and builders shared by the coding service's integration tests (this module holds no tests itself).
 
 The coding service is wired exactly as in production (``coding.bootstrap.build``) on a fresh database per test;
-consumer logic is driven by calling the lifecycle handler inside ``engine.begin()``, as the consumer runner does."""
+consumer logic is driven through the consumer runner without Kafka (``deliver``): contract checks, handler and
+tracking row in one transaction, as for a message from the broker."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared import contracts
 from shared.auth import mint_token
 from shared.cloudevents import CloudEvent
+from shared.consumer import PermanentError
 from shared.eventstore import StoredEvent, load_stream
 from shared.service import ServiceRuntime
 from shared.settings import DEVELOPMENT_JWT_SECRET
@@ -59,10 +61,23 @@ def lineage(subject: str, kind: str, predecessors: list[str], successors: list[s
         "at": datetime.now(UTC).isoformat()})
 
 
-async def deliver(coding: CodingService, event: CloudEvent) -> None:
-    """What the consumer runner does with one message: the handler inside one transaction."""
-    async with coding.runtime.engine.begin() as conn:
-        await coding.on_lifecycle_event(conn, event)
+def entered(item_id: str, **changes: Any) -> CloudEvent:
+    """lifecycle.item.entered.v1 of HUKOU: the lifecycle tells every service about an item before anything else."""
+    elements = {**HUKOU, **changes}
+    return lifecycle_event(contracts.LIFECYCLE_ENTERED, item_id, {
+        "revision": 1, "author": "entry-gz", "region_code": elements["region_code"], "elements": elements})
+
+
+async def deliver(coding: CodingService, event: CloudEvent, *, known: bool = True) -> None:
+    """What the consumer runner does with one lifecycle message (its contract checked, the handler and the tracking
+    row in one transaction), the item having entered first unless ``known`` is false. A message the consumer
+    refuses for good raises PermanentError with the reason (the runner would dead-letter it)."""
+    [runner] = coding.runtime.consumer_runners().values()
+    if known:
+        await runner.deliver(entered(event.subject))
+    outcome = await runner.deliver(event)
+    if outcome.startswith("refused"):
+        raise PermanentError(outcome)
 
 
 async def item_events(engine: AsyncEngine, item_id: str) -> list[StoredEvent]:

@@ -1,5 +1,6 @@
-"""The consumer runner's batch mode: a partition's fetched events in one transaction, and the same outcome as one
-at a time — including a poison event in the middle, which falls back to one-at-a-time and is dead-lettered alone."""
+"""The consumer runner applies a fetched batch in one transaction, with the same outcome as one at a time: each
+event once, in order, duplicates dropped — and an event that breaks the batch falls back to one at a time, where
+it is dead-lettered alone while the others apply."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared import dead_letters
 from shared.cloudevents import CloudEvent
-from shared.consumer import ConsumerRunner, PermanentError
+from shared.consumer import PermanentError
 from shared.infra import EmbeddedBroker
 from shared.kafka import make_producer
 from tests.integration.conftest import (
-    fast_kafka,
+    TEST_SOURCE,
     make_runner,
     read_topic,
     received_rows,
@@ -29,21 +31,14 @@ async def test_batches_apply_each_event_once_and_a_poison_event_falls_back_to_on
     topic = f"{topic_prefix}.events"
     batch_sizes: list[int] = []
 
-    async def handler(conn: AsyncConnection, e: CloudEvent) -> None:
-        if e.data.get("poison"):
-            raise PermanentError("不可处理")
-        await record_received(conn, e)
-
-    async def batch_handler(conn: AsyncConnection, events: list[CloudEvent]) -> None:
+    async def handler(conn: AsyncConnection, events: list[CloudEvent]) -> None:
         batch_sizes.append(len(events))
-        for e in events:
-            await handler(conn, e)
+        if any(e.data.get("poison") for e in events):
+            raise PermanentError("不可处理")
+        await record_received(conn, events)
 
-    base = make_runner(downstream_engine, broker.bootstrap_servers, topic, handler)
-    runner = ConsumerRunner(spec=base.spec.__class__(**{**base.spec.__dict__, "batch_handler": batch_handler}),
-                            engine=downstream_engine, kafka=fast_kafka(broker.bootstrap_servers), max_attempts=2,
-                            retry_backoff_s=0.01)
-    events = [CloudEvent(id=str(uuid.uuid4()), type="t.v1", source="/test", subject="item-1",
+    runner = make_runner(downstream_engine, broker.bootstrap_servers, topic, handler, max_attempts=2)
+    events = [CloudEvent(id=str(uuid.uuid4()), type="t.v1", source=TEST_SOURCE, subject="item-1",
                          time=datetime.now(UTC), data={"n": n, "poison": n == 250}, sequence=n + 1)
               for n in range(500)]
     producer = make_producer(broker.bootstrap_servers)
@@ -63,6 +58,8 @@ async def test_batches_apply_each_event_once_and_a_poison_event_falls_back_to_on
     rows = await received_rows(downstream_engine)
     assert [r.version for r in rows] == [n + 1 for n in range(500) if n != 250]  # once each, in order
     assert [dict(r.headers)["ce_id"] for r in dead] == [events[250].id.encode()]
+    [letter] = await dead_letters.listing(downstream_engine, dead_letters.Listing())
+    assert (letter["event_id"], letter["kind"], letter["attempts"]) == (events[250].id, "refused", 1)
     assert max(batch_sizes) > 1  # the batch path really ran
 
 

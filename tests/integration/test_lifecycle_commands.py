@@ -95,9 +95,11 @@ class Harness:
         return (await self.call("GET", f"/items/{item_id}", user=user, params=params)).json()
 
     async def deliver(self, consumer: str, event: CloudEvent) -> str:
+        """Through the named consumer's runner as from the broker (contract checks, handler and tracking in one
+        transaction): processed, duplicate, passed_over or ``refused: …``."""
         runtime = self.app.state.runtime
         spec = next(s for s in runtime.consumers if s.name.endswith(consumer))
-        return await runtime.consumer_runner(spec).apply(event)
+        return await runtime.consumer_runner(spec).deliver(event)
 
     async def revision(self, item_id: str, revision: int = 1, *, author: str = "entry-gz",
                        elements: dict[str, Any] | None = None, maintenance: bool = False,
@@ -111,7 +113,8 @@ class Harness:
         return await self.deliver("registry-revisions", _event(kind, item_id, data, actor=author, sequence=revision))
 
     async def code(self, item_id: str, code: str = CODE, *, replaces: str | None = None) -> str:
-        data = {"item_id": item_id, "code": code, "base_code": code, "collided_with": None, "replaces": replaces}
+        data = {"item_id": item_id, "code": code, "base_code": code, "collided_with": None, "replaces": replaces,
+                "parts": {}, "pinyin_letters": "HKQYSP", "overrides_version": "test"}
         return await self.deliver("coding-codes", _event(contracts.CODING_CODE_ASSIGNED, item_id, data,
                                                          actor="coding"))
 
@@ -141,8 +144,9 @@ class Harness:
 
 
 def _event(kind: str, subject: str, data: dict[str, Any], *, actor: str, sequence: int = 1) -> CloudEvent:
-    return CloudEvent(id=str(uuid.uuid4()), type=kind, source="/shixiang/test", subject=subject,
-                      time=datetime.now(UTC), data=data, sequence=sequence, actor=actor)
+    """An event of another service (its type names the producer: the source its topic demands)."""
+    return CloudEvent(id=str(uuid.uuid4()), type=kind, source=contracts.source_of(kind.split(".")[0]),
+                      subject=subject, time=datetime.now(UTC), data=data, sequence=sequence, actor=actor)
 
 
 @asynccontextmanager
@@ -183,7 +187,8 @@ async def test_an_item_goes_from_draft_to_online_and_every_step_is_in_its_histor
 async def test_a_repeated_registry_event_is_applied_once(h: Harness) -> None:
     item_id = str(uuid.uuid4())
     event = _event(contracts.REGISTRY_ITEM_DRAFTED, item_id, {
-        "item_id": item_id, "revision": 1, "region_code": "440115", "elements": HUKOU, "author": "entry-gz"},
+        "item_id": item_id, "revision": 1, "region_code": "440115", "elements": HUKOU, "author": "entry-gz",
+        "complete": True, "missing": []},
         actor="entry-gz")
     assert await h.deliver("registry-revisions", event) == "processed"
     assert await h.deliver("registry-revisions", event) == "duplicate"

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.auth import Principal, mint_token
+from shared import contracts
 from shared.cloudevents import CloudEvent
 from shared.eventstore import events_table
 from shared.settings import DEVELOPMENT_JWT_SECRET
@@ -101,11 +102,15 @@ class RegistryClient:
                                headers={"If-Match": f'"{revision}"'}, **kwargs)
 
     async def lifecycle(self, item_id: str, event_type: str, version: int, **data: Any) -> None:
-        """What the registry's consumer does with a lifecycle event, in a transaction as the runner gives it."""
+        """A lifecycle event (``data`` over a complete one of its type) through the registry's consumer, as from the
+        broker: its contract checked, the handler and the tracking row in one transaction."""
         event = CloudEvent(id=f"{item_id}-{version}", type=event_type, source="/shixiang/lifecycle", subject=item_id,
-                           time=datetime.now(UTC), data={"item_id": item_id, **data}, sequence=version)
-        async with self.engine.begin() as conn:
-            await self.registry.on_lifecycle_event(conn, event)
+                           time=datetime.now(UTC), data={**lifecycle_data(item_id, event_type), **data},
+                           sequence=version)
+        runtime = self.registry.runtime
+        [runner] = runtime.consumer_runners().values()
+        outcome = await runner.deliver(event)
+        assert outcome in ("processed", "duplicate"), outcome
 
     async def import_file(self, content: bytes, *, user: str = "entry-gz", timeout_s: float = 120,
                           **params: Any) -> dict[str, Any]:
@@ -147,3 +152,17 @@ async def api(database_url: str) -> AsyncIterator[RegistryClient]:
     async for client in start_client(database_url):
         yield client
 
+
+
+ELEMENTS = {"name": "户口迁移审批", "short_name": "户口迁移审批", "item_type": "01", "police_type": "02",
+            "service_category": "03", "region_code": "440115"}
+
+
+def lifecycle_data(item_id: str, event_type: str) -> dict[str, Any]:
+    """A complete example of a lifecycle event's data (its contract's example), about ``item_id``."""
+    example = dict(contracts.CONTRACTS[event_type].example)
+    if "item_id" in example:
+        example["item_id"] = item_id
+    if "elements" in example and event_type != contracts.LIFECYCLE_REGISTRATION_REQUESTED:
+        example["elements"] = ELEMENTS
+    return example

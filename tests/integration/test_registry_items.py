@@ -41,10 +41,11 @@ async def test_a_minimal_draft_is_stored_with_its_completeness_on_the_event(api:
     assert view["revision"] == 1 and view["phase"] == "forming" and view["phase_label"] == "形成期"
     assert view["complete"] is False and "legal_basis" in view["missing"]
     [event] = await stream(api, view["item_id"])
-    assert event.type == "registry.item.drafted.v1" and event.version == 1
+    assert event.type == "registry.item.drafted.v2" and event.version == 1
     assert event.data["elements"] == view["elements"] and event.data["author"] == "entry-gz"
     assert event.data["complete"] is False and event.data["missing"] == view["missing"]
-    assert {"item_id", "revision", "region_code", "changed_fields", "maintenance", "pending"} <= set(event.data)
+    assert {"item_id", "revision", "region_code", "maintenance", "pending"} <= set(event.data)
+    assert "changed_fields" not in event.data  # v2: a draft changes every element, and no longer says so
 
 
 async def test_a_full_item_is_complete_and_reads_back_unchanged(api: RegistryClient) -> None:
@@ -104,7 +105,7 @@ async def test_a_change_needs_the_current_revision_in_if_match(api: RegistryClie
     unchanged = await api.revise(item["item_id"], FULL, 2)
     assert unchanged.json()["revision"] == 2  # nothing changed: no new revision
     events = await stream(api, item["item_id"])
-    assert [e.type for e in events] == ["registry.item.drafted.v1", "registry.item.revised.v1"]
+    assert [e.type for e in events] == ["registry.item.drafted.v2", "registry.item.revised.v1"]
     assert events[1].data["changed_fields"][:3] == ["competent_department", "implementing_agency", "exercise_levels"]
     assert events[1].data["maintenance"] is False and events[1].data["pending"] is False
 

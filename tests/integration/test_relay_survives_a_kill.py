@@ -42,7 +42,8 @@ async def test_a_killed_and_restarted_relay_loses_and_doubles_nothing_downstream
 ) -> None:
     topic = f"{topic_prefix}.lifecycle.events"
     store = EventStore(store_engine)
-    runner = make_runner(downstream_engine, broker.bootstrap_servers, topic, record_received)
+    runner = make_runner(downstream_engine, broker.bootstrap_servers, topic, record_received,
+                         source="/shixiang/lifecycle")  # the relay runs as the lifecycle service's
 
     async def write_all() -> list[str]:
         ids = []

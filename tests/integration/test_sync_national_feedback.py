@@ -16,7 +16,6 @@ import pytest
 from shared import contracts
 from shared.auth import ALL_REGIONS, mint_token
 from shared.cloudevents import CloudEvent
-from shared.consumer import PermanentError
 from shared.db import ensure_database
 from shared.eventstore import EventStore
 from shared.infra import EmbeddedPostgres
@@ -24,9 +23,10 @@ from shared.settings import DEVELOPMENT_JWT_SECRET
 
 from sync_gateway.bootstrap import create_app
 from sync_gateway.config import SyncSettings
-from sync_gateway.feed import project_public_event
 from tests.integration.test_lifecycle_commands import Harness, lifecycle_harness
 
+ELEMENTS = {"name": "户口迁移审批", "short_name": "户口迁移审批", "item_type": "01", "police_type": "02",
+            "service_category": "03", "region_code": "440115", "composition": "元事项", "tier": "主项"}
 TOKENS = {
     "national": mint_token(DEVELOPMENT_JWT_SECRET, subject="national", roles=["national"], regions=[ALL_REGIONS]),
     "operator": mint_token(DEVELOPMENT_JWT_SECRET, subject="operator", roles=["operator"], regions=[ALL_REGIONS]),
@@ -51,13 +51,14 @@ class Gateway:
         return response.json()
 
     async def fed(self, item_id: str, version: int, code: str = "014401150203HKQYSP000000") -> None:
-        """The lifecycle's published event reaching the feed (the gateway's consumer effect)."""
+        """The lifecycle's published event reaching the feed (through the gateway's consumer)."""
         event = CloudEvent(id=str(uuid.uuid4()), type=contracts.LIFECYCLE_PUBLISHED, source="/shixiang/lifecycle",
                            subject=item_id, time=datetime.now(UTC), sequence=version, actor="publisher-gz",
                            data={"item_id": item_id, "code": code, "revision": 1, "phase": "online",
-                                 "phase_label": "在线期", "elements": {"region_code": "440115"}})
-        async with self.app.state.runtime.engine.begin() as conn:
-            await project_public_event(conn, event)
+                                 "phase_label": "在线期", "elements": ELEMENTS, "at": datetime.now(UTC).isoformat()})
+        runtime = self.app.state.runtime
+        [runner] = runtime.consumer_runners().values()
+        assert await runner.deliver(event) == "processed"
 
 
 @pytest.fixture
@@ -145,6 +146,6 @@ async def test_feedback_about_a_version_the_item_never_had_goes_to_the_dead_lett
     event = CloudEvent(id=str(uuid.uuid4()), type=contracts.SYNC_NATIONAL_ACKNOWLEDGED, source="/shixiang/sync",
                        subject=item_id, time=datetime.now(UTC), sequence=1, actor="national",
                        data={"item_id": item_id, "item_version": 40, "code": None, "feed_sequence": 1, "note": None})
-    with pytest.raises(PermanentError):
-        await lifecycle.deliver("national-feedback", event)
+    outcome = await lifecycle.deliver("national-feedback", event)
+    assert outcome.startswith("refused") and "40" in outcome
     assert await lifecycle.count_events(item_id) == 1

@@ -12,8 +12,8 @@ count as takers). Rows go in with one statement per pass, sorted by code, with `
 first but has not committed makes the insert wait for it; if that transaction commits, the row is skipped and the
 request picks again among what is now taken (the winner is visible to the next statement under READ COMMITTED).
 So racing requests for one base code get the base code, 01, 02, … with no gaps, and sorting keeps two batches
-from waiting on each other in opposite orders (no deadlock). The events go last: ``append_batch`` takes the events
-table lock until commit.
+from waiting on each other in opposite orders (no deadlock). The events go last, so the transaction is short once it
+writes (the relay waits for every transaction older than the ones it reads).
 """
 
 from __future__ import annotations

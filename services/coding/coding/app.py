@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared import contracts
 from shared.auth import Principal
 from shared.cloudevents import CloudEvent
-from shared.consumer import PermanentError
 from shared.dictionaries import Dictionaries, DictionaryError
 from shared.errors import DomainError
 from shared.eventstore import EventMetadata, load_stream
@@ -24,7 +23,6 @@ from shared.service import ServiceRuntime
 
 from coding import item_services
 from coding.allocation import (
-    AllocationResult,
     CodeAllocator,
     CodeElementsInvalidError,
     RegistrationRequest,
@@ -32,7 +30,6 @@ from coding.allocation import (
 )
 from coding.domain.allocation import (
     COLLISION_PREFIX_LENGTH,
-    LINEAGE_KINDS,
     cancellation_retirement,
     code_parts,
     lineage_retirement,
@@ -56,7 +53,7 @@ from coding.domain.dictionary_views import (
     region_detail,
 )
 from coding.overrides import OverrideCatalog, OverrideChange
-from coding.tables import ACTIVE, item_codes_table, item_lineage_table
+from coding.tables import ACTIVE, item_codes_table, item_lineage_table, known_items_table
 
 _PART_LABELS = (("item_type", "事项类型编码"), ("region_code", "区划代码"), ("police_type", "业务警种编码"),
                 ("service_category", "服务类别编码"), ("name_code", "事项名称编码"))
@@ -213,41 +210,45 @@ class CodingService:
                                if link.predecessor == item_id and link.successor != item_id]}
 
     # ---- the lifecycle consumer ------------------------------------------------------------------------------------
-    async def on_lifecycle_event(self, conn: AsyncConnection, event: CloudEvent) -> None:
-        """Registration → allocate or re-code; cancellation → retire; split/merge → lineage (and retire the
-        predecessor's code). Runs in the consumer's tracking transaction; other lifecycle events are ignored."""
-        handler = {contracts.LIFECYCLE_REGISTRATION_REQUESTED: self._on_registration_requested,
-                   contracts.LIFECYCLE_CANCELLED: self._on_cancelled,
-                   contracts.LIFECYCLE_LINEAGE_RECORDED: self._on_lineage_recorded}.get(event.type)
-        if handler is not None:
-            await handler(conn, event, _metadata_of(event))
-
-    async def on_lifecycle_events(self, conn: AsyncConnection, events: list[CloudEvent]) -> None:
-        """The same as :meth:`on_lifecycle_event` for each event in order, but consecutive registrations are
-        allocated together (one round of statements and one append for all of them). Any uncodable registration
-        raises, and the consumer runner falls back to one event at a time."""
+    async def on_lifecycle_events(self, conn: AsyncConnection, events: list[CloudEvent]) -> dict[str, str]:
+        """A fetched batch of lifecycle events, in order, in the consumer's transaction: an item entering (coding
+        notes that it exists), registrations (allocate or re-code; consecutive ones together, one round of
+        statements and one append for all), cancellations (retire) and split / merge lineage. Refuses, for good,
+        events about an item the lifecycle never said exists, and registrations that cannot be coded (an unknown or
+        expired table value, nothing codable in the 简称): the others go ahead."""
+        entered = [e for e in events if e.type == contracts.LIFECYCLE_ENTERED]
+        if entered:
+            await conn.execute(pg_insert(known_items_table).values([
+                {"item_id": e.subject, "region_code": e.data["region_code"], "entered_at": e.time} for e in entered
+            ]).on_conflict_do_nothing())
+        others = [e for e in events if e.type != contracts.LIFECYCLE_ENTERED]
+        if not others:
+            return {}
+        known = await _known_items(conn, {e.subject for e in others})
+        refused: dict[str, str] = {}
         registrations: list[CloudEvent] = []
 
-        async def flush() -> None:
+        async def allocate() -> None:
             if registrations:
-                requests = [RegistrationRequest(e.subject, _elements_of(e), _metadata_of(e)) for e in registrations]
-                for result in await self.allocator.register(conn, requests):
-                    _raise_permanent(result)
+                requests = [RegistrationRequest(e.subject, e.data["elements"], _metadata_of(e)) for e in registrations]
+                for event, result in zip(registrations, await self.allocator.register(conn, requests), strict=True):
+                    if isinstance(result, DomainError):
+                        refused[event.id] = f"无法赋码：{type(result).__name__} {result.context}"
                 registrations.clear()
 
-        for event in events:
-            if event.type == contracts.LIFECYCLE_REGISTRATION_REQUESTED:
+        for event in others:
+            if event.subject not in known:
+                refused[event.id] = f"编码服务从未收到事项 {event.subject} 的录入事件（lifecycle.item.entered），不予处理"
+            elif event.type == contracts.LIFECYCLE_REGISTRATION_REQUESTED:
                 registrations.append(event)
-                continue
-            await flush()
-            await self.on_lifecycle_event(conn, event)
-        await flush()
-
-    async def _on_registration_requested(self, conn: AsyncConnection, event: CloudEvent,
-                                         metadata: EventMetadata) -> None:
-        [result] = await self.allocator.register(conn, [RegistrationRequest(event.subject, _elements_of(event),
-                                                                            metadata)])
-        _raise_permanent(result)
+            else:
+                await allocate()  # in order: a registration before a cancellation of the same item comes first
+                if event.type == contracts.LIFECYCLE_CANCELLED:
+                    await self._on_cancelled(conn, event, _metadata_of(event))
+                else:
+                    await self._on_lineage_recorded(conn, event, _metadata_of(event))
+        await allocate()
+        return refused
 
     async def _on_cancelled(self, conn: AsyncConnection, event: CloudEvent, metadata: EventMetadata) -> None:
         successors = [str(s) for s in event.data.get("successors") or []]
@@ -263,10 +264,8 @@ class CodingService:
         return str(code) if code else None
 
     async def _on_lineage_recorded(self, conn: AsyncConnection, event: CloudEvent, metadata: EventMetadata) -> None:
-        data = event.data
-        kind, predecessors, successors = data.get("kind"), data.get("predecessors"), data.get("successors")
-        if kind not in LINEAGE_KINDS or not isinstance(predecessors, list) or not isinstance(successors, list):
-            raise PermanentError(f"{event.type} {event.id}: kind must be split or merge, with item id lists")
+        data = event.data  # its shape is the contract's (checked by the consumer runner)
+        kind, predecessors, successors = data["kind"], data["predecessors"], data["successors"]
         links = [{"predecessor": p, "successor": s, "kind": kind, "reason": data.get("reason"),
                   "recorded_at": event.time or self.clock()}
                  for p in predecessors for s in successors if p != s]
@@ -352,12 +351,6 @@ def _require_admin(principal: Principal) -> None:
     principal.require_role("admin")
 
 
-def _raise_permanent(result: AllocationResult) -> None:
-    """An allocation error cannot heal by retrying: the dead-letter topic keeps the message for an operator."""
-    if isinstance(result, DomainError):
-        raise PermanentError(f"{type(result).__name__}: {result.context}") from result
-
-
 def _code_row(row: Any) -> dict[str, Any]:
     """What is known about one allocated code (its parts are shown labelled by the caller, or not at all)."""
     return {"code": row.code, "status": row.status, "base_code": row.base_code, "collided_with": row.collided_with,
@@ -372,8 +365,12 @@ def _metadata_of(event: CloudEvent) -> EventMetadata:
     return EventMetadata(actor="coding", correlation_id=event.correlation_id, causation_id=event.id)
 
 
-def _elements_of(event: CloudEvent) -> dict[str, Any]:
-    elements = event.data.get("elements")
-    if not isinstance(elements, dict):
-        raise PermanentError(f"{event.type} {event.id} has no elements")
-    return elements
+async def _known_items(conn: AsyncConnection, item_ids: set[str]) -> set[str]:
+    """Which of these items coding knows: entered (the lifecycle said so), or holding a code already."""
+    rows = await conn.execute(_KNOWN_SQL, {"ids": sorted(item_ids)})
+    return set(rows.scalars())
+
+
+_KNOWN_SQL = text("""
+SELECT item_id FROM coding_known_items WHERE item_id = ANY(CAST(:ids AS text[]))
+UNION SELECT item_id FROM item_codes WHERE item_id = ANY(CAST(:ids AS text[]))""")

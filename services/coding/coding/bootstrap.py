@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from shared import contracts
 from shared.dictionaries import load_dictionaries
 from shared.http import create_service_app
 from shared.service import ServiceRuntime
@@ -25,12 +26,13 @@ SETTINGS = CodingSettings
 def build(settings: CodingSettings) -> tuple[ServiceRuntime, CodingService]:
     runtime = ServiceRuntime.build(SERVICE, settings, coding_metadata)
     coding = CodingService(runtime, load_dictionaries(), OverrideCatalog(PinyinOverrides.load()))
-    # One consumer of the lifecycle topic: registrations (allocate / re-code), cancellations (retire) and
-    # split / merge lineage. The name is kept from when it handled registrations only: it is the consumer group
+    # One consumer of the lifecycle topic: items entering (known items), registrations (allocate / re-code),
+    # cancellations (retire) and split / merge lineage. The name is kept from when it handled registrations only: it is the consumer group
     # and the tracking key, so renaming it would make a deployed service re-read the topic from the start.
-    runtime.consumers.append(
-        runtime.consumer_spec("lifecycle-registrations", [settings.topic("lifecycle")], coding.on_lifecycle_event,
-                              batch_handler=coding.on_lifecycle_events))
+    runtime.consumers.append(runtime.consumer_spec(
+        "lifecycle-registrations", "lifecycle", (contracts.LIFECYCLE_ENTERED, contracts.LIFECYCLE_REGISTRATION_REQUESTED,
+                                                 contracts.LIFECYCLE_CANCELLED, contracts.LIFECYCLE_LINEAGE_RECORDED),
+        coding.on_lifecycle_events))
     return runtime, coding
 
 
@@ -44,6 +46,7 @@ def create_app(settings: CodingSettings | None = None) -> FastAPI:
                     "事项服务编码 = 事项编码 + 序号(3)。分配、重码、调整、注销与沿革；代码表；拼音修正词典。",
         errors=ERRORS,
         runtime=runtime,
+        api_prefix="/coding/v1",
         settings=settings,
         on_start=coding.start,
     )

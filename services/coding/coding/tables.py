@@ -43,6 +43,16 @@ Index("item_codes_one_active_per_item", item_codes_table.c.item_id, unique=True,
       postgresql_where=text("status = 'active'"))
 Index("item_codes_item_idx", item_codes_table.c.item_id, item_codes_table.c.allocated_at)
 
+known_items_table = Table(
+    "coding_known_items",
+    coding_metadata,
+    # Items the lifecycle said exist (lifecycle.item.entered.v1): coding codes, retires and links only these, so a
+    # forged or stray registration request for an item nobody created is refused instead of taking a code.
+    Column("item_id", Text, primary_key=True),
+    Column("region_code", Text, nullable=False),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+)
+
 item_lineage_table = Table(
     "item_lineage",
     coding_metadata,

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared import contracts
 from shared.auth import ALL_REGIONS, Principal
 from shared.cloudevents import CloudEvent
-from shared.consumer import PermanentError
 from shared.errors import ConcurrencyConflictError, DomainError
 from shared.eventstore import ChainVerdict, EventMetadata, StoredEvent, load_stream, verify_chain
 from shared.service import ServiceRuntime
@@ -209,7 +208,7 @@ class LifecycleService:
         now = self.clock.now()
         metadata = EventMetadata(actor=principal.subject, correlation_id=correlation_id, recorded_at=now)
         decided = change(state, decide(state, command, actor=principal.subject, now=now), metadata)
-        await self.repository.save(conn, [decided], metadata)
+        await self.repository.save(conn, [decided])
         return decided.after
 
     async def execute_batch(self, command: ItemCommand, item_ids: Sequence[str], principal: Principal, *,
@@ -244,7 +243,7 @@ class LifecycleService:
                             changes.append(change(states[item_id], decided, metadata))
                         except DomainError as exc:
                             refused[item_id] = BatchOutcome(item_id, error=exc)
-                    await self.repository.save(conn, changes, metadata)
+                    await self.repository.save(conn, changes)
             except ConcurrencyConflictError as exc:
                 # Someone else wrote to an item of this chunk meanwhile and the chunk rolled back: decide the chunk
                 # again on fresh states (the race's loser may now be illegal, or fine); report an item that keeps
@@ -274,7 +273,7 @@ class LifecycleService:
         changes = [change(states[item_id], events, metadata)
                    for item_id, events in decide_adjustment(states, adjustment, now=now).items()]
         async with self.runtime.engine.begin() as conn:
-            await self.repository.save(conn, changes, metadata)
+            await self.repository.save(conn, changes)
         return {c.after.item_id: c.after for c in changes}
 
     async def _wait_for_items(self, item_ids: Sequence[str]) -> dict[str, ItemState]:
@@ -291,46 +290,82 @@ class LifecycleService:
                 return states
             await asyncio.sleep(0.05)
 
-    # ---- consumers (run inside the consumer's tracking transaction) --------------------------------------------
-    async def on_registry_event(self, conn: AsyncConnection, event: CloudEvent) -> None:
-        if event.type not in (contracts.REGISTRY_ITEM_DRAFTED, contracts.REGISTRY_ITEM_REVISED):
-            return
-        data = event.data
-        state = await self.repository.load(conn, event.subject)
-        decided = on_revision(state, revision=data["revision"], author=event.actor or data.get("author", ""),
-                              region_code=data["region_code"], elements=data["elements"],
-                              maintenance=bool(data.get("maintenance")), now=event.time,
-                              complete=data.get("complete"), missing=data.get("missing"))
-        await self._record(conn, state, decided, event, actor=event.actor or "registry")
+    # ---- consumers (a fetched batch at a time, inside the consumer's tracking transaction) -----------------------
+    async def on_registry_events(self, conn: AsyncConnection, events: list[CloudEvent]) -> dict[str, str]:
+        """Drafts and revisions written in the registry (``on_revision``). A revision of an item the lifecycle
+        never received a draft of is refused: the registry drafts every item before it revises it."""
 
-    async def on_coding_event(self, conn: AsyncConnection, event: CloudEvent) -> None:
-        if event.type != contracts.CODING_CODE_ASSIGNED:
-            return
-        state = await self.repository.load(conn, event.data["item_id"])
-        decided = on_code_assigned(state, code=event.data["code"], replaces=event.data.get("replaces"))
-        await self._record(conn, state, decided, event, actor="coding")
+        def decide_fact(state: ItemState, event: CloudEvent) -> list[Any]:
+            data = event.data
+            if event.type == contracts.REGISTRY_ITEM_REVISED and not state.exists:
+                raise _Refused(f"生命周期中没有事项 {state.item_id}：收到修订，却从未收到草稿")
+            return on_revision(state, revision=data["revision"], author=event.actor or data["author"],
+                               region_code=data["region_code"], elements=data["elements"],
+                               maintenance=bool(data.get("maintenance")), now=event.time,
+                               complete=data.get("complete"), missing=data.get("missing"))
 
-    async def on_sync_event(self, conn: AsyncConnection, event: CloudEvent) -> None:
+        return await self._record_facts(conn, events, decide_fact, actor=lambda e: e.actor or "registry")
+
+    async def on_coding_events(self, conn: AsyncConnection, events: list[CloudEvent]) -> dict[str, str]:
+        """Codes assigned by coding (``on_code_assigned``); a code for an item the lifecycle does not have is
+        refused."""
+
+        def decide_fact(state: ItemState, event: CloudEvent) -> list[Any]:
+            if not state.exists:
+                raise _Refused(f"生命周期中没有事项 {state.item_id}，不能记录其编码")
+            return on_code_assigned(state, code=event.data["code"], replaces=event.data.get("replaces"))
+
+        return await self._record_facts(conn, events, decide_fact, actor=lambda _: "coding")
+
+    async def on_sync_events(self, conn: AsyncConnection, events: list[CloudEvent]) -> dict[str, str]:
+        """The national platform's acknowledgements and rejections (``on_national_feedback``); an answer about an
+        item or a version the lifecycle does not have is refused."""
         results = {contracts.SYNC_NATIONAL_ACKNOWLEDGED: SyncResult.acknowledged,
                    contracts.SYNC_NATIONAL_REJECTED: SyncResult.rejected}
-        if event.type not in results:
-            return
-        data = event.data
-        state = await self.repository.load(conn, data.get("item_id") or event.subject)
-        try:
-            decided = on_national_feedback(state, item_version=int(data["item_version"]), result=results[event.type],
-                                           reason=data.get("reason"), feed_sequence=data.get("feed_sequence"))
-        except UnknownItemVersionError as exc:
-            raise PermanentError(f"national feedback for an unknown version: {exc.context}") from exc
-        await self._record(conn, state, decided, event, actor=event.actor or "national")
 
-    async def _record(self, conn: AsyncConnection, state: ItemState, decided: list[Any], event: CloudEvent, *,
-                      actor: str) -> None:
-        if not decided:
-            return
-        metadata = EventMetadata(actor=actor, correlation_id=event.correlation_id, causation_id=event.id,
-                                 recorded_at=self.clock.now())
-        await self.repository.save(conn, [change(state, decided, metadata)], metadata)
+        def decide_fact(state: ItemState, event: CloudEvent) -> list[Any]:
+            if not state.exists:
+                raise _Refused(f"生命周期中没有事项 {state.item_id}，不能记录国家平台的答复")
+            try:
+                return on_national_feedback(state, item_version=event.data["item_version"],
+                                            result=results[event.type], reason=event.data.get("reason"),
+                                            feed_sequence=event.data.get("feed_sequence"))
+            except UnknownItemVersionError as exc:
+                raise _Refused(f"国家平台答复的版本不存在：{exc.context}") from exc
+
+        return await self._record_facts(conn, events, decide_fact, actor=lambda e: e.actor or "national")
+
+    async def _record_facts(self, conn: AsyncConnection, events: list[CloudEvent],
+                            decide_fact: Callable[[ItemState, CloudEvent], list[Any]],
+                            actor: Callable[[CloudEvent], str]) -> dict[str, str]:
+        """Load every item of the batch at once, fold each fact into its item in order (several facts about one item
+        build on each other), save all changes in one go. Each event written records the fact that caused it."""
+        item_ids = [str(e.data.get("item_id") or e.subject) for e in events]
+        states = await self.repository.load_many(conn, item_ids)
+        changes: dict[str, Change] = {}
+        refused: dict[str, str] = {}
+        now = self.clock.now()
+        for event, item_id in zip(events, item_ids, strict=True):
+            if item_id != event.subject:
+                refused[event.id] = f"事件数据中的事项 {item_id} 与消息主题 {event.subject} 不符"
+                continue
+            pending = changes.get(item_id)
+            state = pending.after if pending else states[item_id]
+            try:
+                decided = decide_fact(state, event)
+            except _Refused as exc:
+                refused[event.id] = str(exc)
+                continue
+            if decided:
+                metadata = EventMetadata(actor=actor(event), correlation_id=event.correlation_id,
+                                         causation_id=event.id, recorded_at=now)
+                changes[item_id] = pending.then(decided, metadata) if pending else change(state, decided, metadata)
+        await self.repository.save(conn, changes.values())
+        return refused
+
+
+class _Refused(Exception):
+    """A fact from another service that this service cannot take, for good (the consumer dead-letters it)."""
 
 
 def _require_access(state: ItemState, principal: Principal) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from shared import contracts
 from shared.db import create_schema
 from shared.http import create_service_app
 from shared.service import ServiceRuntime
@@ -45,9 +46,13 @@ def build(settings: LifecycleSettings, *, clock: Clock | None = None) -> tuple[S
     service = LifecycleService(runtime, repository=repository, item_arrival_wait_s=settings.item_arrival_wait_s,
                                clock=clock, batch_chunk_size=settings.batch_chunk_size)
     runtime.consumers += [
-        runtime.consumer_spec("registry-revisions", [settings.topic("registry")], service.on_registry_event),
-        runtime.consumer_spec("coding-codes", [settings.topic("coding")], service.on_coding_event),
-        runtime.consumer_spec("national-feedback", [settings.topic("sync")], service.on_sync_event),
+        runtime.consumer_spec("registry-revisions", "registry",
+                              (contracts.REGISTRY_ITEM_DRAFTED, contracts.REGISTRY_ITEM_REVISED),
+                              service.on_registry_events),
+        runtime.consumer_spec("coding-codes", "coding", (contracts.CODING_CODE_ASSIGNED,), service.on_coding_events),
+        runtime.consumer_spec("national-feedback", "sync",
+                              (contracts.SYNC_NATIONAL_ACKNOWLEDGED, contracts.SYNC_NATIONAL_REJECTED),
+                              service.on_sync_events),
     ]
     scheduler = PlannedDatesScheduler(runtime.engine, repository, clock,
                                       poll_interval_s=settings.scheduler_poll_interval_s)
@@ -75,6 +80,7 @@ def create_app(settings: LifecycleSettings | None = None, *, clock: Clock | None
         description="事项的五个状态与十项管理工作：形成期、上线准备期、在线期、离线期、注销期。状态由事项事件日志重建。",
         errors=ERRORS,
         runtime=runtime,
+        api_prefix="/lifecycle/v1",
         settings=settings,
         on_start=on_start,
     )

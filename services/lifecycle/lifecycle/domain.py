@@ -60,12 +60,12 @@ from shared.errors import DomainError
 class EventType:
     """Stable event type strings of the lifecycle stream (never Python class paths)."""
 
-    ENTERED = "lifecycle.item.entered.v1"
+    ENTERED = contracts.LIFECYCLE_ENTERED
     REVISION_RECEIVED = "lifecycle.item.revision_received.v1"
     RETURNED_TO_ENTRY = "lifecycle.item.returned_to_entry.v1"
     MAINTAINED = "lifecycle.item.maintained.v1"
     SUBMITTED = "lifecycle.item.submitted.v1"
-    APPROVED = "lifecycle.item.approved.v1"
+    APPROVED = contracts.LIFECYCLE_APPROVED
     REJECTED = "lifecycle.item.rejected.v1"
     TEST_RECORDED = "lifecycle.item.test_recorded.v1"
     REGISTRATION_REQUESTED = contracts.LIFECYCLE_REGISTRATION_REQUESTED
@@ -92,7 +92,7 @@ EVENT_LABELS = {
 PUBLIC_EVENTS = contracts.PUBLIC_LIFECYCLE_EVENTS
 
 # The elements a code is made of (domain.md "The item code"): changing one after registration re-codes the item.
-CODED_ELEMENTS = ("item_type", "region_code", "police_type", "service_category", "short_name")
+CODED_ELEMENTS = contracts.CODED_ELEMENTS
 # What a 维护 revision may change (the registry's rule, checked again here because publishing without review rests
 # on it): where and when to apply, whom to ask or complain to, the online depth and the national platform's codes.
 # Any other change (names, types, basis, conditions, materials, limits, fees, dates, structure) changes what an
@@ -102,21 +102,9 @@ MAINTENANCE_ELEMENTS = frozenset({"online_service_depth", "national_basic_code",
 MAINTENANCE_GUIDE_FIELDS = frozenset({"place", "hours", "consultation_contact", "complaint_contact"})
 
 
-class Phase(StrEnum):
-    forming = "forming"
-    preparing = "preparing"
-    online = "online"
-    offline = "offline"
-    cancelled = "cancelled"
-
-
-PHASE_LABELS = {
-    Phase.forming: "形成期",
-    Phase.preparing: "上线准备期",
-    Phase.online: "在线期",
-    Phase.offline: "离线期",
-    Phase.cancelled: "注销期",
-}
+# The five phases and their Chinese names are every service's vocabulary (shared.contracts.vocabulary).
+Phase = contracts.Phase
+PHASE_LABELS = contracts.PHASE_LABELS
 
 
 class Step(StrEnum):

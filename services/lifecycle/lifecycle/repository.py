@@ -1,11 +1,11 @@
 """Loading and saving item states: the lifecycle's one adapter to its PostgreSQL database.
 
 Loading = the latest snapshot (if any, of the current schema) + the events after it. Saving = one transaction
-that writes the read models of the new states and then appends the events with the expected versions, last,
-because the append takes the events table lock (shared/eventstore.py) and should hold it as briefly as possible.
+that writes the read models of the new states and then appends the events with the expected versions, last:
+a stream that moved meanwhile fails the append and rolls the read models back with it.
 
 Lock order, to keep concurrent writers free of deadlocks: schedule rows, then item rows, then snapshots, then the
-events lock, always in item id order. The scheduler claims a schedule row first too, so a command racing the
+events' primary keys, always in item id order. The scheduler claims a schedule row first too, so a command racing the
 scheduler on one item waits or loses its version check; it never deadlocks."""
 
 from __future__ import annotations
@@ -132,11 +132,19 @@ _UPSERT_ITEMS = _upsert_newer_items()
 
 @dataclass(frozen=True)
 class Change:
-    """One item's decision, ready to save: the state before, the events, and the state they lead to."""
+    """One item's decisions, ready to save: the state before, the events (each with who, when and why), and the
+    state they lead to."""
 
     before: ItemState
     events: Sequence[DomainEvent]
     after: ItemState
+    metadata: Sequence[EventMetadata] = ()  # one per event
+
+    def then(self, events: Sequence[DomainEvent], metadata: EventMetadata) -> "Change":
+        """This change followed by more events (a consumer applying several facts to one item in one batch, each
+        with its own causation)."""
+        more = change(self.after, events, metadata)
+        return Change(self.before, [*self.events, *events], more.after, (*self.metadata, *more.metadata))
 
 
 def change(state: ItemState, events: Sequence[DomainEvent], metadata: EventMetadata) -> Change:
@@ -145,7 +153,13 @@ def change(state: ItemState, events: Sequence[DomainEvent], metadata: EventMetad
     # numbered and stamped as the store will number and stamp them
     pending = [Recorded(e.type, e.data, metadata.actor, metadata.recorded_at, state.version + i)
                for i, e in enumerate(events, start=1)]
-    return Change(state, events, fold_from(state, pending))
+    return Change(state, events, fold_from(state, pending), (metadata,) * len(events))
+
+
+def _recorded_at(c: Change) -> datetime:
+    recorded_at = c.metadata[-1].recorded_at
+    assert recorded_at is not None, "saving needs the caller's clock"
+    return recorded_at
 
 
 def item_row(state: ItemState, updated_at: datetime) -> dict[str, Any]:
@@ -210,20 +224,19 @@ class ItemRepository:
         return await conn.scalar(select(items_table.c.version).where(items_table.c.item_id == item_id))
 
     # ---- saving -----------------------------------------------------------------------------------------------
-    async def save(self, conn: AsyncConnection, changes: Iterable[Change],
-                   metadata: EventMetadata) -> list[StoredEvent]:
+    async def save(self, conn: AsyncConnection, changes: Iterable[Change]) -> list[StoredEvent]:
         """Read models, then the events (all or nothing; a stale expected version raises ConcurrencyConflictError
         and rolls the read models back with it)."""
         ordered = sorted((c for c in changes if c.events), key=lambda c: c.before.item_id)
         if not ordered:
             return []
-        assert metadata.recorded_at is not None
         await self._write_schedule(conn, ordered)
-        await self._write_items(conn, [item_row(c.after, metadata.recorded_at) for c in ordered])
+        await self._write_items(conn, [item_row(c.after, _recorded_at(c)) for c in ordered])
         await self._write_snapshots(conn, [c.after for c in ordered if self._snapshot_due(c)])
         return await append_batch(conn, [
-            StreamAppend(c.before.item_id, c.before.version, [NewEvent(e.type, e.data) for e in c.events])
-            for c in ordered], metadata)
+            StreamAppend(c.before.item_id, c.before.version,
+                         [NewEvent(e.type, e.data, metadata=m) for e, m in zip(c.events, c.metadata, strict=True)])
+            for c in ordered])
 
     def plan(self, state: ItemState) -> Plan | None:
         return plan(state, tz=self.tz)

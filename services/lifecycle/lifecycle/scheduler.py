@@ -93,7 +93,7 @@ class PlannedDatesScheduler:
                     return ScheduledOutcome(item_id, "replanned", state.version)
                 metadata = EventMetadata(actor=SCHEDULER_ACTOR, correlation_id=f"planned:{item_id}", recorded_at=now)
                 planned = change(state, decided, metadata)
-                await self.repository.save(conn, [planned], metadata)
+                await self.repository.save(conn, [planned])
                 return ScheduledOutcome(item_id, "acted", planned.after.version)
         except ConcurrencyConflictError as exc:
             return ScheduledOutcome(str(exc.context.get("stream_id")), "conflict")

@@ -22,7 +22,7 @@ from shared.service import ServiceRuntime
 
 from registry import store
 from registry.domain.elements import validate_elements
-from registry.domain.events import phase_after
+from registry.domain.events import phase_after, revision_changed_fields
 from registry.domain.problems import ElementsInvalidError, Problem
 from registry.domain.revisions import (
     FORMING,
@@ -41,7 +41,7 @@ from registry.domain.structure import (
     find_serial_cycle,
     referenced_ids,
 )
-from registry.tables import idempotency_keys_table, registry_item_phases_table
+from registry.tables import idempotency_keys_table, registry_item_phases_table, registry_items_table
 
 WRITE_ROLES = ("entry",)
 # Registry content includes drafts: the national platform reads published content through the sync feed only.
@@ -202,22 +202,47 @@ class Registry:
                          phase_row.published_revision if phase_row else None)
 
     # ---- lifecycle facts (consumer; runs inside the runner's tracking transaction) ------------------------------
-    async def on_lifecycle_event(self, conn: AsyncConnection, event: CloudEvent) -> None:
+    async def on_lifecycle_events(self, conn: AsyncConnection, events: list[CloudEvent]) -> dict[str, str]:
+        """Follow each item's phase from the lifecycle's events, a fetched batch at a time (in order per item; an
+        older lifecycle version never overwrites a newer one). Refuses, for good, events about an item the
+        registry never had: the lifecycle only knows items the registry told it about."""
+        item_ids = sorted({e.subject for e in events})
+        known = set((await conn.execute(select(registry_items_table.c.item_id).where(
+            registry_items_table.c.item_id.in_(item_ids)))).scalars())
         t = registry_item_phases_table
-        item_id = str(event.data.get("item_id") or event.subject)
-        row = (await conn.execute(select(t).where(t.c.item_id == item_id).with_for_update())).first()
-        if row is not None and row.lifecycle_version >= event.sequence:
-            return  # an older event replayed after a newer one
-        after = phase_after(row.phase if row else None, event.type, event.data)
-        if after is None:
-            return
-        phase, published = after
-        values = {"item_id": item_id, "phase": phase, "lifecycle_version": event.sequence, "updated_at": self.now(),
-                  "published_revision": published if published is not None else (
-                      row.published_revision if row else None)}
-        stmt = pg_insert(t).values(**values)
-        await conn.execute(stmt.on_conflict_do_update(index_elements=["item_id"],
-                                                      set_={k: stmt.excluded[k] for k in values if k != "item_id"}))
+        rows = {r.item_id: r for r in await conn.execute(select(t).where(t.c.item_id.in_(item_ids)))}
+        current: dict[str, tuple[str | None, int, int | None]] = {
+            i: (r.phase, r.lifecycle_version, r.published_revision) for i, r in rows.items()}
+        changed: set[str] = set()
+        refused: dict[str, str] = {}
+        for event in events:
+            if event.subject not in known:
+                refused[event.id] = f"登记服务中没有事项 {event.subject}（生命周期事件所指的事项从未录入）"
+                continue
+            phase, version, published = current.get(event.subject, (None, 0, None))
+            if version >= event.sequence:
+                continue  # an older event replayed after a newer one
+            after = phase_after(phase, event.type, event.data)
+            if after is None:
+                continue
+            new_phase, new_published = after
+            current[event.subject] = (new_phase, event.sequence,
+                                      new_published if new_published is not None else published)
+            changed.add(event.subject)
+        if changed:
+            now = self.now()
+            values = [{"item_id": i, "phase": current[i][0], "lifecycle_version": current[i][1],
+                       "published_revision": current[i][2], "updated_at": now} for i in sorted(changed)]
+            await conn.execute(_UPSERT_PHASES, values)
+        return refused
+
+
+_phases_insert = pg_insert(registry_item_phases_table)
+# Newer lifecycle versions only: a redelivered older batch never moves an item's phase back.
+_UPSERT_PHASES = _phases_insert.on_conflict_do_update(
+    index_elements=["item_id"],
+    set_={k: _phases_insert.excluded[k] for k in ("phase", "lifecycle_version", "published_revision", "updated_at")},
+    where=registry_item_phases_table.c.lifecycle_version < _phases_insert.excluded.lifecycle_version)
 
 
 # ---- helpers shared with the import ------------------------------------------------------------------------------
@@ -313,7 +338,7 @@ def item_view(events: list[StoredEvent], phase: str, published_revision: int | N
 def _revision_summary(event: StoredEvent) -> dict[str, Any]:
     d = event.data
     return {"revision": d["revision"], "type": event.type, "author": event.actor,
-            "at": event.recorded_at.isoformat(), "changed_fields": d.get("changed_fields", []),
+            "at": event.recorded_at.isoformat(), "changed_fields": revision_changed_fields(event.type, d),
             "maintenance": bool(d.get("maintenance")), "pending": bool(d.get("pending")),
             "complete": d.get("complete"), "import_job_id": d.get("import_job_id")}
 

@@ -10,6 +10,7 @@ from shared.service import ServiceRuntime
 
 from registry.app import Registry
 from registry.config import RegistrySettings
+from registry.domain.events import FOLLOWED_LIFECYCLE_EVENTS
 from registry.errors import ERRORS
 from registry.http import router
 from registry.imports import ImportJobs
@@ -26,8 +27,8 @@ def build(settings: RegistrySettings) -> tuple[ServiceRuntime, Registry]:
     runtime = ServiceRuntime.build(SERVICE, settings, registry_metadata)
     registry = Registry(runtime, load_dictionaries())
     # The lifecycle says which phase each item is in: what may still change, and what becomes a pending revision.
-    runtime.consumers.append(
-        runtime.consumer_spec("lifecycle-phases", [settings.topic("lifecycle")], registry.on_lifecycle_event))
+    runtime.consumers.append(runtime.consumer_spec("lifecycle-phases", "lifecycle", FOLLOWED_LIFECYCLE_EVENTS,
+                                                   registry.on_lifecycle_events))
     return runtime, registry
 
 
@@ -40,10 +41,11 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     app = create_service_app(
         service=SERVICE,
         title="事项登记服务 (registry)",
-        description="事项要素的录入、修订、版本比对与清单导入导出；每次变更都是一条事件（registry.item.drafted.v1 / "
+        description="事项要素的录入、修订、版本比对与清单导入导出；每次变更都是一条事件（registry.item.drafted.v2 / "
                     "registry.item.revised.v1）。",
         errors=ERRORS,
         runtime=runtime,
+        api_prefix="/registry/v1",
         settings=settings,
         on_start=imports.prepare_spool_dir,
         on_stop=imports.close,

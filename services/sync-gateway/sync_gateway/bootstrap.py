@@ -9,7 +9,7 @@ from shared.service import ServiceRuntime
 
 from sync_gateway.config import SyncSettings
 from sync_gateway.errors import ERRORS
-from sync_gateway.feed import FeedReader, project_public_event, sync_metadata
+from sync_gateway.feed import FED_EVENTS, FeedReader, project_public_events, sync_metadata
 from sync_gateway.feedback import NationalFeedback, feedback_metadata
 from sync_gateway.http import router
 
@@ -21,8 +21,7 @@ SETTINGS = SyncSettings
 
 def build(settings: SyncSettings) -> tuple[ServiceRuntime, FeedReader]:
     runtime = ServiceRuntime.build(SERVICE, settings, sync_metadata, feedback_metadata)
-    runtime.consumers.append(
-        runtime.consumer_spec("lifecycle-feed", [settings.topic("lifecycle")], project_public_event))
+    runtime.consumers.append(runtime.consumer_spec("lifecycle-feed", "lifecycle", FED_EVENTS, project_public_events))
     return runtime, FeedReader(runtime.engine)
 
 
@@ -35,6 +34,7 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
         description="面向国家政务服务平台的同步源：只含已发布的事项内容，按序、可重放。",
         errors=ERRORS,
         runtime=runtime,
+        api_prefix="/sync/v1",
         settings=settings,
         on_start=reader.start,
         on_stop=reader.stop,

@@ -103,7 +103,7 @@ class NationalFeedback:
         if entry is None:
             raise FeedEntryNotFoundError(item_id=feedback.item_id, item_version=feedback.item_version)
         data = entry.entry.get("data") or {}
-        principal.require_region(str((data.get("elements") or {}).get("region_code") or ""))
+        principal.require_region(str(data.get("region_code") or ""))
         t = national_feedback_table
         known = (await conn.execute(select(t).where(t.c.item_id == feedback.item_id,
                                                     t.c.item_version == feedback.item_version)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
 
+from shared.contracts import CODED_ELEMENTS
 from shared.dictionaries import Dictionaries, DictionaryError
 
 from coding.domain.codes import (
@@ -26,9 +27,9 @@ from coding.domain.codes import (
     with_collision_sequence,
 )
 
-# The coded elements (编码要素) of an item, in code order: the four table parts, then the 简称 of the name code.
-TABLE_ELEMENTS = ("item_type", "region_code", "police_type", "service_category")
-CODED_ELEMENTS = (*TABLE_ELEMENTS, "short_name")
+# The coded elements (编码要素) of an item, in code order (shared.contracts): the four table parts, then the 简称 of
+# the name code.
+TABLE_ELEMENTS = tuple(e for e in CODED_ELEMENTS if e != "short_name")
 
 # Why a code stopped being active (coding.code.retired.v1 ``reason``).
 RETIRED_CANCELLED = "cancelled"

@@ -48,7 +48,6 @@ HANDLING_KINDS = ("新设", "变更", "延续", "注销")
 
 # ---- the keys, in the order the API documents them (also the order of canonical JSON and of diffs) ---------------
 MINIMAL_ELEMENTS = ("name", "short_name", "item_type", "police_type", "service_category", "region_code")
-CODED_ELEMENTS = ("item_type", "region_code", "police_type", "service_category", "short_name")
 GUIDE_KEYS = ("conditions", "materials", "steps", "statutory_time_limit_days", "promised_time_limit_days", "fees",
               "place", "hours", "consultation_contact", "complaint_contact")
 MATERIAL_KEYS = ("name", "basis", "format", "copies", "signature_seal")

@@ -1,10 +1,11 @@
-"""The registry's events (contracts in shared/contracts.py) and the lifecycle facts it folds (pure).
+"""The registry's events (their schemas: shared.contracts.events) and the lifecycle facts it folds (pure).
 
-Data of ``registry.item.drafted.v1`` and ``registry.item.revised.v1``: item_id, revision, region_code, elements (the
-whole canonical element set), author, changed_fields, maintenance — as the contract says — plus, additively:
-``source_ref`` (the caller's own id or null), ``complete`` and ``missing`` (the element paths review still needs; the
-lifecycle refuses ``submit`` while ``complete`` is false), ``pending`` (true when the item has a published revision,
-so this one waits for review while the published one stays online) and ``import_job_id`` (null unless imported).
+Data of ``registry.item.drafted.v2`` and ``registry.item.revised.v1``: item_id, revision, region_code, elements (the
+whole canonical element set), author, maintenance, ``source_ref`` (the caller's own id or null), ``complete`` and
+``missing`` (the element paths review still needs; the lifecycle refuses ``submit`` while ``complete`` is false),
+``pending`` (true when the item has a published revision, so this one waits for review while the published one
+stays online) and ``import_job_id`` (null unless imported); a revision also lists its ``changed_fields`` (a draft
+changes every element, so v2 of drafted leaves the list out; v1 events in the store still carry it).
 The stream version of an item always equals its revision number: the registry writes one event per revision."""
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from registry.domain.revisions import CANCELLED, FORMING, PHASES, PREPARING
 
 DRAFTED = contracts.REGISTRY_ITEM_DRAFTED
 REVISED = contracts.REGISTRY_ITEM_REVISED
-ITEM_EVENTS = (DRAFTED, REVISED)
 
 
 def revision_data(*, item_id: str, revision: int, elements: dict[str, Any], author: str, source_ref: str | None,
@@ -28,13 +28,12 @@ def revision_data(*, item_id: str, revision: int, elements: dict[str, Any], auth
     it in the reader process)."""
     if missing is None:
         missing = missing_for_submission(elements)
-    return {
+    data: dict[str, Any] = {
         "item_id": item_id,
         "revision": revision,
         "region_code": elements["region_code"],
         "elements": elements,
         "author": author,
-        "changed_fields": list(ELEMENT_KEYS) if changed_fields is None else changed_fields,
         "maintenance": maintenance,
         "complete": not missing,
         "missing": missing,
@@ -42,16 +41,28 @@ def revision_data(*, item_id: str, revision: int, elements: dict[str, Any], auth
         "source_ref": source_ref,
         "import_job_id": import_job_id,
     }
+    if revision > 1:
+        data["changed_fields"] = list(ELEMENT_KEYS) if changed_fields is None else changed_fields
+    return data
+
+
+def revision_changed_fields(event_type: str, data: dict[str, Any]) -> list[str]:
+    """What a revision event changed: its list, or every element for a draft (v2 drafts do not list them)."""
+    if "changed_fields" in data:
+        return list(data["changed_fields"])
+    return list(ELEMENT_KEYS) if contracts.current_type(event_type) == DRAFTED else []
 
 
 # ---- lifecycle facts ---------------------------------------------------------------------------------------------
-# The contract events carry the phase; two internal lifecycle events are read as well, because the contracts have
-# no event for them: "entered" (形成期 starts) and "approved" (形成期 → 上线准备期). An approval of an update to a
-# published item leaves the phase alone (the published item stays online while its update is reviewed).
-LIFECYCLE_ENTERED = "lifecycle.item.entered.v1"
-LIFECYCLE_APPROVED = "lifecycle.item.approved.v1"
+# The public events carry the phase; "entered" (形成期 starts) and "approved" (形成期 → 上线准备期) say the rest. An
+# approval of an update to a published item leaves the phase alone (the published item stays online while its
+# update is reviewed).
+LIFECYCLE_ENTERED = contracts.LIFECYCLE_ENTERED
+LIFECYCLE_APPROVED = contracts.LIFECYCLE_APPROVED
 _PHASE_EVENTS = (contracts.LIFECYCLE_PUBLISHED, contracts.LIFECYCLE_UNPUBLISHED, contracts.LIFECYCLE_RESUMED,
                  contracts.LIFECYCLE_CANCELLED)
+# What the registry's lifecycle consumer acts on.
+FOLLOWED_LIFECYCLE_EVENTS = (LIFECYCLE_ENTERED, LIFECYCLE_APPROVED, *_PHASE_EVENTS)
 
 
 def phase_after(current: str | None, event_type: str, data: dict[str, Any]) -> tuple[str, int | None] | None:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.contracts import PHASE_LABELS, PHASES, PUBLISHED_PHASES  # noqa: F401 - the registry's names for them
 from shared.errors import DomainError
 
 from registry.domain.elements import ELEMENT_KEYS, label_of
 from registry.domain.problems import Problem
 
-FORMING, PREPARING, ONLINE, OFFLINE, CANCELLED = "forming", "preparing", "online", "offline", "cancelled"
-PHASE_LABELS = {FORMING: "形成期", PREPARING: "上线准备期", ONLINE: "在线期", OFFLINE: "离线期", CANCELLED: "注销期"}
-PHASES = tuple(PHASE_LABELS)
-PUBLISHED_PHASES = (ONLINE, OFFLINE)
+FORMING, PREPARING, ONLINE, OFFLINE, CANCELLED = PHASES
 
 # 维护 (maintenance): non-substantive fixes that need no new review — where and when to go, whom to ask, and the
 # national platform's codes. Everything else (names, types, basis, conditions, materials, limits, fees, structure)

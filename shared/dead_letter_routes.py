@@ -1,0 +1,71 @@
+"""The operators' HTTP view of a service's dead letters (every service mounts it under its own API prefix):
+list, inspect, replay, discard. Operators and administrators only; dead letters are the suite's plumbing, with
+items of every region in them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from shared import dead_letters
+from shared.consumer import replay_dead_letter
+from shared.errors import DeadLetterReasonRequiredError
+from shared.http_auth import CurrentPrincipal
+
+ROLES = ("operator",)  # admin holds every role
+
+
+class DiscardRequest(BaseModel):
+    reason: str = Field(..., max_length=2000, description="丢弃原因（必填，记录在死信上）")
+
+
+def dead_letter_router(prefix: str) -> APIRouter:
+    router = APIRouter(prefix=f"{prefix}/dead-letters", tags=["dead letters 死信"])
+
+    @router.get("", summary="死信列表（消费者放弃处理的消息，保存在本服务数据库中）")
+    async def list_dead_letters(
+        request: Request, principal: CurrentPrincipal,
+        status: Annotated[Literal["waiting", "replayed", "discarded"] | None,
+                          Query(description="waiting 待处理 / replayed 已重放 / discarded 已丢弃")] = "waiting",
+        consumer: Annotated[str | None, Query(max_length=200, description="消费者（消费组）名称")] = None,
+        kind: Annotated[Literal["malformed", "wrong_source", "contract", "refused", "exhausted"] | None,
+                        Query(description="原因类别")] = None,
+        after_id: Annotated[int, Query(ge=0, le=2**62, description="从此编号之后开始（分页）")] = 0,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> dict[str, Any]:
+        principal.require_role(*ROLES)
+        engine = request.app.state.runtime.engine
+        items = await dead_letters.listing(engine, dead_letters.Listing(status, consumer, kind, after_id, limit))
+        return {"items": items, "counts": await dead_letters.counts(engine),
+                "next_after_id": items[-1]["id"] if len(items) == limit else None}
+
+    @router.get("/{dead_letter_id}", summary="一条死信：原因、尝试次数和原始消息（键、消息头、内容）")
+    async def show_dead_letter(request: Request, principal: CurrentPrincipal,
+                               dead_letter_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
+        principal.require_role(*ROLES)
+        return dead_letters.detail(await dead_letters.get(request.app.state.runtime.engine, dead_letter_id))
+
+    @router.post("/{dead_letter_id}/replay", summary="重放：交给放弃它的消费者再处理一次（至多生效一次）")
+    async def replay(request: Request, principal: CurrentPrincipal,
+                     dead_letter_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
+        principal.require_role(*ROLES)
+        runtime = request.app.state.runtime
+        outcome = await replay_dead_letter(runtime.consumer_runners(), dead_letter_id, actor=principal.subject)
+        row = await dead_letters.get(runtime.engine, dead_letter_id)
+        return {"result": outcome.result, "detail": outcome.detail, "dead_letter": dead_letters.summary(row)}
+
+    @router.post("/{dead_letter_id}/discard", summary="丢弃：不再处理（须写明原因）")
+    async def discard(request: Request, principal: CurrentPrincipal,
+                      dead_letter_id: Annotated[int, Path(ge=1, le=2**62)],
+                      body: Annotated[DiscardRequest, Body()]) -> dict[str, Any]:
+        principal.require_role(*ROLES)
+        if not body.reason.strip():
+            raise DeadLetterReasonRequiredError(id=dead_letter_id)
+        row = await dead_letters.resolve(request.app.state.runtime.engine, dead_letter_id,
+                                         dead_letters.Status.discarded, by=principal.subject,
+                                         resolution=body.reason.strip())
+        return dead_letters.summary(row)
+
+    return router

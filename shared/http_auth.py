@@ -1,0 +1,31 @@
+"""Request dependencies every route uses: the caller (bearer token → Principal) and the correlation id."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from shared.auth import Principal, TokenVerifier
+from shared.errors import AuthenticationRequiredError
+
+
+async def current_principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationRequiredError(reason="缺少 Authorization: Bearer 令牌")
+    verify: TokenVerifier = request.app.state.verify_token
+    return verify(token.strip())
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def correlation_id(request: Request) -> str:  # async: a sync dependency costs a thread hop per request
+    """The caller's ``X-Correlation-ID`` (or a fresh one): carried on every event the request causes."""
+    return request.headers.get("x-correlation-id") or uuid.uuid4().hex
+
+
+CorrelationId = Annotated[str, Depends(correlation_id)]
