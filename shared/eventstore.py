@@ -52,7 +52,6 @@ from shared import contracts, jsoncodec
 from shared.cloudevents import CloudEvent
 from shared.errors import ConcurrencyConflictError
 
-NOTIFY_CHANNEL = "shixiang_events"
 TOAST_TUPLE_TARGET = 8160  # the largest PostgreSQL accepts: rows up to a page are stored as they are
 
 store_metadata = MetaData()
@@ -60,7 +59,8 @@ store_metadata = MetaData()
 events_table = Table(
     "events",
     store_metadata,
-    Column("position", BigInteger, Identity(always=True), nullable=False, unique=True),
+    # An identity: unique without an index of its own (readers go by events_tx_order, which includes it).
+    Column("position", BigInteger, Identity(always=True), nullable=False),
     Column("stream_id", Text, nullable=False),
     Column("version", Integer, nullable=False),
     Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
@@ -84,15 +84,7 @@ events_table = Table(
     postgresql_with={"toast_tuple_target": TOAST_TUPLE_TARGET},
 )
 # No index on recorded_at: time travel (as_of) reads one stream by its primary key and filters on time, and an
-# index nothing queries would cost every append of every service its upkeep. (position keeps its unique index:
-# the lag gauge reads the newest position.)
-
-# Wake relays (LISTEN shixiang_events) after every committed append, whoever wrote it; NOTIFY is delivered at commit.
-sa_event.listen(events_table, "after_create", DDL(f"""
-CREATE OR REPLACE FUNCTION shixiang_notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN PERFORM pg_notify('{NOTIFY_CHANNEL}', ''); RETURN NULL; END $$"""))
-sa_event.listen(events_table, "after_create", DDL(
-    "CREATE TRIGGER events_notify AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION shixiang_notify_events()"))
+# index nothing queries would cost every append of every service its upkeep.
 
 relay_checkpoints_table = Table(
     "relay_checkpoints",  # a relay's cursor in the store's (tx_id, position) order
@@ -314,9 +306,18 @@ def event_hash(previous: str, stream_id: str, version: int, event_id: uuid.UUID 
 def hash_content(stream_id: str, version: int, event_id: uuid.UUID | str, type_: str, data_json: str,
                  actor: str | None, recorded_at: datetime) -> str:
     """What an event's chain link covers besides the previous hash."""
-    dumps = jsoncodec.dumps
-    return (f"[{dumps(stream_id)},{version},{dumps(str(event_id))},{dumps(type_)},{data_json},{dumps(actor)},"
-            f"{dumps(recorded_at.astimezone(UTC).isoformat())}]")
+    return _content(jsoncodec.dumps(stream_id), version, event_id, jsoncodec.dumps(type_), data_json,
+                    _actor_and_time(actor, recorded_at))
+
+
+def _actor_and_time(actor: str | None, recorded_at: datetime) -> str:
+    return f"{jsoncodec.dumps(actor)},{jsoncodec.dumps(recorded_at.astimezone(UTC).isoformat())}]"
+
+
+def _content(stream_json: str, version: int, event_id: uuid.UUID | str, type_json: str, data_json: str,
+             actor_and_time: str) -> str:
+    # an event id's text (hex digits and hyphens) is its own JSON string body
+    return f'[{stream_json},{version},"{event_id}",{type_json},{data_json},{actor_and_time}'
 
 
 @dataclass(frozen=True)
@@ -448,11 +449,15 @@ def _plan(appends: Sequence[StreamAppend], metadata: EventMetadata | None,
     streams, expected, counts = [], [], []
     event_ids, types, datas, actors, correlations, causations, recorded_ats, contents = ([] for _ in range(8))
     rows: list[tuple[Any, ...]] = []
+    dumps = jsoncodec.dumps
+    type_json: dict[str, str] = {}  # what repeats across events is serialised once
+    tail: dict[tuple[str | None, datetime], str] = {}
     for a in appends:
         streams.append(a.stream_id)
         expected.append(a.expected_version)
         counts.append(len(a.events))
         version = a.expected_version
+        stream_json = dumps(a.stream_id)
         for e in a.events:  # nothing that breaks a published contract is ever stored (and so never sent)
             contracts.check_outgoing(e.type, e.data)
             meta = e.metadata or a.metadata or metadata
@@ -468,8 +473,12 @@ def _plan(appends: Sequence[StreamAppend], metadata: EventMetadata | None,
             correlations.append(meta.correlation_id)
             causations.append(meta.causation_id)
             recorded_ats.append(recorded_at)
-            contents.append(hash_content(a.stream_id, version, e.event_id, e.type, data_json, meta.actor,
-                                         recorded_at))
+            if e.type not in type_json:
+                type_json[e.type] = dumps(e.type)
+            key = (meta.actor, recorded_at)
+            if key not in tail:
+                tail[key] = _actor_and_time(meta.actor, recorded_at)
+            contents.append(_content(stream_json, version, e.event_id, type_json[e.type], data_json, tail[key]))
             rows.append((a.stream_id, version, e.event_id, e.type, e.data, meta.actor, meta.correlation_id,
                          meta.causation_id, recorded_at))
     return _Planned((streams, expected, counts, event_ids, types, datas, actors, correlations, causations,

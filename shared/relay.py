@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.cloudevents import binary_headers
 from shared.eventstore import (
-    NOTIFY_CHANNEL,
     SETTLED_AFTER_SQL,
     START,
     Cursor,
@@ -49,7 +48,7 @@ log = logging.getLogger(__name__)
 # takes the data as text (sent on as it is) and the store's newest position (for the lag gauge).
 _READ_AFTER = text(SETTLED_AFTER_SQL.replace("SELECT e.*,", """SELECT e.position, e.tx_id, e.stream_id, e.version,
   e.event_id, e.type, e.data::text AS data_json, e.actor, e.correlation_id, e.causation_id, e.recorded_at,
-  (SELECT max(position) FROM events) AS head,""").format(tx=":tx", pos=":pos", limit=":limit"))
+  (SELECT last_value FROM events_position_seq) AS head,""").format(tx=":tx", pos=":pos", limit=":limit"))
 _CHECKPOINT = select(relay_checkpoints_table.c.tx_id, relay_checkpoints_table.c.position).where(
     relay_checkpoints_table.c.relay == bindparam("relay"))
 _upsert = pg_insert(relay_checkpoints_table)
@@ -67,7 +66,8 @@ class Relay:
         topic: str,
         source: str,
         batch_size: int = 500,
-        poll_interval_s: float = 0.5,
+        poll_interval_s: float = 0.05,
+        min_poll_interval_s: float = 0.002,
         epoch_check_interval_s: float = 5.0,
         linger_s: float = 0.02,
         settle_poll_s: float = 0.005,
@@ -80,13 +80,13 @@ class Relay:
         self.source = source
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
+        self.min_poll_interval_s = min(min_poll_interval_s, poll_interval_s)
         self.linger_s = linger_s
         self.settle_poll_s = settle_poll_s
         self.name = name
         self.marker_topic = f"{topic}.relay-epoch"
         self.epoch_check_interval_s = epoch_check_interval_s
         self._next_epoch_check = 0.0
-        self._wake = asyncio.Event()
         self._last_offsets: dict[int, int] = {}
         self._checkpoint: Cursor | None = None
         self._held_back = False
@@ -95,9 +95,9 @@ class Relay:
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until ``stop`` is set; survives broker and database outages by retrying with back-off."""
         leading = asyncio.Event()
-        listener = asyncio.create_task(self._listen(stop))
         leader = asyncio.create_task(self._lead(stop, leading))
         backoff = 0.1
+        idle = self.min_poll_interval_s
         try:
             while not stop.is_set():
                 try:
@@ -112,33 +112,33 @@ class Relay:
                         self._next_epoch_check = 0.0
                     if asyncio.get_running_loop().time() >= self._next_epoch_check:
                         await self.check_broker_epoch()
-                    self._wake.clear()  # a commit from now on wakes the wait below (or keeps it from sleeping)
                     sent = await self.publish_pending()
                     backoff = 0.1
                     if sent >= self.batch_size:
                         continue  # a full batch: more are waiting
                     if self._held_back:
                         # committed events wait behind an older transaction still running (anywhere in the
-                        # cluster); it will end soon, and nothing will NOTIFY when it does
-                        await self._sleep(stop, self.settle_poll_s, wake=False)
+                        # cluster); it will end soon
+                        await self._sleep(stop, self.settle_poll_s)
                         continue
                     if sent > 1 and self.linger_s:
-                        # Events arrive faster than one per round (each commit NOTIFYs): linger a moment so that
-                        # the next batch gathers more of them. A round (read, send, acks, checkpoint) costs about
-                        # the same CPU for one event as for twenty. Single events (a quiet system, a trickle) are
-                        # never held back.
-                        await self._sleep(stop, self.linger_s, wake=False)
-                    await self._sleep(stop, self.poll_interval_s)
+                        # Events arrive faster than one per round: linger a moment so that the next batch gathers
+                        # more of them. A round (read, send, acks, checkpoint) costs about the same CPU for one
+                        # event as for twenty. Single events (a quiet system, a trickle) are never held back.
+                        await self._sleep(stop, self.linger_s)
+                    # Poll soon after activity, then less and less often up to poll_interval_s while idle. (No
+                    # LISTEN/NOTIFY: PostgreSQL serialises the commits of every notifying transaction, which would
+                    # undo what the store's ordering buys.)
+                    idle = self.min_poll_interval_s if sent else min(idle * 2, self.poll_interval_s)
+                    await self._sleep(stop, idle)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("relay %s: publishing failed; retrying in %.1fs", self.source, backoff)
                     await self._close_producer()
-                    self._wake.clear()
                     await self._sleep(stop, backoff)
                     backoff = min(backoff * 2, 5.0)
         finally:
-            listener.cancel()
             leader.cancel()
             await self._close_producer()
 
@@ -159,12 +159,11 @@ class Relay:
         wiped = await send_rows(self._producer, self.topic, self.source, batch.events, self._last_offsets)
         if wiped:
             await self._rewind("an acknowledged offset went backwards")
-            self._wake.set()  # republish from the start without waiting
-            return len(batch.events)
+            return len(batch.events)  # republish from the start without waiting
         await self.set_checkpoint(batch.cursor)
         RELAY_PUBLISHED.labels(self.source).inc(len(batch.events))
-        # the store's newest position as the read saw it, less the newest one sent: no query of its own for a
-        # gauge (approximate, since events are sent in transaction order, not position order)
+        # the last position the store handed out as the read saw it, less the newest one sent: no query of its own
+        # for a gauge (approximate: events are sent in transaction order, and rolled-back inserts use positions too)
         RELAY_LAG.labels(self.source).set(max(0, rows[-1].head - max(r.position for r in batch.events)))
         return len(batch.events)
 
@@ -198,26 +197,6 @@ class Relay:
                                                  "position": cursor.position})
         self._checkpoint = cursor
 
-    async def _listen(self, stop: asyncio.Event) -> None:
-        """Wake the loop on NOTIFY from appends; the poll interval covers a lost listener connection."""
-        wake = lambda *_: self._wake.set()  # noqa: E731 - the same callable must be removed again
-        while not stop.is_set():
-            try:
-                async with self.engine.connect() as conn:
-                    driver = (await conn.get_raw_connection()).driver_connection
-                    await driver.add_listener(NOTIFY_CHANNEL, wake)
-                    try:
-                        while not stop.is_set() and not driver.is_closed():
-                            await asyncio.sleep(1)
-                    finally:
-                        if not driver.is_closed():
-                            await driver.remove_listener(NOTIFY_CHANNEL, wake)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("relay %s: LISTEN connection lost; polling meanwhile", self.source)
-                await asyncio.sleep(1)
-
     async def _lead(self, stop: asyncio.Event, leading: asyncio.Event) -> None:
         """Only one relay per store publishes: the holder of a session advisory lock. A replica that starts later
         waits; if the leader's connection dies, PostgreSQL releases the lock and a waiting replica takes over."""
@@ -241,19 +220,12 @@ class Relay:
             leading.clear()
             await asyncio.sleep(1)
 
-    async def _sleep(self, stop: asyncio.Event, seconds: float, *, wake: bool = True) -> None:
-        """Until ``seconds`` pass or the relay stops, and with ``wake`` until a commit NOTIFYs (one that came since
-        the last ``_wake.clear()`` ends the wait at once: a wake-up is never lost)."""
-        if wake and self._wake.is_set():
-            return
-        waiters = [asyncio.create_task(stop.wait())]
-        if wake:
-            waiters.append(asyncio.create_task(self._wake.wait()))
+    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
+        """Until ``seconds`` pass or the relay stops."""
         try:
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
+            await asyncio.wait_for(stop.wait(), seconds)
+        except TimeoutError:
+            pass
 
     async def _sleep_until(self, stop: asyncio.Event, event: asyncio.Event) -> None:
         waiters = [asyncio.create_task(event.wait()), asyncio.create_task(stop.wait())]

@@ -56,8 +56,9 @@ class ServiceSettings(BaseSettings):
     )
     relay_batch_size: int = Field(500, ge=1, description="Events the relay publishes per batch.")
     relay_poll_interval_s: float = Field(
-        0.5, gt=0, description="Fallback poll interval of the relay; LISTEN/NOTIFY wakes it sooner."
-    )
+        0.05, gt=0,
+        description="Longest wait between two reads of the store by an idle relay (it reads again within 2 ms after "
+                    "finding events, then waits twice as long after each empty read, up to this).")
     relay_linger_s: float = Field(
         0.02, ge=0,
         description="Under load (a batch of more than one event), the relay waits this long before reading the next "
