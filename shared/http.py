@@ -130,6 +130,26 @@ class RequestMetrics:
         await self.app(scope, receive, measured_send)
 
 
+def document_models(app: FastAPI, *models: type[Any]) -> None:
+    """Put models into the OpenAPI components (routes whose bodies are raw JSON or another media type refer to them
+    as ``#/components/schemas/<name>``)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(body.pop("$defs", {}))
+            components[model.__name__] = body
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _chinese_validation_message(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
     if kind == "missing":
@@ -148,4 +168,4 @@ def _chinese_validation_message(error: dict[str, Any]) -> str:
 
 
 __all__ = ["ERROR_RESPONSES", "CorrelationId", "CurrentPrincipal", "RequestMetrics", "correlation_id",
-           "create_service_app", "current_principal"]
+           "create_service_app", "current_principal", "document_models"]

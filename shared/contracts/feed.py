@@ -125,3 +125,19 @@ class PublishedItemRecord(_Published):
     reason: str | None = Field(None, description="下线或注销原因")
     successors: list[str] = Field(default_factory=list, description="拆分 / 合并后接替它的事项 ID")
     effective_at: datetime = Field(..., description="变更生效时间")
+
+
+class FeedEntry(_Published):
+    """One entry of the national feed: a structured CloudEvent (`application/cloudevents-batch+json`) around a
+    published record."""
+
+    specversion: Literal["1.0"] = Field(..., description="CloudEvents 版本")
+    id: str = Field(..., description="条目 ID（同一变更重复投递时不变）")
+    type: str = Field(..., description="条目类型：" + "、".join(t for t, _, _ in CHANGES.values()))
+    source: Literal["/shixiang/sync"] = Field(..., description="来源")
+    subject: str = Field(..., description="事项 ID")
+    time: datetime = Field(..., description="变更发生的时间")
+    datacontenttype: Literal["application/json"] = Field(..., description="data 的格式")
+    itemversion: int = Field(..., description="事项的生命周期版本（国家平台答复时引用）")
+    sequence: str = Field(..., description="同步源游标（十进制数字字符串），下一次请求 after= 它")
+    data: PublishedItemRecord = Field(..., description="对外发布记录")

@@ -9,7 +9,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from shared.contracts.feed import PublishedItemRecord
+from shared.contracts.feed import FeedEntry
 from shixiang.client import ApiError, SuiteClient
 from shixiang.suite import Suite
 from tests.e2e.conftest import HUKOU, feed_entries_for
@@ -59,7 +59,7 @@ async def test_an_item_travels_from_draft_to_the_national_feed(client: SuiteClie
                                                                               entry["itemversion"])
     assert record["elements"] == draft["elements"] and record["region_code"] == "440115"
     assert not {"author", "phase", "phase_label", "at"} & set(record)  # nothing internal leaves
-    PublishedItemRecord.model_validate(record)
+    FeedEntry.model_validate(entry)  # the published schema of the feed, exactly
     assert re.fullmatch(r"\d+", entry["sequence"])
 
     coding = (await client.call("GET", "coding", f"/coding/v1/items/{item_id}/code", user="publisher-gz")).json()

@@ -10,6 +10,8 @@ from typing import Any, Literal
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.http import document_models
+
 from registry.domain.elements import (
     CASE_TYPES,
     COMPOSITIONS,
@@ -314,18 +316,4 @@ def request_body(model: type[BaseModel]) -> dict[str, Any]:
 
 def document_request_models(app: FastAPI) -> None:
     """Put the request-body models into the OpenAPI components (the routes take raw JSON, see module docstring)."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = build()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in DOCUMENTED:
-            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(body.pop("$defs", {}))
-            components[model.__name__] = body
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    document_models(app, *DOCUMENTED)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from shared.http import create_service_app
+from shared.contracts.feed import FeedEntry
+from shared.http import create_service_app, document_models
 from shared.service import ServiceRuntime
 
 from sync_gateway.config import SyncSettings
@@ -42,4 +43,5 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     app.state.feed_reader = reader
     app.state.national_feedback = NationalFeedback(runtime.engine)
     app.include_router(router)
+    document_models(app, FeedEntry)
     return app

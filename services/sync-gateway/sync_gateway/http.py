@@ -24,11 +24,14 @@ FEED_ROLES = ("national", "operator")
     "/feed",
     summary="国家平台同步源：按序的 CloudEvents 批（只含已发布内容，绝无草稿）",
     description=(
-        "返回 application/cloudevents-batch+json 数组，每条的 subject 为事项 ID，sequence 为游标。"
-        "下一次请求用 after=<响应头 X-Next-Cursor>；到达末尾返回 []。wait=秒 为长轮询：无新条目时最多等待这么久。"
+        "返回 application/cloudevents-batch+json 数组（FeedEntry），每条的 subject 为事项 ID，sequence 为游标，"
+        "data 为对外发布记录（PublishedItemRecord：变更 change、同步类型 operation、状态、编码、对外要素），"
+        "从不包含内部事件的内容。下一次请求用 after=<响应头 X-Next-Cursor>；到达末尾返回 []。"
+        "wait=秒 为长轮询：无新条目时最多等待这么久。字段说明见 docs/events.md。"
     ),
     response_class=Response,
-    responses={200: {"content": {BATCH_CONTENT_TYPE: {}}, "description": "CloudEvents 批"}},
+    responses={200: {"content": {BATCH_CONTENT_TYPE: {"schema": {
+        "type": "array", "items": {"$ref": "#/components/schemas/FeedEntry"}}}}, "description": "CloudEvents 批"}},
 )
 async def feed(
     request: Request, principal: CurrentPrincipal,
