@@ -2,24 +2,42 @@
 processes, embedded PostgreSQL, Tansu), and the latency from `publish` to the item's appearance in the national feed.
 
     .venv/bin/python -m bench.e2e_publish_to_feed [--items 200] [--concurrency 16]
+                                                  [--flow-rate 100] [--flow-seconds 30] [--no-background]
+                                                  [--flow-connections 64] [--flow-only] [--stall-seconds 180] [--keep]
 
 Phase 1 drives N items from draft to registered with C concurrent clients (items/s). Phase 2 publishes them one at a
 time on the otherwise idle suite and measures publish → feed (p50/p99): the time from sending `publish` until a
 feed reader long-polling `GET /sync/v1/feed?wait=` receives the entry. Phase 3 publishes a second batch all at once
-(latency under a burst). Figures are printed; nothing passes or fails on time."""
+(latency under a burst).
+
+Phase 4 (target p99 ≤ 250 ms while 100 items/s flow) measures publish → feed while a steady flow moves through the
+suite. A pool of rate × (seconds + 2) items is prepared first (imported as one ndjson list, driven to registered by
+the batch API, codes awaited; then the relays and consumers are left to catch up, until their counters on
+`GET /metrics` stand still for 2 s). Then `publish` is sent for one pool item every 1/rate seconds, open loop: each
+send has its scheduled time and goes out then whether or not earlier ones have answered, so a slow suite never slows
+the offered load, and latency is taken from the scheduled time to the entry's arrival at the long-polling feed reader
+(a send waits for one of --flow-connections keep-alive connections when all are busy; that wait is counted too). The
+first 2 s are a warm-up at the same rate and not counted. Unless --no-background, the rest of the pipeline flows at
+the same rate meanwhile, from the start of the warm-up: every second a list of `rate` new items is imported
+(`POST /registry/v1/imports`, open loop), and once the lifecycle knows a list's items they are submitted, approved,
+tested and registered by batch calls (so the registry, coding and every relay and consumer carry the flow too).
+Printed: latency p50/p99/max overall and per 5 s window (a latency that grows window after window means a backlog),
+the publish calls' own latency, how late the sender was and the CPU the bench process took, and how far the
+background flow got. --flow-seconds 0 skips phase 4; --flow-only runs nothing else.
+
+Figures are printed; nothing passes or fails on time."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import tempfile
 import time
-from pathlib import Path
+from collections import Counter
+from dataclasses import dataclass, field
 
+from bench import pipeline
 from bench.machine import describe, percentile
-from shared.infra import free_port
-from shixiang.client import SuiteClient
+from shixiang.client import ApiError, SuiteClient
 from shixiang.examples import complete_item
 from shixiang.services import SERVICES
 from shixiang.suite import DEMO_USERS, Suite
@@ -113,12 +131,225 @@ def report(title: str, latencies: list[float]) -> None:
           f"p99={percentile(latencies, 99):.1f} ms  max={max(latencies):.1f} ms")
 
 
-async def run(items: int, concurrency: int) -> None:
-    root = Path(tempfile.mkdtemp(prefix="shixiang-bench-"))
-    suite = Suite(root=root, ports={name: free_port() for name in SERVICES}, broker_port=free_port())
+FLOW_WARM_UP_S = 2.0
+FLOW_TARGET_MS = 250.0
+BACKGROUND_NUMBERS = 500_000  # item numbers of the background flow start here (pool items below)
+
+
+@dataclass
+class Background:
+    """The rest of the pipeline flowing beside the measured publishes: every second a list of ``rate`` new items is
+    imported (open loop), and one driver takes the imported lists in turn: once the lifecycle knows a list's items
+    (its list read every 0.25 s, filtered on the list's name marker) it submits, approves, tests and registers them
+    by batch calls. One driver keeps the bench's own reads of the lifecycle bounded when the suite falls behind: the
+    lists then wait in its queue, and the backlog is reported."""
+
+    client: SuiteClient
+    rate: int
+    ticks: int
+    imported: int = 0
+    registered: int = 0  # register accepted (the code follows asynchronously)
+    lists_done: int = 0
+    list_seconds: list[float] = field(default_factory=list)  # import sent → register answered, per list
+    failures: Counter[str] = field(default_factory=Counter)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _imported: asyncio.Queue[tuple[int, float, dict[str, int]]] = field(default_factory=asyncio.Queue)
+
+    def start(self, start_at: float) -> None:
+        self.tasks.append(asyncio.create_task(self._drive()))
+        self.tasks.append(asyncio.create_task(self._schedule(start_at)))
+
+    async def _schedule(self, start_at: float) -> None:
+        for tick in range(self.ticks):
+            delay = start_at + tick - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.tasks.append(asyncio.create_task(self._import(tick)))
+
+    async def _import(self, tick: int) -> None:
+        started = time.perf_counter()
+        numbers = range(BACKGROUND_NUMBERS + tick * self.rate, BACKGROUND_NUMBERS + (tick + 1) * self.rate)
+        content, names = pipeline.item_list(numbers, run="flow", suffix=self.marker(tick))
+        try:
+            await pipeline.import_list(self.client, content, len(names), filename=f"flow-{tick}.ndjson",
+                                       timeout_s=600)
+        except Exception as exc:  # noqa: BLE001 - counted and reported; the measured flow goes on
+            self.failures[f"import: {type(exc).__name__}: {str(exc)[:200]}"] += 1
+            return
+        self.imported += len(names)
+        self._imported.put_nowait((tick, started, names))
+
+    @staticmethod
+    def marker(tick: int) -> str:
+        return f"（流{tick:04d}）"
+
+    async def _drive(self) -> None:
+        while True:
+            tick, started, names = await self._imported.get()
+            try:
+                ids: list[str] = []
+                while True:  # the registry → lifecycle hop
+                    rows = await self.client.all_items(region=pipeline.REGION, name=self.marker(tick))
+                    ids = [r["item_id"] for r in rows if r["name"] in names]
+                    if len(ids) == len(names):
+                        break
+                    await asyncio.sleep(0.25)
+                for command, user, body in pipeline.TO_REGISTERED:
+                    result = await pipeline.run_batches(self.client, command, ids, user=user, body=body,
+                                                        batch_size=len(ids))
+                    for (status, code), count in result.failures.items():
+                        self.failures[f"{command}: {status} {code}"] += count
+                    ids = result.succeeded
+            except Exception as exc:  # noqa: BLE001 - counted and reported; the measured flow goes on
+                self.failures[f"{type(exc).__name__}: {str(exc)[:200]}"] += 1
+                continue
+            self.registered += len(ids)
+            self.lists_done += 1
+            self.list_seconds.append(time.perf_counter() - started)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def prepare_pool(client: SuiteClient, count: int, *, stall_s: float) -> list[str]:
+    """``count`` items registered with their codes, by import and batch calls (the setup of phase 4, not measured)."""
+    started = time.perf_counter()
+    ticker = pipeline.Ticker(5.0)
+    content, names = pipeline.item_list(range(count), run="pool")
+    await pipeline.import_list(client, content, count, filename="pool.ndjson", ticker=ticker, timeout_s=600)
+    known = await pipeline.watch_known(client, names, stall_s=stall_s, ticker=ticker, label="pool")
+    ids = [known.ids[name] for name in sorted(names, key=names.__getitem__)]
+    for command, user, body in pipeline.TO_REGISTERED:
+        result = await pipeline.run_batches(client, command, ids, user=user, body=body)
+        pipeline.print_failures(command, result)
+        ids = result.succeeded
+    await pipeline.watch_coded(client, ids, stall_s=stall_s, ticker=ticker, label="pool")
+    print(f"  pool: {len(ids):,} items imported and driven to registered (codes allocated) in "
+          f"{time.perf_counter() - started:.1f} s")
+    return ids
+
+
+async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bool, connections: int,
+                      stall_s: float) -> None:
+    """Phase 4: publish → feed latency while ``rate`` items/s flow (see the module's docstring)."""
+    client = pipeline.suite_client(suite, timeout_s=120)  # pool preparation and the background flow
+    # The publishes have their own connections, and wait for a free one in a FIFO semaphore rather than in httpx's
+    # pool, whose bookkeeping grows with the requests queued in it (CPU the bench would take from the suite).
+    publisher = pipeline.suite_client(suite, timeout_s=120, connections=connections)
+    free_connection = asyncio.Semaphore(connections)
+    feed_client = pipeline.suite_client(suite, timeout_s=120, connections=4)  # the reader never waits for a slot
+    feed = pipeline.FeedCollector(feed_client, wait_s=5)
+    flow = Background(client, rate, int(seconds + FLOW_WARM_UP_S)) if background else None
+    warm = int(rate * FLOW_WARM_UP_S)
+    total = warm + int(rate * seconds)
+    try:
+        print(f"phase 4: publish → national feed while {rate} items/s flow for {seconds:.0f} s "
+              f"({'with' if background else 'without'} the background import → registered flow); preparing "
+              f"{total:,} registered items …", flush=True)
+        pool = await prepare_pool(client, total, stall_s=stall_s)
+        await feed.start()
+        # The consumers may still be working through the pool's events (the feed's reads every lifecycle event):
+        # the flow starts on a suite that has caught up.
+        print(f"  suite {await pipeline.wait_quiet(client)} (no relay or consumer moved for 2 s, by /metrics)")
+        scheduled: dict[str, float] = {}
+        answered: dict[str, float] = {}
+        late: list[float] = []  # the task started after its scheduled time (the bench's own event loop busy)
+        queued: list[float] = []  # waited for a free connection (all busy with earlier publishes)
+        errors: Counter[str] = Counter()
+
+        async def publish(item_id: str, at: float) -> None:
+            late.append((time.perf_counter() - at) * 1000)
+            try:
+                async with free_connection:
+                    queued.append((time.perf_counter() - at) * 1000 - late[-1])
+                    await publisher.command(item_id, "publish", user="publisher-gz")
+                answered[item_id] = time.perf_counter() - at
+            except (ApiError, OSError, TimeoutError) as exc:
+                errors[f"{type(exc).__name__} {getattr(exc, 'status', '')} {getattr(exc, 'code', '')}"] += 1
+            except Exception as exc:  # noqa: BLE001 - httpx errors, counted
+                errors[type(exc).__name__] += 1
+
+        t0 = time.perf_counter() + 0.2
+        cpu0 = time.process_time()
+        if flow is not None:
+            flow.start(t0)
+        tasks: list[asyncio.Task[None]] = []
+        ticker = pipeline.Ticker(5.0)
+        for k, item_id in enumerate(pool):
+            at = t0 + k / rate
+            delay = at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            scheduled[item_id] = at
+            tasks.append(asyncio.create_task(publish(item_id, at)))
+            ticker(f"flow: {k + 1:,}/{len(pool):,} publishes sent, {len(feed.arrived):,} in the feed, "
+                   f"{len(answered):,} answered" + (f"; background: {flow.imported:,} imported, "
+                                                    f"{flow.registered:,} registered" if flow else ""))
+        t_end = time.perf_counter()
+        client_cpu = (time.process_time() - cpu0) / (t_end - t0)
+        await asyncio.gather(*tasks)
+        sent_ok = [i for i in pool if i in answered]
+        await feed.wait_for(sent_ok, stall_s=stall_s, ticker=ticker, label="flow")
+        if flow is not None:  # how far it got while the measured publishes went through; then it stops
+            background_state = (flow.imported, flow.registered, flow.lists_done, list(flow.list_seconds))
+            await flow.stop()
+
+        measured = [i for i in pool[warm:] if i in answered]
+        latencies = [(feed.arrived[i] - scheduled[i]) * 1000 for i in measured]
+        print(f"  offered {rate} publishes/s open loop for {t_end - t0 - FLOW_WARM_UP_S:.1f} s after a "
+              f"{FLOW_WARM_UP_S:.0f} s warm-up; {len(measured):,} measured")
+        report(f"publish→feed while {rate} items/s flow", latencies)
+        print(f"    target: p99 ≤ {FLOW_TARGET_MS:.0f} ms while 100 items/s flow")
+        windows: dict[int, list[float]] = {}
+        for i, latency in zip(measured, latencies):
+            windows.setdefault(int((scheduled[i] - t0 - FLOW_WARM_UP_S) // 5), []).append(latency)
+        by_window = [f"{5 * w}–{5 * w + 5} s {percentile(v, 50):.0f}/{percentile(v, 99):.0f}"
+                     for w, v in sorted(windows.items())]
+        print(f"    by 5 s window (p50 / p99 ms): {', '.join(by_window)}")
+        calls = [answered[i] * 1000 for i in measured]
+        print(f"    the publish calls themselves (scheduled send → answer): p50={percentile(calls, 50):.1f} ms  "
+              f"p99={percentile(calls, 99):.1f} ms  max={max(calls):.1f} ms")
+        print(f"    sender late: p99 {percentile(late, 99):.1f} ms, max {max(late):.1f} ms; waited for one of the "
+              f"{connections} connections: p99 {percentile(queued, 99):.1f} ms, max {max(queued):.1f} ms; the bench "
+              f"process itself used {client_cpu:.0%} of a core while sending")
+        print(f"    load average at the end (1/5/15 min): {pipeline.load_average()}")
+        if errors:
+            print(f"  !! {sum(errors.values())} publish calls failed: {dict(errors)}")
+        if flow is not None:
+            imported, registered, lists, list_s = background_state
+            print(f"    background: {flow.ticks} lists of {rate} items, one a second from the start of the warm-up: "
+                  f"{imported:,} items imported, {registered:,} driven to registered ({lists}/{flow.ticks} lists) "
+                  f"by the time every publish was in the feed" + (
+                      f"; per list, import sent → register answered: p50 {percentile(list_s, 50):.2f} s, "
+                      f"max {max(list_s):.2f} s" if list_s else ""))
+            if flow.failures:
+                print(f"  !! background failures: {dict(flow.failures)}")
+    finally:
+        if flow is not None:
+            await flow.stop()
+        await feed.stop()
+        await client.close()
+        await publisher.close()
+        await feed_client.close()
+
+
+async def run(items: int, concurrency: int, *, flow_rate: int, flow_seconds: float, background: bool,
+              flow_connections: int, flow_only: bool, stall_s: float, keep: bool) -> None:
     print(f"machine: {describe()}")
-    print("starting the suite (4 uvicorn processes, embedded PostgreSQL 18, Tansu) …")
-    suite.start()
+    suite, root = pipeline.start_suite("shixiang-bench-")
+    try:
+        if not flow_only:
+            await idle_phases(suite, items, concurrency)
+        if flow_seconds > 0:  # preparing its pool warms the suite up as well
+            await steady_flow(suite, flow_rate, flow_seconds, background=background, connections=flow_connections,
+                              stall_s=stall_s)
+    finally:
+        pipeline.report_logs_and_clean(suite, root, keep=keep)
+
+
+async def idle_phases(suite: Suite, items: int, concurrency: int) -> None:
     client = SuiteClient(urls={n: suite.url(n) for n in SERVICES}, tokens={u: suite.token(u) for u in DEMO_USERS})
     watcher = FeedWatcher(client)
     try:
@@ -137,16 +368,27 @@ async def run(items: int, concurrency: int) -> None:
     finally:
         await watcher.stop()
         await client.close()
-        suite.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--flow-rate", type=int, default=100, help="phase 4: publishes (and background items) per s")
+    parser.add_argument("--flow-seconds", type=float, default=30.0, help="phase 4: measured seconds (0: skip phase 4)")
+    parser.add_argument("--no-background", dest="background", action="store_false",
+                        help="phase 4 without the background import → registered flow")
+    parser.add_argument("--flow-connections", type=int, default=64,
+                        help="phase 4: connections the publishes share (a publish waits for a free one)")
+    parser.add_argument("--flow-only", action="store_true", help="run phase 4 only")
+    parser.add_argument("--stall-seconds", type=float, default=180.0,
+                        help="phase 4: give up on a wait that saw no progress for this long")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (data and logs)")
     args = parser.parse_args()
-    asyncio.run(run(args.items, args.concurrency))
+    asyncio.run(run(args.items, args.concurrency, flow_rate=args.flow_rate, flow_seconds=args.flow_seconds,
+                    background=args.background, flow_connections=args.flow_connections, flow_only=args.flow_only,
+                    stall_s=args.stall_seconds,
+                    keep=args.keep))
 
 
 if __name__ == "__main__":

@@ -159,17 +159,7 @@ class ConsumerRunner:
                 backoff = 0.2
                 self._connection_error = None
                 self._last_poll = time.monotonic()
-                while not stop.is_set():
-                    fetched = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
-                    self._last_poll = time.monotonic()
-                    if fetched:
-                        await self.process(fetched, producer)
-                        offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
-                        await consumer.commit(offsets)
-                        self._positions.update(offsets)
-                        for tp in fetched:
-                            self._waiting.pop(tp, None)
-                    self._observe_lag(consumer)
+                await self._consume(consumer, producer, stop)
             except _Stopping:
                 return
             except asyncio.CancelledError:
@@ -188,13 +178,46 @@ class ConsumerRunner:
                         except Exception:
                             log.debug("consumer %s: close failed", self.spec.name, exc_info=True)
 
+    async def _consume(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, stop: asyncio.Event) -> None:
+        """Batch after batch, one step ahead: while a batch is applied (mostly waiting for PostgreSQL), the next is
+        fetched and read (CPU), so the two overlap. Offsets are committed in order, each after its batch applied."""
+        upcoming = asyncio.create_task(self._fetch(consumer))
+        try:
+            while not stop.is_set():
+                fetched, batch = await upcoming
+                upcoming = asyncio.create_task(self._fetch(consumer))
+                if fetched:
+                    await self.finish(batch, producer)
+                    offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+                    await consumer.commit(offsets)
+                    self._positions.update(offsets)
+                    for tp in fetched:
+                        self._waiting.pop(tp, None)
+                self._observe_lag(consumer)
+        finally:
+            upcoming.cancel()
+            await asyncio.gather(upcoming, return_exceptions=True)
+
+    async def _fetch(self, consumer: AIOKafkaConsumer) -> tuple[Mapping[TopicPartition, Sequence[ConsumerRecord]],
+                                                                 _Fetched]:
+        fetched = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
+        self._last_poll = time.monotonic()
+        return fetched, self.prepare(fetched)
+
     async def process(self, fetched: Mapping[TopicPartition, Sequence[ConsumerRecord]],
                       producer: AIOKafkaProducer | None) -> None:
         """Read, apply and dead-letter one fetched batch (everything but committing its offsets)."""
+        await self.finish(self.prepare(fetched), producer)
+
+    def prepare(self, fetched: Mapping[TopicPartition, Sequence[ConsumerRecord]]) -> _Fetched:
+        """Step 1, reading (no I/O): note when each partition started waiting, and read every record."""
         now = time.monotonic()
         for tp, records in fetched.items():
             self._waiting.setdefault(tp, _Waiting(records[0].offset, now))
-        batch = self.read([r for records in fetched.values() for r in records])
+        return self.read([r for records in fetched.values() for r in records])
+
+    async def finish(self, batch: _Fetched, producer: AIOKafkaProducer | None) -> None:
+        """Steps 2 and 3 but the offsets: apply the read events, dead-letter what failed."""
         if batch.passed_over:
             CONSUMED.labels(self.spec.name, "passed_over").inc(batch.passed_over)
         dead = list(batch.dead)

@@ -64,6 +64,22 @@ class SuiteClient:
     async def import_job(self, job_id: str, *, user: str = "entry-gz") -> dict[str, Any]:
         return (await self.call("GET", "registry", f"/registry/v1/imports/{job_id}", user=user)).json()
 
+    async def wait_for_import(self, job_id: str, *, user: str = "entry-gz", timeout_s: float = 600.0,
+                              interval_s: float = 0.25,
+                              progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Poll an import job until it leaves ``queued``/``running`` (completed, failed, interrupted …) and return
+        its last view; ``progress`` is called with every view seen on the way."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            job = await self.import_job(job_id, user=user)
+            if progress is not None:
+                progress(job)
+            if job["status"] not in ("queued", "running"):
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"import {job_id} still {job['status']} after {timeout_s} s: {job}")
+            await asyncio.sleep(interval_s)
+
     async def command(self, item_id: str, command: str, *, user: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         return (await self.call("POST", "lifecycle", f"/lifecycle/v1/items/{item_id}/commands/{command}", user=user,
                                 json=body or {})).json()
@@ -96,6 +112,33 @@ class SuiteClient:
     async def item_state(self, item_id: str, *, user: str = "publisher-gz", as_of: str | None = None) -> dict[str, Any]:
         params = {"as_of": as_of} if as_of else None
         return (await self.call("GET", "lifecycle", f"/lifecycle/v1/items/{item_id}", user=user, params=params)).json()
+
+    async def list_items(self, *, user: str = "publisher-gz", cursor: str | None = None, limit: int = 100,
+                         **filters: str | bool | None) -> dict[str, Any]:
+        """One page of ``GET /lifecycle/v1/items`` (the lifecycle's list projection, ordered by item id):
+        ``{"items": [...], "next_cursor": id or None}``. Filters as the endpoint takes them: phase, step, region
+        (prefix), police_type, item_type, service_category, code (prefix), name (contains), pending_update; ``None``
+        leaves a filter out. ``limit`` is at most 1000."""
+        params: dict[str, Any] = {k: (str(v).lower() if isinstance(v, bool) else v)
+                                  for k, v in filters.items() if v is not None}
+        params["limit"] = limit
+        if cursor is not None:
+            params["cursor"] = cursor
+        return (await self.call("GET", "lifecycle", "/lifecycle/v1/items", user=user, params=params)).json()
+
+    async def all_items(self, *, user: str = "publisher-gz", page_size: int = 1000,
+                        **filters: str | bool | None) -> list[dict[str, Any]]:
+        """Every item of the lifecycle's list that matches ``filters`` (see :meth:`list_items`), page after page.
+        Pages are read by key (item id), so an item changing meanwhile is seen at most once, and maybe not at all
+        if it stops matching before its page is read."""
+        rows: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page = await self.list_items(user=user, cursor=cursor, limit=page_size, **filters)
+            rows += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return rows
 
     async def wait_for_state(self, item_id: str, done: Callable[[dict[str, Any]], bool], *, user: str = "publisher-gz",
                              timeout_s: float = 30.0) -> dict[str, Any]:

@@ -278,7 +278,7 @@ CONTRACTS: dict[str, EventContract] = {c.type: c for c in (
                   ItemRevised, {**_REVISION, "revision": 2, "changed_fields": ["competent_department"],
                                 "pending": True}),
     EventContract(LIFECYCLE_ENTERED, "lifecycle",
-                  {"registry": "事项进入形成期", "coding": "记下事项存在（只为已知事项赋码）"}, ItemEntered,
+                  {"coding": "记下事项存在（只为已知事项赋码）"}, ItemEntered,
                   {"revision": 1, "author": "entry-gz", "region_code": "440115", "elements": _ELEMENTS,
                    "complete": True, "missing": []}),
     EventContract(LIFECYCLE_APPROVED, "lifecycle", {"registry": "形成期 → 上线准备期"}, ItemApproved,

@@ -61,8 +61,10 @@ LIFECYCLE_ENTERED = contracts.LIFECYCLE_ENTERED
 LIFECYCLE_APPROVED = contracts.LIFECYCLE_APPROVED
 _PHASE_EVENTS = (contracts.LIFECYCLE_PUBLISHED, contracts.LIFECYCLE_UNPUBLISHED, contracts.LIFECYCLE_RESUMED,
                  contracts.LIFECYCLE_CANCELLED)
-# What the registry's lifecycle consumer acts on.
-FOLLOWED_LIFECYCLE_EVENTS = (LIFECYCLE_ENTERED, LIFECYCLE_APPROVED, *_PHASE_EVENTS)
+# What the registry's lifecycle consumer acts on. Not "entered": an item the lifecycle has not placed yet is in
+# 形成期 (no row means forming), so entering changes nothing the registry keeps, and passing it over spares every
+# new item's largest lifecycle event its parsing and a write.
+FOLLOWED_LIFECYCLE_EVENTS = (LIFECYCLE_APPROVED, *_PHASE_EVENTS)
 
 
 def phase_after(current: str | None, event_type: str, data: dict[str, Any]) -> tuple[str, int | None] | None:
