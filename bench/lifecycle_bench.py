@@ -259,7 +259,7 @@ async def seed_items(url: str, count: int) -> list[str]:
                                       elements=ELEMENTS, now=metadata.recorded_at or T0)
                 changes.append(change(state, decided, metadata))
             async with engine.begin() as conn:
-                await repository.save(conn, changes, metadata)
+                await repository.save(conn, changes)
     finally:
         await engine.dispose()
     return ids
@@ -278,6 +278,11 @@ async def bench_commands(root: Path, rate: float, seconds: float, *, with_worker
         warmup = int(rate * WARMUP_S)
         items = await seed_items(url, -(-total // len(STEPS)) + warmup)
         warmup_items, items = items[:warmup], items[warmup:]
+        # The cluster, its database and the seeded items were just written: have PostgreSQL write its dirty buffers
+        # and the kernel its dirty pages now, or the kernel's writeback of them (pages older than 30 s) lands in the
+        # measured window and stalls every commit's WAL flush behind it for a few hundred milliseconds.
+        postgres.checkpoint()
+        os.sync()
         api_ports = [free_port() for _ in range(api_processes)]
         env = {**os.environ, "SHIXIANG_DATABASE_URL": url, "SHIXIANG_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
                "SHIXIANG_ENVIRONMENT": "development", "SHIXIANG_TOPIC_PREFIX": "bench"}
@@ -321,6 +326,13 @@ async def bench_commands(root: Path, rate: float, seconds: float, *, with_worker
         print(f"  latency from scheduled send: p50 {percentile(ok, 50) * 1000:.1f} ms · p95 "
               f"{percentile(ok, 95) * 1000:.1f} ms · p99 {percentile(ok, 99) * 1000:.1f} ms · max "
               f"{max(ok) * 1000:.1f} ms")
+        # Latencies in send order, by 5 s window: a tail that comes from one stall shows in one window, a backlog
+        # grows from window to window.
+        window = int(rate * 5)
+        print("  by 5 s window (p50 / p99 / max ms): " + ", ".join(
+            f"{start // int(rate)}–{(start + window) // int(rate)} s "
+            f"{percentile(part, 50) * 1000:.0f}/{percentile(part, 99) * 1000:.0f}/{max(part) * 1000:.0f}"
+            for start in range(0, len(latencies), window) if (part := latencies[start:start + window])))
     finally:
         for process in processes:
             process.terminate()

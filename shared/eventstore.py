@@ -189,16 +189,9 @@ class EventStore:
     ) -> list[StoredEvent]:
         """Append in its own transaction: one statement, one round trip. ``expected_version`` is the stream's
         current length (0 = new stream)."""
-        planned = _plan([StreamAppend(stream_id, expected_version, events)], metadata)
-        if planned is None:
-            return []
         async with self._autocommit.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
-            try:
-                rows = await driver.fetch(_APPEND_DRIVER_SQL, *planned.arguments)
-            except Exception as exc:
-                raise _conflict(exc, planned) from exc
-        return planned.stored(rows)
+            return await append_alone(driver, [StreamAppend(stream_id, expected_version, events)], metadata)
 
     async def load(
         self, stream_id: str, *, recorded_until: datetime | None = None, after_version: int = 0
@@ -411,8 +404,6 @@ _APPEND_ARGUMENTS = ("streams", "expected", "counts", "event_ids", "types", "dat
                      "causations", "recorded_ats", "contents")
 _APPEND_SQL = text("SELECT out_position, out_hash FROM shixiang_append("
                    + ", ".join(f":{a}" for a in _APPEND_ARGUMENTS) + ")")
-_APPEND_DRIVER_SQL = ("SELECT out_position, out_hash FROM shixiang_append("
-                      + ", ".join(f"${n}" for n in range(1, len(_APPEND_ARGUMENTS) + 1)) + ")")
 CONFLICT_SQLSTATE = "SX409"
 
 _INSERT_SQL = text("""
@@ -528,6 +519,31 @@ async def append_batch(conn: AsyncConnection, appends: Sequence[StreamAppend],
     try:
         rows = (await conn.execute(_APPEND_SQL, dict(zip(_APPEND_ARGUMENTS, planned.arguments, strict=True)))).all()
     except DBAPIError as exc:
+        raise _conflict(exc, planned) from exc
+    return planned.stored(rows)
+
+
+async def append_alone(driver: Any, appends: Sequence[StreamAppend], metadata: EventMetadata | None = None, *,
+                       alongside: str = "", args: Sequence[Any] = ()) -> list[StoredEvent]:
+    """:func:`append_batch` as a statement of its own on an asyncpg connection outside any transaction, together
+    with ``alongside``: a data-modifying statement (its parameters ``$1`` … ``$len(args)``), typically the read-model
+    row of the appended events. One statement is one transaction: the row and the events commit together or not at
+    all (a stream not at its expected version fails both), in one round trip instead of five (BEGIN, row, events,
+    COMMIT, and the load before). The hot path of a single command."""
+    planned = _plan(appends, metadata)
+    if planned is None:
+        return []
+    first = len(args) + 1
+    params = [f"${n}" for n in range(first, first + len(_APPEND_ARGUMENTS))]
+    if alongside:
+        # The statements of a WITH run in no defined order; every writer takes the read-model row before the
+        # events' keys (repository lock order), so the first argument waits for the row's statement to finish.
+        params[0] = f"CASE WHEN (SELECT count(*) FROM alongside) >= 0 THEN {params[0]}::text[] END"
+    call = f"SELECT out_position, out_hash FROM shixiang_append({', '.join(params)})"
+    sql = f"WITH alongside AS ({alongside} RETURNING 1) {call}" if alongside else call
+    try:
+        rows = await driver.fetch(sql, *args, *planned.arguments)
+    except Exception as exc:
         raise _conflict(exc, planned) from exc
     return planned.stored(rows)
 

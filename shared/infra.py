@@ -106,6 +106,10 @@ class EmbeddedPostgres:
         if exists.strip() != "1":
             self._sql(f'CREATE DATABASE "{name}"')
 
+    def checkpoint(self) -> None:
+        """Write every dirty buffer to the data files now (CHECKPOINT)."""
+        self._sql("CHECKPOINT")
+
     def stop(self) -> None:
         if self._server is None:
             return

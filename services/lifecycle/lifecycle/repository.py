@@ -34,7 +34,15 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.eventstore import EventMetadata, NewEvent, StoredEvent, StreamAppend, append_batch, load_stream
+from shared.eventstore import (
+    EventMetadata,
+    NewEvent,
+    StoredEvent,
+    StreamAppend,
+    append_alone,
+    append_batch,
+    load_stream,
+)
 
 from lifecycle.domain import DomainEvent, ItemState, Recorded, fold, fold_from
 from lifecycle.planning import CHINA_STANDARD_TIME, Plan, plan
@@ -128,6 +136,16 @@ def _upsert_newer_items() -> Any:
 
 
 _UPSERT_ITEMS = _upsert_newer_items()
+
+# The same upsert for one row as plain SQL with $n parameters (items_table's columns in order), to go alongside the
+# events in one statement on the driver (see ItemRepository.save_alone).
+_ITEM_COLUMNS = [c.name for c in items_table.columns]
+_UPSERT_ITEM_SQL = (
+    f"INSERT INTO lifecycle_items ({', '.join(_ITEM_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_ITEM_COLUMNS) + 1))}) "
+    f"ON CONFLICT (item_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _ITEM_COLUMNS if c != "item_id")
+    + " WHERE lifecycle_items.version < EXCLUDED.version")
 
 
 @dataclass(frozen=True)
@@ -237,6 +255,22 @@ class ItemRepository:
             StreamAppend(c.before.item_id, c.before.version,
                          [NewEvent(e.type, e.data, metadata=m) for e, m in zip(c.events, c.metadata, strict=True)])
             for c in ordered])
+
+    async def save_alone(self, conn: AsyncConnection, c: Change) -> list[StoredEvent]:
+        """One item's change on a connection outside any transaction (a command): the item row and the events in
+        one statement, one round trip, one commit. A change that also moves its schedule or is due a snapshot takes
+        a transaction of its own (``save``)."""
+        if self.plan(c.before) != self.plan(c.after) or self._snapshot_due(c):
+            async with conn.begin():
+                return await self.save(conn, [c])
+        if not c.events:
+            return []
+        row = item_row(c.after, _recorded_at(c))
+        driver = (await conn.get_raw_connection()).driver_connection
+        return await append_alone(driver, [StreamAppend(
+            c.before.item_id, c.before.version,
+            [NewEvent(e.type, e.data, metadata=m) for e, m in zip(c.events, c.metadata, strict=True)])],
+            alongside=_UPSERT_ITEM_SQL, args=[row[k] for k in _ITEM_COLUMNS])
 
     def plan(self, state: ItemState) -> Plan | None:
         return plan(state, tz=self.tz)
