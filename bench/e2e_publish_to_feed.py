@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -253,6 +254,10 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
         # The consumers may still be working through the pool's events (the feed's reads every lifecycle event):
         # the flow starts on a suite that has caught up.
         print(f"  suite {await pipeline.wait_quiet(client)} (no relay or consumer moved for 2 s, by /metrics)")
+        # What preparing wrote goes to disk now, not as the kernel's writeback 30 s later in the measured window
+        # (it stalls every commit's WAL flush behind it): see bench.lifecycle_bench.
+        await asyncio.to_thread(suite.postgres.checkpoint)
+        await asyncio.to_thread(os.sync)
         scheduled: dict[str, float] = {}
         answered: dict[str, float] = {}
         late: list[float] = []  # the task started after its scheduled time (the bench's own event loop busy)
