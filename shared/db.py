@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -26,6 +28,26 @@ async def create_schema(engine: AsyncEngine, *metadatas: MetaData) -> None:
         await conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
         for metadata in metadatas:
             await conn.run_sync(metadata.create_all)
+        await _refuse_older_schema(conn, metadatas)
+
+
+class OutdatedSchemaError(RuntimeError):
+    """The database was made by an older version of the service (a table lacks columns this version needs)."""
+
+
+async def _refuse_older_schema(conn: Any, metadatas: tuple[MetaData, ...]) -> None:
+    """``create_all`` makes missing tables but never changes existing ones: say so at start-up, clearly, instead of
+    failing on the first statement that needs a new column."""
+    wanted = {(t.name, c.name) for m in metadatas for t in m.tables.values() for c in t.columns}
+    tables = sorted({t for t, _ in wanted})
+    present = set((await conn.execute(text(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = ANY(:tables)"), {"tables": tables})).all())
+    missing = sorted(f"{t}.{c}" for t, c in wanted - present)
+    if missing:
+        raise OutdatedSchemaError(
+            f"the database {conn.engine.url.database!r} was made by an older version (missing {', '.join(missing)}); "
+            "in development start afresh with `shixiang dev --fresh` (or delete the test database)")
 
 
 async def ensure_database(url: str) -> None:

@@ -124,3 +124,16 @@ async def test_a_batch_that_loses_a_race_names_the_stream_it_lost(store_engine: 
     assert conflict.value.context["stream_id"] == "b-1"
     assert [e.data for e in await store.load("b-1")][1] == {"winner": True}
     assert await store.version("b-0") == 0 and verify_chain(await store.load("b-1")).ok
+
+
+async def test_a_database_made_by_an_older_version_is_refused_at_start_up_with_what_is_missing(
+        store_engine: AsyncEngine) -> None:
+    """create_all makes missing tables but never changes existing ones: a service started on an older schema says
+    so at once instead of failing on the first statement that needs the new column."""
+    from shared.db import OutdatedSchemaError, create_schema
+    from shared.eventstore import store_metadata
+
+    async with store_engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE events DROP COLUMN tx_id CASCADE"))
+    with pytest.raises(OutdatedSchemaError, match=r"events\.tx_id.*shixiang dev --fresh"):
+        await create_schema(store_engine, store_metadata)
