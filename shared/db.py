@@ -31,6 +31,17 @@ async def create_schema(engine: AsyncEngine, *metadatas: MetaData) -> None:
         await _refuse_older_schema(conn, metadatas)
 
 
+async def driver_connection(conn: Any) -> Any:
+    """The asyncpg connection under a SQLAlchemy one, for statements SQLAlchemy's execution path would cost several
+    times the driver's CPU for. SQLAlchemy sends its BEGIN lazily, with its first statement: if the connection is
+    in a transaction that has not begun on the driver yet, it is begun first, so that what runs on the driver is
+    part of it (and not committed on its own)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    if conn.in_transaction() and not driver.is_in_transaction():
+        await conn.exec_driver_sql("SELECT 1")
+    return driver
+
+
 class OutdatedSchemaError(RuntimeError):
     """The database was made by an older version of the service (a table lacks columns this version needs)."""
 

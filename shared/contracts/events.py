@@ -44,9 +44,11 @@ ITEM_CODE_PATTERN = r"^[0-9A-Z]{24}$"
 
 # ---- shared shapes ------------------------------------------------------------------------------------------------
 class _Data(BaseModel):
-    """A tolerant reader: fields not declared are kept, never refused."""
+    """A tolerant reader: fields not declared are never refused. (Validation only checks: producers store and
+    consumers act on the event's data as it is, every field included; so undeclared fields need not be copied into
+    the model, which would cost a consumer more than the check itself.)"""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")
 
 
 class ContractElements(_Data):

@@ -30,10 +30,12 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.db import driver_connection
 from shared.eventstore import (
     EventMetadata,
     NewEvent,
@@ -125,27 +127,21 @@ WHERE stream_id = $1 AND version > COALESCE((SELECT version FROM snapshot), 0)
 ORDER BY version"""
 
 
-def _upsert_newer_items() -> Any:
-    """Insert or update item rows, never going back to an older version (built once: SQLAlchemy compiles a
-    statement per distinct shape, and an upsert compiled per command costs more than the command itself)."""
-    stmt = pg_insert(items_table)
-    return stmt.on_conflict_do_update(
-        index_elements=["item_id"],
-        set_={c.name: stmt.excluded[c.name] for c in items_table.columns if c.name != "item_id"},
-        where=items_table.c.version < stmt.excluded.version)
-
-
-_UPSERT_ITEMS = _upsert_newer_items()
-
-# The same upsert for one row as plain SQL with $n parameters (items_table's columns in order), to go alongside the
-# events in one statement on the driver (see ItemRepository.save_alone).
+# Insert or update item rows, never going back to an older version: plain SQL with $n parameters (items_table's
+# columns in order), run on the driver (_write_items), or alongside a command's events in one statement
+# (ItemRepository.save_alone).
 _ITEM_COLUMNS = [c.name for c in items_table.columns]
-_UPSERT_ITEM_SQL = (
-    f"INSERT INTO lifecycle_items ({', '.join(_ITEM_COLUMNS)}) "
-    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_ITEM_COLUMNS) + 1))}) "
-    f"ON CONFLICT (item_id) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _ITEM_COLUMNS if c != "item_id")
-    + " WHERE lifecycle_items.version < EXCLUDED.version")
+_NEWER_ONLY = (" ON CONFLICT (item_id) DO UPDATE SET "
+               + ", ".join(f"{c} = EXCLUDED.{c}" for c in _ITEM_COLUMNS if c != "item_id")
+               + " WHERE lifecycle_items.version < EXCLUDED.version")
+_UPSERT_ITEM_SQL = (f"INSERT INTO lifecycle_items ({', '.join(_ITEM_COLUMNS)}) "
+                    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_ITEM_COLUMNS) + 1))})" + _NEWER_ONLY)
+# Many rows in one statement: a column of values per parameter (ORDER BY keeps the lock order of the rows given).
+_UPSERT_ITEMS_SQL = (
+    f"INSERT INTO lifecycle_items ({', '.join(_ITEM_COLUMNS)}) SELECT {', '.join(_ITEM_COLUMNS)} FROM unnest("
+    + ", ".join(f"${n}::{c.type.compile(dialect=postgresql.dialect())}[]"
+                for n, c in enumerate(items_table.columns, start=1))
+    + f") WITH ORDINALITY AS r({', '.join(_ITEM_COLUMNS)}, ord) ORDER BY ord" + _NEWER_ONLY)
 
 
 @dataclass(frozen=True)
@@ -226,17 +222,18 @@ class ItemRepository:
             SELECT DISTINCT ON (item_id) item_id, state FROM lifecycle_snapshots
             WHERE item_id = ANY(CAST(:ids AS text[])) AND schema_version = :schema
             ORDER BY item_id, version DESC"""), {"ids": ids, "schema": SNAPSHOT_SCHEMA_VERSION})
-        states = {item_id: ItemState(item_id=item_id) for item_id in ids}
-        states.update({r.item_id: state_from_json(r.state) for r in snapshots})
+        states = {r.item_id: state_from_json(r.state) for r in snapshots}
         rows = await conn.execute(text("""
             SELECT e.stream_id, e.version, e.type, e.data, e.actor, e.recorded_at
             FROM events e JOIN unnest(CAST(:ids AS text[]), CAST(:after AS int[])) AS t(stream_id, after_version)
               ON e.stream_id = t.stream_id AND e.version > t.after_version
-            ORDER BY e.stream_id, e.version"""), {"ids": ids, "after": [states[i].version for i in ids]})
+            ORDER BY e.stream_id, e.version"""), {"ids": ids, "after": [
+                states[i].version if i in states else 0 for i in ids]})
         by_item: dict[str, list[Any]] = {}
         for r in rows:
             by_item.setdefault(r.stream_id, []).append(r)
-        return {item_id: fold_from(states[item_id], by_item.get(item_id, ())) for item_id in ids}
+        return {item_id: fold_from(states[item_id], by_item.get(item_id, ())) if item_id in states
+                else fold(item_id, by_item.get(item_id, ())) for item_id in ids}
 
     async def projected_version(self, conn: AsyncConnection, item_id: str) -> int | None:
         return await conn.scalar(select(items_table.c.version).where(items_table.c.item_id == item_id))
@@ -295,8 +292,10 @@ class ItemRepository:
                       "updated_at": func.now()}))
 
     async def _write_items(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-        # one row (a command) as a plain execute; many (a batch) as executemany, in the order given
-        await conn.execute(_UPSERT_ITEMS, rows[0] if len(rows) == 1 else rows)
+        # one statement on the driver, in the order given: SQLAlchemy's parameter processing cost about ten
+        # microseconds a row
+        driver = await driver_connection(conn)
+        await driver.execute(_UPSERT_ITEMS_SQL, *([row[k] for row in rows] for k in _ITEM_COLUMNS))
 
     async def _write_snapshots(self, conn: AsyncConnection, states: list[ItemState]) -> None:
         for state in states:
