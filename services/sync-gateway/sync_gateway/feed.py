@@ -166,6 +166,11 @@ async def project_public_events(conn: AsyncConnection, events: list[CloudEvent])
     return refused
 
 
+# An entry with its cursor, as JSON text (see FeedReader.read_json).
+_READ_SQL = """SELECT position, (entry || jsonb_build_object('sequence', position::text))::text FROM feed_entries
+WHERE position > $1 ORDER BY position LIMIT $2"""
+
+
 class FeedReader:
     """Reads the feed after a cursor; long-polls by waiting for NOTIFY from new entries."""
 
@@ -183,6 +188,12 @@ class FeedReader:
             await asyncio.gather(self._listener, return_exceptions=True)
 
     async def read(self, after: int, limit: int, wait_s: float = 0.0) -> list[dict[str, Any]]:
+        """The entries after ``after`` (each with its ``sequence``), long-polling up to ``wait_s``."""
+        return [jsoncodec.loads(entry) for _, entry in await self.read_json(after, limit, wait_s)]
+
+    async def read_json(self, after: int, limit: int, wait_s: float = 0.0) -> list[tuple[int, str]]:
+        """:meth:`read` as each entry's position and JSON text, for the HTTP response to join as it is (a page of
+        1,000 entries of 3 KB is 3 MB of JSON: PostgreSQL writes it out, Python never parses it)."""
         deadline = asyncio.get_running_loop().time() + wait_s
         while True:
             changed = self._changed
@@ -196,15 +207,10 @@ class FeedReader:
             except TimeoutError:
                 pass
 
-    async def _read(self, after: int, limit: int) -> list[dict[str, Any]]:
+    async def _read(self, after: int, limit: int) -> list[tuple[int, str]]:
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(feed_entries_table.c.position, feed_entries_table.c.entry)
-                .where(feed_entries_table.c.position > after)
-                .order_by(feed_entries_table.c.position)
-                .limit(limit)
-            )
-            return [{**r.entry, "sequence": str(r.position)} for r in rows]
+            driver = (await conn.get_raw_connection()).driver_connection
+            return [(r[0], r[1]) for r in await driver.fetch(_READ_SQL, after, limit)]
 
     def _wake(self, *_: Any) -> None:
         # Swap in a fresh event so every waiter of the old one wakes exactly once.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -42,10 +41,10 @@ async def feed(
     principal.require_role(*FEED_ROLES)
     reader: FeedReader = request.app.state.feed_reader
     wait = min(wait, request.app.state.settings.feed_max_wait_s)
-    entries = await reader.read(after, limit, wait)
-    next_cursor = entries[-1]["sequence"] if entries else str(after)
+    entries = await reader.read_json(after, limit, wait)
+    next_cursor = str(entries[-1][0]) if entries else str(after)
     return Response(
-        content=json.dumps(entries, ensure_ascii=False),
+        content="[" + ",".join(entry for _, entry in entries) + "]",
         media_type=BATCH_CONTENT_TYPE,
         headers={"X-Next-Cursor": next_cursor, "Link": f'</sync/v1/feed?after={next_cursor}&limit={limit}>; rel="next"'},
     )
