@@ -166,7 +166,7 @@ async def project_public_events(conn: AsyncConnection, events: list[CloudEvent])
     return refused
 
 
-# An entry with its cursor, as JSON text (see FeedReader.read_json).
+# An entry with its cursor, as JSON text (see FeedReader.read).
 _READ_SQL = """SELECT position, (entry || jsonb_build_object('sequence', position::text))::text FROM feed_entries
 WHERE position > $1 ORDER BY position LIMIT $2"""
 
@@ -187,13 +187,10 @@ class FeedReader:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
 
-    async def read(self, after: int, limit: int, wait_s: float = 0.0) -> list[dict[str, Any]]:
-        """The entries after ``after`` (each with its ``sequence``), long-polling up to ``wait_s``."""
-        return [jsoncodec.loads(entry) for _, entry in await self.read_json(after, limit, wait_s)]
-
-    async def read_json(self, after: int, limit: int, wait_s: float = 0.0) -> list[tuple[int, str]]:
-        """:meth:`read` as each entry's position and JSON text, for the HTTP response to join as it is (a page of
-        1,000 entries of 3 KB is 3 MB of JSON: PostgreSQL writes it out, Python never parses it)."""
+    async def read(self, after: int, limit: int, wait_s: float = 0.0) -> list[tuple[int, str]]:
+        """The entries after ``after``, long-polling up to ``wait_s``: each one's position and its JSON text with
+        its ``sequence``, for the HTTP response to join as it is (a page of 1,000 entries of 3 KB is 3 MB of JSON:
+        PostgreSQL writes it out, Python never parses it)."""
         deadline = asyncio.get_running_loop().time() + wait_s
         while True:
             changed = self._changed

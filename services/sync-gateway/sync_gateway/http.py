@@ -41,7 +41,7 @@ async def feed(
     principal.require_role(*FEED_ROLES)
     reader: FeedReader = request.app.state.feed_reader
     wait = min(wait, request.app.state.settings.feed_max_wait_s)
-    entries = await reader.read_json(after, limit, wait)
+    entries = await reader.read(after, limit, wait)
     next_cursor = str(entries[-1][0]) if entries else str(after)
     return Response(
         content="[" + ",".join(entry for _, entry in entries) + "]",
