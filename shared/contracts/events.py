@@ -201,7 +201,8 @@ class CodeAssigned(_Data):
     collided_with: str | None = Field(None, description="重码时已占用该编码的事项 ID")
     parts: dict[str, str] = Field(..., description="编码各部分")
     pinyin_letters: str = Field(..., description="简称的拼音首字母")
-    overrides_version: str = Field(..., min_length=1, description="所用拼音修正词典的版本")
+    overrides_version: str = Field(..., min_length=1,
+                                   description="读出简称所用词典的版本：拼音修正词典，自 2026.12 起加“/地名读音表版本”")
     replaces: str | None = Field(None, description="被本编码取代的旧编码（重新赋码时）")
     repeated: bool = Field(False, description="已持有该编码，本次为重复应答")
 
@@ -306,7 +307,8 @@ CONTRACTS: dict[str, EventContract] = {c.type: c for c in (
                   CodeAssigned, {"item_id": _ITEM, "code": _CODE, "base_code": _CODE, "collided_with": None,
                                  "parts": {"item_type": "01", "region_code": "440115", "police_type": "02",
                                            "service_category": "03", "name_code": "HKQYSP000000"},
-                                 "pinyin_letters": "HKQYSP", "overrides_version": "2026-12-01+3", "replaces": None}),
+                                 "pinyin_letters": "HKQYSP", "overrides_version": "2026.12.1+3/2026.09.11+cedict-2026-01-04",
+                                 "replaces": None}),
     EventContract(CODING_CODE_RETIRED, "coding", {}, CodeRetired,
                   {"item_id": _ITEM, "code": _CODE, "reason": "cancelled", "replaced_by": None}),
     EventContract(SYNC_NATIONAL_ACKNOWLEDGED, "sync", {"lifecycle": "记录国家平台已接收（同步）"},

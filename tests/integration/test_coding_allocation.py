@@ -16,6 +16,7 @@ from shared.eventstore import EventMetadata
 from coding.allocation import Allocation, RegistrationRequest
 from coding.app import CodingService
 from coding.domain.codes import with_collision_sequence
+from coding.domain.place_names import PlaceNames
 from coding.tables import item_codes_table
 from tests.integration.test_coding_support import (  # noqa: F401 - fixtures
     HUKOU_CODE,
@@ -58,7 +59,7 @@ async def test_first_registration_assigns_the_base_code_with_one_event(coding: C
         "item_id": item, "code": HUKOU_CODE, "base_code": HUKOU_CODE, "collided_with": None,
         "parts": {"item_type": "01", "region_code": "440115", "police_type": "02", "service_category": "03",
                   "name_code": "HKQYSP000000"},
-        "pinyin_letters": "HKQYSP", "overrides_version": "2026.11.1", "replaces": None,
+        "pinyin_letters": "HKQYSP", "overrides_version": f"2026.12.1/{PlaceNames.load().version}", "replaces": None,
     }
     assert assigned.actor == "coding" and assigned.correlation_id == f"corr-{item}"
 

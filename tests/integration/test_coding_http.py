@@ -68,6 +68,26 @@ async def test_preview_gives_the_labelled_parts_pinyin_and_collision(app: FastAP
         True, holder, "014401150203HKQYSP000001")
 
 
+async def test_preview_says_which_rule_gave_each_letter(http: httpx.AsyncClient) -> None:
+    """An entry clerk sees why a code reads as it does before it is allocated: 单县 from the place-name table (the
+    place, its reading and where the reading comes from), 户籍 from pypinyin's phrases or characters, letters past
+    the twelfth outside the code, dropped punctuation with no letter."""
+    body = {**PREVIEW, "region_code": "371722", "short_name": "单县户籍证明（机动车驾驶证补领）"}
+    response = await http.post("/coding/v1/codes:preview", json=body, headers=ENTRY)
+    assert response.status_code == 200
+    reading = response.json()["name_reading"]
+    assert [(r["text"], r["letter"], r["rule"]) for r in reading[:3]] == [
+        ("单", "S", "place"), ("县", "X", "place"), ("户", "H", "character")]
+    assert reading[0]["place"] == {"code": "371722", "name": "单县", "reading": "Shan4 xian4", "source": "cedict",
+                                   "current": True}
+    assert reading[0]["rule_label"] == "地名读音表"
+    assert "".join(r["letter"] for r in reading if r["letter"]) == response.json()["pinyin_letters"]
+    kept = [r for r in reading if r["in_code"]]
+    assert len(kept) == 12 and [r["position"] for r in kept] == list(range(1, 13))
+    assert {r["rule"] for r in reading if r["letter"] is None} == {"dropped"}  # the brackets
+    assert any(r["rule"] == "phrase" for r in reading)  # 驾驶 is a phrase of pypinyin's dictionary
+
+
 async def test_preview_of_invalid_elements_lists_every_problem(http: httpx.AsyncClient) -> None:
     response = await http.post("/coding/v1/codes:preview", headers=ENTRY, json={
         **PREVIEW, "region_code": "440102", "police_type": "77", "short_name": "——"})
@@ -275,18 +295,19 @@ async def test_an_admin_changes_an_override_and_the_preview_follows_while_codes_
     assert held == "013717220203SXHJZM000000"
 
     before = (await http.get("/coding/v1/pinyin-overrides", headers=ADMIN)).json()
-    assert before["version"] == "2026.11.1" and before["history"] == []
+    assert before["version"] == "2026.12.1" and before["history"] == [] and before["phrases"] == []
     changed = await http.post("/coding/v1/pinyin-overrides", headers=ADMIN,
                               json={"phrase": "单县", "letters": "DX", "reason": "测试：按单字读音"})
     assert changed.status_code == 201
-    assert changed.json() == {"changed": True, "phrase": "单县", "letters": "DX", "previous_letters": "SX",
-                              "overrides_version": "2026.11.1+1"}
+    assert changed.json() == {"changed": True, "phrase": "单县", "letters": "DX", "previous_letters": None,
+                              "overrides_version": "2026.12.1+1"}
     repeated = await http.post("/coding/v1/pinyin-overrides", headers=ADMIN,
                                json={"phrase": "单县", "letters": "DX", "reason": "重复"})
     assert (repeated.status_code, repeated.json()["changed"]) == (200, False)
 
     preview = (await http.post("/coding/v1/codes:preview", json=elements, headers=ADMIN)).json()
-    assert preview["code"] == "013717220203DXHJZM000000" and preview["overrides_version"] == "2026.11.1+1"
+    assert preview["code"] == "013717220203DXHJZM000000"
+    assert preview["overrides_version"] == f"2026.12.1+1/{before['place_names']['version']}"
     assert (await http.get(f"/coding/v1/items/{item}/code", headers=NATIONAL_ADMIN)).json()["code"] == held
     outside = await http.get(f"/coding/v1/items/{item}/code", headers=ADMIN)  # 单县 is not in 广东 (44)
     assert (outside.status_code, outside.json()["code"]) == (403, "REGION_FORBIDDEN")
@@ -294,7 +315,7 @@ async def test_an_admin_changes_an_override_and_the_preview_follows_while_codes_
     after = (await http.get("/coding/v1/pinyin-overrides", headers=ADMIN)).json()
     [entry] = [p for p in after["phrases"] if p["phrase"] == "单县"]
     assert (entry["letters"], entry["source"], entry["changed_by"]) == ("DX", "admin", "admin-gd")
-    assert [(h["type"], h["version"]) for h in after["history"]] == [("set", "2026.11.1+1")]
+    assert [(h["type"], h["version"]) for h in after["history"]] == [("set", "2026.12.1+1")]
 
     removed = await http.delete("/coding/v1/pinyin-overrides/单县", params={"reason": "恢复"}, headers=ADMIN)
     assert (removed.status_code, removed.json()["previous_letters"]) == (200, "DX")

@@ -1,6 +1,7 @@
 """Pinyin overrides administered as events: every coding process computes with the packaged file plus all override
-events (loaded at start-up, refreshed when the stream's version moves); a code stored on its allocation event is
-never recomputed, while previews and new allocations use the new dictionary."""
+events (loaded at start-up, refreshed when the stream's version moves), read before the place-name table (which
+reads 单县 SX); a code stored on its allocation event is never recomputed, while previews and new allocations use
+the new dictionary."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from shared.auth import Principal
 from shared.eventstore import EventMetadata, load_stream
 
 from coding.app import CodingService
+from coding.domain.place_names import PlaceNames
 from coding.events import OVERRIDES_STREAM
 from tests.integration.test_coding_support import (  # noqa: F401 - fixtures
     HUKOU,
@@ -26,6 +28,11 @@ NATIONAL = Principal(subject="national", roles=frozenset({"national"}), regions=
 SHANXIAN = {**HUKOU, "region_code": "371722", "short_name": "单县户籍证明"}  # 山东省菏泽市单县
 SHANXIAN_SX = "013717220203SXHJZM000000"
 SHANXIAN_DX = "013717220203DXHJZM000000"
+PLACES = PlaceNames.load().version  # the place-name table's version, recorded beside the overrides' version
+
+
+def read_with(version: str) -> str:
+    return f"{version}/{PLACES}"
 
 
 def elements(**changes: str) -> dict[str, str]:
@@ -41,11 +48,14 @@ async def test_an_override_change_leaves_allocated_codes_alone_and_applies_to_pr
     assert (await coding.preview(elements()))["code"] == SHANXIAN_SX
 
     change = await coding.catalog.set_phrase(engine, "单县", "DX", "按地方习惯读作 dān", ADMIN)
-    assert (change.changed, change.previous_letters, change.overrides_version) == (True, "SX", "2026.11.1+1")
+    assert (change.changed, change.previous_letters, change.overrides_version) == (True, None, "2026.12.1+1")
 
     preview = await coding.preview(elements())
     assert (preview["code"], preview["pinyin_letters"], preview["overrides_version"]) == (
-        SHANXIAN_DX, "DXHJZM", "2026.11.1+1")
+        SHANXIAN_DX, "DXHJZM", read_with("2026.12.1+1"))
+    assert preview["name_reading"][0] | {"reason": None} == {
+        "text": "单", "letter": "D", "position": 1, "in_code": True, "rule": "override", "rule_label": "拼音修正词典",
+        "piece": "单县", "reason": None}
     assert preview["would_collide"] is False
     assert (await coding.item_code(first, NATIONAL))["code"] == SHANXIAN_SX  # never recomputed
 
@@ -57,9 +67,10 @@ async def test_an_override_change_leaves_allocated_codes_alone_and_applies_to_pr
     await deliver(coding, registration(second, **elements()))
     [assigned] = await item_events(engine, second)
     assert (assigned.data["code"], assigned.data["collided_with"], assigned.data["overrides_version"]) == (
-        SHANXIAN_DX, None, "2026.11.1+1")
+        SHANXIAN_DX, None, read_with("2026.12.1+1"))
     first_assigned, answered_again = await item_events(engine, first)
-    assert first_assigned.data["overrides_version"] == answered_again.data["overrides_version"] == "2026.11.1"
+    assert first_assigned.data["overrides_version"] == answered_again.data["overrides_version"] == read_with(
+        "2026.12.1")
 
 
 async def test_a_recode_compares_short_names_under_one_dictionary(coding: CodingService) -> None:
@@ -81,7 +92,7 @@ async def test_every_process_sees_a_change_made_by_another_without_restarting(da
         assert (await process_b.preview(elements()))["code"] == SHANXIAN_SX  # b has loaded the dictionary
         await process_a.catalog.set_phrase(runtime_a.engine, "单县", "DX", "测试", ADMIN)
         seen_by_b = await process_b.preview(elements())
-        assert (seen_by_b["code"], seen_by_b["overrides_version"]) == (SHANXIAN_DX, "2026.11.1+1")
+        assert (seen_by_b["code"], seen_by_b["overrides_version"]) == (SHANXIAN_DX, read_with("2026.12.1+1"))
         item = new_item_id()
         await deliver(process_b, registration(item, **elements()))
         assert (await item_events(runtime_b.engine, item))[0].data["code"] == SHANXIAN_DX
@@ -91,30 +102,32 @@ async def test_every_process_sees_a_change_made_by_another_without_restarting(da
     runtime_c, process_c = await start_coding(database_url)  # a process started later loads the events
     try:
         assert process_c.catalog.snapshot.overrides.phrases["单县"] == "DX"
-        assert process_c.catalog.snapshot.overrides.version == "2026.11.1+1"
+        assert process_c.catalog.snapshot.overrides.version == "2026.12.1+1"
     finally:
         await runtime_c.close()
 
 
-async def test_repeating_a_change_writes_nothing_and_removal_restores_pypinyin(coding: CodingService) -> None:
+async def test_repeating_a_change_writes_nothing_and_removal_restores_the_place_table(
+        coding: CodingService) -> None:
     engine = coding.runtime.engine
-    same = await coding.catalog.set_phrase(engine, "单县", "SX", "与数据文件一致", ADMIN)
-    assert (same.changed, same.overrides_version) == (False, "2026.11.1")
-    added = await coding.catalog.set_phrase(engine, "户口", "HU", "测试新增词条", ADMIN)
-    assert (added.changed, added.previous_letters) == (True, None)
-    again = await coding.catalog.set_phrase(engine, "户口", "HU", "重复提交", ADMIN)
-    assert again.changed is False and again.overrides_version == "2026.11.1+1"
-    removed = await coding.catalog.remove_phrase(engine, "单县", "恢复 pypinyin 读音", ADMIN)
-    assert (removed.previous_letters, removed.overrides_version) == ("SX", "2026.11.1+2")
-    assert (await coding.preview(elements()))["code"] == SHANXIAN_DX  # pypinyin alone reads 单 dān
+    added = await coding.catalog.set_phrase(engine, "单县", "DX", "测试：按单字读音", ADMIN)
+    assert (added.changed, added.previous_letters, added.overrides_version) == (True, None, "2026.12.1+1")
+    again = await coding.catalog.set_phrase(engine, "单县", "DX", "重复提交", ADMIN)
+    assert again.changed is False and again.overrides_version == "2026.12.1+1"
+    assert (await coding.preview(elements()))["code"] == SHANXIAN_DX  # the override wins over the place table
+    removed = await coding.catalog.remove_phrase(engine, "单县", "恢复地名读音", ADMIN)
+    assert (removed.previous_letters, removed.overrides_version) == ("DX", "2026.12.1+2")
+    restored = await coding.preview(elements())
+    assert restored["code"] == SHANXIAN_SX and restored["name_reading"][0]["rule"] == "place"
+    assert restored["name_reading"][0]["place"]["code"] == "371722"
     async with engine.connect() as conn:
         stream = await load_stream(conn, OVERRIDES_STREAM)
     assert [(e.type, e.data["phrase"], e.actor) for e in stream] == [
-        ("coding.pinyin_override.set.v1", "户口", "admin-gd"), ("coding.pinyin_override.removed.v1", "单县", "admin-gd")]
+        ("coding.pinyin_override.set.v1", "单县", "admin-gd"), ("coding.pinyin_override.removed.v1", "单县", "admin-gd")]
     described = await coding.catalog.describe(engine)
-    assert described["version"] == "2026.11.1+2" and described["stream_version"] == 2
-    sources = {p["phrase"]: p["source"] for p in described["phrases"]}
-    assert sources["户口"] == "admin" and sources["朝阳"] == "packaged" and "单县" not in sources
+    assert described["version"] == "2026.12.1+2" and described["stream_version"] == 2
+    assert described["place_names"]["version"] == PLACES and described["place_names"]["texts"] > 6000
+    assert described["phrases"] == []
 
 
 async def test_concurrent_administrators_each_get_their_own_version(coding: CodingService) -> None:
@@ -124,4 +137,4 @@ async def test_concurrent_administrators_each_get_their_own_version(coding: Codi
     described = await coding.catalog.describe(coding.runtime.engine)
     assert described["stream_version"] == 5
     assert sorted(h["phrase"] for h in described["history"]) == sorted(phrases)
-    assert [h["version"] for h in described["history"]] == [f"2026.11.1+{n}" for n in range(1, 6)]
+    assert [h["version"] for h in described["history"]] == [f"2026.12.1+{n}" for n in range(1, 6)]

@@ -39,6 +39,7 @@ from coding.domain import (
     decode_code,
     decode_service_code,
     display_code,
+    explain_letters,
     name_code,
     name_letters,
     service_code,
@@ -269,20 +270,24 @@ def test_places_pypinyin_already_reads_right(short_name: str, expected: str, ove
     assert name_code(short_name, NO_OVERRIDES) == expected
 
 
-def test_packaged_dictionary_loads(overrides: PinyinOverrides) -> None:
-    assert overrides.version == "2026.11.1"
-    assert overrides.phrases["单县"] == "SX"
-    assert overrides.phrases["朝阳"] == "CY"
-    assert overrides.phrases["长治"] == "CZ"
-    for phrase in ("蚌埠", "六安", "丽水", "乐清"):  # pypinyin reads these right
-        assert phrase not in overrides.phrases
+def test_packaged_dictionary_loads_with_the_place_name_table(overrides: PinyinOverrides) -> None:
+    assert overrides.version == "2026.12.1"
+    assert len(overrides.places) > 6000  # every division name, with and without its level suffix
+    assert overrides.dictionary_version == f"2026.12.1/{overrides.places.version}"
+    for short_name, letters in (("单县", "SX"), ("朝阳区", "CYQ"), ("长治市", "CZS")):  # the place table reads them
+        assert name_letters(short_name, overrides) == letters
+        assert [p.rule for p in explain_letters(short_name, overrides)] == ["place"]
 
 
-def test_every_packaged_override_corrects_something_pypinyin_gets_wrong(overrides: PinyinOverrides) -> None:
-    """Keeps the dictionary minimal: if a pypinyin upgrade fixes an entry, this test says which one to drop."""
+def test_every_packaged_override_corrects_something_neither_pypinyin_nor_the_place_table_gets(
+        overrides: PinyinOverrides) -> None:
+    """Keeps the hand dictionary minimal: if pypinyin or the place table comes to read an entry right, this test
+    says which one to drop; and every entry says why it is there."""
+    without = PinyinOverrides(phrases={}, version="none", places=overrides.places)
     for phrase, letters in overrides.phrases.items():
         assert name_letters(phrase, overrides) == letters
-        assert name_letters(phrase, NO_OVERRIDES) != letters, f"pypinyin now reads {phrase} right; drop the entry"
+        assert name_letters(phrase, without) != letters, f"{phrase} is read right without the entry; drop it"
+        assert overrides.reasons.get(phrase), f"{phrase} has no reason"
 
 
 def test_packaged_data_file_has_the_documented_shape() -> None:
@@ -290,6 +295,7 @@ def test_packaged_data_file_has_the_documented_shape() -> None:
     assert path.parts[-3:] == ("coding", "data", "pinyin_overrides.json")
     document = json.loads(path.read_text(encoding="utf-8"))
     assert set(document) == {"version", "description", "phrases"}
+    assert all(set(entry) == {"letters", "reason"} for entry in document["phrases"].values())
     assert PinyinOverrides.load(path) == PinyinOverrides.load()
 
 

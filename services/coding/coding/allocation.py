@@ -234,7 +234,7 @@ class CodeAllocator:
         plan.events.append(NewEvent(CODE_ASSIGNED, {
             "item_id": item_id, "code": code, "base_code": plan.base, "collided_with": plan.collided_with,
             "parts": parts_json(plan.parts), "pinyin_letters": plan.pinyin_letters,
-            "overrides_version": overrides.version, "replaces": old}))
+            "overrides_version": overrides.dictionary_version, "replaces": old}))
         if old is not None:
             plan.events += await move_services(conn, item_id, code)
         return Allocation(item_id, code, "recoded" if old else "assigned", plan.collided_with, old)
@@ -284,7 +284,7 @@ class CodeAllocator:
             "elements": [json.dumps(coded_elements(p.request.elements), ensure_ascii=False) for p in plans],
             "letters": [p.pinyin_letters for p in plans],
             "replaces": [p.held.code if p.held is not None else None for p in plans],
-            "overrides_version": overrides.version, "now": now,
+            "overrides_version": overrides.dictionary_version, "now": now,
         })).scalars())
 
     # ---- retirement (cancellation, split, merge) -----------------------------------------------------------------

@@ -37,13 +37,16 @@ from coding.domain.allocation import (
 )
 from coding.domain.codes import (
     ITEM_CODE_LENGTH,
+    NAME_CODE_LENGTH,
     SERVICE_CODE_LENGTH,
     ItemCodeParts,
     MalformedCodeError,
+    PinyinOverrides,
     compose_code,
     decode_code,
     decode_service_code,
     display_code,
+    explain_letters,
 )
 from coding.domain.dictionary_views import (
     DictionaryQuery,
@@ -130,8 +133,10 @@ class CodingService:
             code = compose_code(parts)
             taken = await codes_taken(conn, [code[:COLLISION_PREFIX_LENGTH]])
         return {**self.describe(code), "pinyin_letters": letters, "name_code": parts.name_code,
+                "name_reading": name_reading(elements["short_name"], overrides),
                 "would_collide": code in taken, "held_by": taken.get(code),
-                "code_if_allocated_now": lowest_free_code(code, taken), "overrides_version": overrides.version}
+                "code_if_allocated_now": lowest_free_code(code, taken),
+                "overrides_version": overrides.dictionary_version}
 
     # ---- reads -----------------------------------------------------------------------------------------------------
     async def code_info(self, code: str, principal: Principal) -> dict[str, Any]:
@@ -344,6 +349,31 @@ class CodingService:
             raise DictionaryQueryInvalidError(parameter=exc.parameter, reason=exc.message) from exc
         except DictionaryError as exc:
             raise DictionaryEntryNotFoundError(dictionary="regions", code=code, reason=exc.message) from exc
+
+
+def name_reading(short_name: str, overrides: PinyinOverrides) -> list[dict[str, Any]]:
+    """How the 简称 was read, letter by letter: which part of it gave each letter and by which rule (拼音修正词典,
+    地名读音表 with the place it names, pypinyin's phrase dictionary, a single character, Latin letters kept), and
+    whether the letter is within the 12 the name code keeps; dropped text is listed too, with no letter."""
+    out: list[dict[str, Any]] = []
+    position = 0
+    for piece in explain_letters(short_name, overrides):
+        detail: dict[str, Any] = {}
+        if piece.place is not None:
+            place = piece.place
+            detail = {"place": {"code": place.code, "name": place.name, "reading": place.reading,
+                                "source": place.source, "current": place.current}}
+        elif piece.rule == "override":
+            detail = {"reason": overrides.reasons.get(piece.text)}
+        if not piece.letters:
+            out.append({"text": piece.text, "letter": None, "position": None, "in_code": False, "rule": piece.rule,
+                        "rule_label": piece.rule_label, **detail})
+        for index, letter in enumerate(piece.letters):
+            out.append({"text": piece.text[index] if len(piece.text) == len(piece.letters) else piece.text,
+                        "letter": letter, "position": position + 1, "in_code": position < NAME_CODE_LENGTH,
+                        "rule": piece.rule, "rule_label": piece.rule_label, "piece": piece.text, **detail})
+            position += 1
+    return out
 
 
 def _require_admin(principal: Principal) -> None:

@@ -61,7 +61,10 @@ class OverrideBody(BaseModel):
     "/codes:preview",
     summary="预览事项编码（不分配）",
     description="按编码要素计算今天会得到的事项编码：各部分及其含义、拼音首字母、事项名称编码、是否与已分配的编码重码"
-                "（重码时给出现在分配会得到的重码序号编码 code_if_allocated_now）、所用拼音修正词典版本。"
+                "（重码时给出现在分配会得到的重码序号编码 code_if_allocated_now）、所用读音词典版本（拼音修正词典/地名读音表）。"
+                "name_reading 逐字母说明简称如何读出：每个字母来自简称的哪个字、由哪条规则得出（override 拼音修正词典、"
+                "place 地名读音表——附所指区划的代码、全称、读音与来源、phrase pypinyin 词组读音、character 单字读音、"
+                "latin 字母数字照录），以及是否在事项名称编码保留的前 12 位内；不参与编码的文字也列出（letter 为 null）。"
                 "要素无效返回 422 CODE_ELEMENTS_INVALID，details.problems 逐项说明。",
 )
 async def preview(body: PreviewBody, svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
@@ -169,7 +172,9 @@ async def get_dictionary(
 # ---- pinyin overrides (admin) ------------------------------------------------------------------------------------
 @router.get(
     "/pinyin-overrides",
-    summary="拼音修正词典：当前词条（来源：数据文件或管理员）与修改历史（仅 admin）",
+    summary="拼音修正词典：当前词条（来源：数据文件或管理员，含依据）、修改历史与地名读音表的版本（仅 admin）",
+    description="读音顺序：拼音修正词典优先，其次地名读音表（place_names：全部区划名称的读音，带或不带层级后缀，"
+                "由 scripts/generate_place_names.py 生成），最后 pypinyin；简称中按最长匹配、从左到右。",
 )
 async def get_overrides(svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
     return await svc.overrides(principal)
@@ -179,8 +184,8 @@ async def get_overrides(svc: Service, principal: CurrentPrincipal) -> dict[str, 
     "/pinyin-overrides",
     status_code=status.HTTP_201_CREATED,
     summary="新增或修改拼音修正词条（仅 admin）",
-    description="每次修改是 pinyin-overrides 流上的一个事件，词典版本随之递增（如 2026.11.1+3）；所有编码进程在计算编码前"
-                "核对版本并加载新事件。已分配的编码保存在分配事件中，永不重算；预览立即按新词典计算。"
+    description="每次修改是 pinyin-overrides 流上的一个事件，词典版本随之递增（如 2026.12.1+3）；所有编码进程在计算编码前"
+                "核对版本并加载新事件。词条优先于地名读音表。已分配的编码保存在分配事件中，永不重算；预览立即按新词典计算。"
                 "与现有词条相同返回 200（不产生事件）；新增或修改返回 201。",
 )
 async def set_override(body: OverrideBody, response: Response, svc: Service, principal: CurrentPrincipal,
@@ -193,7 +198,7 @@ async def set_override(body: OverrideBody, response: Response, svc: Service, pri
 
 @router.delete(
     "/pinyin-overrides/{phrase}",
-    summary="删除拼音修正词条，恢复 pypinyin 读音（仅 admin）",
+    summary="删除拼音修正词条，恢复地名读音表或 pypinyin 的读音（仅 admin）",
 )
 async def remove_override(
     phrase: str, svc: Service, principal: CurrentPrincipal, correlation_id: CorrelationId,

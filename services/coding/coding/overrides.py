@@ -136,7 +136,8 @@ class OverrideCatalog:
 
     async def remove_phrase(self, engine: AsyncEngine, phrase: str, reason: str,
                             metadata: EventMetadata) -> OverrideChange:
-        """Remove ``phrase`` (packaged or added by an administrator): pypinyin reads it again."""
+        """Remove ``phrase`` (packaged or added by an administrator): the place-name table or pypinyin reads it
+        again."""
 
         def decide(current: PinyinOverrides) -> OverrideChange:
             key = unicodedata.normalize("NFKC", phrase)
@@ -182,14 +183,19 @@ class OverrideCatalog:
             event = last_change.get(phrase)
             phrases.append({
                 "phrase": phrase, "letters": letters, "source": "admin" if event else "packaged",
-                "reason": event.data.get("reason") if event else None,
+                "reason": event.data.get("reason") if event else self.packaged.reasons.get(phrase),
                 "changed_by": event.actor if event else None,
                 "changed_at": _iso(event.recorded_at) if event else None,
             })
+        places = snapshot.overrides.places
         return {
             "version": snapshot.overrides.version,
             "packaged_version": self.packaged.version,
             "stream_version": snapshot.stream_version,
+            "dictionary_version": snapshot.overrides.dictionary_version,
+            "reading_order": "拼音修正词典（本表）优先，其次地名读音表，最后 pypinyin；简称中按最长匹配、从左到右",
+            "place_names": {"version": places.version, "texts": len(places),
+                            "generated_by": "scripts/generate_place_names.py"},
             "phrases": phrases,
             "history": [{"version": overrides_version(self.packaged.version, e.version),
                          "type": "set" if e.type == OVERRIDE_SET else "removed",

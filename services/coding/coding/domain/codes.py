@@ -33,6 +33,8 @@ from pypinyin.converter import UltimateConverter
 from pypinyin.core import Pinyin
 from pypinyin.seg.mmseg import p_set as _PHRASE_PREFIXES  # the prefix set pypinyin's own segmenter uses
 
+from coding.domain.place_names import NO_PLACES, Place, PlaceNames
+
 __all__ = [
     "COLLISION_SEQUENCE_MAX",
     "DEFAULT_OVERRIDES_PATH",
@@ -45,6 +47,7 @@ __all__ = [
     "EmptyNameCodeError",
     "InvalidOverrideError",
     "ItemCodeParts",
+    "LetterPiece",
     "MalformedCodeError",
     "PinyinOverrides",
     "SequenceOutOfRangeError",
@@ -53,6 +56,7 @@ __all__ = [
     "decode_code",
     "decode_service_code",
     "display_code",
+    "explain_letters",
     "name_code",
     "name_code_of_letters",
     "name_letters",
@@ -154,10 +158,16 @@ class PinyinOverrides:
 
     phrases: Mapping[str, str] = field(hash=False)
     version: str
+    # Why each packaged phrase is there (the data file says; administrators' reasons are on their events).
+    reasons: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    # The place-name table (地名读音表), read after the phrases and before pypinyin.
+    places: PlaceNames = field(default=NO_PLACES, compare=False, repr=False)
     # Distinct phrase lengths, longest first: the matcher tries them in this order (longest match first).
     _lengths: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
     # Characters some phrase starts with: a run containing none of them goes to pypinyin whole, unscanned.
     _first_characters: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
+    # The letters of each Han run read so far (the matcher scans place names at every character): bounded.
+    _letters: dict[str, str] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.version, str) or not self.version.strip():
@@ -174,12 +184,22 @@ class PinyinOverrides:
             normalised[phrase] = letters
         ordered = dict(sorted(normalised.items()))
         object.__setattr__(self, "phrases", MappingProxyType(ordered))
+        object.__setattr__(self, "reasons", MappingProxyType({p: r for p, r in self.reasons.items() if p in ordered}))
         object.__setattr__(self, "_lengths", tuple(sorted({len(p) for p in ordered}, reverse=True)))
         object.__setattr__(self, "_first_characters", frozenset(p[0] for p in ordered))
+        object.__setattr__(self, "_letters", {})
+
+    @property
+    def dictionary_version(self) -> str:
+        """What a code's letters were read with: the phrases' version and the place-name table's (recorded on
+        every allocation as ``overrides_version``)."""
+        return self.version if self.places is NO_PLACES else f"{self.version}/{self.places.version}"
 
     @classmethod
-    def load(cls, path: Path | None = None) -> PinyinOverrides:
-        """Read an override file ``{"version": ..., "phrases": {...}}``; default: the packaged data file."""
+    def load(cls, path: Path | None = None, places: PlaceNames | None = None) -> PinyinOverrides:
+        """Read an override file ``{"version": ..., "phrases": {phrase: {"letters": ..., "reason": ...}}}`` (a
+        phrase may also map to its letters alone); default: the packaged data file, with the packaged place-name
+        table."""
         source = Path(path) if path is not None else DEFAULT_OVERRIDES_PATH
         text = source.read_text(encoding="utf-8")
         try:
@@ -192,7 +212,19 @@ class PinyinOverrides:
         version = document.get("version")
         if not isinstance(version, str):
             raise InvalidOverrideError(f"拼音修正词典文件缺少 version 字符串：{source}", source=str(source))
-        return cls(phrases=document["phrases"], version=version)
+        phrases: dict[str, Any] = {}
+        reasons: dict[str, str] = {}
+        for phrase, entry in document["phrases"].items():
+            if isinstance(entry, dict):
+                phrases[phrase] = entry.get("letters")
+                if not isinstance(entry.get("reason"), str) or not entry["reason"].strip():
+                    raise InvalidOverrideError(f"拼音修正词条“{phrase}”缺少依据（reason）：{source}", phrase=phrase)
+                reasons[unicodedata.normalize("NFKC", phrase)] = entry["reason"]
+            else:
+                phrases[phrase] = entry
+        if places is None:
+            places = PlaceNames.load() if path is None else NO_PLACES
+        return cls(phrases=phrases, version=version, reasons=reasons, places=places)
 
     def with_phrase(self, phrase: str, letters: str, *, version: str | None = None) -> PinyinOverrides:
         """A copy with ``phrase → letters`` added (or replaced); ``version`` defaults to the current one.
@@ -201,8 +233,8 @@ class PinyinOverrides:
         uppercase ``A``–``Z`` with exactly one letter per character."""
         key = _validated_override(phrase, letters)
         return PinyinOverrides(
-            phrases={**self.phrases, key: letters}, version=self.version if version is None else version
-        )
+            phrases={**self.phrases, key: letters}, version=self.version if version is None else version,
+            reasons={p: r for p, r in self.reasons.items() if p != key}, places=self.places)
 
     def without_phrase(self, phrase: str, *, version: str | None = None) -> PinyinOverrides:
         """A copy without ``phrase``; raises :class:`InvalidOverrideError` if it is not in the dictionary."""
@@ -210,7 +242,8 @@ class PinyinOverrides:
         if key not in self.phrases:
             raise InvalidOverrideError(f"拼音修正词典中没有词条“{phrase}”", phrase=phrase)
         remaining = {p: letters for p, letters in self.phrases.items() if p != key}
-        return PinyinOverrides(phrases=remaining, version=self.version if version is None else version)
+        return PinyinOverrides(phrases=remaining, version=self.version if version is None else version,
+                               reasons=self.reasons, places=self.places)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON-ready form (same shape as the data file, without its description)."""
@@ -249,9 +282,10 @@ def name_letters(short_name: str, overrides: PinyinOverrides) -> str:
 
     The name is NFKC-normalised (full-width ``Ｃ１`` → ``C1``), then read as runs of Han characters and runs of ASCII
     letters/digits; everything else (punctuation, brackets, spaces, other scripts) is dropped. ASCII runs are
-    upper-cased. In each Han run the override phrases are matched left to right, longest first; the text between
-    matches is handed to pypinyin in one piece so that its phrase dictionary still sees whole words
-    (重新申领 → CXSL, 银行 → YH).
+    upper-cased. Each Han run is read left to right: at every character an override phrase that starts there wins
+    (the longest), else a place name (the longest: 南沙区, else 南沙), else the character is left for pypinyin; the
+    text between matches is handed to pypinyin in one piece so that its phrase dictionary still sees whole words
+    (重新申领 → CXSL, 银行 → YH). :func:`explain_letters` says which rule gave each letter.
     """
     if not isinstance(short_name, str):
         raise TypeError(f"short_name must be str, not {type(short_name).__name__}")
@@ -261,6 +295,42 @@ def name_letters(short_name: str, overrides: PinyinOverrides) -> str:
         han, ascii_alnum = match.groups()
         pieces.append(_han_letters(han, overrides) if han else ascii_alnum.upper())
     return "".join(pieces)
+
+
+@dataclass(frozen=True)
+class LetterPiece:
+    """A part of a short name and the letters it gave, with the rule that gave them."""
+
+    text: str
+    letters: str
+    rule: str  # override | place | phrase | character | latin | dropped
+    place: Place | None = None  # the place a ``place`` piece names
+
+    @property
+    def rule_label(self) -> str:
+        return RULE_LABELS[self.rule]
+
+
+RULE_LABELS = {"override": "拼音修正词典", "place": "地名读音表", "phrase": "词组读音（pypinyin 词典）",
+               "character": "单字读音（pypinyin）", "latin": "字母数字照录", "dropped": "不参与编码"}
+
+
+def explain_letters(short_name: str, overrides: PinyinOverrides) -> list[LetterPiece]:
+    """:func:`name_letters`, piece by piece: every part of the 简称 with the letters it gave and the rule that gave
+    them (an override, a place name, a phrase of pypinyin's dictionary, a single character, Latin letters and
+    digits kept, or dropped). Joined, the pieces' letters are exactly :func:`name_letters`."""
+    text = unicodedata.normalize("NFKC", short_name)
+    pieces: list[LetterPiece] = []
+    position = 0
+    for match in _NAME_TOKENS.finditer(text):
+        if match.start() > position:
+            pieces.append(LetterPiece(text[position:match.start()], "", "dropped"))
+        han, ascii_alnum = match.groups()
+        pieces += _han_pieces(han, overrides) if han else [LetterPiece(ascii_alnum, ascii_alnum.upper(), "latin")]
+        position = match.end()
+    if position < len(text):
+        pieces.append(LetterPiece(text[position:], "", "dropped"))
+    return pieces
 
 
 def name_code(short_name: str, overrides: PinyinOverrides) -> str:
@@ -276,29 +346,56 @@ def name_code_of_letters(short_name: str, letters: str) -> str:
     return letters[:NAME_CODE_LENGTH].ljust(NAME_CODE_LENGTH, NAME_CODE_PAD)
 
 
+_READ_RUNS_KEPT = 1 << 16  # runs whose letters one dictionary remembers (a short name is one or two runs)
+
+
 def _han_letters(run: str, overrides: PinyinOverrides) -> str:
-    first_characters = overrides._first_characters
-    if first_characters.isdisjoint(run):  # the common case: no override can match anywhere in the run
-        return _pypinyin_letters(run)
-    phrases, lengths = overrides.phrases, overrides._lengths
-    pieces: list[str] = []
+    known = overrides._letters
+    letters = known.get(run)
+    if letters is None:
+        if len(known) >= _READ_RUNS_KEPT:
+            known.clear()
+        letters = known[run] = "".join(p.letters for p in _han_pieces(run, overrides))
+    return letters
+
+
+def _han_pieces(run: str, overrides: PinyinOverrides) -> list[LetterPiece]:
+    """The one reading of a Han run: override phrases, then place names, matched left to right (longest first at
+    each character), the text between them read by pypinyin."""
+    phrases, lengths, first_characters = overrides.phrases, overrides._lengths, overrides._first_characters
+    places = overrides.places
+    pieces: list[LetterPiece] = []
     plain_start = position = 0
     while position < len(run):
-        if run[position] not in first_characters:
+        found: LetterPiece | None = None
+        if run[position] in first_characters:
+            for length in lengths:
+                letters = phrases.get(run[position:position + length])
+                if letters is not None:
+                    found = LetterPiece(run[position:position + length], letters, "override")
+                    break
+        if found is None:
+            for length in places.lengths_from(run[position]):
+                match = places.get(run[position:position + length])
+                if match is not None:
+                    found = LetterPiece(match.text, match.letters, "place", match.place)
+                    break
+        if found is None:
             position += 1
             continue
-        for length in lengths:
-            letters = phrases.get(run[position : position + length]) if position + length <= len(run) else None
-            if letters is not None:
-                pieces.append(_pypinyin_letters(run[plain_start:position]))
-                pieces.append(letters)
-                position += length
-                plain_start = position
-                break
-        else:
-            position += 1
-    pieces.append(_pypinyin_letters(run[plain_start:]))
-    return "".join(pieces)
+        pieces += _pypinyin_pieces(run[plain_start:position])
+        pieces.append(found)
+        position += len(found.text)
+        plain_start = position
+    pieces += _pypinyin_pieces(run[plain_start:])
+    return pieces
+
+
+def _pypinyin_pieces(text: str) -> list[LetterPiece]:
+    """pypinyin's reading of ``text``, a piece per segment of its segmenter: a phrase of its dictionary, or one
+    character."""
+    return [LetterPiece(segment, _segment_letters(segment), "phrase" if len(segment) > 1 else "character")
+            for segment in _pypinyin_segments(text)]
 
 
 # What ``pypinyin.lazy_pinyin(text, style=Style.FIRST_LETTER, errors="ignore")`` does, taken apart so that it can
@@ -308,7 +405,7 @@ def _han_letters(run: str, overrides: PinyinOverrides) -> str:
 #   (机动车, 驾驶证, 许可, 登记 …), so nearly every segment is a cache hit.
 # - pypinyin segments a Han run by forward maximum matching over its phrase dictionary (pypinyin.seg.mmseg, strict
 #   mode), restarting after each segment, so the segmentation of what follows a segment depends on nothing but that
-#   tail. :func:`_han_run_letters` replays the same steps and caches each tail: 南沙户口迁移审批 costs the step for
+#   tail. :func:`_han_run_segments` replays the same steps and caches each tail: 南沙户口迁移审批 costs the step for
 #   南沙, and the tail 户口迁移审批 is known from every other county's name.
 _PINYIN_CONVERTER = UltimateConverter()  # lazy_pinyin's converter with its defaults (no v→ü, no tone sandhi)
 _PINYIN = Pinyin(_PINYIN_CONVERTER)
@@ -317,23 +414,23 @@ _TAIL_CACHE_SIZE = 1 << 18
 _LONGEST_MEMOISED_RUN = 200  # the tail cache recurses once per segment; longer runs take pypinyin's own path
 
 
-def _pypinyin_letters(text: str) -> str:
+def _pypinyin_segments(text: str) -> tuple[str, ...]:
     if not text:
-        return ""
+        return ()
     # A run pypinyin itself counts as all-Han goes straight to the segmenter (what Pinyin.seg does after splitting
     # Han from non-Han text); anything else takes pypinyin's whole path.
     if _PYPINYIN_HAN_RUN.match(text) and len(text) <= _LONGEST_MEMOISED_RUN:
-        return _han_run_letters(text)
-    return "".join([_segment_letters(segment) for segment in _PINYIN.seg(text)])
+        return _han_run_segments(text)
+    return tuple(_PINYIN.seg(text))
 
 
 @lru_cache(maxsize=_TAIL_CACHE_SIZE)
-def _han_run_letters(remain: str) -> str:
+def _han_run_segments(remain: str) -> tuple[str, ...]:
     """One step of pypinyin's strict forward maximum matching (``Seg.cut`` with ``no_non_phrases=True``), then the
     tail. The longest prefix that is a phrase is a segment; if none is, the first character is; if the whole run
     is a chain of phrase prefixes without any phrase, pypinyin emits every character alone."""
     if not remain:
-        return ""
+        return ()
     phrase_end = 0
     for end in range(1, len(remain) + 1):
         word = remain[:end]
@@ -343,15 +440,15 @@ def _han_run_letters(remain: str) -> str:
             phrase_end = end
     else:
         if not phrase_end:
-            return "".join([_segment_letters(ch) for ch in remain])
+            return tuple(remain)
     if not phrase_end:
         phrase_end = 1
-    return _segment_letters(remain[:phrase_end]) + _han_run_letters(remain[phrase_end:])
+    return (remain[:phrase_end], *_han_run_segments(remain[phrase_end:]))
 
 
 def clear_pinyin_caches() -> None:
     """Forget every memoised segment and tail (for benchmarks that measure the cold path)."""
-    _han_run_letters.cache_clear()
+    _han_run_segments.cache_clear()
     _segment_letters.cache_clear()
 
 
