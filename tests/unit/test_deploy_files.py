@@ -433,3 +433,23 @@ def test_the_yaml_files_pass_yamllint_without_warnings() -> None:
     result = _run([sys.executable, "-m", "yamllint", "--strict", "-d", "relaxed", "-f", "parsable",
                    str(COMPOSE_FILE), *map(str, K8S_FILES)])
     assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
+
+
+def test_the_image_carries_every_data_file_the_services_read() -> None:
+    """The image is a regular (non-editable) install: a data file that pyproject's package-data does not name is
+    missing there, although every test (on the editable install) passes. Each file under a package's data folder
+    must match one of the package's patterns."""
+    import fnmatch
+    import tomllib
+
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    roots = {"shared": ROOT / "shared", **{p.name: p for p in (ROOT / "services").glob("*/*") if p.is_dir()
+                                           and (p / "__init__.py").exists()}}
+    missing = []
+    for package, folder in roots.items():
+        for path in (folder / "data").rglob("*") if (folder / "data").is_dir() else []:
+            if path.is_file() and path.suffix in (".json", ".csv"):
+                relative = path.relative_to(folder).as_posix()
+                if not any(fnmatch.fnmatch(relative, pattern) for pattern in package_data.get(package, [])):
+                    missing.append(f"{package}/{relative}")
+    assert not missing, f"not in [tool.setuptools.package-data]: {missing}"
