@@ -29,10 +29,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -42,6 +42,7 @@ from shared import contracts, dead_letters, jsoncodec
 from shared.cloudevents import CloudEvent, MalformedEventError, read_envelope
 from shared.contracts import ContractViolationError
 from shared.dead_letters import DeadLetter, Kind
+from shared.errors import DeadLetterResolvedError
 from shared.kafka import KafkaConfig
 from shared.metrics import (
     CONSUMED,
@@ -55,6 +56,23 @@ log = logging.getLogger(__name__)
 # event id → why the handler refuses it for good (dead-lettered; never tracked, so a replay tries it again)
 Rejections = Mapping[str, str]
 Handler = Callable[[AsyncConnection, list[CloudEvent]], Awaitable[Rejections | None]]
+
+
+class Record(Protocol):
+    """What the runner reads of a Kafka message: an aiokafka ConsumerRecord, or a dead letter's stored message."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
 
 
 class PermanentError(Exception):
@@ -97,7 +115,7 @@ class _Waiting:
 
 @dataclass
 class _Fetched:
-    events: list[tuple[ConsumerRecord, CloudEvent]] = field(default_factory=list)
+    events: list[tuple[Record, CloudEvent]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     passed_over: int = 0
 
@@ -198,18 +216,18 @@ class ConsumerRunner:
             upcoming.cancel()
             await asyncio.gather(upcoming, return_exceptions=True)
 
-    async def _fetch(self, consumer: AIOKafkaConsumer) -> tuple[Mapping[TopicPartition, Sequence[ConsumerRecord]],
+    async def _fetch(self, consumer: AIOKafkaConsumer) -> tuple[Mapping[TopicPartition, Sequence[Record]],
                                                                  _Fetched]:
         fetched = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
         self._last_poll = time.monotonic()
         return fetched, self.prepare(fetched)
 
-    async def process(self, fetched: Mapping[TopicPartition, Sequence[ConsumerRecord]],
+    async def process(self, fetched: Mapping[TopicPartition, Sequence[Record]],
                       producer: AIOKafkaProducer | None) -> None:
         """Read, apply and dead-letter one fetched batch (everything but committing its offsets)."""
         await self.finish(self.prepare(fetched), producer)
 
-    def prepare(self, fetched: Mapping[TopicPartition, Sequence[ConsumerRecord]]) -> _Fetched:
+    def prepare(self, fetched: Mapping[TopicPartition, Sequence[Record]]) -> _Fetched:
         """Step 1, reading (no I/O): note when each partition started waiting, and read every record."""
         now = time.monotonic()
         for tp, records in fetched.items():
@@ -227,7 +245,7 @@ class ConsumerRunner:
             await self.dead_letter(dead, producer)
 
     # ---- 1. reading ------------------------------------------------------------------------------------------------
-    def read(self, records: Sequence[ConsumerRecord]) -> _Fetched:
+    def read(self, records: Sequence[Record]) -> _Fetched:
         out = _Fetched()
         for record in records:
             try:
@@ -244,7 +262,7 @@ class ConsumerRunner:
                 out.events.append((record, event))
         return out
 
-    def _read_one(self, record: ConsumerRecord) -> CloudEvent | None:
+    def _read_one(self, record: Record) -> CloudEvent | None:
         try:
             envelope = read_envelope(record.key, record.value, record.headers)
         except MalformedEventError as exc:
@@ -271,7 +289,7 @@ class ConsumerRunner:
         return event
 
     # ---- 2. applying -----------------------------------------------------------------------------------------------
-    async def _apply_batch(self, items: list[tuple[ConsumerRecord, CloudEvent]]) -> list[DeadLetter]:
+    async def _apply_batch(self, items: list[tuple[Record, CloudEvent]]) -> list[DeadLetter]:
         """All in one transaction; on failure each event on its own. Returns the dead letters."""
         try:
             rejected = await self.apply([e for _, e in items])
@@ -288,7 +306,7 @@ class ConsumerRunner:
         return [self._dead(record, Kind.refused, rejected[event.id], event=event)
                 for record, event in items if event.id in rejected]
 
-    async def _apply_one(self, record: ConsumerRecord, event: CloudEvent, *,
+    async def _apply_one(self, record: Record, event: CloudEvent, *,
                          first_error: Exception | None) -> DeadLetter | None:
         attempt = 0
         backoff = self.retry_backoff_s
@@ -348,8 +366,8 @@ class ConsumerRunner:
         applying), without retries or dead letters: tests and tools. Returns processed, duplicate, passed_over or
         ``refused: <reason>``."""
         key, value, headers = event.to_kafka()
-        message = _Message(topic or self.spec.topics[0], 0, 0, key, value, headers)  # type: ignore[arg-type]
-        read = self.read([message])  # type: ignore[list-item]
+        message = _Message(topic or self.spec.topics[0], 0, 0, key, value, headers)
+        read = self.read([message])
         if read.dead:
             return f"refused: {read.dead[0].reason}"
         if not read.events:
@@ -370,7 +388,7 @@ class ConsumerRunner:
         raise _Stopping
 
     # ---- dead letters ----------------------------------------------------------------------------------------------
-    def _dead(self, record: ConsumerRecord, kind: Kind, reason: str, *, envelope: Any = None,
+    def _dead(self, record: Record, kind: Kind, reason: str, *, envelope: Any = None,
               event: CloudEvent | None = None, attempts: int = 1) -> DeadLetter:
         known = event or envelope
         return DeadLetter(
@@ -434,7 +452,7 @@ class ConsumerRunner:
         return row_id
 
     # ---- health ----------------------------------------------------------------------------------------------------
-    def _note_error(self, record: ConsumerRecord, event: CloudEvent, reason: str) -> None:
+    def _note_error(self, record: Record, event: CloudEvent, reason: str) -> None:
         waiting = self._waiting.get(TopicPartition(record.topic, record.partition))
         if waiting is not None:
             waiting.event_id, waiting.error, waiting.offset = event.id, reason, record.offset
@@ -493,14 +511,14 @@ class ReplayOutcome:
 
 @dataclass(frozen=True)
 class _Message:
-    """A dead letter's message, rebuilt from its row (the shape of a ConsumerRecord the runner reads)."""
+    """A dead letter's message, rebuilt from its row (a :class:`Record`)."""
 
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes | None]]
+    headers: Sequence[tuple[str, bytes | None]]
 
 
 async def replay_dead_letter(runners: Mapping[str, ConsumerRunner], dead_letter_id: int, *, actor: str,
@@ -511,7 +529,7 @@ async def replay_dead_letter(runners: Mapping[str, ConsumerRunner], dead_letter_
     is fetched from Kafka by its offset."""
     row = await dead_letters.get(next(iter(runners.values())).engine, dead_letter_id)
     if row.status != dead_letters.Status.waiting:
-        raise dead_letters.DeadLetterResolvedError(id=dead_letter_id, status=row.status,
+        raise DeadLetterResolvedError(id=dead_letter_id, status=row.status,
                                                    status_label=dead_letters.STATUS_LABELS.get(row.status))
     runner = runners.get(row.consumer)
     engine = next(iter(runners.values())).engine
@@ -524,7 +542,7 @@ async def replay_dead_letter(runners: Mapping[str, ConsumerRunner], dead_letter_
         if fetched is None:
             return await _failed(engine, dead_letter_id, "原消息只保留了引用，且已不在 Kafka 中，无法重放")
         message = fetched
-    read = runner.read([message])  # type: ignore[list-item]
+    read = runner.read([message])
     if read.dead:
         return await _failed(engine, dead_letter_id, read.dead[0].reason)
     if not read.events:

