@@ -12,7 +12,7 @@ from shared.eventstore import load_stream
 
 from lifecycle.bootstrap import rebuild
 from lifecycle.config import LifecycleSettings
-from lifecycle.domain import fold
+from lifecycle.domain.evolve import fold
 from lifecycle.rebuild import rebuild_projections
 from lifecycle.repository import PROJECTION_SCHEMA_VERSION, items_table, schedule_table, snapshots_table
 from lifecycle.snapshots import SNAPSHOT_SCHEMA_VERSION

@@ -15,7 +15,7 @@ from shared.db import make_engine
 from shared.eventstore import events_table
 
 from lifecycle.app import Clock
-from lifecycle.planning import CHINA_STANDARD_TIME
+from lifecycle.domain.planning import CHINA_STANDARD_TIME
 from lifecycle.repository import schedule_table
 from lifecycle.scheduler import PlannedDatesScheduler
 from tests.integration.test_lifecycle_commands import CODE, HUKOU, Harness, lifecycle_harness

@@ -21,18 +21,12 @@ from shared.errors import ConcurrencyConflictError, DomainError
 from shared.eventstore import ChainVerdict, EventMetadata, StoredEvent, load_stream, verify_chain
 from shared.service import ServiceRuntime
 
-from lifecycle.adjustments import Adjustment, check_shape, decide_adjustment
-from lifecycle.domain import (
-    Command,
-    ItemCommand,
-    ItemState,
-    SyncResult,
-    UnknownItemVersionError,
-    decide,
-    on_code_assigned,
-    on_national_feedback,
-    on_revision,
-)
+from lifecycle.domain.adjustments import Adjustment, check_shape, decide_adjustment
+from lifecycle.domain.decide import ItemCommand, decide
+from lifecycle.domain.errors import ItemNotFoundError, StaleVersionError, UnknownItemVersionError
+from lifecycle.domain.facts import on_code_assigned, on_national_feedback, on_revision
+from lifecycle.domain.model import ItemState
+from lifecycle.domain.vocabulary import Command, SyncResult
 from lifecycle.repository import Change, ItemRepository, change, items_table, snapshots_table
 
 # Who may give which command (admin may give all). Region limits apply on top.
@@ -53,14 +47,6 @@ READ_ROLES = ("entry", "reviewer", "tester", "publisher", "operator", "national"
 
 # A batch retries an item whose version moved under it this often before reporting the conflict.
 BATCH_CONFLICT_RETRIES = 3
-
-
-class ItemNotFoundError(DomainError):
-    """No lifecycle stream for this item (or it lies outside the caller's regions)."""
-
-
-class StaleVersionError(DomainError):
-    """The client's expected version is not the item's current version."""
 
 
 @dataclass(frozen=True)

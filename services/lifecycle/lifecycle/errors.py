@@ -2,14 +2,16 @@
 
 from shared.errors import COMMON_ERRORS, ErrorSpec, ErrorTable
 
-from lifecycle.adjustments import AdjustmentItemCancelledError, AdjustmentShapeError
-from lifecycle.app import ItemNotFoundError, StaleVersionError
-from lifecycle.domain import (
+from lifecycle.domain.errors import (
+    AdjustmentItemCancelledError,
+    AdjustmentShapeError,
     ElementsIncompleteError,
     FourEyesViolationError,
     IllegalTransitionError,
     InvalidTestResultError,
+    ItemNotFoundError,
     ReasonRequiredError,
+    StaleVersionError,
     UnknownItemVersionError,
 )
 

@@ -13,9 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared import jsoncodec
 from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
 
-from lifecycle.adjustments import Adjustment, AdjustmentKind
 from lifecycle.app import BatchReport, LifecycleService, ListFilter
-from lifecycle.domain import PHASE_LABELS, STEP_LABELS, Command, ItemCommand, ItemState, UnpublishKind
+from lifecycle.domain.adjustments import Adjustment, AdjustmentKind
+from lifecycle.domain.decide import ItemCommand
+from lifecycle.domain.model import ItemState
+from lifecycle.domain.vocabulary import PHASE_LABELS, STEP_LABELS, Command, UnpublishKind
 from lifecycle.views import chain_view, event_view, state_view
 
 router = APIRouter(prefix="/lifecycle/v1", tags=["lifecycle 事项生命周期"], responses=ERROR_RESPONSES)

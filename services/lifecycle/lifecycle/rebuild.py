@@ -29,7 +29,9 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lifecycle.domain import PUBLIC_EVENTS, ItemState, apply, freeze
+from lifecycle.domain.events import PUBLIC_EVENTS
+from lifecycle.domain.evolve import apply, freeze
+from lifecycle.domain.model import ItemState
 from lifecycle.repository import (
     PROJECTION_SCHEMA_VERSION,
     ItemRepository,

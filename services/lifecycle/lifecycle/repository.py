@@ -46,8 +46,10 @@ from shared.eventstore import (
     load_stream,
 )
 
-from lifecycle.domain import DomainEvent, ItemState, Recorded, fold, fold_from
-from lifecycle.planning import CHINA_STANDARD_TIME, Plan, plan
+from lifecycle.domain.events import DomainEvent, Recorded
+from lifecycle.domain.evolve import fold, fold_from
+from lifecycle.domain.model import ItemState
+from lifecycle.domain.planning import CHINA_STANDARD_TIME, Plan, plan
 from lifecycle.snapshots import SNAPSHOT_SCHEMA_VERSION, state_from_json, state_to_json
 
 # Bump when a read model's content rules change: the service rebuilds its projections from the log at start-up.

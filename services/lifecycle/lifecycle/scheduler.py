@@ -25,8 +25,8 @@ from shared.errors import ConcurrencyConflictError
 from shared.eventstore import EventMetadata
 
 from lifecycle.app import Clock
-from lifecycle.domain import SCHEDULER_ACTOR, ItemState
-from lifecycle.planning import decide_planned
+from lifecycle.domain.model import ItemState
+from lifecycle.domain.planning import SCHEDULER_ACTOR, decide_planned
 from lifecycle.repository import ItemRepository, change, schedule_row, schedule_table
 
 log = logging.getLogger(__name__)

@@ -16,15 +16,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from lifecycle.domain import (
-    DomainEvent,
-    EventType,
-    ItemState,
-    LifecycleError,
-    Phase,
-    ReasonRequiredError,
-    retire,
-)
+from lifecycle.domain.decide import retire
+from lifecycle.domain.errors import AdjustmentItemCancelledError, AdjustmentShapeError, ReasonRequiredError
+from lifecycle.domain.events import DomainEvent, EventType
+from lifecycle.domain.model import ItemState
+from lifecycle.domain.vocabulary import Phase
 
 
 class AdjustmentKind(StrEnum):
@@ -46,14 +42,6 @@ class Adjustment:
     @property
     def item_ids(self) -> tuple[str, ...]:
         return (*self.predecessors, *self.successors)
-
-
-class AdjustmentShapeError(LifecycleError):
-    """A split needs one predecessor and two or more successors; a merge the other way round; no item twice."""
-
-
-class AdjustmentItemCancelledError(LifecycleError):
-    """An item of the adjustment is already cancelled."""
 
 
 def check_shape(adjustment: Adjustment) -> None:
