@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from lifecycle.adapters.snapshots import state_from_json, state_to_json
 from lifecycle.domain.adjustments import Adjustment, AdjustmentKind, decide_adjustment
 from lifecycle.domain.errors import (
     AdjustmentItemCancelledError,
@@ -22,7 +23,6 @@ from lifecycle.domain.evolve import fold
 from lifecycle.domain.model import ItemState
 from lifecycle.domain.planning import CHINA_STANDARD_TIME, SCHEDULER_ACTOR, Plan, PlannedAction, decide_planned, plan
 from lifecycle.domain.vocabulary import Command, Phase, Step, SyncResult
-from lifecycle.snapshots import state_from_json, state_to_json
 from tests.unit.test_lifecycle_domain import (
     CODE,
     ELEMENTS_V1,

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from shared.contracts import is_public_event
 
+from lifecycle.adapters.snapshots import state_from_json, state_to_json
 from lifecycle.domain.decide import ItemCommand, decide, retire
 from lifecycle.domain.errors import (
     ElementsIncompleteError,
@@ -48,7 +49,6 @@ from lifecycle.domain.vocabulary import (
     UnpublishKind,
     UpdateStage,
 )
-from lifecycle.snapshots import state_from_json, state_to_json
 
 ITEM_ID = "item-0001"
 REGION = "440115"  # 广州市南沙区

@@ -1,4 +1,5 @@
-"""The lifecycle service's one error table."""
+"""The lifecycle service's one error table: every class of domain/errors.py (and the shared common errors) → HTTP
+status, stable code and Chinese message."""
 
 from shared.errors import COMMON_ERRORS, ErrorSpec, ErrorTable
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from shared.eventstore import StoredEvent
 
-from lifecycle.app import ChainReport
+from lifecycle.adapters.queries import ChainReport
 from lifecycle.domain.adjustments import ADJUSTMENT_LABELS, AdjustmentKind
 from lifecycle.domain.events import EVENT_LABELS
 from lifecycle.domain.model import ItemState, Revision
