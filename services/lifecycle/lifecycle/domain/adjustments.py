@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum
 from typing import Any
 
 from lifecycle.domain.decide import retire
@@ -23,7 +23,9 @@ from lifecycle.domain.model import ItemState
 from lifecycle.domain.vocabulary import Phase
 
 
-class AdjustmentKind(StrEnum):
+# A plain Enum, not a StrEnum: a member named ``split`` would shadow ``str.split``. Its value is the word the API and
+# the events use. (No docstring: it would become the schema's description in the OpenAPI document.)
+class AdjustmentKind(Enum):
     split = "split"  # 主子项拆分
     merge = "merge"  # 合并
 

@@ -50,13 +50,19 @@ PUBLIC_EVENTS = contracts.PUBLIC_LIFECYCLE_EVENTS
 
 
 class Happened(Protocol):
-    """What evolve needs of a stored event (shixiang's StoredEvent satisfies it)."""
+    """What evolve needs of a stored event (``shared.eventstore.StoredEvent``, ``Recorded`` and the rebuild's
+    streamed rows satisfy it). Read-only members, so that frozen records satisfy it too."""
 
-    type: str
-    data: dict[str, Any]
-    actor: str | None
-    recorded_at: datetime
-    version: int
+    @property
+    def type(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def actor(self) -> str | None: ...
+    @property
+    def recorded_at(self) -> datetime: ...
+    @property
+    def version(self) -> int: ...
 
 
 @dataclass(frozen=True)
