@@ -1,7 +1,8 @@
 """The item lifecycle (domain.md "Lifecycle — five states, ten works"), as specs over the pure decide/evolve core.
 
-Style: given past events (folded with ``lifecycle.domain.fold``/``evolve``), when a command (or a fact from another
-service) is decided, then these events (or this error). No I/O, no real clock: every time is a fixed UTC datetime.
+Style: given past events (folded with ``lifecycle.domain.evolve.fold``/``evolve``), when a command (or a fact from
+another service) is decided, then these events (or this error). No I/O, no real clock: every time is a fixed UTC
+datetime.
 
 Cast: alice writes the revisions, bob submits them, carol reviews. Four-eyes: neither the author of the revision
 under review nor its submitter may approve or reject it.
