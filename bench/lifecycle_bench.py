@@ -48,23 +48,15 @@ from shared.eventstore import GENESIS_HASH, EventMetadata, event_hash, store_met
 from shared.infra import EmbeddedBroker, EmbeddedPostgres, free_port
 from shared.settings import DEVELOPMENT_JWT_SECRET
 
-from lifecycle.domain import (
-    Command,
-    DomainEvent,
-    ItemCommand,
-    ItemState,
-    Recorded,
-    SyncResult,
-    apply,
-    decide,
-    freeze,
-    evolve,
-    on_code_assigned,
-    on_national_feedback,
-    on_revision,
-)
-from lifecycle.rebuild import rebuild_projections
-from lifecycle.repository import ItemRepository, change, lifecycle_metadata
+from lifecycle.adapters.rebuild import rebuild_projections
+from lifecycle.adapters.store import ItemRepository, change
+from lifecycle.adapters.tables import lifecycle_metadata
+from lifecycle.domain.decide import ItemCommand, decide
+from lifecycle.domain.events import DomainEvent, Recorded
+from lifecycle.domain.evolve import apply, evolve, freeze
+from lifecycle.domain.facts import on_code_assigned, on_national_feedback, on_revision
+from lifecycle.domain.model import ItemState
+from lifecycle.domain.vocabulary import Command, SyncResult
 
 T0 = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 ELEMENTS = {

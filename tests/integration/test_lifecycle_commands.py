@@ -25,9 +25,9 @@ from shared.cloudevents import CloudEvent
 from shared.eventstore import events_table
 from shared.settings import DEVELOPMENT_JWT_SECRET
 
-from lifecycle.app import Clock
 from lifecycle.bootstrap import create_app
 from lifecycle.config import LifecycleSettings
+from lifecycle.service_layer.clock import Clock
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 HUKOU = {"name": "户口迁移审批", "short_name": "户口迁移审批", "item_type": "01", "police_type": "02",

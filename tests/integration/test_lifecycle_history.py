@@ -10,12 +10,12 @@ from sqlalchemy import select, text
 
 from shared.eventstore import load_stream
 
+from lifecycle.adapters.rebuild import rebuild_projections
+from lifecycle.adapters.snapshots import SNAPSHOT_SCHEMA_VERSION
+from lifecycle.adapters.tables import PROJECTION_SCHEMA_VERSION, items_table, schedule_table, snapshots_table
 from lifecycle.bootstrap import rebuild
 from lifecycle.config import LifecycleSettings
-from lifecycle.domain import fold
-from lifecycle.rebuild import rebuild_projections
-from lifecycle.repository import PROJECTION_SCHEMA_VERSION, items_table, schedule_table, snapshots_table
-from lifecycle.snapshots import SNAPSHOT_SCHEMA_VERSION
+from lifecycle.domain.evolve import fold
 from tests.integration.test_lifecycle_commands import HUKOU, Harness, lifecycle_harness
 
 

@@ -14,10 +14,10 @@ from sqlalchemy import func, select, text
 from shared.db import make_engine
 from shared.eventstore import events_table
 
-from lifecycle.app import Clock
-from lifecycle.planning import CHINA_STANDARD_TIME
-from lifecycle.repository import schedule_table
-from lifecycle.scheduler import PlannedDatesScheduler
+from lifecycle.adapters.tables import schedule_table
+from lifecycle.domain.planning import CHINA_STANDARD_TIME
+from lifecycle.service_layer.clock import Clock
+from lifecycle.service_layer.planned_dates import PlannedDatesScheduler
 from tests.integration.test_lifecycle_commands import CODE, HUKOU, Harness, lifecycle_harness
 
 EFFECTIVE = "2026-03-10"

@@ -88,8 +88,8 @@ def test_the_published_elements_are_every_element_the_registry_keeps_and_nothing
 
 def test_the_vocabulary_is_the_one_every_service_uses() -> None:
     from coding.domain.allocation import CODED_ELEMENTS as CODING_CODED
-    from lifecycle.domain import CODED_ELEMENTS as LIFECYCLE_CODED
-    from lifecycle.domain import PHASE_LABELS as LIFECYCLE_LABELS
+    from lifecycle.domain.vocabulary import CODED_ELEMENTS as LIFECYCLE_CODED
+    from lifecycle.domain.vocabulary import PHASE_LABELS as LIFECYCLE_LABELS
     from registry.domain.revisions import PHASE_LABELS as REGISTRY_LABELS
 
     assert CODING_CODED is LIFECYCLE_CODED is contracts.CODED_ELEMENTS

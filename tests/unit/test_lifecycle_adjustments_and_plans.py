@@ -10,27 +10,19 @@ from typing import Any
 
 import pytest
 
-from lifecycle.adjustments import (
-    Adjustment,
+from lifecycle.adapters.snapshots import state_from_json, state_to_json
+from lifecycle.domain.adjustments import Adjustment, AdjustmentKind, decide_adjustment
+from lifecycle.domain.errors import (
     AdjustmentItemCancelledError,
-    AdjustmentKind,
     AdjustmentShapeError,
-    decide_adjustment,
-)
-from lifecycle.domain import (
-    SCHEDULER_ACTOR,
-    Command,
-    EventType,
     IllegalTransitionError,
-    ItemState,
-    Phase,
     ReasonRequiredError,
-    Step,
-    SyncResult,
-    fold,
 )
-from lifecycle.planning import CHINA_STANDARD_TIME, Plan, PlannedAction, decide_planned, plan
-from lifecycle.snapshots import state_from_json, state_to_json
+from lifecycle.domain.events import EventType
+from lifecycle.domain.evolve import fold
+from lifecycle.domain.model import ItemState
+from lifecycle.domain.planning import CHINA_STANDARD_TIME, SCHEDULER_ACTOR, Plan, PlannedAction, decide_planned, plan
+from lifecycle.domain.vocabulary import Command, Phase, Step, SyncResult
 from tests.unit.test_lifecycle_domain import (
     CODE,
     ELEMENTS_V1,

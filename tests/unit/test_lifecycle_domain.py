@@ -1,7 +1,8 @@
 """The item lifecycle (domain.md "Lifecycle — five states, ten works"), as specs over the pure decide/evolve core.
 
-Style: given past events (folded with ``lifecycle.domain.fold``/``evolve``), when a command (or a fact from another
-service) is decided, then these events (or this error). No I/O, no real clock: every time is a fixed UTC datetime.
+Style: given past events (folded with ``lifecycle.domain.evolve.fold``/``evolve``), when a command (or a fact from
+another service) is decided, then these events (or this error). No I/O, no real clock: every time is a fixed UTC
+datetime.
 
 Cast: alice writes the revisions, bob submits them, carol reviews. Four-eyes: neither the author of the revision
 under review nor its submitter may approve or reject it.
@@ -20,44 +21,35 @@ from hypothesis import strategies as st
 
 from shared.contracts import is_public_event
 
-from lifecycle.domain import (
-    COMMAND_LABELS,
-    LEGAL_STATES,
-    ONLINE_STEP,
-    SCHEDULER_ACTOR,
-    PHASE_LABELS,
-    PUBLIC_EVENTS,
-    STEP_LABELS,
-    Command,
-    DomainEvent,
+from lifecycle.adapters.snapshots import state_from_json, state_to_json
+from lifecycle.domain.decide import ItemCommand, decide, retire
+from lifecycle.domain.errors import (
     ElementsIncompleteError,
-    EventType,
     FourEyesViolationError,
     IllegalTransitionError,
     InvalidTestResultError,
-    ItemCommand,
-    ItemState,
     LifecycleError,
-    PendingUpdate,
-    Phase,
-    Recorded,
     ReasonRequiredError,
+    UnknownItemVersionError,
+)
+from lifecycle.domain.events import PUBLIC_EVENTS, DomainEvent, EventType, Recorded
+from lifecycle.domain.evolve import evolve, fold, fold_from
+from lifecycle.domain.facts import on_code_assigned, on_national_feedback, on_revision
+from lifecycle.domain.model import ItemState, PendingUpdate
+from lifecycle.domain.planning import SCHEDULER_ACTOR, decide_planned
+from lifecycle.domain.vocabulary import (
+    COMMAND_LABELS,
+    LEGAL_STATES,
+    ONLINE_STEP,
+    PHASE_LABELS,
+    STEP_LABELS,
+    Command,
+    Phase,
     Step,
     SyncResult,
-    UnknownItemVersionError,
     UnpublishKind,
     UpdateStage,
-    decide,
-    evolve,
-    fold,
-    fold_from,
-    on_code_assigned,
-    on_national_feedback,
-    on_revision,
-    retire,
 )
-from lifecycle.planning import decide_planned
-from lifecycle.snapshots import state_from_json, state_to_json
 
 ITEM_ID = "item-0001"
 REGION = "440115"  # 广州市南沙区

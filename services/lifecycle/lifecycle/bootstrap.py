@@ -13,13 +13,19 @@ from shared.http import create_service_app
 from shared.service import ServiceRuntime
 from shared.settings import ProcessRole
 
-from lifecycle.app import Clock, LifecycleService
+from lifecycle.adapters.consumers import LifecycleConsumers
+from lifecycle.adapters.http import router
+from lifecycle.adapters.rebuild import rebuild_projections
+from lifecycle.adapters.store import ItemRepository
+from lifecycle.adapters.tables import lifecycle_metadata
 from lifecycle.config import LifecycleSettings
 from lifecycle.errors import ERRORS
-from lifecycle.http import router
-from lifecycle.rebuild import rebuild_projections
-from lifecycle.repository import ItemRepository, lifecycle_metadata
-from lifecycle.scheduler import PlannedDatesScheduler
+from lifecycle.service_layer.adjustments import Adjustments
+from lifecycle.service_layer.batches import BatchCommands
+from lifecycle.service_layer.clock import Clock
+from lifecycle.service_layer.facts import FactRecorder
+from lifecycle.service_layer.items import LifecycleService
+from lifecycle.service_layer.planned_dates import PlannedDatesScheduler
 
 SERVICE = "lifecycle"
 
@@ -32,6 +38,9 @@ class Lifecycle:
     """Everything one lifecycle process runs besides the shared runtime."""
 
     service: LifecycleService
+    batches: BatchCommands
+    adjustments: Adjustments
+    consumers: LifecycleConsumers
     scheduler: PlannedDatesScheduler
 
     @property
@@ -42,21 +51,24 @@ class Lifecycle:
 def build(settings: LifecycleSettings, *, clock: Clock | None = None) -> tuple[ServiceRuntime, Lifecycle]:
     clock = clock or Clock()
     runtime = ServiceRuntime.build(SERVICE, settings, lifecycle_metadata)
+    engine = runtime.engine
     repository = ItemRepository(tz=settings.planned_dates_tz, snapshot_every=settings.snapshot_every)
     service = LifecycleService(runtime, repository=repository, item_arrival_wait_s=settings.item_arrival_wait_s,
-                               clock=clock, batch_chunk_size=settings.batch_chunk_size)
+                               clock=clock)
+    batches = BatchCommands(engine, repository, clock=clock, chunk_size=settings.batch_chunk_size)
+    adjustments = Adjustments(engine, repository, clock=clock, item_arrival_wait_s=settings.item_arrival_wait_s)
+    consumers = LifecycleConsumers(FactRecorder(repository, clock=clock))
     runtime.consumers += [
         runtime.consumer_spec("registry-revisions", "registry",
                               (contracts.REGISTRY_ITEM_DRAFTED, contracts.REGISTRY_ITEM_REVISED),
-                              service.on_registry_events),
-        runtime.consumer_spec("coding-codes", "coding", (contracts.CODING_CODE_ASSIGNED,), service.on_coding_events),
+                              consumers.on_registry_events),
+        runtime.consumer_spec("coding-codes", "coding", (contracts.CODING_CODE_ASSIGNED,), consumers.on_coding_events),
         runtime.consumer_spec("national-feedback", "sync",
                               (contracts.SYNC_NATIONAL_ACKNOWLEDGED, contracts.SYNC_NATIONAL_REJECTED),
-                              service.on_sync_events),
+                              consumers.on_sync_events),
     ]
-    scheduler = PlannedDatesScheduler(runtime.engine, repository, clock,
-                                      poll_interval_s=settings.scheduler_poll_interval_s)
-    return runtime, Lifecycle(service, scheduler)
+    scheduler = PlannedDatesScheduler(engine, repository, clock, poll_interval_s=settings.scheduler_poll_interval_s)
+    return runtime, Lifecycle(service, batches, adjustments, consumers, scheduler)
 
 
 async def start(runtime: ServiceRuntime, lifecycle: Lifecycle) -> None:
@@ -85,6 +97,8 @@ def create_app(settings: LifecycleSettings | None = None, *, clock: Clock | None
         on_start=on_start,
     )
     app.state.lifecycle = lifecycle.service
+    app.state.batches = lifecycle.batches
+    app.state.adjustments = lifecycle.adjustments
     app.state.scheduler = lifecycle.scheduler
     app.include_router(router)
     return app

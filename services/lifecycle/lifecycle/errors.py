@@ -1,15 +1,18 @@
-"""The lifecycle service's one error table."""
+"""The lifecycle service's one error table: every class of domain/errors.py (and the shared common errors) → HTTP
+status, stable code and Chinese message."""
 
 from shared.errors import COMMON_ERRORS, ErrorSpec, ErrorTable
 
-from lifecycle.adjustments import AdjustmentItemCancelledError, AdjustmentShapeError
-from lifecycle.app import ItemNotFoundError, StaleVersionError
-from lifecycle.domain import (
+from lifecycle.domain.errors import (
+    AdjustmentItemCancelledError,
+    AdjustmentShapeError,
     ElementsIncompleteError,
     FourEyesViolationError,
     IllegalTransitionError,
     InvalidTestResultError,
+    ItemNotFoundError,
     ReasonRequiredError,
+    StaleVersionError,
     UnknownItemVersionError,
 )
 

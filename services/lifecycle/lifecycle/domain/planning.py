@@ -1,5 +1,6 @@
 """Planned dates (计划生效日期 / 计划取消日期) as pure decisions: which action an item's state plans next, and the
-events it causes once it is due. The scheduler (scheduler.py) only stores the plan and asks again when it is due.
+events it causes once it is due. The scheduler (service_layer/planned_dates.py) only stores the plan and asks
+again when it is due.
 
 Rules (decided here):
 - Only reviewed content plans anything: the approved revision before the first publication, the published one
@@ -8,7 +9,7 @@ Rules (decided here):
   that becomes registered after the date goes online at once. An approved update goes online at its date only if
   the update *changed* the date (the item's original effective date says nothing about when an update applies);
   otherwise the publisher publishes it.
-- 计划取消日期 ``planned_cancel_date``: the item is cancelled at that date from any live state (``domain.retire``).
+- 计划取消日期 ``planned_cancel_date``: the item is cancelled at that date from any live state (``decide.retire``).
   A cancel date on or before the effective date wins: nothing goes online only to be cancelled.
 - A date means the start of that day in the configured time zone (China Standard Time by default).
 - The plan is recomputed from the state whenever the state changes and again just before acting, so an action is
@@ -20,25 +21,22 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
 
-from lifecycle.domain import (
-    SCHEDULER_ACTOR,
-    Command,
-    DomainEvent,
-    ItemCommand,
-    ItemState,
-    Phase,
-    Revision,
-    Step,
-    decide,
-    retire,
-)
+from lifecycle.domain.decide import ItemCommand, decide, retire
+from lifecycle.domain.events import DomainEvent
+from lifecycle.domain.model import ItemState, Revision
+from lifecycle.domain.vocabulary import Command, Phase, Step
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+
+SCHEDULER_ACTOR = "scheduler"  # the planned-dates worker, as recorded on the events it writes
 
 
 class PlannedAction(StrEnum):
     publish = "publish"  # 计划生效：上线
     cancel = "cancel"  # 计划取消：注销
+
+
+PLANNED_ACTION_LABELS = {"publish": "计划上线", "cancel": "计划注销"}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Loading and saving item states: the lifecycle's one adapter to its PostgreSQL database.
+"""Loading and saving item states (the write side of the lifecycle's database; lists and reports are in queries.py,
+the tables in tables.py), and the planned-dates schedule rows the scheduler claims.
 
 Loading = the latest snapshot (if any, of the current schema) + the events after it. Saving = one transaction
 that writes the read models of the new states and then appends the events with the expected versions, last:
@@ -15,23 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    Float,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
-    Table,
-    Text,
-    delete,
-    func,
-    select,
-    text,
-)
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,72 +32,12 @@ from shared.eventstore import (
     load_stream,
 )
 
-from lifecycle.domain import DomainEvent, ItemState, Recorded, fold, fold_from
-from lifecycle.planning import CHINA_STANDARD_TIME, Plan, plan
-from lifecycle.snapshots import SNAPSHOT_SCHEMA_VERSION, state_from_json, state_to_json
-
-# Bump when a read model's content rules change: the service rebuilds its projections from the log at start-up.
-# (A change of columns gets a new table name instead, so that old and new processes never share a table.)
-PROJECTION_SCHEMA_VERSION = 1
-
-lifecycle_metadata = MetaData()
-
-items_table = Table(
-    "lifecycle_items",  # the list projection: one row per item, as of its latest version
-    lifecycle_metadata,
-    Column("item_id", Text, primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("region_code", Text, index=True),
-    Column("phase", Text, index=True),
-    Column("step", Text),
-    Column("code", Text, index=True),
-    Column("name", Text),
-    Column("short_name", Text),
-    Column("item_type", Text),
-    Column("police_type", Text),
-    Column("service_category", Text),
-    Column("latest_revision", Integer),
-    Column("published_revision", Integer),
-    Column("pending_revision", Integer),
-    Column("national_sync", Text),  # result of the national platform's last answer
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-schedule_table = Table(
-    "lifecycle_schedule",  # the next planned action of each item that has one (planning.plan of its state)
-    lifecycle_metadata,
-    Column("item_id", Text, primary_key=True),
-    Column("action", Text, nullable=False),
-    Column("due_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("planned_date", Text, nullable=False),
-    Column("revision", Integer, nullable=False),
-    Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("last_error", Text),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-)
-
-snapshots_table = Table(
-    "lifecycle_snapshots",
-    lifecycle_metadata,
-    Column("item_id", Text, nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("schema_version", Integer, nullable=False),
-    Column("state", JSONB, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("item_id", "version", name="lifecycle_snapshots_pk"),
-)
-
-projection_meta_table = Table(
-    "lifecycle_projection_meta",  # which projection schema the read models were built with, and the last rebuild
-    lifecycle_metadata,
-    Column("name", Text, primary_key=True),
-    Column("schema_version", Integer, nullable=False),
-    Column("rebuilt_at", DateTime(timezone=True), nullable=False),
-    Column("events", BigInteger, nullable=False),
-    Column("seconds", Float, nullable=False),
-)
-
-PROJECTION_TABLES = (items_table, schedule_table, snapshots_table)
+from lifecycle.adapters.snapshots import SNAPSHOT_SCHEMA_VERSION, state_from_json, state_to_json
+from lifecycle.adapters.tables import items_table, schedule_table, snapshots_table
+from lifecycle.domain.events import DomainEvent, Recorded
+from lifecycle.domain.evolve import fold, fold_from
+from lifecycle.domain.model import ItemState
+from lifecycle.domain.planning import CHINA_STANDARD_TIME, Plan, plan
 
 # One item's latest snapshot and the events after it, in one round trip (every command starts with this). Run on
 # the driver (asyncpg) itself: SQLAlchemy's asyncio execution path costs about three times the driver's CPU for a
@@ -154,7 +80,7 @@ class Change:
     after: ItemState
     metadata: Sequence[EventMetadata] = ()  # one per event
 
-    def then(self, events: Sequence[DomainEvent], metadata: EventMetadata) -> "Change":
+    def then(self, events: Sequence[DomainEvent], metadata: EventMetadata) -> Change:
         """This change followed by more events (a consumer applying several facts to one item in one batch, each
         with its own causation)."""
         more = change(self.after, events, metadata)
@@ -235,9 +161,6 @@ class ItemRepository:
         return {item_id: fold_from(states[item_id], by_item.get(item_id, ())) if item_id in states
                 else fold(item_id, by_item.get(item_id, ())) for item_id in ids}
 
-    async def projected_version(self, conn: AsyncConnection, item_id: str) -> int | None:
-        return await conn.scalar(select(items_table.c.version).where(items_table.c.item_id == item_id))
-
     # ---- saving -----------------------------------------------------------------------------------------------
     async def save(self, conn: AsyncConnection, changes: Iterable[Change]) -> list[StoredEvent]:
         """Read models, then the events (all or nothing; a stale expected version raises ConcurrencyConflictError
@@ -306,3 +229,31 @@ class ItemRepository:
                 item_id=state.item_id, version=state.version, schema_version=SNAPSHOT_SCHEMA_VERSION,
                 state=state_to_json(state)).on_conflict_do_nothing())
 
+    # ---- the planned-dates schedule (service_layer/planned_dates.py) ------------------------------------------
+    async def claim_due(self, conn: AsyncConnection, now: datetime) -> str | None:
+        """The item of the earliest due schedule row, locked for this transaction; rows other workers hold are
+        skipped (so replicas never act on one item twice)."""
+        row = (await conn.execute(
+            select(schedule_table.c.item_id).where(schedule_table.c.due_at <= now)
+            .order_by(schedule_table.c.due_at, schedule_table.c.item_id).limit(1)
+            .with_for_update(skip_locked=True))).first()
+        return None if row is None else str(row.item_id)
+
+    async def replan(self, conn: AsyncConnection, state: ItemState) -> None:
+        """Rewrite a stale schedule row from the state's current plan (or delete it when nothing is planned)."""
+        planned = self.plan(state)
+        if planned is None:
+            await conn.execute(delete(schedule_table).where(schedule_table.c.item_id == state.item_id))
+            return
+        row = schedule_row(state.item_id, planned)
+        await conn.execute(update(schedule_table).where(schedule_table.c.item_id == state.item_id).values(**row))
+
+    async def schedule_attempts(self, conn: AsyncConnection, item_id: str) -> int | None:
+        """How often the item's planned action failed so far (None: it has no schedule row)."""
+        return await conn.scalar(select(schedule_table.c.attempts).where(schedule_table.c.item_id == item_id))
+
+    async def postpone(self, conn: AsyncConnection, item_id: str, *, attempts: int, error: str,
+                       due_at: datetime) -> None:
+        """Record a failed planned action and when to try it again."""
+        await conn.execute(update(schedule_table).where(schedule_table.c.item_id == item_id).values(
+            attempts=attempts, last_error=error, due_at=due_at))

@@ -13,21 +13,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum
 from typing import Any
 
-from lifecycle.domain import (
-    DomainEvent,
-    EventType,
-    ItemState,
-    LifecycleError,
-    Phase,
-    ReasonRequiredError,
-    retire,
-)
+from lifecycle.domain.decide import retire
+from lifecycle.domain.errors import AdjustmentItemCancelledError, AdjustmentShapeError, ReasonRequiredError
+from lifecycle.domain.events import DomainEvent, EventType
+from lifecycle.domain.model import ItemState
+from lifecycle.domain.vocabulary import Phase
 
 
-class AdjustmentKind(StrEnum):
+# A plain Enum, not a StrEnum: a member named ``split`` would shadow ``str.split``. Its value is the word the API and
+# the events use. (No docstring: it would become the schema's description in the OpenAPI document.)
+class AdjustmentKind(Enum):
     split = "split"  # 主子项拆分
     merge = "merge"  # 合并
 
@@ -46,14 +44,6 @@ class Adjustment:
     @property
     def item_ids(self) -> tuple[str, ...]:
         return (*self.predecessors, *self.successors)
-
-
-class AdjustmentShapeError(LifecycleError):
-    """A split needs one predecessor and two or more successors; a merge the other way round; no item twice."""
-
-
-class AdjustmentItemCancelledError(LifecycleError):
-    """An item of the adjustment is already cancelled."""
 
 
 def check_shape(adjustment: Adjustment) -> None:

@@ -10,18 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from lifecycle.domain import (
-    ItemState,
-    Lineage,
-    NationalSync,
-    PendingUpdate,
-    Phase,
-    Revision,
-    Step,
-    SyncResult,
-    Transition,
-    UpdateStage,
-)
+from lifecycle.domain.model import ItemState, Lineage, NationalSync, PendingUpdate, Revision, Transition
+from lifecycle.domain.vocabulary import Phase, Step, SyncResult, UpdateStage
 
 SNAPSHOT_SCHEMA_VERSION = 1
 

@@ -1,6 +1,8 @@
 """Rebuild every lifecycle read model (items list, planned-dates schedule, snapshots) from the event log.
 
-Used by ``shixiang rebuild --service lifecycle`` and at start-up when ``PROJECTION_SCHEMA_VERSION`` changed.
+Used by ``shixiang rebuild --service lifecycle`` and at start-up when ``PROJECTION_SCHEMA_VERSION`` changed. An
+adapter rather than a use case: it is one locked transaction of COPY and TRUNCATE around the fold, nothing a
+service-layer step could separate without handing the driver connection about.
 
 Consistency: one REPEATABLE READ transaction. It first locks the projection tables (schedule, items, snapshots: the
 order every writer touches them in, so a writer half-way through waits instead of deadlocking) and the events table
@@ -10,11 +12,12 @@ the lock, after which they carry on against the new rows.
 
 Speed (profiled; the bench rebuilds a million events): PostgreSQL streams the log with COPY in (stream, version)
 order, so the database produces rows while Python folds them, without a round trip per batch or per-row driver
-decoding. Each line is split on tabs, its data parsed by the C JSON scanner and folded with ``domain.apply`` into
-one mutable working copy per item. The published content events' ``elements`` are left out by the query: the fold
-never reads them (it keeps revisions from the revision events) and they are a third of the log's bytes. (Folding
-hash partitions in worker processes reading an exported snapshot was tried: on the two-core machines this runs on,
-starting the processes and competing with PostgreSQL for the cores cost more than it saved.)"""
+decoding. Each line is split on tabs, its data parsed by the C JSON scanner and folded with
+``domain.evolve.apply`` into one mutable working copy per item. The published content events' ``elements`` are
+left out by the query: the fold never reads them (it keeps revisions from the revision events) and they are a
+third of the log's bytes. (Folding hash partitions in worker processes reading an exported snapshot was tried: on
+the two-core machines this runs on, starting the processes and competing with PostgreSQL for the cores cost more
+than it saved.)"""
 
 from __future__ import annotations
 
@@ -29,23 +32,18 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lifecycle.domain import PUBLIC_EVENTS, ItemState, apply, freeze
-from lifecycle.repository import (
-    PROJECTION_SCHEMA_VERSION,
-    ItemRepository,
-    item_row,
-    items_table,
-    schedule_row,
-    schedule_table,
-    snapshots_table,
-)
-from lifecycle.snapshots import SNAPSHOT_SCHEMA_VERSION, state_to_json
+from lifecycle.adapters.snapshots import SNAPSHOT_SCHEMA_VERSION, state_to_json
+from lifecycle.adapters.store import ItemRepository, item_row, schedule_row
+from lifecycle.adapters.tables import PROJECTION_SCHEMA_VERSION, items_table, schedule_table, snapshots_table
+from lifecycle.domain.events import PUBLIC_EVENTS
+from lifecycle.domain.evolve import apply, freeze
+from lifecycle.domain.model import ItemState
 
 PROJECTION_NAME = "lifecycle"
 
 
 class _EventLine(tuple[Any, ...]):
-    """One streamed event, ``(version, type, data, actor, recorded_at)``, as ``domain.Happened``."""
+    """One streamed event, ``(version, type, data, actor, recorded_at)``, as ``domain.events.Happened``."""
 
     __slots__ = ()
     version = property(itemgetter(0))

@@ -1,4 +1,4 @@
-"""Lifecycle HTTP routes (thin: parse → one handler call → render)."""
+"""Lifecycle HTTP routes (thin: parse → one service-layer call → render)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared import jsoncodec
 from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
 
-from lifecycle.adjustments import Adjustment, AdjustmentKind
-from lifecycle.app import BatchReport, LifecycleService, ListFilter
-from lifecycle.domain import PHASE_LABELS, STEP_LABELS, Command, ItemCommand, ItemState, UnpublishKind
-from lifecycle.views import chain_view, event_view, state_view
+from lifecycle.adapters.queries import ListFilter
+from lifecycle.adapters.views import chain_view, event_view, state_view
+from lifecycle.domain.adjustments import Adjustment, AdjustmentKind
+from lifecycle.domain.decide import ItemCommand
+from lifecycle.domain.model import ItemState
+from lifecycle.domain.vocabulary import PHASE_LABELS, STEP_LABELS, Command, UnpublishKind
+from lifecycle.service_layer.adjustments import Adjustments
+from lifecycle.service_layer.batches import BatchCommands, BatchReport
+from lifecycle.service_layer.items import LifecycleService
 
 router = APIRouter(prefix="/lifecycle/v1", tags=["lifecycle 事项生命周期"], responses=ERROR_RESPONSES)
 
@@ -25,11 +30,24 @@ MAX_BATCH_ITEMS = 10_000
 
 # Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per
 # request that cost the command path about a millisecond of CPU under load.
-async def service(request: Request) -> LifecycleService:
-    return request.app.state.lifecycle
+async def get_lifecycle(request: Request) -> LifecycleService:
+    service: LifecycleService = request.app.state.lifecycle
+    return service
 
 
-Service = Annotated[LifecycleService, Depends(service)]
+async def get_batches(request: Request) -> BatchCommands:
+    batches: BatchCommands = request.app.state.batches
+    return batches
+
+
+async def get_adjustments(request: Request) -> Adjustments:
+    adjustments: Adjustments = request.app.state.adjustments
+    return adjustments
+
+
+LifecycleDep = Annotated[LifecycleService, Depends(get_lifecycle)]
+BatchesDep = Annotated[BatchCommands, Depends(get_batches)]
+AdjustmentsDep = Annotated[Adjustments, Depends(get_adjustments)]
 
 
 class CommandOptions(BaseModel):
@@ -78,7 +96,7 @@ class AdjustmentBody(BaseModel):
     ),
 )
 async def run_command(
-    item_id: str, command: Annotated[Command, Path(description="生命周期命令")], svc: Service,
+    item_id: str, command: Annotated[Command, Path(description="生命周期命令")], svc: LifecycleDep,
     principal: CurrentPrincipal, correlation_id: CorrelationId, body: CommandBody | None = None,
 ) -> JSONResponse:
     body = body or CommandBody()
@@ -98,7 +116,7 @@ class _StateResponse(JSONResponse):
 def _state_response(state: ItemState, svc: LifecycleService) -> JSONResponse:
     # The view is JSON already: answering with it directly spares FastAPI's recursive re-encoding of every element
     # (the hottest path of the service).
-    return _StateResponse(state_view(state, svc.repository.plan(state)))
+    return _StateResponse(state_view(state, svc.plan(state)))
 
 
 @router.post(
@@ -109,10 +127,10 @@ def _state_response(state: ItemState, svc: LifecycleService) -> JSONResponse:
         "results 与 item_ids 顺序一致：成功为 ok=true 及新状态，失败为 ok=false 及 HTTP 状态、错误代码与中文说明。"
     ),
 )
-async def run_batch(body: BatchBody, request: Request, svc: Service, principal: CurrentPrincipal,
+async def run_batch(body: BatchBody, request: Request, batches: BatchesDep, principal: CurrentPrincipal,
                     correlation_id: CorrelationId) -> dict[str, Any]:
-    report = await svc.execute_batch(body.body.command(body.command), body.item_ids, principal,
-                                     correlation_id=correlation_id)
+    report = await batches.execute(body.body.command(body.command), body.item_ids, principal,
+                                   correlation_id=correlation_id)
     return _batch_view(report, request)
 
 
@@ -142,18 +160,18 @@ def _batch_view(report: BatchReport, request: Request) -> dict[str, Any]:
         "暂停 = unpublish；取消 = cancel。"
     ),
 )
-async def adjust(body: AdjustmentBody, svc: Service, principal: CurrentPrincipal,
+async def adjust(body: AdjustmentBody, adjustments: AdjustmentsDep, principal: CurrentPrincipal,
                  correlation_id: CorrelationId) -> JSONResponse:
     adjustment = Adjustment(adjustment_id=str(uuid.uuid4()), kind=body.kind, predecessors=tuple(body.predecessors),
                             successors=tuple(body.successors), reason=body.reason)
-    states = await svc.adjust(adjustment, principal, correlation_id=correlation_id)
+    states = await adjustments.adjust(adjustment, principal, correlation_id=correlation_id)
     return JSONResponse({"adjustment_id": adjustment.adjustment_id, "kind": adjustment.kind.value,
                          "items": {item_id: state_view(s) for item_id, s in states.items()}}, status_code=201)
 
 
 @router.get("/items/{item_id}", summary="事项当前状态（由事件日志重建）；as_of 重建过去某一时刻的状态")
 async def get_item(
-    item_id: str, svc: Service, principal: CurrentPrincipal,
+    item_id: str, svc: LifecycleDep, principal: CurrentPrincipal,
     as_of: Annotated[datetime | None, Query(description="ISO 8601 时间，返回该时刻的状态")] = None,
 ) -> JSONResponse:
     return _state_response(await svc.get(item_id, principal, as_of=as_of), svc)
@@ -161,7 +179,7 @@ async def get_item(
 
 @router.get("/items/{item_id}/events", summary="事项的事件历史（含操作人、时间、原因、哈希）")
 async def get_events(
-    item_id: str, svc: Service, principal: CurrentPrincipal,
+    item_id: str, svc: LifecycleDep, principal: CurrentPrincipal,
     after_version: Annotated[int, Query(ge=0, description="只返回此版本之后的事件")] = 0,
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> list[dict[str, Any]]:
@@ -174,13 +192,13 @@ async def get_events(
     description=("逐条重算哈希链；另将链头版本与读模型记录的版本比较，以发现被删除的最后一条事件。"
                  "verified=false 时给出第一处断点与原因。"),
 )
-async def verify_item(item_id: str, svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
+async def verify_item(item_id: str, svc: LifecycleDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return chain_view(await svc.verify(item_id, principal))
 
 
 @router.get("/items", summary="按阶段、区划、警种、事项类型、编码等列出事项（投影，游标分页）")
 async def list_items(
-    svc: Service, principal: CurrentPrincipal,
+    svc: LifecycleDep, principal: CurrentPrincipal,
     phase: Annotated[str | None, Query(description="forming/preparing/online/offline/cancelled")] = None,
     step: Annotated[str | None, Query(description="子状态，如 in_review、update_in_review")] = None,
     region: Annotated[str | None, Query(description="区划代码前缀")] = None,

@@ -6,20 +6,12 @@ from typing import Any
 
 from shared.eventstore import StoredEvent
 
-from lifecycle.adjustments import ADJUSTMENT_LABELS, AdjustmentKind
-from lifecycle.app import ChainReport
-from lifecycle.domain import (
-    EVENT_LABELS,
-    PHASE_LABELS,
-    STEP_LABELS,
-    SYNC_RESULT_LABELS,
-    ItemState,
-    Revision,
-)
-from lifecycle.planning import Plan
-
-UPDATE_STAGE_LABELS = {"received": "待提交", "in_review": "审核中", "recoding": "重新赋码中", "approved": "待上线"}
-PLANNED_ACTION_LABELS = {"publish": "计划上线", "cancel": "计划注销"}
+from lifecycle.adapters.queries import ChainReport
+from lifecycle.domain.adjustments import ADJUSTMENT_LABELS, AdjustmentKind
+from lifecycle.domain.events import EVENT_LABELS
+from lifecycle.domain.model import ItemState, Revision
+from lifecycle.domain.planning import PLANNED_ACTION_LABELS, Plan
+from lifecycle.domain.vocabulary import PHASE_LABELS, STEP_LABELS, SYNC_RESULT_LABELS, UPDATE_STAGE_LABELS
 
 
 def state_view(state: ItemState, planned: Plan | None = None) -> dict[str, Any]:

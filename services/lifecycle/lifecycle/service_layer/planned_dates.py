@@ -18,16 +18,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.errors import ConcurrencyConflictError
 from shared.eventstore import EventMetadata
 
-from lifecycle.app import Clock
-from lifecycle.domain import SCHEDULER_ACTOR, ItemState
-from lifecycle.planning import decide_planned
-from lifecycle.repository import ItemRepository, change, schedule_row, schedule_table
+from lifecycle.adapters.store import ItemRepository, change
+from lifecycle.domain.planning import SCHEDULER_ACTOR, decide_planned
+from lifecycle.service_layer.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +77,13 @@ class PlannedDatesScheduler:
         item_id: str | None = None
         try:
             async with self.engine.begin() as conn:
-                row = (await conn.execute(
-                    select(schedule_table.c.item_id).where(schedule_table.c.due_at <= now)
-                    .order_by(schedule_table.c.due_at, schedule_table.c.item_id).limit(1)
-                    .with_for_update(skip_locked=True))).first()
-                if row is None:
+                item_id = await self.repository.claim_due(conn, now)
+                if item_id is None:
                     return None
-                item_id = row.item_id
                 state = await self.repository.load(conn, item_id)
                 decided = decide_planned(state, now=now, tz=self.repository.tz)
                 if not decided:
-                    await self._replan(conn, state)
+                    await self.repository.replan(conn, state)
                     return ScheduledOutcome(item_id, "replanned", state.version)
                 metadata = EventMetadata(actor=SCHEDULER_ACTOR, correlation_id=f"planned:{item_id}", recorded_at=now)
                 planned = change(state, decided, metadata)
@@ -104,21 +98,12 @@ class PlannedDatesScheduler:
             log.exception("planned action of %s failed; postponed", item_id)
             return ScheduledOutcome(item_id, "failed")
 
-    async def _replan(self, conn: AsyncConnection, state: ItemState) -> None:
-        """The row was stale (the state moved on without a plan change reaching it): write the current plan."""
-        planned = self.repository.plan(state)
-        if planned is None:
-            await conn.execute(delete(schedule_table).where(schedule_table.c.item_id == state.item_id))
-            return
-        row = schedule_row(state.item_id, planned)
-        await conn.execute(update(schedule_table).where(schedule_table.c.item_id == state.item_id).values(**row))
-
     async def _postpone(self, item_id: str, error: str, now: datetime) -> None:
         """A failing action must not spin: back off exponentially and keep the error for operators."""
         async with self.engine.begin() as conn:
-            attempts = await conn.scalar(select(schedule_table.c.attempts).where(schedule_table.c.item_id == item_id))
+            attempts = await self.repository.schedule_attempts(conn, item_id)
             if attempts is None:
                 return
             delay = min(timedelta(seconds=2 ** min(attempts, 20)), MAX_BACKOFF)
-            await conn.execute(update(schedule_table).where(schedule_table.c.item_id == item_id).values(
-                attempts=attempts + 1, last_error=error[:2000], due_at=now + delay))
+            await self.repository.postpone(conn, item_id, attempts=attempts + 1, error=error[:2000],
+                                           due_at=now + delay)

@@ -1,0 +1,81 @@
+"""The lifecycle's own tables (besides the shared event store's): the read models rebuilt from the log (the items
+list, the planned-dates schedule, snapshots) and the record of which projection schema built them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+# Bump when a read model's content rules change: the service rebuilds its projections from the log at start-up.
+# (A change of columns gets a new table name instead, so that old and new processes never share a table.)
+PROJECTION_SCHEMA_VERSION = 1
+
+lifecycle_metadata = MetaData()
+
+items_table = Table(
+    "lifecycle_items",  # the list projection: one row per item, as of its latest version
+    lifecycle_metadata,
+    Column("item_id", Text, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("region_code", Text, index=True),
+    Column("phase", Text, index=True),
+    Column("step", Text),
+    Column("code", Text, index=True),
+    Column("name", Text),
+    Column("short_name", Text),
+    Column("item_type", Text),
+    Column("police_type", Text),
+    Column("service_category", Text),
+    Column("latest_revision", Integer),
+    Column("published_revision", Integer),
+    Column("pending_revision", Integer),
+    Column("national_sync", Text),  # result of the national platform's last answer
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+schedule_table = Table(
+    "lifecycle_schedule",  # the next planned action of each item that has one (planning.plan of its state)
+    lifecycle_metadata,
+    Column("item_id", Text, primary_key=True),
+    Column("action", Text, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("planned_date", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+snapshots_table = Table(
+    "lifecycle_snapshots",
+    lifecycle_metadata,
+    Column("item_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("state", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("item_id", "version", name="lifecycle_snapshots_pk"),
+)
+
+projection_meta_table = Table(
+    "lifecycle_projection_meta",  # which projection schema the read models were built with, and the last rebuild
+    lifecycle_metadata,
+    Column("name", Text, primary_key=True),
+    Column("schema_version", Integer, nullable=False),
+    Column("rebuilt_at", DateTime(timezone=True), nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("seconds", Float, nullable=False),
+)
+
+PROJECTION_TABLES = (items_table, schedule_table, snapshots_table)
