@@ -11,14 +11,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import jsoncodec
-from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
+from shared.http import CorrelationId, CurrentPrincipal, error_responses
 
 from lifecycle.adjustments import Adjustment, AdjustmentKind
 from lifecycle.app import BatchReport, LifecycleService, ListFilter
 from lifecycle.domain import PHASE_LABELS, STEP_LABELS, Command, ItemCommand, ItemState, UnpublishKind
+from lifecycle.errors import ERRORS
 from lifecycle.views import chain_view, event_view, state_view
 
-router = APIRouter(prefix="/lifecycle/v1", tags=["lifecycle 事项生命周期"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/lifecycle/v1", tags=["lifecycle 事项生命周期"], responses=error_responses(ERRORS))
 
 MAX_BATCH_ITEMS = 10_000
 

@@ -9,12 +9,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cloudevents import BATCH_CONTENT_TYPE
-from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
+from shared.http import CorrelationId, CurrentPrincipal, error_responses
 
+from sync_gateway.errors import ERRORS
 from sync_gateway.feed import FeedReader, snapshot
 from sync_gateway.feedback import Feedback, FeedbackResult, NationalFeedback
 
-router = APIRouter(prefix="/sync/v1", tags=["sync 国家平台同步"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/sync/v1", tags=["sync 国家平台同步"], responses=error_responses(ERRORS))
 
 FEED_ROLES = ("national", "operator")
 
