@@ -21,7 +21,7 @@ from coding.service_layer.overrides import PinyinOverrideAdministration
 router = APIRouter(prefix="/coding/v1", tags=["coding 事项编码"], responses=error_responses(ERRORS))
 
 
-# Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread.
+# The getters are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per request.
 async def get_item_codes(request: Request) -> ItemCodes:
     codes: ItemCodes = request.app.state.item_codes
     return codes

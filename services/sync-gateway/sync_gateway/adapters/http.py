@@ -20,7 +20,7 @@ from sync_gateway.service_layer.feedback import NationalFeedback
 router = APIRouter(prefix="/sync/v1", tags=["sync 国家平台同步"], responses=error_responses(ERRORS))
 
 
-# Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread.
+# The getters are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per request.
 async def get_national_feed(request: Request) -> NationalFeed:
     feed: NationalFeed = request.app.state.national_feed
     return feed

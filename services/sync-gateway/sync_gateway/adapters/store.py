@@ -55,10 +55,10 @@ async def add_feed_entries(conn: AsyncConnection, fed: Sequence[FedEntry]) -> No
     if not fed:
         return
     await conn.execute(text("LOCK TABLE feed_entries IN EXCLUSIVE MODE"))
-    inserted = dict((r.event_id, r.position) for r in await conn.execute(_INSERT_ENTRIES, {
+    inserted = {r.event_id: r.position for r in await conn.execute(_INSERT_ENTRIES, {
         "event_ids": [f.event_id for f in fed], "item_ids": [f.item_id for f in fed],
         "item_versions": [f.item_version for f in fed], "types": [f.entry["type"] for f in fed],
-        "entries": [jsoncodec.dumps(f.entry) for f in fed]}))
+        "entries": [jsoncodec.dumps(f.entry) for f in fed]})}
     latest: dict[str, dict[str, Any]] = {}
     for f in fed:
         position = inserted.get(f.event_id)
