@@ -36,12 +36,12 @@ from shared.db import ensure_database
 from shared.eventstore import EventMetadata, events_table, processed_events_table
 from shared.infra import EmbeddedPostgres
 
-from coding.allocation import Allocation, RegistrationRequest
-from coding.app import CodingService
-from coding.bootstrap import build
+from coding.adapters.tables import item_codes_table
+from coding.bootstrap import Coding, build
 from coding.config import CodingSettings
 from coding.domain.codes import PinyinOverrides, clear_pinyin_caches, name_code
-from coding.tables import item_codes_table
+from coding.service_layer.allocation import Allocation, RegistrationRequest
+from coding.service_layer.code_lifecycle import EnteredItem
 
 ITEM_NAMES = [
     "户口迁移审批", "居民身份证办理", "户籍证明", "居住证签注", "出生登记", "死亡注销", "户口登记项目变更更正", "居住证核发",
@@ -120,7 +120,7 @@ _TRACK_SQL = text("INSERT INTO processed_events (consumer, event_id) "
                   "SELECT :consumer, unnest(CAST(:ids AS text[]))")
 
 
-async def allocate_all(coding: CodingService, events: list[CloudEvent], allocators: int, batch: int) -> float:
+async def allocate_all(coding: Coding, events: list[CloudEvent], allocators: int, batch: int) -> float:
     """Allocate every event's code with ``allocators`` concurrent workers, ``batch`` registrations per
     transaction; returns the elapsed seconds."""
     queue = list(reversed(events))
@@ -133,7 +133,9 @@ async def allocate_all(coding: CodingService, events: list[CloudEvent], allocato
                 if batch == 1:  # exactly what the consumer runner does with one message
                     await conn.execute(pg_insert(processed_events_table).values(consumer=consumer,
                                                                                 event_id=taken[0].id))
-                    await coding.on_lifecycle_event(conn, taken[0])
+                    refused = await coding.lifecycle_consumer.handle(conn, taken)
+                    if refused:
+                        raise RuntimeError(f"allocation refused: {refused}")
                     continue
                 await conn.execute(_TRACK_SQL, {"consumer": consumer, "ids": [e.id for e in taken]})
                 results = await coding.allocator.register(conn, [RegistrationRequest(
@@ -144,12 +146,15 @@ async def allocate_all(coding: CodingService, events: list[CloudEvent], allocato
                 if failed:
                     raise RuntimeError(f"allocation failed: {failed[0]!r}")
 
+    async with coding.runtime.engine.begin() as conn:  # lifecycle.item.entered of every item first (not timed)
+        await coding.lifecycle.enter(conn, [EnteredItem(e.subject, e.data["elements"]["region_code"], e.time)
+                                            for e in events])
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(allocators)))
     return time.perf_counter() - started
 
 
-async def check_written(coding: CodingService, events: list[CloudEvent]) -> str:
+async def check_written(coding: Coding, events: list[CloudEvent]) -> str:
     items = [e.subject for e in events]
     async with coding.runtime.engine.connect() as conn:
         codes = (await conn.execute(select(item_codes_table.c.item_id, item_codes_table.c.code, item_codes_table.c.status)

@@ -22,21 +22,39 @@ class DomainError(Exception):
 @dataclass(frozen=True)
 class ErrorSpec:
     status: int
-    code: str
+    code: str  # stable id, UPPER_SNAKE: clients switch on it
     message: str  # Chinese template, str.format(**context)
 
 
+FALLBACK = ErrorSpec(500, "INTERNAL_ERROR", "服务内部错误")
+"""What an error no table maps answers (a bug: tests/unit/test_error_tables.py keeps every raised error mapped)."""
+
+
 class ErrorTable:
-    """One table per service: domain error class → ErrorSpec. Lookup follows the class hierarchy."""
+    """One table per service: domain error class → ErrorSpec. Lookup follows the class hierarchy.
+
+    Only :class:`DomainError` subclasses can be entries (checked here, at construction): the HTTP adapter renders
+    DomainErrors alone, so any other class in a table would be a rule nothing ever applies."""
 
     def __init__(self, entries: Mapping[type[DomainError], ErrorSpec]) -> None:
+        for error_class, spec in entries.items():
+            if not (isinstance(error_class, type) and issubclass(error_class, DomainError)):
+                raise TypeError(f"an error table maps DomainError subclasses; {error_class!r} is not one")
+            if not isinstance(spec, ErrorSpec):
+                raise TypeError(f"{error_class.__name__} maps to {spec!r}, not to an ErrorSpec")
         self._entries = dict(entries)
 
+    def entry_for(self, error_class: type[DomainError]) -> ErrorSpec | None:
+        """The spec of ``error_class`` or of its nearest mapped base class; ``None`` if none is mapped."""
+        for cls in error_class.__mro__:
+            if issubclass(cls, DomainError):  # object, Exception, a mixin … are never entries
+                spec = self._entries.get(cls)
+                if spec is not None:
+                    return spec
+        return None
+
     def spec_for(self, error: DomainError) -> ErrorSpec:
-        for cls in type(error).__mro__:
-            if cls in self._entries:
-                return self._entries[cls]  # type: ignore[index]
-        return ErrorSpec(500, "INTERNAL_ERROR", "服务内部错误")
+        return self.entry_for(type(error)) or FALLBACK
 
     def render(self, error: DomainError) -> tuple[int, dict[str, Any]]:
         spec = self.spec_for(error)
@@ -45,6 +63,10 @@ class ErrorTable:
         except (KeyError, IndexError):
             message = spec.message
         return spec.status, {"code": spec.code, "message": message, "details": _jsonable(error.context)}
+
+    def items(self) -> list[tuple[type[DomainError], ErrorSpec]]:
+        """Every entry, in the table's order."""
+        return list(self._entries.items())
 
     def codes(self) -> list[ErrorSpec]:
         return list(self._entries.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,13 +23,25 @@ from shared.metrics import HTTP_LATENCY
 from shared.service import ServiceRuntime, runtime_lifespan
 from shared.settings import ServiceSettings
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "未认证：缺少或无效的 Bearer 令牌 (AUTHENTICATION_REQUIRED)"},
-    403: {"description": "无权限：角色或区划不符 (ROLE_FORBIDDEN / REGION_FORBIDDEN)"},
-    404: {"description": "未找到 (NOT_FOUND)"},
-    409: {"description": "状态冲突或版本冲突"},
-    422: {"description": "校验失败：details 中逐项列出字段、代码与中文说明"},
-}
+
+def error_responses(table: ErrorTable) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` every route of a service shares, derived from its error table: one per client-error
+    status (4xx) the table has, its description listing that status's stable codes with their Chinese message
+    templates (a code with several messages is listed with each). Server errors (5xx) are not promised per route.
+    A router adds what it says more precisely on top (``{**error_responses(ERRORS), 422: …}``)."""
+    listed: dict[int, dict[tuple[str, str], None]] = {}
+    for spec in table.codes():
+        if 400 <= spec.status < 500:
+            listed.setdefault(spec.status, {})[(spec.code, spec.message)] = None
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"description": _status_description(status, list(listed[status]))} for status in sorted(listed)}
+    return responses
+
+
+def _status_description(status: int, codes: list[tuple[str, str]]) -> str:
+    lines = [f"- `{code}`：{message}" for code, message in codes]
+    return (f"{HTTPStatus(status).phrase}。响应体 `{{code, message, details}}`，code 为下列之一"
+            f"（message 中的 {{…}} 取自 details）：\n\n" + "\n".join(lines))
 
 
 def create_service_app(
@@ -167,5 +180,5 @@ def _chinese_validation_message(error: dict[str, Any]) -> str:
     return f"取值无效（{error.get('msg', kind)}）"
 
 
-__all__ = ["ERROR_RESPONSES", "CorrelationId", "CurrentPrincipal", "RequestMetrics", "correlation_id",
-           "create_service_app", "current_principal", "document_models"]
+__all__ = ["CorrelationId", "CurrentPrincipal", "RequestMetrics", "correlation_id", "create_service_app",
+           "current_principal", "document_models", "error_responses"]

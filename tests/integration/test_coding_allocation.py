@@ -13,11 +13,11 @@ from sqlalchemy import select, text
 from shared.consumer import PermanentError
 from shared.eventstore import EventMetadata
 
-from coding.allocation import Allocation, RegistrationRequest
-from coding.app import CodingService
+from coding.adapters.tables import item_codes_table
+from coding.bootstrap import Coding
 from coding.domain.codes import with_collision_sequence
 from coding.domain.place_names import PlaceNames
-from coding.tables import item_codes_table
+from coding.service_layer.allocation import Allocation, RegistrationRequest
 from tests.integration.test_coding_support import (  # noqa: F401 - fixtures
     HUKOU_CODE,
     cancellation,
@@ -31,7 +31,7 @@ from tests.integration.test_coding_support import (  # noqa: F401 - fixtures
 )
 
 
-async def codes_of(coding: CodingService) -> dict[str, tuple[str, str]]:
+async def codes_of(coding: Coding) -> dict[str, tuple[str, str]]:
     """code → (item id, status) of every code ever allocated."""
     async with coding.runtime.engine.connect() as conn:
         rows = (await conn.execute(select(item_codes_table.c.code, item_codes_table.c.item_id,
@@ -39,7 +39,7 @@ async def codes_of(coding: CodingService) -> dict[str, tuple[str, str]]:
     return {r.code: (r.item_id, r.status) for r in rows}
 
 
-async def active_code(coding: CodingService, item_id: str) -> str | None:
+async def active_code(coding: Coding, item_id: str) -> str | None:
     async with coding.runtime.engine.connect() as conn:
         return await conn.scalar(select(item_codes_table.c.code).where(
             item_codes_table.c.item_id == item_id, item_codes_table.c.status == "active"))
@@ -49,7 +49,7 @@ def seq(n: int) -> str:
     return with_collision_sequence(HUKOU_CODE, n)
 
 
-async def test_first_registration_assigns_the_base_code_with_one_event(coding: CodingService) -> None:
+async def test_first_registration_assigns_the_base_code_with_one_event(coding: Coding) -> None:
     item = new_item_id()
     await deliver(coding, registration(item))
     assert await active_code(coding, item) == HUKOU_CODE
@@ -64,7 +64,7 @@ async def test_first_registration_assigns_the_base_code_with_one_event(coding: C
     assert assigned.actor == "coding" and assigned.correlation_id == f"corr-{item}"
 
 
-async def test_asking_again_returns_the_same_code_and_allocates_nothing_new(coding: CodingService) -> None:
+async def test_asking_again_returns_the_same_code_and_allocates_nothing_new(coding: Coding) -> None:
     item = new_item_id()
     await deliver(coding, registration(item))
     await deliver(coding, registration(item))
@@ -79,7 +79,7 @@ async def test_asking_again_returns_the_same_code_and_allocates_nothing_new(codi
 
 
 async def test_a_second_item_with_the_same_elements_gets_sequence_01_and_records_the_collision(
-    coding: CodingService,
+    coding: Coding,
 ) -> None:
     first, second = new_item_id(), new_item_id()
     await deliver(coding, registration(first))
@@ -91,7 +91,7 @@ async def test_a_second_item_with_the_same_elements_gets_sequence_01_and_records
 
 @pytest.mark.parametrize("racers", [2, 12, 24])
 async def test_racing_items_get_the_base_code_once_and_then_the_lowest_free_sequences(
-    coding: CodingService, racers: int
+    coding: Coding, racers: int
 ) -> None:
     items = [new_item_id() for _ in range(racers)]
     gate = asyncio.Event()
@@ -123,14 +123,14 @@ async def test_racing_items_get_the_base_code_once_and_then_the_lowest_free_sequ
 
 
 async def test_a_loser_waits_for_the_winners_uncommitted_code_then_takes_the_next(
-    coding: CodingService,
+    coding: Coding,
 ) -> None:
     """The race made deterministic: the winner has inserted the base code but not committed when the loser
     tries it; the loser waits on the primary key, then sees the code taken and takes 01."""
     winner, loser = new_item_id(), new_item_id()
     engine = coding.runtime.engine
     async with engine.begin() as conn:
-        await coding.on_lifecycle_events(conn, [entered(winner), registration(winner)])
+        await coding.lifecycle_consumer.handle(conn, [entered(winner), registration(winner)])
         losing = asyncio.create_task(deliver(coding, registration(loser)))
 
         async def loser_is_blocked() -> bool:
@@ -152,7 +152,7 @@ async def test_a_loser_waits_for_the_winners_uncommitted_code_then_takes_the_nex
     assert await active_code(coding, loser) == seq(1)
 
 
-async def test_a_retired_code_is_never_reused_neither_as_base_nor_as_sequence(coding: CodingService) -> None:
+async def test_a_retired_code_is_never_reused_neither_as_base_nor_as_sequence(coding: Coding) -> None:
     a, b, c, d = (new_item_id() for _ in range(4))
     await deliver(coding, registration(a))  # base
     await deliver(coding, registration(b))  # 01
@@ -168,7 +168,7 @@ async def test_a_retired_code_is_never_reused_neither_as_base_nor_as_sequence(co
     assert assigned_c.data["collided_with"] == a  # the holder of the base code, retired or not
 
 
-async def test_a_code_retired_by_recoding_is_not_reused_either(coding: CodingService) -> None:
+async def test_a_code_retired_by_recoding_is_not_reused_either(coding: Coding) -> None:
     item, other = new_item_id(), new_item_id()
     await deliver(coding, registration(item))
     await deliver(coding, registration(item, police_type="01"))  # re-coded away from the base code
@@ -176,7 +176,7 @@ async def test_a_code_retired_by_recoding_is_not_reused_either(coding: CodingSer
     assert await active_code(coding, other) == seq(1)
 
 
-async def test_all_99_sequences_taken_is_a_permanent_error(coding: CodingService) -> None:
+async def test_all_99_sequences_taken_is_a_permanent_error(coding: Coding) -> None:
     prefix = HUKOU_CODE[:22]
     async with coding.runtime.engine.begin() as conn:  # 100 earlier holders of the whole code space
         await conn.execute(item_codes_table.insert(), [
@@ -206,13 +206,13 @@ async def test_the_region_must_be_valid_on_the_allocation_date(database_url: str
         await runtime.close()
 
 
-async def test_invalid_elements_are_a_permanent_error_naming_each_bad_element(coding: CodingService) -> None:
+async def test_invalid_elements_are_a_permanent_error_naming_each_bad_element(coding: Coding) -> None:
     with pytest.raises(PermanentError) as caught:
         await deliver(coding, registration(new_item_id(), item_type="77", short_name="（）"))
     assert "item_type" in str(caught.value) and "short_name" in str(caught.value)
 
 
-async def test_a_registration_without_elements_is_a_permanent_error(coding: CodingService) -> None:
+async def test_a_registration_without_elements_is_a_permanent_error(coding: Coding) -> None:
     event = registration(new_item_id())
     del event.data["elements"]
     with pytest.raises(PermanentError):
@@ -220,7 +220,7 @@ async def test_a_registration_without_elements_is_a_permanent_error(coding: Codi
 
 
 async def test_a_batch_in_one_transaction_codes_each_item_once_with_collisions_inside_the_batch(
-    coding: CodingService,
+    coding: Coding,
 ) -> None:
     """Several queued requests in one transaction: same rules as one by one (the bench's batched path)."""
     items = [new_item_id() for _ in range(5)]

@@ -13,8 +13,7 @@ from fastapi import FastAPI
 
 from shared.infra import EmbeddedBroker
 
-from coding.app import CodingService
-from coding.bootstrap import create_app
+from coding.bootstrap import Coding, create_app
 from coding.config import CodingSettings
 from tests.integration.test_coding_support import HUKOU, HUKOU_CODE, deliver, new_item_id, registration, token
 
@@ -40,7 +39,7 @@ async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def coding_of(app: FastAPI) -> CodingService:
+def coding_of(app: FastAPI) -> Coding:
     return app.state.coding
 
 

@@ -10,9 +10,9 @@ import asyncio
 from shared.auth import Principal
 from shared.eventstore import EventMetadata, load_stream
 
-from coding.app import CodingService
+from coding.bootstrap import Coding
+from coding.domain.events import OVERRIDES_STREAM
 from coding.domain.place_names import PlaceNames
-from coding.events import OVERRIDES_STREAM
 from tests.integration.test_coding_support import (  # noqa: F401 - fixtures
     HUKOU,
     coding_fixture,
@@ -40,24 +40,24 @@ def elements(**changes: str) -> dict[str, str]:
 
 
 async def test_an_override_change_leaves_allocated_codes_alone_and_applies_to_previews_and_new_items(
-    coding: CodingService,
+    coding: Coding,
 ) -> None:
     engine = coding.runtime.engine
     first = new_item_id()
     await deliver(coding, registration(first, **elements()))
-    assert (await coding.preview(elements()))["code"] == SHANXIAN_SX
+    assert (await coding.item_codes.preview(elements()))["code"] == SHANXIAN_SX
 
     change = await coding.catalog.set_phrase(engine, "单县", "DX", "按地方习惯读作 dān", ADMIN)
     assert (change.changed, change.previous_letters, change.overrides_version) == (True, None, "2026.12.1+1")
 
-    preview = await coding.preview(elements())
+    preview = await coding.item_codes.preview(elements())
     assert (preview["code"], preview["pinyin_letters"], preview["overrides_version"]) == (
         SHANXIAN_DX, "DXHJZM", read_with("2026.12.1+1"))
     assert preview["name_reading"][0] | {"reason": None} == {
         "text": "单", "letter": "D", "position": 1, "in_code": True, "rule": "override", "rule_label": "拼音修正词典",
         "piece": "单县", "reason": None}
     assert preview["would_collide"] is False
-    assert (await coding.item_code(first, NATIONAL))["code"] == SHANXIAN_SX  # never recomputed
+    assert (await coding.item_codes.item_code(first, NATIONAL))["code"] == SHANXIAN_SX  # never recomputed
 
     await deliver(coding, registration(first, **elements()))  # asked again: the same (stored) code, not recomputed
     answers = await item_events(engine, first)
@@ -73,7 +73,7 @@ async def test_an_override_change_leaves_allocated_codes_alone_and_applies_to_pr
         "2026.12.1")
 
 
-async def test_a_recode_compares_short_names_under_one_dictionary(coding: CodingService) -> None:
+async def test_a_recode_compares_short_names_under_one_dictionary(coding: Coding) -> None:
     """After the override change the stored SX code and a request for the same 简称 are the same parts; a
     different 简称 is a change even though both are read with the new dictionary."""
     item = new_item_id()
@@ -89,9 +89,9 @@ async def test_every_process_sees_a_change_made_by_another_without_restarting(da
     runtime_a, process_a = await start_coding(database_url)
     runtime_b, process_b = await start_coding(database_url)
     try:
-        assert (await process_b.preview(elements()))["code"] == SHANXIAN_SX  # b has loaded the dictionary
+        assert (await process_b.item_codes.preview(elements()))["code"] == SHANXIAN_SX  # b has loaded the dictionary
         await process_a.catalog.set_phrase(runtime_a.engine, "单县", "DX", "测试", ADMIN)
-        seen_by_b = await process_b.preview(elements())
+        seen_by_b = await process_b.item_codes.preview(elements())
         assert (seen_by_b["code"], seen_by_b["overrides_version"]) == (SHANXIAN_DX, read_with("2026.12.1+1"))
         item = new_item_id()
         await deliver(process_b, registration(item, **elements()))
@@ -108,16 +108,16 @@ async def test_every_process_sees_a_change_made_by_another_without_restarting(da
 
 
 async def test_repeating_a_change_writes_nothing_and_removal_restores_the_place_table(
-        coding: CodingService) -> None:
+        coding: Coding) -> None:
     engine = coding.runtime.engine
     added = await coding.catalog.set_phrase(engine, "单县", "DX", "测试：按单字读音", ADMIN)
     assert (added.changed, added.previous_letters, added.overrides_version) == (True, None, "2026.12.1+1")
     again = await coding.catalog.set_phrase(engine, "单县", "DX", "重复提交", ADMIN)
     assert again.changed is False and again.overrides_version == "2026.12.1+1"
-    assert (await coding.preview(elements()))["code"] == SHANXIAN_DX  # the override wins over the place table
+    assert (await coding.item_codes.preview(elements()))["code"] == SHANXIAN_DX  # the override wins over the place table
     removed = await coding.catalog.remove_phrase(engine, "单县", "恢复地名读音", ADMIN)
     assert (removed.previous_letters, removed.overrides_version) == ("DX", "2026.12.1+2")
-    restored = await coding.preview(elements())
+    restored = await coding.item_codes.preview(elements())
     assert restored["code"] == SHANXIAN_SX and restored["name_reading"][0]["rule"] == "place"
     assert restored["name_reading"][0]["place"]["code"] == "371722"
     async with engine.connect() as conn:
@@ -130,7 +130,7 @@ async def test_repeating_a_change_writes_nothing_and_removal_restores_the_place_
     assert described["phrases"] == []
 
 
-async def test_concurrent_administrators_each_get_their_own_version(coding: CodingService) -> None:
+async def test_concurrent_administrators_each_get_their_own_version(coding: Coding) -> None:
     phrases = ["户口", "迁移", "审批", "居民", "身份"]
     await asyncio.gather(*(coding.catalog.set_phrase(coding.runtime.engine, p, "AB", f"并发 {p}", ADMIN)
                            for p in phrases))

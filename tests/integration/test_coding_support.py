@@ -22,8 +22,7 @@ from shared.eventstore import StoredEvent, load_stream
 from shared.service import ServiceRuntime
 from shared.settings import DEVELOPMENT_JWT_SECRET
 
-from coding.app import CodingService
-from coding.bootstrap import build
+from coding.bootstrap import Coding, build
 from coding.config import CodingSettings
 
 # 01 行政许可 · 440115 广州市南沙区 · 02 户政管理 · 03 许可审批 · 户口迁移审批 → HKQYSP
@@ -68,7 +67,7 @@ def entered(item_id: str, **changes: Any) -> CloudEvent:
         "revision": 1, "author": "entry-gz", "region_code": elements["region_code"], "elements": elements})
 
 
-async def deliver(coding: CodingService, event: CloudEvent, *, known: bool = True) -> None:
+async def deliver(coding: Coding, event: CloudEvent, *, known: bool = True) -> None:
     """What the consumer runner does with one lifecycle message (its contract checked, the handler and the tracking
     row in one transaction), the item having entered first unless ``known`` is false. A message the consumer
     refuses for good raises PermanentError with the reason (the runner would dead-letter it)."""
@@ -90,19 +89,17 @@ def token(*roles: str, regions: tuple[str, ...] = ("44",), subject: str = "teste
 
 
 async def start_coding(database_url: str, clock: Callable[[], datetime] | None = None,
-                       **settings: Any) -> tuple[ServiceRuntime, CodingService]:
+                       **settings: Any) -> tuple[ServiceRuntime, Coding]:
     """One coding process (API role only: no relay, no consumers) on ``database_url``."""
-    runtime, coding = build(CodingSettings(database_url=database_url, roles="api", db_pool_size=30, **settings))
-    if clock is not None:
-        coding.clock = clock
-        coding.allocator.clock = clock
+    configured = CodingSettings(database_url=database_url, roles="api", db_pool_size=30, **settings)
+    runtime, coding = build(configured) if clock is None else build(configured, clock=clock)
     await runtime.start()
     await coding.start()
     return runtime, coding
 
 
 @pytest.fixture(name="coding")
-async def coding_fixture(database_url: str) -> AsyncIterator[CodingService]:
+async def coding_fixture(database_url: str) -> AsyncIterator[Coding]:
     """One coding process on a fresh database (import ``coding_fixture`` to use the ``coding`` fixture)."""
     runtime, service = await start_coding(database_url)
     try:

@@ -132,7 +132,7 @@ async def test_the_lifecycle_refuses_forged_drafts_and_revisions_and_takes_the_g
 
 
 async def _feed(engine: AsyncEngine) -> list[str]:
-    from sync_gateway.feed import feed_entries_table
+    from sync_gateway.adapters.tables import feed_entries_table
 
     async with engine.connect() as conn:
         return list((await conn.execute(select(feed_entries_table.c.item_id))).scalars())

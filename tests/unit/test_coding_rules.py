@@ -20,15 +20,16 @@ from coding.domain.allocation import (
     next_service_sequence,
     same_code_parts,
 )
-from coding.domain.codes import PinyinOverrides, with_collision_sequence
+from coding.domain.codes import PinyinOverrides, name_code, with_collision_sequence
 from coding.domain.dictionary_views import (
     DictionaryQuery,
-    DictionaryQueryError,
     catalogue,
     query_dictionary,
     region_code_of_prefix,
     region_detail,
 )
+from coding.domain.errors import DictionaryQueryInvalidError, EmptyNameCodeError
+from coding.errors import ERRORS
 
 BASE = "014401150203HKQYSP000000"
 ELEMENTS = {"item_type": "01", "region_code": "440115", "police_type": "02", "service_category": "03",
@@ -116,6 +117,16 @@ def test_code_parts_checks_every_element_on_the_day() -> None:
     assert all(p.message for p in problems)
 
 
+
+def test_an_uncodable_short_name_is_the_problem_the_error_table_names() -> None:
+    """Preview and allocation list an uncodable 简称 among the elements' problems with the stable code and message
+    the service's error table gives EmptyNameCodeError: one name for one rule."""
+    *_, problems = code_parts({**ELEMENTS, "short_name": "（）"}, DICTIONARIES, OVERRIDES, on=date(2026, 11, 1))
+    with pytest.raises(EmptyNameCodeError) as caught:
+        name_code("（）", OVERRIDES)
+    _, answer = ERRORS.render(caught.value)
+    assert [(p.field, p.code, p.message) for p in problems] == [("short_name", answer["code"], answer["message"])]
+
 # ---- lineage and services ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("item", "kind", "predecessors", "successors", "reason"),
@@ -157,9 +168,9 @@ def test_a_region_prefix_stands_for_its_region(prefix: str, code: str) -> None:
 
 @pytest.mark.parametrize("prefix", ["4", "441", "44011", "4401150", "4A", ""])
 def test_a_malformed_region_prefix_is_refused(prefix: str) -> None:
-    with pytest.raises(DictionaryQueryError) as caught:
+    with pytest.raises(DictionaryQueryInvalidError) as caught:
         region_code_of_prefix(prefix)
-    assert caught.value.parameter == "parent"
+    assert caught.value.context["parameter"] == "parent"
 
 
 def test_the_catalogue_lists_every_table_with_version_and_size() -> None:
@@ -199,7 +210,7 @@ def test_children_counts_respect_valid_on() -> None:
 
 def test_region_parameters_do_not_apply_to_flat_tables() -> None:
     for query in (DictionaryQuery(parent="44"), DictionaryQuery(level=1)):
-        with pytest.raises(DictionaryQueryError):
+        with pytest.raises(DictionaryQueryInvalidError):
             query_dictionary(DICTIONARIES.item_types, query)
 
 

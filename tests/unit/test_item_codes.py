@@ -12,6 +12,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -23,18 +24,15 @@ try:  # the suite normally runs from an editable install (make test); fall back 
 except ImportError:  # pragma: no cover - depends on how the venv was built
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "coding"))
 
-from coding.domain import (
+from shared.errors import DomainError
+
+from coding.domain.codes import (
     DEFAULT_OVERRIDES_PATH,
     ITEM_CODE_LENGTH,
     NAME_CODE_LENGTH,
     SERVICE_SEQUENCE_MAX,
-    CodingDomainError,
-    EmptyNameCodeError,
-    InvalidOverrideError,
     ItemCodeParts,
-    MalformedCodeError,
     PinyinOverrides,
-    SequenceOutOfRangeError,
     compose_code,
     decode_code,
     decode_service_code,
@@ -45,12 +43,26 @@ from coding.domain import (
     service_code,
     with_collision_sequence,
 )
+from coding.domain.errors import (
+    CodingError,
+    EmptyNameCodeError,
+    MalformedCodeError,
+    PinyinOverrideInvalidError,
+    PinyinOverrideNotFoundError,
+    SequenceOutOfRangeError,
+)
+from coding.errors import ERRORS
 
 # Fixed parts for the table: 01 行政许可 · 440115 广州市南沙区 · 02 户政管理 · 01 证件办理.
 PREFIX = "014401150201"
 CHINESE = re.compile("[\u4e00-\u9fff]")
 NAME_CODE_SHAPE = re.compile("[0-9A-Z]{12}")
 NO_OVERRIDES = PinyinOverrides(phrases={}, version="test-empty")
+
+
+def rendered(error: DomainError) -> dict[str, Any]:
+    """The error as the API would answer it (the service's one error table): stable code, message, details."""
+    return ERRORS.render(error)[1]
 
 
 @pytest.fixture(scope="module")
@@ -348,14 +360,14 @@ def test_overrides_are_immutable() -> None:
     ],
 )
 def test_with_phrase_validates(phrase: str, letters: str) -> None:
-    with pytest.raises(InvalidOverrideError) as caught:
+    with pytest.raises(PinyinOverrideInvalidError) as caught:
         NO_OVERRIDES.with_phrase(phrase, letters)
-    assert caught.value.code == "INVALID_PINYIN_OVERRIDE"
-    assert CHINESE.search(caught.value.message)
+    assert rendered(caught.value)["code"] == "PINYIN_OVERRIDE_INVALID"
+    assert CHINESE.search(caught.value.context["reason"])
 
 
 def test_without_phrase_of_an_unknown_phrase_fails() -> None:
-    with pytest.raises(InvalidOverrideError):
+    with pytest.raises(PinyinOverrideNotFoundError):
         NO_OVERRIDES.without_phrase("单县")
 
 
@@ -381,7 +393,7 @@ def test_load_from_a_given_path(tmp_path: Path) -> None:
 def test_load_rejects_a_bad_file(tmp_path: Path, content: str) -> None:
     path = tmp_path / "overrides.json"
     path.write_text(content, encoding="utf-8")
-    with pytest.raises(InvalidOverrideError):
+    with pytest.raises(PinyinOverrideInvalidError):
         PinyinOverrides.load(path)
 
 
@@ -420,9 +432,9 @@ def test_name_letters_is_not_truncated(overrides: PinyinOverrides) -> None:
 def test_nothing_codable_raises(short_name: str, overrides: PinyinOverrides) -> None:
     with pytest.raises(EmptyNameCodeError) as caught:
         name_code(short_name, overrides)
-    assert caught.value.code == "EMPTY_NAME_CODE"
-    assert isinstance(caught.value, CodingDomainError)
-    assert CHINESE.search(caught.value.message)
+    assert rendered(caught.value)["code"] == "EMPTY_NAME_CODE"
+    assert isinstance(caught.value, CodingError)
+    assert CHINESE.search(rendered(caught.value)["message"])
     assert name_letters(short_name, overrides) == ""
 
 
@@ -458,9 +470,9 @@ def test_decode_and_display() -> None:
 def test_decode_names_the_malformed_part(code: str, part: str) -> None:
     with pytest.raises(MalformedCodeError) as caught:
         decode_code(code)
-    assert caught.value.part == part
-    assert caught.value.code == "MALFORMED_CODE"
-    assert CHINESE.search(caught.value.message)
+    assert caught.value.context["part"] == part
+    assert rendered(caught.value)["code"] == "MALFORMED_CODE"
+    assert CHINESE.search(caught.value.context["reason"])
     with pytest.raises(MalformedCodeError):
         display_code(code)
 
@@ -481,7 +493,7 @@ def test_parts_are_checked_on_construction(kwargs: dict[str, str], part: str) ->
     values.update(kwargs)
     with pytest.raises(MalformedCodeError) as caught:
         ItemCodeParts(**values)
-    assert caught.value.part == part
+    assert caught.value.context["part"] == part
 
 
 # ------------------------------------------------------------------------------------- collision and service
@@ -497,7 +509,7 @@ def test_collision_sequence_bounds(sequence: int) -> None:
     with pytest.raises(ValueError) as caught:
         with_collision_sequence("014401150201HKQYSP000000", sequence)
     assert isinstance(caught.value, SequenceOutOfRangeError)
-    assert caught.value.code == "SEQUENCE_OUT_OF_RANGE"
+    assert rendered(caught.value)["code"] == "SEQUENCE_OUT_OF_RANGE"
 
 
 @pytest.mark.parametrize("sequence", [True, 1.0, "1"])
@@ -621,8 +633,8 @@ def test_every_service_code_decodes_back_to_its_item_code_and_sequence(parts: It
 def test_decode_service_code_names_the_malformed_part(code: str, part: str) -> None:
     with pytest.raises(MalformedCodeError) as caught:
         decode_service_code(code)
-    assert caught.value.part == part
-    assert CHINESE.search(caught.value.message)
+    assert caught.value.context["part"] == part
+    assert CHINESE.search(caught.value.context["reason"])
 
 
 # The name code memoises pypinyin's conversion per segment (for speed); it must read exactly as pypinyin does.

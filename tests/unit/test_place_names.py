@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pypinyin import Style, lazy_pinyin
 
-from coding.domain import PinyinOverrides, explain_letters, name_code, name_letters
+from coding.domain.codes import PinyinOverrides, explain_letters, name_code, name_letters
 from coding.domain.place_names import DEFAULT_PLACE_NAMES_PATH, Place, PlaceNames
 
 ROOT = Path(__file__).resolve().parents[2]

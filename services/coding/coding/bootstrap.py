@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
 from fastapi import FastAPI
 
-from shared import contracts
-from shared.dictionaries import load_dictionaries
+from shared.dictionaries import Dictionaries, load_dictionaries
 from shared.http import create_service_app
 from shared.service import ServiceRuntime
 
-from coding.app import CodingService
+from coding.adapters.consumers import LIFECYCLE_EVENTS, LifecycleConsumer
+from coding.adapters.http import router
+from coding.adapters.tables import coding_metadata
 from coding.config import CodingSettings
 from coding.domain.codes import PinyinOverrides
 from coding.errors import ERRORS
-from coding.http import router
-from coding.overrides import OverrideCatalog
-from coding.tables import coding_metadata
+from coding.service_layer.allocation import CodeAllocator
+from coding.service_layer.code_lifecycle import CodeLifecycle
+from coding.service_layer.codes import ItemCodes
+from coding.service_layer.dictionaries import DictionaryViews
+from coding.service_layer.item_services import ItemServices
+from coding.service_layer.overrides import OverrideCatalog, PinyinOverrideAdministration
 
 SERVICE = "coding"
 
@@ -23,16 +31,50 @@ SERVICE = "coding"
 SETTINGS = CodingSettings
 
 
-def build(settings: CodingSettings) -> tuple[ServiceRuntime, CodingService]:
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Coding:
+    """The coding service as :func:`build` wires it: one object per area of the service layer, over one runtime,
+    one set of reference tables, one override catalogue and one clock."""
+
+    runtime: ServiceRuntime
+    dictionaries: Dictionaries
+    catalog: OverrideCatalog
+    clock: Callable[[], datetime]
+    allocator: CodeAllocator
+    lifecycle: CodeLifecycle
+    item_codes: ItemCodes
+    item_services: ItemServices
+    dictionary_views: DictionaryViews
+    override_administration: PinyinOverrideAdministration
+    lifecycle_consumer: LifecycleConsumer
+
+    async def start(self) -> None:
+        """Every process loads the override dictionary at start-up (and refreshes it before each computation)."""
+        await self.catalog.load(self.runtime.engine)
+
+
+def build(settings: CodingSettings, *, clock: Callable[[], datetime] = _now) -> tuple[ServiceRuntime, Coding]:
     runtime = ServiceRuntime.build(SERVICE, settings, coding_metadata)
-    coding = CodingService(runtime, load_dictionaries(), OverrideCatalog(PinyinOverrides.load()))
+    engine, dictionaries = runtime.engine, load_dictionaries()
+    catalog = OverrideCatalog(PinyinOverrides.load())
+    allocator = CodeAllocator(dictionaries, catalog, clock)
+    lifecycle = CodeLifecycle(allocator, clock)
+    coding = Coding(
+        runtime=runtime, dictionaries=dictionaries, catalog=catalog, clock=clock, allocator=allocator,
+        lifecycle=lifecycle, item_codes=ItemCodes(engine, dictionaries, catalog, clock),
+        item_services=ItemServices(engine, clock), dictionary_views=DictionaryViews(dictionaries),
+        override_administration=PinyinOverrideAdministration(engine, catalog),
+        lifecycle_consumer=LifecycleConsumer(lifecycle))
     # One consumer of the lifecycle topic: items entering (known items), registrations (allocate / re-code),
-    # cancellations (retire) and split / merge lineage. The name is kept from when it handled registrations only: it is the consumer group
-    # and the tracking key, so renaming it would make a deployed service re-read the topic from the start.
+    # cancellations (retire) and split / merge lineage. The name is kept from when it handled registrations only:
+    # it is the consumer group and the tracking key, so renaming it would make a deployed service re-read the topic
+    # from the start.
     runtime.consumers.append(runtime.consumer_spec(
-        "lifecycle-registrations", "lifecycle", (contracts.LIFECYCLE_ENTERED, contracts.LIFECYCLE_REGISTRATION_REQUESTED,
-                                                 contracts.LIFECYCLE_CANCELLED, contracts.LIFECYCLE_LINEAGE_RECORDED),
-        coding.on_lifecycle_events))
+        "lifecycle-registrations", "lifecycle", LIFECYCLE_EVENTS, coding.lifecycle_consumer.handle))
     return runtime, coding
 
 
@@ -51,5 +93,9 @@ def create_app(settings: CodingSettings | None = None) -> FastAPI:
         on_start=coding.start,
     )
     app.state.coding = coding
+    app.state.item_codes = coding.item_codes
+    app.state.item_services = coding.item_services
+    app.state.dictionary_views = coding.dictionary_views
+    app.state.override_administration = coding.override_administration
     app.include_router(router)
     return app

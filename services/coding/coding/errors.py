@@ -2,26 +2,33 @@
 
 from shared.errors import COMMON_ERRORS, ErrorSpec, ErrorTable
 
-from coding.allocation import CodeElementsInvalidError, CodeSpaceExhaustedError, ItemCodeEndedError
-from coding.app import (
-    CodeMalformedError,
+from coding.domain.errors import (
+    CodeElementsInvalidError,
     CodeNotFoundError,
+    CodeSpaceExhaustedError,
     DictionaryEntryNotFoundError,
     DictionaryNotFoundError,
     DictionaryQueryInvalidError,
-)
-from coding.item_services import (
+    EmptyNameCodeError,
+    ItemCodeEndedError,
     ItemNotCodedError,
     ItemServiceNotFoundError,
     ItemServiceWithdrawnError,
+    MalformedCodeError,
+    PinyinOverrideInvalidError,
+    PinyinOverrideNotFoundError,
+    SequenceOutOfRangeError,
     ServiceSequenceExhaustedError,
 )
-from coding.overrides import PinyinOverrideInvalidError, PinyinOverrideNotFoundError
 
 ERRORS = ErrorTable({
     **COMMON_ERRORS,
     CodeElementsInvalidError: ErrorSpec(422, "CODE_ELEMENTS_INVALID", "编码要素无效，无法生成事项编码"),
-    CodeMalformedError: ErrorSpec(422, "MALFORMED_CODE", "编码格式错误（{part}）：{reason}"),
+    MalformedCodeError: ErrorSpec(422, "MALFORMED_CODE", "编码格式错误（{part}）：{reason}"),
+    # Never answered by itself: preview and allocation list it among the elements' problems (with this code).
+    EmptyNameCodeError: ErrorSpec(422, "EMPTY_NAME_CODE", "{reason}"),
+    # The service makes every sequence itself: one out of range is a bug, named here.
+    SequenceOutOfRangeError: ErrorSpec(500, "SEQUENCE_OUT_OF_RANGE", "{reason}"),
     CodeNotFoundError: ErrorSpec(404, "CODE_NOT_FOUND", "事项“{item_id}”尚未分配编码"),
     CodeSpaceExhaustedError: ErrorSpec(409, "CODE_SPACE_EXHAUSTED", "基本编码 {base_code} 的 99 个重码序号已用完，请修改简称"),
     ItemCodeEndedError: ErrorSpec(409, "ITEM_CODE_ENDED", "事项“{item_id}”的编码 {code} 已因{reason}注销，不再赋码"),

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
+from shared.http import CorrelationId, CurrentPrincipal, error_responses
 
 from registry import queries, spreadsheets
 from registry.app import READ_ROLES, WRITE_ROLES, Registry
 from registry.domain.problems import ElementsInvalidError, Problem
+from registry.errors import ERRORS
 from registry.imports import ImportJobs
 from registry.schemas import (
     PROBLEMS_DESCRIPTION,
@@ -30,7 +31,7 @@ from registry.schemas import (
 )
 
 router = APIRouter(prefix="/registry/v1", tags=["registry 事项要素"],
-                   responses={**ERROR_RESPONSES, 422: {"description": PROBLEMS_DESCRIPTION}})
+                   responses={**error_responses(ERRORS), 422: {"description": PROBLEMS_DESCRIPTION}})
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Phase = Literal["forming", "preparing", "online", "offline", "cancelled"]
 

@@ -1,6 +1,9 @@
-"""Composition root of the sync gateway."""
+"""Composition root of the sync gateway: the only place that builds its engine, store, relay, consumer and feed
+reader."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 
@@ -8,11 +11,14 @@ from shared.contracts.feed import FeedEntry
 from shared.http import create_service_app, document_models
 from shared.service import ServiceRuntime
 
+from sync_gateway.adapters.consumers import FED_EVENTS, project_public_events
+from sync_gateway.adapters.http import router
+from sync_gateway.adapters.queries import FeedReader
+from sync_gateway.adapters.tables import sync_metadata
 from sync_gateway.config import SyncSettings
 from sync_gateway.errors import ERRORS
-from sync_gateway.feed import FED_EVENTS, FeedReader, project_public_events, sync_metadata
-from sync_gateway.feedback import NationalFeedback, feedback_metadata
-from sync_gateway.http import router
+from sync_gateway.service_layer.feed import NationalFeed
+from sync_gateway.service_layer.feedback import NationalFeedback
 
 SERVICE = "sync"
 
@@ -20,15 +26,28 @@ SERVICE = "sync"
 SETTINGS = SyncSettings
 
 
-def build(settings: SyncSettings) -> tuple[ServiceRuntime, FeedReader]:
-    runtime = ServiceRuntime.build(SERVICE, settings, sync_metadata, feedback_metadata)
+@dataclass(frozen=True)
+class SyncGateway:
+    """The sync gateway as :func:`build` wires it: the feed reader (listening while the app runs) and the use
+    cases over one runtime."""
+
+    runtime: ServiceRuntime
+    reader: FeedReader
+    national_feed: NationalFeed
+    national_feedback: NationalFeedback
+
+
+def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
+    runtime = ServiceRuntime.build(SERVICE, settings, sync_metadata)
     runtime.consumers.append(runtime.consumer_spec("lifecycle-feed", "lifecycle", FED_EVENTS, project_public_events))
-    return runtime, FeedReader(runtime.engine)
+    reader = FeedReader(runtime.engine)
+    feed = NationalFeed(runtime.engine, reader, max_wait_s=settings.feed_max_wait_s)
+    return runtime, SyncGateway(runtime, reader, feed, NationalFeedback(runtime.engine))
 
 
 def create_app(settings: SyncSettings | None = None) -> FastAPI:
     settings = settings or SyncSettings()
-    runtime, reader = build(settings)
+    runtime, sync = build(settings)
     app = create_service_app(
         service=SERVICE,
         title="同步网关 (sync-gateway)",
@@ -37,11 +56,12 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
         runtime=runtime,
         api_prefix="/sync/v1",
         settings=settings,
-        on_start=reader.start,
-        on_stop=reader.stop,
+        on_start=sync.reader.start,
+        on_stop=sync.reader.stop,
     )
-    app.state.feed_reader = reader
-    app.state.national_feedback = NationalFeedback(runtime.engine)
+    app.state.sync = sync
+    app.state.national_feed = sync.national_feed
+    app.state.national_feedback = sync.national_feedback
     app.include_router(router)
     document_models(app, FeedEntry)
     return app

@@ -1,8 +1,8 @@
-"""The sync gateway's one error table."""
+"""The sync gateway's one error table: domain error → (HTTP status, stable code, Chinese message)."""
 
 from shared.errors import COMMON_ERRORS, ErrorSpec, ErrorTable
 
-from sync_gateway.feedback import FeedEntryNotFoundError, RejectionReasonRequiredError
+from sync_gateway.domain.errors import FeedEntryNotFoundError, RejectionReasonRequiredError
 
 ERRORS = ErrorTable({
     **COMMON_ERRORS,

@@ -1,8 +1,4 @@
-"""Pure domain of the coding service: item codes (事项编码), name codes and service codes.
-
-The rules live in :mod:`coding.domain.codes`; the package re-exports exactly its public names."""
-
-from coding.domain import codes as _codes
-from coding.domain.codes import *  # noqa: F403 - the package's public face is codes' __all__
-
-__all__ = list(_codes.__all__)
+"""Pure domain of the coding service: item codes and name codes (``codes``), the place-name table
+(``place_names``), the rules of allocation, retirement and 事项服务编码 (``allocation``), the pinyin override
+dictionary's commands (``overrides``), the dictionary views (``dictionary_views``), the event types the service
+writes (``events``) and its error hierarchy (``errors``). Import from the defining module."""

@@ -1,7 +1,7 @@
 """Pure rules of allocation (赋码), re-coding, retirement and 事项服务编码: no I/O, no clock.
 
-The adapters (``coding.allocation``, ``coding.item_services``) read what the database holds, ask these functions
-what to do, and write the answer together with its events in one transaction.
+The service layer (``coding.service_layer.allocation``, ``coding.service_layer.item_services``) reads what the
+database holds, asks these functions what to do, and writes the answer together with its events in one transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from coding.domain.codes import (
     COLLISION_SEQUENCE_MAX,
     ITEM_CODE_LENGTH,
     SERVICE_SEQUENCE_MAX,
-    CodingDomainError,
     ItemCodeParts,
     PinyinOverrides,
     name_code,
@@ -26,6 +25,7 @@ from coding.domain.codes import (
     name_letters,
     with_collision_sequence,
 )
+from coding.domain.errors import EmptyNameCodeError
 
 # The coded elements (编码要素) of an item, in code order (shared.contracts): the four table parts, then the 简称 of
 # the name code.
@@ -84,8 +84,8 @@ def code_parts(
     letters = name_letters(values["short_name"], overrides)
     try:
         code = name_code_of_letters(values["short_name"], letters)
-    except CodingDomainError as exc:
-        problems.append(ElementProblem("short_name", exc.code, exc.message))
+    except EmptyNameCodeError as exc:  # one problem among the others: the answer lists them all
+        problems.append(ElementProblem("short_name", "EMPTY_NAME_CODE", exc.context["reason"]))
     if problems:
         return ComputedParts(None, letters, problems)
     return ComputedParts(ItemCodeParts(values["item_type"], values["region_code"], values["police_type"],
@@ -105,7 +105,7 @@ def same_code_parts(held: Mapping[str, Any], requested: Mapping[str, Any], overr
         return True
     try:
         return name_code(old["short_name"], overrides) == name_code(new["short_name"], overrides)
-    except CodingDomainError:
+    except EmptyNameCodeError:
         return False
 
 

@@ -24,7 +24,7 @@ from functools import lru_cache
 from itertools import chain
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any
 
 from pypinyin import Style
 from pypinyin.constants import PHRASES_DICT
@@ -33,6 +33,13 @@ from pypinyin.converter import UltimateConverter
 from pypinyin.core import Pinyin
 from pypinyin.seg.mmseg import p_set as _PHRASE_PREFIXES  # the prefix set pypinyin's own segmenter uses
 
+from coding.domain.errors import (
+    EmptyNameCodeError,
+    MalformedCodeError,
+    PinyinOverrideInvalidError,
+    PinyinOverrideNotFoundError,
+    SequenceOutOfRangeError,
+)
 from coding.domain.place_names import NO_PLACES, Place, PlaceNames
 
 __all__ = [
@@ -43,14 +50,9 @@ __all__ = [
     "NAME_CODE_PAD",
     "SERVICE_CODE_LENGTH",
     "SERVICE_SEQUENCE_MAX",
-    "CodingDomainError",
-    "EmptyNameCodeError",
-    "InvalidOverrideError",
     "ItemCodeParts",
     "LetterPiece",
-    "MalformedCodeError",
     "PinyinOverrides",
-    "SequenceOutOfRangeError",
     "clear_pinyin_caches",
     "compose_code",
     "decode_code",
@@ -95,57 +97,6 @@ _PART_LAYOUT: tuple[tuple[str, int, int, re.Pattern[str], str, str], ...] = (
 )
 
 
-# ---------------------------------------------------------------------------------------------------------- errors
-class CodingDomainError(Exception):
-    """Base of the coding domain's expected failures: ``code`` is a stable English id, ``message`` is Chinese."""
-
-    code: ClassVar[str] = "CODING_DOMAIN_ERROR"
-
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details: Mapping[str, Any] = MappingProxyType(dict(details))
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class MalformedCodeError(CodingDomainError):
-    """An item code (or one of its parts) does not have the required shape; ``part`` names the offending part:
-    ``length``, ``item_type``, ``region_code``, ``police_type``, ``service_category`` or ``name_code``."""
-
-    code: ClassVar[str] = "MALFORMED_CODE"
-
-    def __init__(self, part: str, message: str, **details: Any) -> None:
-        super().__init__(message, part=part, **details)
-        self.part = part
-
-
-class EmptyNameCodeError(CodingDomainError):
-    """The short name contains nothing that can be coded (no Chinese character, ASCII letter or digit)."""
-
-    code: ClassVar[str] = "EMPTY_NAME_CODE"
-
-    def __init__(self, short_name: str) -> None:
-        super().__init__(
-            f"简称“{short_name}”不含可编码的汉字、字母或数字，无法生成事项名称编码，请修改简称",
-            short_name=short_name,
-        )
-        self.short_name = short_name
-
-
-class InvalidOverrideError(CodingDomainError):
-    """An entry of the pinyin override dictionary (or the dictionary file itself) is not acceptable."""
-
-    code: ClassVar[str] = "INVALID_PINYIN_OVERRIDE"
-
-
-class SequenceOutOfRangeError(CodingDomainError, ValueError):
-    """A collision or service sequence outside its range (also a ``ValueError``)."""
-
-    code: ClassVar[str] = "SEQUENCE_OUT_OF_RANGE"
-
-
 # ------------------------------------------------------------------------------------------------- pinyin overrides
 @dataclass(frozen=True)
 class PinyinOverrides:
@@ -171,16 +122,15 @@ class PinyinOverrides:
 
     def __post_init__(self) -> None:
         if not isinstance(self.version, str) or not self.version.strip():
-            raise InvalidOverrideError("拼音修正词典的版本号不能为空", version=self.version)
+            raise PinyinOverrideInvalidError(version=self.version, reason="拼音修正词典的版本号不能为空")
         if not isinstance(self.phrases, Mapping):
-            raise InvalidOverrideError("拼音修正词典的词条必须是“词语 → 首字母”的映射")
+            raise PinyinOverrideInvalidError(reason="拼音修正词典的词条必须是“词语 → 首字母”的映射")
         normalised: dict[str, str] = {}
         for raw_phrase, letters in self.phrases.items():
             phrase = _validated_override(raw_phrase, letters)
             if phrase in normalised and normalised[phrase] != letters:
-                raise InvalidOverrideError(
-                    f"拼音修正词条“{phrase}”重复且首字母不一致（{normalised[phrase]} / {letters}）", phrase=phrase
-                )
+                raise PinyinOverrideInvalidError(
+                    phrase=phrase, reason=f"拼音修正词条“{phrase}”重复且首字母不一致（{normalised[phrase]} / {letters}）")
             normalised[phrase] = letters
         ordered = dict(sorted(normalised.items()))
         object.__setattr__(self, "phrases", MappingProxyType(ordered))
@@ -205,20 +155,21 @@ class PinyinOverrides:
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
-            message = f"拼音修正词典文件不是合法的 JSON：{source}（{exc.msg}）"
-            raise InvalidOverrideError(message, source=str(source)) from exc
+            raise PinyinOverrideInvalidError(
+                source=str(source), reason=f"拼音修正词典文件不是合法的 JSON：{source}（{exc.msg}）") from exc
         if not isinstance(document, dict) or not isinstance(document.get("phrases"), dict):
-            raise InvalidOverrideError(f"拼音修正词典文件缺少 phrases 对象：{source}", source=str(source))
+            raise PinyinOverrideInvalidError(source=str(source), reason=f"拼音修正词典文件缺少 phrases 对象：{source}")
         version = document.get("version")
         if not isinstance(version, str):
-            raise InvalidOverrideError(f"拼音修正词典文件缺少 version 字符串：{source}", source=str(source))
+            raise PinyinOverrideInvalidError(source=str(source), reason=f"拼音修正词典文件缺少 version 字符串：{source}")
         phrases: dict[str, Any] = {}
         reasons: dict[str, str] = {}
         for phrase, entry in document["phrases"].items():
             if isinstance(entry, dict):
                 phrases[phrase] = entry.get("letters")
                 if not isinstance(entry.get("reason"), str) or not entry["reason"].strip():
-                    raise InvalidOverrideError(f"拼音修正词条“{phrase}”缺少依据（reason）：{source}", phrase=phrase)
+                    raise PinyinOverrideInvalidError(
+                        phrase=phrase, reason=f"拼音修正词条“{phrase}”缺少依据（reason）：{source}")
                 reasons[unicodedata.normalize("NFKC", phrase)] = entry["reason"]
             else:
                 phrases[phrase] = entry
@@ -229,7 +180,7 @@ class PinyinOverrides:
     def with_phrase(self, phrase: str, letters: str, *, version: str | None = None) -> PinyinOverrides:
         """A copy with ``phrase → letters`` added (or replaced); ``version`` defaults to the current one.
 
-        Raises :class:`InvalidOverrideError` unless ``phrase`` is one or more CJK characters and ``letters`` is
+        Raises :class:`PinyinOverrideInvalidError` unless ``phrase`` is one or more CJK characters and ``letters`` is
         uppercase ``A``–``Z`` with exactly one letter per character."""
         key = _validated_override(phrase, letters)
         return PinyinOverrides(
@@ -237,10 +188,10 @@ class PinyinOverrides:
             reasons={p: r for p, r in self.reasons.items() if p != key}, places=self.places)
 
     def without_phrase(self, phrase: str, *, version: str | None = None) -> PinyinOverrides:
-        """A copy without ``phrase``; raises :class:`InvalidOverrideError` if it is not in the dictionary."""
+        """A copy without ``phrase``; raises :class:`PinyinOverrideNotFoundError` if it is not in the dictionary."""
         key = unicodedata.normalize("NFKC", phrase) if isinstance(phrase, str) else phrase
         if key not in self.phrases:
-            raise InvalidOverrideError(f"拼音修正词典中没有词条“{phrase}”", phrase=phrase)
+            raise PinyinOverrideNotFoundError(phrase=phrase)
         remaining = {p: letters for p, letters in self.phrases.items() if p != key}
         return PinyinOverrides(phrases=remaining, version=self.version if version is None else version,
                                reasons=self.reasons, places=self.places)
@@ -252,27 +203,25 @@ class PinyinOverrides:
 
 def override_key(phrase: object, letters: object) -> str:
     """Check one override entry (what :meth:`PinyinOverrides.with_phrase` accepts); returns the phrase as the
-    dictionary keys it (NFKC-normalised). Raises :class:`InvalidOverrideError`."""
+    dictionary keys it (NFKC-normalised). Raises :class:`PinyinOverrideInvalidError` (with the phrase and letters
+    as given, and the reason)."""
     return _validated_override(phrase, letters)
 
 
 def _validated_override(phrase: object, letters: object) -> str:
     """Check one override entry; returns the NFKC-normalised phrase."""
     if not isinstance(phrase, str) or not phrase:
-        raise InvalidOverrideError("拼音修正词条不能为空", phrase=phrase)
+        raise PinyinOverrideInvalidError(phrase=phrase, letters=letters, reason="拼音修正词条不能为空")
     key = unicodedata.normalize("NFKC", phrase)
     if not _HAN_ONLY.fullmatch(key):
-        raise InvalidOverrideError(f"拼音修正词条“{phrase}”只能由汉字组成", phrase=phrase)
+        raise PinyinOverrideInvalidError(phrase=phrase, letters=letters, reason=f"拼音修正词条“{phrase}”只能由汉字组成")
     if not isinstance(letters, str) or not _OVERRIDE_LETTERS.fullmatch(letters):
-        raise InvalidOverrideError(
-            f"拼音修正词条“{phrase}”的首字母“{letters}”只能由大写字母 A–Z 组成", phrase=phrase, letters=letters
-        )
+        raise PinyinOverrideInvalidError(
+            phrase=phrase, letters=letters, reason=f"拼音修正词条“{phrase}”的首字母“{letters}”只能由大写字母 A–Z 组成")
     if len(letters) != len(key):
-        raise InvalidOverrideError(
-            f"拼音修正词条“{phrase}”有{len(key)}个汉字，首字母“{letters}”却有{len(letters)}个",
-            phrase=phrase,
-            letters=letters,
-        )
+        raise PinyinOverrideInvalidError(
+            phrase=phrase, letters=letters,
+            reason=f"拼音修正词条“{phrase}”有{len(key)}个汉字，首字母“{letters}”却有{len(letters)}个")
     return key
 
 
@@ -342,7 +291,8 @@ def name_code_of_letters(short_name: str, letters: str) -> str:
     """:func:`name_code` from the letters :func:`name_letters` read from ``short_name`` (for callers that need
     both and should read the 简称 only once)."""
     if not letters:
-        raise EmptyNameCodeError(short_name)
+        raise EmptyNameCodeError(
+            short_name=short_name, reason=f"简称“{short_name}”不含可编码的汉字、字母或数字，无法生成事项名称编码，请修改简称")
     return letters[:NAME_CODE_LENGTH].ljust(NAME_CODE_LENGTH, NAME_CODE_PAD)
 
 
@@ -464,7 +414,7 @@ def _segment_letters(segment: str) -> str:
 @dataclass(frozen=True)
 class ItemCodeParts:
     """The five parts of a 事项编码. Construction checks each part's shape (not its dictionary meaning) and raises
-    :class:`MalformedCodeError` naming the first bad part."""
+    :class:`~coding.domain.errors.MalformedCodeError` naming the first bad part."""
 
     item_type: str
     region_code: str
@@ -476,8 +426,7 @@ class ItemCodeParts:
         for part, _start, _end, pattern, label, shape in _PART_LAYOUT:
             value = getattr(self, part)
             if not isinstance(value, str) or not pattern.fullmatch(value):
-                shown = value if isinstance(value, str) else repr(value)
-                raise MalformedCodeError(part, f"事项编码中的{label}应为{shape}，实际为“{shown}”", value=shown)
+                raise _malformed_part(part, value, label, shape, given="".join(map(_shown, self.as_tuple())))
 
     def code(self) -> str:
         """The 24-character code: the parts concatenated without separators."""
@@ -485,6 +434,15 @@ class ItemCodeParts:
 
     def as_tuple(self) -> tuple[str, str, str, str, str]:
         return (self.item_type, self.region_code, self.police_type, self.service_category, self.name_code)
+
+
+def _malformed_part(part: str, value: object, label: str, shape: str, *, given: str) -> MalformedCodeError:
+    """The error naming a part of the code ``given`` (as the caller gave it) that does not have its shape."""
+    return MalformedCodeError(code=given, part=part, reason=f"事项编码中的{label}应为{shape}，实际为“{_shown(value)}”")
+
+
+def _shown(value: object) -> str:
+    return value if isinstance(value, str) else repr(value)
 
 
 def compose_code(parts: ItemCodeParts) -> str:
@@ -501,8 +459,7 @@ def decode_code(code: str) -> ItemCodeParts:
         raise TypeError(f"code must be str, not {type(code).__name__}")
     if len(code) != ITEM_CODE_LENGTH:
         raise MalformedCodeError(
-            "length", f"事项编码应为{ITEM_CODE_LENGTH}位，实际为{len(code)}位：“{code}”", value=code
-        )
+            code=code, part="length", reason=f"事项编码应为{ITEM_CODE_LENGTH}位，实际为{len(code)}位：“{code}”")
     return ItemCodeParts(*(code[start:end] for _part, start, end, *_rest in _PART_LAYOUT))
 
 
@@ -528,15 +485,16 @@ def decode_service_code(code: str) -> tuple[ItemCodeParts, int]:
         raise TypeError(f"code must be str, not {type(code).__name__}")
     if len(code) != SERVICE_CODE_LENGTH:
         raise MalformedCodeError(
-            "length", f"事项服务编码应为{SERVICE_CODE_LENGTH}位，实际为{len(code)}位：“{code}”", value=code
-        )
-    parts = decode_code(code[:ITEM_CODE_LENGTH])
+            code=code, part="length", reason=f"事项服务编码应为{SERVICE_CODE_LENGTH}位，实际为{len(code)}位：“{code}”")
+    for part, start, end, pattern, label, shape in _PART_LAYOUT:  # the error names the service code given
+        if not pattern.fullmatch(code[start:end]):
+            raise _malformed_part(part, code[start:end], label, shape, given=code)
+    parts = ItemCodeParts(*(code[start:end] for _part, start, end, *_rest in _PART_LAYOUT))
     sequence = code[ITEM_CODE_LENGTH:]
     if not _SERVICE_SEQUENCE.fullmatch(sequence) or sequence == "000":
         raise MalformedCodeError(
-            "service_sequence", f"事项服务编码中的事项服务序号应为001至{SERVICE_SEQUENCE_MAX}，实际为“{sequence}”",
-            value=sequence,
-        )
+            code=code, part="service_sequence",
+            reason=f"事项服务编码中的事项服务序号应为001至{SERVICE_SEQUENCE_MAX}，实际为“{sequence}”")
     return parts, int(sequence)
 
 
@@ -548,5 +506,4 @@ def display_code(code: str) -> str:
 def _check_sequence(sequence: int, maximum: int, label: str) -> None:
     if isinstance(sequence, bool) or not isinstance(sequence, int) or not 1 <= sequence <= maximum:
         raise SequenceOutOfRangeError(
-            f"{label}应为1至{maximum}之间的整数，实际为“{sequence}”", sequence=repr(sequence), maximum=maximum
-        )
+            sequence=repr(sequence), maximum=maximum, reason=f"{label}应为1至{maximum}之间的整数，实际为“{sequence}”")

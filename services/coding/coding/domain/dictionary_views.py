@@ -15,18 +15,11 @@ from typing import Any
 
 from shared.dictionaries import Dictionaries, Dictionary, DictionaryEntry, Regions
 
+from coding.domain.errors import DictionaryQueryInvalidError
+
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 REGION_PREFIX = re.compile("[0-9]{2}(?:[0-9]{2}(?:[0-9]{2})?)?")
-
-
-class DictionaryQueryError(ValueError):
-    """A query the table cannot answer; ``parameter`` names it and ``message`` says why in Chinese."""
-
-    def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(message)
-        self.parameter = parameter
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -43,7 +36,7 @@ class DictionaryQuery:
 def region_code_of_prefix(prefix: str) -> str:
     """``44`` → ``440000``, ``4401`` → ``440100``: the region a GB/T 2260 prefix stands for."""
     if not REGION_PREFIX.fullmatch(prefix):
-        raise DictionaryQueryError("parent", f"区划代码前缀“{prefix}”应为2位、4位或6位数字")
+        raise DictionaryQueryInvalidError(parameter="parent", reason=f"区划代码前缀“{prefix}”应为2位、4位或6位数字")
     return prefix.ljust(6, "0")
 
 
@@ -65,9 +58,10 @@ def query_dictionary(dictionary: Dictionary, query: DictionaryQuery) -> dict[str
     if regions is None:
         for parameter, value in (("parent", query.parent), ("level", query.level)):
             if value is not None:
-                raise DictionaryQueryError(parameter, f"参数 {parameter} 只适用于区划代码表（regions）")
+                raise DictionaryQueryInvalidError(
+                    parameter=parameter, reason=f"参数 {parameter} 只适用于区划代码表（regions）")
     if not 1 <= query.limit <= MAX_PAGE_SIZE:
-        raise DictionaryQueryError("limit", f"limit 应在 1 至 {MAX_PAGE_SIZE} 之间")
+        raise DictionaryQueryInvalidError(parameter="limit", reason=f"limit 应在 1 至 {MAX_PAGE_SIZE} 之间")
     entries: list[DictionaryEntry]
     if regions is not None and query.parent is not None:
         entries = regions.children(region_code_of_prefix(query.parent))  # an unknown parent: UnknownCodeError

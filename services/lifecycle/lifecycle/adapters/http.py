@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import jsoncodec
-from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
+from shared.http import CorrelationId, CurrentPrincipal, error_responses
 
 from lifecycle.adapters.queries import ListFilter
 from lifecycle.adapters.views import chain_view, event_view, state_view
@@ -19,11 +19,12 @@ from lifecycle.domain.adjustments import Adjustment, AdjustmentKind
 from lifecycle.domain.decide import ItemCommand
 from lifecycle.domain.model import ItemState
 from lifecycle.domain.vocabulary import PHASE_LABELS, STEP_LABELS, Command, UnpublishKind
+from lifecycle.errors import ERRORS
 from lifecycle.service_layer.adjustments import Adjustments
 from lifecycle.service_layer.batches import BatchCommands, BatchReport
 from lifecycle.service_layer.items import LifecycleService
 
-router = APIRouter(prefix="/lifecycle/v1", tags=["lifecycle 事项生命周期"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/lifecycle/v1", tags=["lifecycle 事项生命周期"], responses=error_responses(ERRORS))
 
 MAX_BATCH_ITEMS = 10_000
 

@@ -13,7 +13,6 @@ that dictionary's version on its event. Codes already allocated are never recomp
 from __future__ import annotations
 
 import asyncio
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -21,37 +20,24 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.errors import ConcurrencyConflictError, DomainError
+from shared.auth import Principal
+from shared.errors import ConcurrencyConflictError
 from shared.eventstore import EventMetadata, NewEvent, StoredEvent, append_events, current_version, load_stream
 
-from coding.domain.codes import InvalidOverrideError, PinyinOverrides, override_key
-from coding.events import OVERRIDE_REMOVED, OVERRIDE_SET, OVERRIDES_STREAM
+from coding.domain.codes import PinyinOverrides
+from coding.domain.events import OVERRIDE_REMOVED, OVERRIDE_SET, OVERRIDES_STREAM
+from coding.domain.overrides import (
+    OverrideChange,
+    apply_override_event,
+    decide_remove,
+    decide_set,
+    overrides_version,
+)
 
 # Concurrent administrators: a command that lost the race on the stream version is re-decided on the new state.
 _COMMAND_ATTEMPTS = 5
-
-
-class PinyinOverrideInvalidError(DomainError):
-    """The phrase or letters of an override are not acceptable (``reason`` says why, in Chinese)."""
-
-
-class PinyinOverrideNotFoundError(DomainError):
-    """Removing a phrase that is not in the dictionary."""
-
-
-def overrides_version(packaged_version: str, stream_version: int) -> str:
-    """``2026.11.1`` for the packaged file alone, ``2026.11.1+3`` after three administrators' changes."""
-    return packaged_version if stream_version == 0 else f"{packaged_version}+{stream_version}"
-
-
-def apply_override_event(overrides: PinyinOverrides, event_type: str, data: dict[str, Any],
-                         version: str) -> PinyinOverrides:
-    """Fold one stored override event into the dictionary (pure)."""
-    if event_type == OVERRIDE_SET:
-        return overrides.with_phrase(data["phrase"], data["letters"], version=version)
-    if event_type == OVERRIDE_REMOVED:
-        return overrides.without_phrase(data["phrase"], version=version)
-    return overrides
+# Only the admin role: require_role("admin") passes admins only (admin holds every role, nobody else holds admin).
+ADMIN_ROLE = "admin"
 
 
 @dataclass(frozen=True)
@@ -62,18 +48,9 @@ class OverrideSnapshot:
     overrides: PinyinOverrides
 
 
-@dataclass(frozen=True)
-class OverrideChange:
-    """What a command did: ``changed`` is False for a repeated request that found the dictionary as asked."""
-
-    changed: bool
-    phrase: str
-    letters: str | None
-    previous_letters: str | None
-    overrides_version: str
-
-
 class OverrideCatalog:
+    """The dictionary as this process knows it (kept current by :meth:`refresh`), and its commands."""
+
     def __init__(self, packaged: PinyinOverrides) -> None:
         self.packaged = packaged
         self._snapshot = OverrideSnapshot(0, packaged)
@@ -119,33 +96,19 @@ class OverrideCatalog:
         async with engine.connect() as conn:
             return await self.refresh(conn)
 
-    # ---- administration (the admin role is checked by CodingService) ------------------------------------------
+    # ---- commands (the admin role is checked by PinyinOverrideAdministration) ----------------------------------
     async def set_phrase(self, engine: AsyncEngine, phrase: str, letters: str, reason: str,
                          metadata: EventMetadata) -> OverrideChange:
         """Add or change ``phrase → letters``. Repeating the same request changes nothing (and writes nothing)."""
-
-        def decide(current: PinyinOverrides) -> OverrideChange:
-            try:
-                key = override_key(phrase, letters)
-            except InvalidOverrideError as exc:
-                raise PinyinOverrideInvalidError(phrase=phrase, letters=letters, reason=exc.message) from exc
-            previous = current.phrases.get(key)
-            return OverrideChange(previous != letters, key, letters, previous, current.version)
-
-        return await self._command(engine, OVERRIDE_SET, decide, reason, metadata)
+        return await self._command(engine, OVERRIDE_SET, lambda current: decide_set(current, phrase, letters),
+                                   reason, metadata)
 
     async def remove_phrase(self, engine: AsyncEngine, phrase: str, reason: str,
                             metadata: EventMetadata) -> OverrideChange:
         """Remove ``phrase`` (packaged or added by an administrator): the place-name table or pypinyin reads it
         again."""
-
-        def decide(current: PinyinOverrides) -> OverrideChange:
-            key = unicodedata.normalize("NFKC", phrase)
-            if key not in current.phrases:
-                raise PinyinOverrideNotFoundError(phrase=phrase)
-            return OverrideChange(True, key, None, current.phrases[key], current.version)
-
-        return await self._command(engine, OVERRIDE_REMOVED, decide, reason, metadata)
+        return await self._command(engine, OVERRIDE_REMOVED, lambda current: decide_remove(current, phrase),
+                                   reason, metadata)
 
     async def _command(self, engine: AsyncEngine, event_type: str,
                        decide: Callable[[PinyinOverrides], OverrideChange], reason: str,
@@ -180,12 +143,12 @@ class OverrideCatalog:
             last_change[event.data["phrase"]] = event
         phrases = []
         for phrase, letters in snapshot.overrides.phrases.items():
-            event = last_change.get(phrase)
+            change = last_change.get(phrase)
             phrases.append({
-                "phrase": phrase, "letters": letters, "source": "admin" if event else "packaged",
-                "reason": event.data.get("reason") if event else self.packaged.reasons.get(phrase),
-                "changed_by": event.actor if event else None,
-                "changed_at": _iso(event.recorded_at) if event else None,
+                "phrase": phrase, "letters": letters, "source": "admin" if change else "packaged",
+                "reason": change.data.get("reason") if change else self.packaged.reasons.get(phrase),
+                "changed_by": change.actor if change else None,
+                "changed_at": _iso(change.recorded_at) if change else None,
             })
         places = snapshot.overrides.places
         return {
@@ -203,6 +166,30 @@ class OverrideCatalog:
                          "previous_letters": e.data.get("previous_letters"), "reason": e.data.get("reason"),
                          "actor": e.actor, "recorded_at": _iso(e.recorded_at)} for e in events],
         }
+
+
+class PinyinOverrideAdministration:
+    """The API's use cases on the dictionary: read it, set and remove phrases; administrators only."""
+
+    def __init__(self, engine: AsyncEngine, catalog: OverrideCatalog) -> None:
+        self.engine = engine
+        self.catalog = catalog
+
+    async def dictionary(self, principal: Principal) -> dict[str, Any]:
+        principal.require_role(ADMIN_ROLE)
+        return await self.catalog.describe(self.engine)
+
+    async def set_override(self, phrase: str, letters: str, reason: str, principal: Principal,
+                           correlation_id: str) -> OverrideChange:
+        principal.require_role(ADMIN_ROLE)
+        return await self.catalog.set_phrase(self.engine, phrase, letters, reason,
+                                             EventMetadata(actor=principal.subject, correlation_id=correlation_id))
+
+    async def remove_override(self, phrase: str, reason: str, principal: Principal,
+                              correlation_id: str) -> OverrideChange:
+        principal.require_role(ADMIN_ROLE)
+        return await self.catalog.remove_phrase(self.engine, phrase, reason,
+                                                EventMetadata(actor=principal.subject, correlation_id=correlation_id))
 
 
 def _iso(moment: datetime) -> str:

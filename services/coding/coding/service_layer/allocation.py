@@ -19,18 +19,18 @@ writes (the relay waits for every transaction older than the ones it reads).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.dictionaries import Dictionaries
-from shared.errors import DomainError
-from shared.eventstore import EventMetadata, NewEvent, StreamAppend, append_batch
+from shared.eventstore import EventMetadata, NewEvent
 
+from coding.adapters import store
+from coding.adapters.tables import ACTIVE, RETIRED
 from coding.domain.allocation import (
     COLLISION_PREFIX_LENGTH,
     RETIRED_CANCELLED,
@@ -44,25 +44,13 @@ from coding.domain.allocation import (
     same_code_parts,
 )
 from coding.domain.codes import ItemCodeParts, PinyinOverrides, compose_code
-from coding.events import CODE_ASSIGNED, CODE_RETIRED, OVERRIDES_STREAM
-from coding.item_services import move_services, withdraw_services
-from coding.overrides import OverrideCatalog
-from coding.tables import ACTIVE, RETIRED, item_codes_table
+from coding.domain.errors import CodeElementsInvalidError, CodeSpaceExhaustedError, CodingError, ItemCodeEndedError
+from coding.domain.events import CODE_ASSIGNED, CODE_RETIRED, OVERRIDES_STREAM
+from coding.service_layer.item_services import move_services, withdraw_services
+from coding.service_layer.overrides import OverrideCatalog
 
 # A code retired for one of these reasons ends the item's coding: it never gets a new code.
 TERMINAL_RETIREMENTS = (RETIRED_CANCELLED, RETIRED_SPLIT, RETIRED_MERGED)
-
-
-class CodeElementsInvalidError(DomainError):
-    """The coded elements cannot form a code (unknown or expired table value, nothing codable in the 简称)."""
-
-
-class CodeSpaceExhaustedError(DomainError):
-    """All 99 collision sequences of a base code are taken (an administrator must change the 简称)."""
-
-
-class ItemCodeEndedError(DomainError):
-    """The item's code was retired for good (cancelled, split or merged): it gets no new code."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +73,7 @@ class Allocation:
     replaces: str | None = None
 
 
-AllocationResult = Allocation | DomainError
+AllocationResult = Allocation | CodingError
 
 
 @dataclass
@@ -101,35 +89,6 @@ class _Plan:
     events: list[NewEvent] = field(default_factory=list)
 
 
-_TAKEN_SQL = text("""
-SELECT c.code, c.item_id FROM unnest(CAST(:prefixes AS text[])) AS p(prefix)
-JOIN item_codes c ON c.code >= p.prefix COLLATE "C" AND c.code <= (p.prefix || 'ZZ') COLLATE "C"
-""")
-
-_INSERT_SQL = text("""
-INSERT INTO item_codes (code, item_id, status, base_code, collided_with, parts, elements, pinyin_letters,
-                        overrides_version, replaces, allocated_at)
-SELECT n.code, n.item_id, 'active', n.base_code, n.collided_with, n.parts::jsonb, n.elements::jsonb, n.letters,
-       :overrides_version, n.replaces, :now
-FROM unnest(CAST(:codes AS text[]), CAST(:item_ids AS text[]), CAST(:bases AS text[]), CAST(:collided AS text[]),
-            CAST(:parts AS text[]), CAST(:elements AS text[]), CAST(:letters AS text[]), CAST(:replaces AS text[]))
-     AS n(code, item_id, base_code, collided_with, parts, elements, letters, replaces)
-ORDER BY n.code COLLATE "C"
-ON CONFLICT (code) DO NOTHING
-RETURNING code
-""")
-
-_STREAM_VERSIONS_SQL = text("""
-SELECT stream_id, max(version) AS version FROM events WHERE stream_id = ANY(CAST(:ids AS text[])) GROUP BY stream_id
-""")
-
-_SET_REPLACED_BY_SQL = text("""
-UPDATE item_codes SET replaced_by = n.new_code
-FROM unnest(CAST(:old AS text[]), CAST(:new AS text[])) AS n(old_code, new_code)
-WHERE item_codes.code = n.old_code
-""")
-
-
 class CodeAllocator:
     def __init__(self, dictionaries: Dictionaries, catalog: OverrideCatalog, clock: Callable[[], datetime]) -> None:
         self.dictionaries = dictionaries
@@ -142,7 +101,9 @@ class CodeAllocator:
         results: dict[int, AllocationResult] = {}
         pending = list(enumerate(requests))
         while pending:  # a second request for an item already in this round waits for the next round
-            round_, later, seen = [], [], set()
+            round_: list[tuple[int, RegistrationRequest]] = []
+            later: list[tuple[int, RegistrationRequest]] = []
+            seen: set[str] = set()
             for index, request in pending:
                 (later if request.item_id in seen else round_).append((index, request))
                 seen.add(request.item_id)
@@ -154,12 +115,9 @@ class CodeAllocator:
                               requests: list[tuple[int, RegistrationRequest]]) -> dict[int, AllocationResult]:
         now = self.clock()
         ids = [r.item_id for _, r in requests]
-        rows = (await conn.execute(select(item_codes_table).where(
-            item_codes_table.c.item_id.in_(ids),
-            or_(item_codes_table.c.status == ACTIVE, item_codes_table.c.retire_reason.in_(TERMINAL_RETIREMENTS)),
-        ).with_for_update())).all()  # lock: a re-code, a cancellation and a service allocation of one item take turns
+        rows = await store.lock_code_rows(conn, ids, TERMINAL_RETIREMENTS)
         # One statement for the items' stream versions (to append at) and the override stream's (to compute with).
-        versions = await stream_versions(conn, [*ids, OVERRIDES_STREAM])
+        versions = await store.stream_versions(conn, [*ids, OVERRIDES_STREAM])
         overrides = (await self.catalog.refresh(conn, stream_version=versions.get(OVERRIDES_STREAM, 0))).overrides
         results, plans = self._plan(requests, rows, overrides, now)
         # Every registration request gets an answer, also when the code stays the same (e.g. a 简称 change with the
@@ -171,29 +129,26 @@ class CodeAllocator:
                     if isinstance(r, Allocation) and r.outcome == "unchanged"
                     for requests_by_index in [dict(requests)]]
         if not plans:
-            await append_item_events(conn, repeated, versions)
+            await store.append_item_events(conn, repeated, versions)
             return results
 
         recoded = [p.held.code for p in plans if p.held is not None]
         if recoded:  # the old code stops being active first: an item holds at most one active code
-            await conn.execute(update(item_codes_table).where(item_codes_table.c.code.in_(recoded)).values(
-                status=RETIRED, retired_at=now, retire_reason=RETIRED_RECODED))
+            await store.retire_codes(conn, recoded, RETIRED_RECODED, now)
         exhausted = await self._claim(conn, plans, overrides, now)
         for plan in exhausted:
             results[plan.index] = CodeSpaceExhaustedError(item_id=plan.request.item_id, base_code=plan.base)
         kept = [p.held.code for p in exhausted if p.held is not None]
         if kept:  # no new code, so the old one stays active
-            await conn.execute(update(item_codes_table).where(item_codes_table.c.code.in_(kept)).values(
-                status=ACTIVE, retired_at=None, retire_reason=None))
+            await store.reactivate_codes(conn, kept)
         claimed = [p for p in plans if p not in exhausted]
         replaced = [p for p in claimed if p.held is not None]
         if replaced:
-            await conn.execute(_SET_REPLACED_BY_SQL, {"old": [p.held.code for p in replaced],
-                                                      "new": [p.code for p in replaced]})
+            await store.set_replaced_by(conn, [p.held.code for p in replaced], [str(p.code) for p in replaced])
         for plan in claimed:
             results[plan.index] = await self._record(conn, plan, overrides)
-        await append_item_events(conn, [(p.request.item_id, p.events, p.request.metadata) for p in claimed]
-                                 + repeated, versions)
+        await store.append_item_events(conn, [(p.request.item_id, p.events, p.request.metadata) for p in claimed]
+                                       + repeated, versions)
         return results
 
     def _plan(self, requests: list[tuple[int, RegistrationRequest]], rows: Sequence[Any], overrides: PinyinOverrides,
@@ -257,7 +212,7 @@ class CodeAllocator:
         while unresolved:
             for plan in unresolved:
                 plan.code = plan.collided_with = None
-            taken = await codes_taken(conn, {p.base[:COLLISION_PREFIX_LENGTH] for p in unresolved})
+            taken = await store.codes_taken(conn, {p.base[:COLLISION_PREFIX_LENGTH] for p in unresolved})
             choices: list[_Plan] = []
             for plan in unresolved:
                 code = lowest_free_code(plan.base, taken)
@@ -277,32 +232,28 @@ class CodeAllocator:
         """Insert the plans' chosen codes; returns those inserted (the others are held by someone else)."""
         if not plans:
             return set()
-        return set((await conn.execute(_INSERT_SQL, {
-            "codes": [p.code for p in plans], "item_ids": [p.request.item_id for p in plans],
-            "bases": [p.base for p in plans], "collided": [p.collided_with for p in plans],
-            "parts": [json.dumps(parts_json(p.parts)) for p in plans],
-            "elements": [json.dumps(coded_elements(p.request.elements), ensure_ascii=False) for p in plans],
-            "letters": [p.pinyin_letters for p in plans],
-            "replaces": [p.held.code if p.held is not None else None for p in plans],
-            "overrides_version": overrides.dictionary_version, "now": now,
-        })).scalars())
+        return await store.insert_codes(
+            conn, codes=[p.code for p in plans], item_ids=[p.request.item_id for p in plans],
+            bases=[p.base for p in plans], collided=[p.collided_with for p in plans],
+            parts=[json.dumps(parts_json(p.parts)) for p in plans],
+            elements=[json.dumps(coded_elements(p.request.elements), ensure_ascii=False) for p in plans],
+            letters=[p.pinyin_letters for p in plans],
+            replaces=[p.held.code if p.held is not None else None for p in plans],
+            overrides_version=overrides.dictionary_version, now=now)
 
     # ---- retirement (cancellation, split, merge) -----------------------------------------------------------------
     async def retire(self, conn: AsyncConnection, item_id: str, reason: str, metadata: EventMetadata, *,
                      replaced_by: str | None = None) -> str | None:
         """Retire the item's active code (if it has one) and withdraw its services; returns the retired code."""
         now = self.clock()
-        row = (await conn.execute(update(item_codes_table).where(
-            item_codes_table.c.item_id == item_id, item_codes_table.c.status == ACTIVE).values(
-            status=RETIRED, retired_at=now, retire_reason=reason, replaced_by=replaced_by).returning(
-            item_codes_table.c.code))).first()
-        if row is None:
+        code = await store.retire_active_code(conn, item_id, reason, replaced_by, now)
+        if code is None:
             return None  # never coded, or retired already: nothing to do (a repeat is harmless)
-        events = [NewEvent(CODE_RETIRED, {"item_id": item_id, "code": row.code, "reason": reason,
+        events = [NewEvent(CODE_RETIRED, {"item_id": item_id, "code": code, "reason": reason,
                                           "replaced_by": replaced_by})]
         events += await withdraw_services(conn, item_id, reason, now)
-        await append_item_events(conn, [(item_id, events, metadata)])
-        return str(row.code)
+        await store.append_item_events(conn, [(item_id, events, metadata)])
+        return code
 
 
 def _repeated_answer(row: Any) -> NewEvent:
@@ -311,27 +262,3 @@ def _repeated_answer(row: Any) -> NewEvent:
         "item_id": row.item_id, "code": row.code, "base_code": row.base_code, "collided_with": row.collided_with,
         "parts": row.parts, "pinyin_letters": row.pinyin_letters, "overrides_version": row.overrides_version,
         "replaces": None, "repeated": True})
-
-
-async def codes_taken(conn: AsyncConnection, prefixes: Iterable[str]) -> dict[str, str]:
-    """Every code ever allocated (active or retired) under these 22-character prefixes → the item that took it."""
-    return dict((await conn.execute(_TAKEN_SQL, {"prefixes": sorted(set(prefixes))})).all())
-
-
-async def stream_versions(conn: AsyncConnection, stream_ids: Sequence[str]) -> dict[str, int]:
-    """Current version of each stream (absent: 0, a new stream)."""
-    return dict((await conn.execute(_STREAM_VERSIONS_SQL, {"ids": list(stream_ids)})).all())
-
-
-async def append_item_events(conn: AsyncConnection, batches: Sequence[tuple[str, list[NewEvent], EventMetadata]],
-                             versions: Mapping[str, int] | None = None) -> None:
-    """Append each item's events (with its own metadata: actor, correlation, causation) to its stream at
-    ``versions`` (read now if not given), all in one ``append_batch``. Call last in the transaction: it takes the
-    events table lock."""
-    batches = [b for b in batches if b[1]]
-    if not batches:
-        return
-    if versions is None:
-        versions = await stream_versions(conn, [b[0] for b in batches])
-    await append_batch(conn, [StreamAppend(item_id, versions.get(item_id, 0), events, metadata)
-                              for item_id, events, metadata in batches])

@@ -1,4 +1,4 @@
-"""Coding HTTP routes (thin: parse → one handler call → render)."""
+"""Coding HTTP routes (thin: parse → one service-layer call → shape the response)."""
 
 from __future__ import annotations
 
@@ -7,53 +7,47 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
 
-from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
+from shared.http import CorrelationId, CurrentPrincipal, error_responses
 
-from coding.app import CodingService
+from coding.adapters.schemas import OverrideBody, PreviewBody, ServiceBody, WithdrawBody
 from coding.domain.dictionary_views import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, DictionaryQuery
+from coding.errors import ERRORS
+from coding.service_layer.codes import ItemCodes
+from coding.service_layer.dictionaries import DictionaryViews
+from coding.service_layer.item_services import ItemServices
+from coding.service_layer.overrides import PinyinOverrideAdministration
 
-router = APIRouter(prefix="/coding/v1", tags=["coding 事项编码"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/coding/v1", tags=["coding 事项编码"], responses=error_responses(ERRORS))
 
 
-def service(request: Request) -> CodingService:
-    return request.app.state.coding
+# The getters are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per request.
+async def get_item_codes(request: Request) -> ItemCodes:
+    codes: ItemCodes = request.app.state.item_codes
+    return codes
 
 
-Service = Annotated[CodingService, Depends(service)]
+async def get_item_services(request: Request) -> ItemServices:
+    services: ItemServices = request.app.state.item_services
+    return services
+
+
+async def get_dictionary_views(request: Request) -> DictionaryViews:
+    views: DictionaryViews = request.app.state.dictionary_views
+    return views
+
+
+async def get_override_administration(request: Request) -> PinyinOverrideAdministration:
+    administration: PinyinOverrideAdministration = request.app.state.override_administration
+    return administration
+
+
+ItemCodesDep = Annotated[ItemCodes, Depends(get_item_codes)]
+ItemServicesDep = Annotated[ItemServices, Depends(get_item_services)]
+DictionaryViewsDep = Annotated[DictionaryViews, Depends(get_dictionary_views)]
+OverrideAdministrationDep = Annotated[PinyinOverrideAdministration, Depends(get_override_administration)]
 
 REGION_PREFIX_PATTERN = "^[0-9]{2}([0-9]{2}([0-9]{2})?)?$"
-
-
-class PreviewBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    item_type: str = Field(..., description="事项类型编码: item type code, 2 digits (dictionary item_types)")
-    region_code: str = Field(..., description="区划代码: GB/T 2260 region code, 6 digits, valid today")
-    police_type: str = Field(..., description="业务警种编码: police type code, 2 digits (dictionary police_types)")
-    service_category: str = Field(
-        ..., description="服务类别编码: service category code, 2 digits (dictionary service_categories)")
-    short_name: str = Field(..., max_length=200, description="简称: short name, source of the 12-character name code")
-
-
-class ServiceBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(..., min_length=1, max_length=200,
-                      description="事项服务名称: name of the item service (unique among the item's active services)")
-
-
-class WithdrawBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = Field(..., min_length=1, max_length=2000, description="撤销原因: why the service is withdrawn")
-
-
-class OverrideBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    phrase: str = Field(..., min_length=1, max_length=20,
-                        description="词语: the phrase, Chinese characters only (e.g. 单县)")
-    letters: str = Field(..., min_length=1, max_length=20,
-                         description="首字母: uppercase first letters, one per character (e.g. SX)")
-    reason: str = Field(..., min_length=1, max_length=2000, description="修改原因: why the reading is corrected")
 
 
 # ---- codes ---------------------------------------------------------------------------------------------------------
@@ -67,8 +61,8 @@ class OverrideBody(BaseModel):
                 "latin 字母数字照录），以及是否在事项名称编码保留的前 12 位内；不参与编码的文字也列出（letter 为 null）。"
                 "要素无效返回 422 CODE_ELEMENTS_INVALID，details.problems 逐项说明。",
 )
-async def preview(body: PreviewBody, svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
-    return await svc.preview(body.model_dump())
+async def preview(body: PreviewBody, codes: ItemCodesDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    return await codes.preview(body.model_dump())
 
 
 @router.get(
@@ -80,8 +74,8 @@ async def preview(body: PreviewBody, svc: Service, principal: CurrentPrincipal) 
                 "service_category、name_code、service_sequence）。",
 )
 async def get_code(code: Annotated[str, Path(description="事项编码 (24) or 事项服务编码 (27), no separators")],
-                   svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
-    return await svc.code_info(code, principal)
+                   codes: ItemCodesDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    return await codes.code_info(code, principal)
 
 
 @router.get(
@@ -90,14 +84,14 @@ async def get_code(code: Annotated[str, Path(description="事项编码 (24) or �
     description="当前有效编码（无则为 null）、曾持有的全部编码（含注销原因与新旧编码链接）、拆分合并的前后事项及其编码"
                 "（后继事项的编码在读取时解析，可能尚未赋码）、本服务关于该事项的全部事件。从未赋码返回 404 CODE_NOT_FOUND。",
 )
-async def get_item_code(item_id: str, svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
-    return await svc.item_code(item_id, principal)
+async def get_item_code(item_id: str, codes: ItemCodesDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    return await codes.item_code(item_id, principal)
 
 
 # ---- 事项服务编码 ------------------------------------------------------------------------------------------------
 @router.get("/items/{item_id}/services", summary="事项的事项服务及其编码（含已撤销的）")
-async def list_services(item_id: str, svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
-    return await svc.services(item_id, principal)
+async def list_services(item_id: str, services: ItemServicesDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    return await services.services_of(item_id, principal)
 
 
 @router.post(
@@ -107,9 +101,9 @@ async def list_services(item_id: str, svc: Service, principal: CurrentPrincipal)
     description="需要 publisher 角色（或 admin）且事项在本人区划内。按名称幂等：同名的有效事项服务已存在时返回 200 和原编码；"
                 "新分配返回 201。序号取曾发出的最大序号加一，撤销后也不复用。事项未赋码返回 409 ITEM_NOT_CODED。",
 )
-async def allocate_service(item_id: str, body: ServiceBody, response: Response, svc: Service,
+async def allocate_service(item_id: str, body: ServiceBody, response: Response, services: ItemServicesDep,
                            principal: CurrentPrincipal, correlation_id: CorrelationId) -> dict[str, Any]:
-    outcome = await svc.allocate_service(item_id, body.name, principal, correlation_id)
+    outcome = await services.allocate(item_id, body.name, principal, correlation_id)
     if not outcome.created:
         response.status_code = status.HTTP_200_OK
     return outcome.service
@@ -121,15 +115,15 @@ async def allocate_service(item_id: str, body: ServiceBody, response: Response, 
     description="需要 publisher 角色（或 admin）。已撤销的再次撤销返回 409 ITEM_SERVICE_WITHDRAWN。",
 )
 async def withdraw_service(item_id: str, sequence: Annotated[int, Path(ge=1, le=999, description="service sequence")],
-                           body: WithdrawBody, svc: Service, principal: CurrentPrincipal,
+                           body: WithdrawBody, services: ItemServicesDep, principal: CurrentPrincipal,
                            correlation_id: CorrelationId) -> dict[str, Any]:
-    return await svc.withdraw_service(item_id, sequence, body.reason, principal, correlation_id)
+    return await services.withdraw(item_id, sequence, body.reason, principal, correlation_id)
 
 
 # ---- dictionaries --------------------------------------------------------------------------------------------------
 @router.get("/dictionaries", summary="全部代码表及其版本、条目数与数据来源")
-async def list_dictionaries(svc: Service) -> dict[str, Any]:
-    return svc.dictionary_catalogue()
+async def list_dictionaries(views: DictionaryViewsDep) -> dict[str, Any]:
+    return views.catalogue()
 
 
 @router.get(
@@ -139,10 +133,10 @@ async def list_dictionaries(svc: Service) -> dict[str, Any]:
 )
 async def get_region(
     code: Annotated[str, Path(pattern=REGION_PREFIX_PATTERN, description="GB/T 2260 code or 2/4-digit prefix")],
-    svc: Service,
+    views: DictionaryViewsDep,
     valid_on: Annotated[date | None, Query(description="keep only children valid on this day (ISO date)")] = None,
 ) -> dict[str, Any]:
-    return svc.region(code, valid_on)
+    return views.region(code, valid_on)
 
 
 @router.get(
@@ -155,7 +149,7 @@ async def get_region(
 )
 async def get_dictionary(
     name: str,
-    svc: Service,
+    views: DictionaryViewsDep,
     valid_on: Annotated[date | None, Query(description="only codes valid on this day (ISO date)")] = None,
     q: Annotated[str | None, Query(max_length=50, description="part of the label, or the start of the code")] = None,
     parent: Annotated[str | None, Query(pattern=REGION_PREFIX_PATTERN,
@@ -165,7 +159,7 @@ async def get_dictionary(
     cursor: Annotated[str | None, Query(max_length=12, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="page size")] = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
-    return svc.dictionary(name, DictionaryQuery(valid_on=valid_on, q=q, parent=parent, level=level,
+    return views.dictionary(name, DictionaryQuery(valid_on=valid_on, q=q, parent=parent, level=level,
                                                 expand_children=expand == "children", cursor=cursor, limit=limit))
 
 
@@ -176,8 +170,8 @@ async def get_dictionary(
     description="读音顺序：拼音修正词典优先，其次地名读音表（place_names：全部区划名称的读音，带或不带层级后缀，"
                 "由 scripts/generate_place_names.py 生成），最后 pypinyin；简称中按最长匹配、从左到右。",
 )
-async def get_overrides(svc: Service, principal: CurrentPrincipal) -> dict[str, Any]:
-    return await svc.overrides(principal)
+async def get_overrides(overrides: OverrideAdministrationDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    return await overrides.dictionary(principal)
 
 
 @router.post(
@@ -188,9 +182,9 @@ async def get_overrides(svc: Service, principal: CurrentPrincipal) -> dict[str, 
                 "核对版本并加载新事件。词条优先于地名读音表。已分配的编码保存在分配事件中，永不重算；预览立即按新词典计算。"
                 "与现有词条相同返回 200（不产生事件）；新增或修改返回 201。",
 )
-async def set_override(body: OverrideBody, response: Response, svc: Service, principal: CurrentPrincipal,
-                       correlation_id: CorrelationId) -> dict[str, Any]:
-    change = await svc.set_override(body.phrase, body.letters, body.reason, principal, correlation_id)
+async def set_override(body: OverrideBody, response: Response, overrides: OverrideAdministrationDep,
+                       principal: CurrentPrincipal, correlation_id: CorrelationId) -> dict[str, Any]:
+    change = await overrides.set_override(body.phrase, body.letters, body.reason, principal, correlation_id)
     if not change.changed:
         response.status_code = status.HTTP_200_OK
     return asdict(change)
@@ -201,7 +195,7 @@ async def set_override(body: OverrideBody, response: Response, svc: Service, pri
     summary="删除拼音修正词条，恢复地名读音表或 pypinyin 的读音（仅 admin）",
 )
 async def remove_override(
-    phrase: str, svc: Service, principal: CurrentPrincipal, correlation_id: CorrelationId,
+    phrase: str, overrides: OverrideAdministrationDep, principal: CurrentPrincipal, correlation_id: CorrelationId,
     reason: Annotated[str, Query(min_length=1, max_length=2000, description="why the correction is removed")],
 ) -> dict[str, Any]:
-    return asdict(await svc.remove_override(phrase, reason, principal, correlation_id))
+    return asdict(await overrides.remove_override(phrase, reason, principal, correlation_id))

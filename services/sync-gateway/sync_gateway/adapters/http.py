@@ -1,22 +1,38 @@
-"""Sync-gateway HTTP routes: the national feed, the catalogue snapshot and national feedback."""
+"""Sync-gateway HTTP routes (thin: parse → one service-layer call → shape the response): the national feed, the
+catalogue snapshot and national feedback."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cloudevents import BATCH_CONTENT_TYPE
-from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
+from shared.http import CorrelationId, CurrentPrincipal, error_responses
 
-from sync_gateway.feed import FeedReader, snapshot
-from sync_gateway.feedback import Feedback, FeedbackResult, NationalFeedback
+from sync_gateway.domain.feedback import Feedback, FeedbackResult
+from sync_gateway.errors import ERRORS
+from sync_gateway.service_layer.feed import NationalFeed
+from sync_gateway.service_layer.feedback import NationalFeedback
 
-router = APIRouter(prefix="/sync/v1", tags=["sync 国家平台同步"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/sync/v1", tags=["sync 国家平台同步"], responses=error_responses(ERRORS))
 
-FEED_ROLES = ("national", "operator")
+
+# The getters are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per request.
+async def get_national_feed(request: Request) -> NationalFeed:
+    feed: NationalFeed = request.app.state.national_feed
+    return feed
+
+
+async def get_national_feedback(request: Request) -> NationalFeedback:
+    feedback: NationalFeedback = request.app.state.national_feedback
+    return feedback
+
+
+NationalFeedDep = Annotated[NationalFeed, Depends(get_national_feed)]
+NationalFeedbackDep = Annotated[NationalFeedback, Depends(get_national_feedback)]
 
 
 @router.get(
@@ -33,15 +49,12 @@ FEED_ROLES = ("national", "operator")
         "type": "array", "items": {"$ref": "#/components/schemas/FeedEntry"}}}}, "description": "CloudEvents 批"}},
 )
 async def feed(
-    request: Request, principal: CurrentPrincipal,
+    national_feed: NationalFeedDep, principal: CurrentPrincipal,
     after: Annotated[int, Query(ge=0, description="游标：上一批最后一条的 sequence（从 0 开始）")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     wait: Annotated[float, Query(ge=0, description="长轮询秒数")] = 0.0,
 ) -> Response:
-    principal.require_role(*FEED_ROLES)
-    reader: FeedReader = request.app.state.feed_reader
-    wait = min(wait, request.app.state.settings.feed_max_wait_s)
-    entries = await reader.read(after, limit, wait)
+    entries = await national_feed.read(principal, after=after, limit=limit, wait_s=wait)
     next_cursor = str(entries[-1][0]) if entries else str(after)
     return Response(
         content="[" + ",".join(entry for _, entry in entries) + "]",
@@ -52,12 +65,11 @@ async def feed(
 
 @router.get("/snapshot", summary="当前已上线事项目录快照，及继续读取同步源的游标")
 async def get_snapshot(
-    request: Request, principal: CurrentPrincipal,
+    national_feed: NationalFeedDep, principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     after_item: Annotated[str | None, Query(description="分页：上一页最后一个事项 ID")] = None,
 ) -> dict[str, object]:
-    principal.require_role(*FEED_ROLES)
-    items, cursor = await snapshot(request.app.state.runtime.engine, limit=limit, after_item=after_item)
+    items, cursor = await national_feed.snapshot(principal, limit=limit, after_item=after_item)
     return {"items": items, "feed_cursor": str(cursor),
             "next_item": items[-1]["subject"] if len(items) == limit else None}
 
@@ -77,9 +89,8 @@ class FeedbackBody(BaseModel):
     description="只能反馈同步源中已有的条目；同一反馈重复提交不重复记录（200），新的反馈记录为事件（201），由生命周期服务记录到事项上。",
     status_code=201,
 )
-async def post_feedback(body: FeedbackBody, request: Request, principal: CurrentPrincipal,
+async def post_feedback(body: FeedbackBody, feedback: NationalFeedbackDep, principal: CurrentPrincipal,
                         correlation_id: CorrelationId) -> JSONResponse:
-    feedback: NationalFeedback = request.app.state.national_feedback
     recorded, created = await feedback.record(
         Feedback(body.item_id, body.item_version, body.result, body.reason, body.note), principal,
         correlation_id=correlation_id)
@@ -87,7 +98,6 @@ async def post_feedback(body: FeedbackBody, request: Request, principal: Current
 
 
 @router.get("/national/feedback", summary="某事项已记录的国家平台反馈（每个版本最新一次）")
-async def get_feedback(request: Request, principal: CurrentPrincipal,
+async def get_feedback(feedback: NationalFeedbackDep, principal: CurrentPrincipal,
                        item_id: Annotated[str, Query(description="事项 ID")]) -> list[dict[str, object]]:
-    feedback: NationalFeedback = request.app.state.national_feedback
     return await feedback.list_for_item(item_id, principal)
