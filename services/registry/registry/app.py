@@ -4,7 +4,8 @@ transaction. Queries read the item streams (views, revisions, diffs) or the read
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,57 +17,36 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.auth import Principal
 from shared.cloudevents import CloudEvent
 from shared.dictionaries import Dictionaries
-from shared.errors import ConcurrencyConflictError, DomainError
+from shared.errors import ConcurrencyConflictError
 from shared.eventstore import EventMetadata, StoredEvent, load_stream
 from shared.service import ServiceRuntime
 
 from registry import store
+from registry.domain.decisions import (
+    NewItem,
+    NewRevision,
+    Refused,
+    decide_revision,
+    read_source_ref,
+    source_ref_change_problems,
+)
 from registry.domain.elements import validate_elements
+from registry.domain.errors import (
+    ElementsInvalidError,
+    ItemNotFoundError,
+    MalformedRevisionError,
+    RevisionNotFoundError,
+    RevisionRequiredError,
+    SourceRefTakenError,
+)
 from registry.domain.events import phase_after, revision_changed_fields
-from registry.domain.problems import ElementsInvalidError, Problem
-from registry.domain.revisions import (
-    FORMING,
-    PHASE_LABELS,
-    PUBLISHED_PHASES,
-    changed_fields,
-    diff,
-    is_pending,
-    maintenance_problems,
-)
-from registry.domain.structure import (
-    ReferencedItem,
-    check_dependents,
-    check_references,
-    cycle_problem,
-    find_serial_cycle,
-    referenced_ids,
-)
+from registry.domain.revisions import FORMING, PHASE_LABELS, PUBLISHED_PHASES, changed_fields, diff
+from registry.domain.structure import RelatedItems
 from registry.tables import idempotency_keys_table, registry_item_phases_table, registry_items_table
 
 WRITE_ROLES = ("entry",)
 # Registry content includes drafts: the national platform reads published content through the sync feed only.
 READ_ROLES = ("entry", "reviewer", "tester", "publisher", "operator")
-SOURCE_REF_MAX = 100
-
-
-class ItemNotFoundError(DomainError):
-    """No such item in the registry (or outside the caller's regions)."""
-
-
-class RevisionNotFoundError(DomainError):
-    """The item has no such revision."""
-
-
-class RevisionRequiredError(DomainError):
-    """A change was sent without If-Match: the caller must say which revision it changes."""
-
-
-class MalformedRevisionError(DomainError):
-    """If-Match is not a revision number."""
-
-
-class SourceRefTakenError(DomainError):
-    """Another item in the region already has this source_ref (with different content)."""
 
 
 class Registry:
@@ -84,17 +64,16 @@ class Registry:
         principal.require_role(*WRITE_ROLES)
         now = self.now()
         body = dict(body)
-        source_ref, problems = _source_ref(body.pop("source_ref", None))
+        source_ref, problems = read_source_ref(body.pop("source_ref", None))
         elements, element_problems = validate_elements(body, self.dictionaries, now.date())
         problems += element_problems
         if problems:
             raise ElementsInvalidError.of(problems)
         principal.require_region(elements["region_code"])
-        write = store.drafted(elements, author=principal.subject, source_ref=source_ref, now=now)
-        metadata = EventMetadata(actor=principal.subject, correlation_id=correlation_id, recorded_at=now)
+        item_id = str(uuid.uuid4())
         try:
             async with self.runtime.engine.begin() as conn:
-                if idempotency_key and not await _claim(conn, principal.subject, idempotency_key, write.item_id, now):
+                if idempotency_key and not await _claim(conn, principal.subject, idempotency_key, item_id, now):
                     existing = await conn.scalar(select(idempotency_keys_table.c.item_id).where(
                         idempotency_keys_table.c.subject == principal.subject,
                         idempotency_keys_table.c.key == idempotency_key))
@@ -103,11 +82,16 @@ class Registry:
                     same = await self._same_source_ref(conn, elements["region_code"], source_ref, elements)
                     if same is not None:
                         return same, False
-                problems = await structure_problems(conn, write.item_id, elements)
-                if problems:
-                    raise ElementsInvalidError.of(problems)
-                await store.write_items(conn, [write], metadata)
-                return await self._view(conn, write.item_id), True
+                related = await store.load_related(conn, item_id, elements)
+                match decide_revision(None, elements, related, now=now):
+                    case Refused() as refused:
+                        raise refused.as_error()
+                    case NewItem(at=at):
+                        write = store.drafted(elements, author=principal.subject, source_ref=source_ref, now=at,
+                                              item_id=item_id)
+                        await store.write_items(conn, [write], EventMetadata(
+                            actor=principal.subject, correlation_id=correlation_id, recorded_at=at))
+                return await self._view(conn, item_id), True
         except IntegrityError:
             # A concurrent create took the same source_ref between our check and our insert.
             async with self.runtime.engine.connect() as conn:
@@ -137,28 +121,23 @@ class Registry:
                 raise ItemNotFoundError(item_id=item_id)
             if expected != current.revision:
                 raise ConcurrencyConflictError(stream_id=item_id, expected=expected, actual=current.revision)
-            pending = is_pending(current.phase, item_name=current.name)
             body = dict(body)
-            problems = []
-            if body.pop("source_ref", current.source_ref) != current.source_ref:
-                problems.append(Problem("source_ref", "NOT_ALLOWED_VALUE", "来源编号在事项创建后不能修改"))
+            problems = source_ref_change_problems(current.source_ref, body.pop("source_ref", current.source_ref))
             elements, element_problems = validate_elements(body, self.dictionaries, now.date())
             problems += element_problems
-            if not problems:
-                principal.require_region(elements["region_code"])
-                if maintenance:
-                    problems += maintenance_problems(current.elements, elements)
-                problems += await structure_problems(conn, item_id, elements, before=current.elements)
-            if problems:
-                raise ElementsInvalidError.of(problems)
-            changed = changed_fields(current.elements, elements)
-            if not changed:
-                return await self._view(conn, item_id)  # nothing changed: no new revision
-            write = store.revised(current, elements, author=principal.subject, changed=changed,
-                                  maintenance=maintenance, pending=pending, now=now)
-            await store.write_items(conn, [write], EventMetadata(actor=principal.subject,
-                                                                 correlation_id=correlation_id, recorded_at=now))
-            return await self._view(conn, item_id)
+            related = (RelatedItems(item_id) if problems
+                       else await store.load_related(conn, item_id, elements, before=current.elements))
+            match decide_revision(current, elements, related, now=now, maintenance=maintenance, problems=problems,
+                                  require_region=principal.require_region):
+                case Refused() as refused:
+                    raise refused.as_error()
+                case NewRevision() as revision:
+                    write = store.revised(current, elements, author=principal.subject,
+                                          changed=revision.changed_fields, maintenance=revision.maintenance,
+                                          pending=revision.pending, now=revision.at)
+                    await store.write_items(conn, [write], EventMetadata(
+                        actor=principal.subject, correlation_id=correlation_id, recorded_at=revision.at))
+            return await self._view(conn, item_id)  # Unchanged: no new revision
 
     # ---- queries ------------------------------------------------------------------------------------------------
     async def get(self, item_id: str, principal: Principal) -> dict[str, Any]:
@@ -243,46 +222,6 @@ _UPSERT_PHASES = _phases_insert.on_conflict_do_update(
     index_elements=["item_id"],
     set_={k: _phases_insert.excluded[k] for k in ("phase", "lifecycle_version", "published_revision", "updated_at")},
     where=registry_item_phases_table.c.lifecycle_version < _phases_insert.excluded.lifecycle_version)
-
-
-# ---- helpers shared with the import ------------------------------------------------------------------------------
-async def structure_problems(conn: AsyncConnection, item_id: str, elements: dict[str, Any], *,
-                             before: dict[str, Any] | None = None,
-                             local: Mapping[str, ReferencedItem] | None = None,
-                             local_edges: Mapping[str, list[str]] | None = None) -> list[Problem]:
-    """The rules between items, with what they need loaded. ``local``/``local_edges``: items of the same import
-    batch not yet written (they may refer to each other)."""
-    local = local or {}
-    refs = referenced_ids(elements)
-    problems: list[Problem] = []
-    if refs:
-        found = {**await store.load_referenced(conn, refs - set(local)), **{k: v for k, v in local.items()
-                                                                               if k in refs}}
-        problems += check_references(item_id, elements, found)
-    predecessors = elements.get("serial_predecessor_ids") or []
-    if predecessors and not any(p.code == "SELF_REFERENCE" for p in problems):
-        edges = {**await store.serial_edges(conn, predecessors), **(local_edges or {})}
-        cycle = find_serial_cycle(item_id, predecessors, edges)
-        if cycle:
-            names = {i: r.name for i, r in (await store.load_referenced(conn, cycle)).items()}
-            names.update({i: r.name for i, r in local.items()})
-            names[item_id] = elements["name"]
-            problems.append(cycle_problem(cycle, names))
-    if before is not None and (before.get("composition") != elements.get("composition")
-                               or before.get("tier") != elements.get("tier")):
-        composites, children = await store.dependents(conn, item_id)
-        problems += check_dependents(elements, composites_listing_it=composites, children=children)
-    return problems
-
-
-def _source_ref(raw: Any) -> tuple[str | None, list[Problem]]:
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None, []
-    if not isinstance(raw, str):
-        return None, [Problem("source_ref", "NOT_TEXT", "来源编号必须是文本")]
-    if len(raw.strip()) > SOURCE_REF_MAX:
-        return None, [Problem("source_ref", "TOO_LONG", f"来源编号不能超过 {SOURCE_REF_MAX} 个字符")]
-    return raw.strip(), []
 
 
 async def _claim(conn: AsyncConnection, subject: str, key: str, item_id: str, now: datetime) -> bool:

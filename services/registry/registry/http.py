@@ -14,7 +14,8 @@ from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
 
 from registry import queries, spreadsheets
 from registry.app import READ_ROLES, WRITE_ROLES, Registry
-from registry.domain.problems import ElementsInvalidError, Problem
+from registry.domain.errors import ElementsInvalidError
+from registry.domain.problems import Problem
 from registry.imports import ImportJobs
 from registry.schemas import (
     PROBLEMS_DESCRIPTION,

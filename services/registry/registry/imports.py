@@ -33,19 +33,20 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.auth import Principal
-from shared.errors import ConcurrencyConflictError, DomainError
+from shared.errors import ConcurrencyConflictError
 from shared.eventstore import EventMetadata
 
 from registry import store
-from registry.app import WRITE_ROLES, Registry, structure_problems
+from registry.app import WRITE_ROLES, Registry
 from registry.domain import tabular
+from registry.domain.decisions import NewRevision, Refused, Unchanged, decide_revision
 from registry.domain.elements import REFERENCE_LISTS
+from registry.domain.errors import ImportFileError, ImportJobNotFoundError, ImportTooLargeError, ItemCancelledError
 from registry.domain.problems import Problem, index_path
-from registry.domain.revisions import CANCELLED, PUBLISHED_PHASES, changed_fields
-from registry.domain.structure import ReferencedItem
+from registry.domain.structure import ReferencedItem, RelatedItems, restructures
 from registry.import_reading import Chunk, PreparedFile, PreparedRow
 from registry.spool import Spool, remove_part_copies, remove_quietly
-from registry.spreadsheets import ImportFileError, detect_format
+from registry.spreadsheets import detect_format
 from registry.tables import import_errors_table, import_jobs_table
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,6 @@ HEARTBEAT_STALE = timedelta(minutes=2)
 QUEUED_HEARTBEAT = timedelta(seconds=30)  # how often a job waiting for its turn says it still waits
 WRITES_IN_FLIGHT = 2  # chunk writes overlapping: the later one's rows are stored while the earlier one commits
 ATTEMPTS = 3  # a chunk that meets a concurrent edit of one of its items is decided again on fresh state
-
-
-class ImportJobNotFoundError(DomainError):
-    """No such import job (or it belongs to someone else)."""
 
 
 class EarlierChunkFailedError(Exception):
@@ -79,10 +76,6 @@ def met_concurrent_change(exc: BaseException) -> bool:
         return True
     return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in (_LOCK_NOT_AVAILABLE,
                                                                                  _DEADLOCK_DETECTED)
-
-
-class ImportTooLargeError(DomainError):
-    """The upload exceeds the configured size limit."""
 
 
 def random_uuids(count: int) -> Iterator[uuid.UUID]:
@@ -394,7 +387,7 @@ class ImportJobs:
         """What one chunk writes and which of its rows fail (reads only). Unless ``final``, a row whose only problem
         is a reference not found yet is put aside for the end of the file (an export lists items by name, not
         parents first). ``ahead``: the chunks being written meanwhile — their items count as existing."""
-        now = self.registry.now()
+        now, author = self.registry.now(), state.principal.subject
         valid = [r for r in chunk.rows if not r.problems]
         existing = await self._existing(conn, valid)
         d = Decision(chunk, final, now, failures=[(r.row, p) for r in chunk.rows for p in r.problems])
@@ -408,43 +401,44 @@ class ImportJobs:
             region, ref = row.elements["region_code"], row.source_ref or ""
             current = existing.get((region, ref))
             item_id, event_id = (current.item_id if current else str(next(ids))), next(ids)
-            elements, problems = await self._resolve(conn, row, local_refs)
+            refers = referenced_any(row.elements)
+            elements, problems = await self._resolve(conn, row, local_refs) if refers else (row.elements, [])
             if problems and not final and all(p.code == "REFERENCE_NOT_FOUND" for p in problems):
                 d.deferred.append(row)
                 continue
-            if current is not None and current.phase == CANCELLED:
-                problems.append(Problem("source_ref", "ITEM_CANCELLED",
-                                        f"来源编号“{ref}”对应的事项“{current.name}”已注销，内容不能再修改"))
-            if current is not None and ahead and _restructures(current.elements, elements):
+            if current is not None and ahead and restructures(current.elements, elements):
                 # Its sub-items may be in the chunk ahead, which the store does not show yet: decide on the store
                 # once that chunk is in.
                 d.needs_committed_state = True
                 return d
-            if not problems and (referenced_any(elements) or current is not None):
-                problems += await structure_problems(conn, item_id, elements,
-                                                     before=current.elements if current else None,
-                                                     local=local, local_edges=local_edges)
-            if problems:
-                d.failures += [(row.row, p) for p in problems]
+            if problems or (current is None and not refers):
+                related = RelatedItems(item_id)  # nothing to look up
+            else:
+                related = await store.load_related(conn, item_id, elements,
+                                                   before=current.elements if current else None,
+                                                   unwritten=local, unwritten_edges=local_edges)
+            decision = decide_revision(current, elements, related, now=now, problems=problems)
+            if isinstance(decision, Refused):
+                d.failures += [(row.row, p) for p in row_problems(decision, ref)]
                 d.counts["failed"] += 1
+                continue
+            if isinstance(decision, Unchanged):
+                d.counts["unchanged"] += 1
                 continue
             # the reader's canonical JSON of the elements, unless references were resolved into them here
             encoded = row.elements_json if elements is row.elements else None
-            if current is None:
-                d.writes.append(store.drafted(elements, author=state.principal.subject, source_ref=ref, now=now,
-                                              item_id=item_id, import_job_id=state.job_id,
-                                              missing=row.missing, elements_json=encoded, event_id=event_id))
-                d.counts["created"] += 1
-            else:
-                changed = changed_fields(current.elements, elements)
-                if not changed:
-                    d.counts["unchanged"] += 1
-                    continue
-                d.writes.append(store.revised(current, elements, author=state.principal.subject, changed=changed,
-                                              maintenance=False, pending=current.phase in PUBLISHED_PHASES, now=now,
+            if isinstance(decision, NewRevision) and current is not None:
+                d.writes.append(store.revised(current, elements, author=author,
+                                              changed=decision.changed_fields, maintenance=decision.maintenance,
+                                              pending=decision.pending, now=decision.at,
                                               import_job_id=state.job_id, missing=row.missing,
                                               elements_json=encoded, event_id=event_id))
                 d.counts["revised"] += 1
+            else:  # a new item
+                d.writes.append(store.drafted(elements, author=author, source_ref=ref, now=decision.at,
+                                              item_id=item_id, import_job_id=state.job_id,
+                                              missing=row.missing, elements_json=encoded, event_id=event_id))
+                d.counts["created"] += 1
             named = ReferencedItem(item_id, elements["name"], elements["composition"], elements["tier"])
             edges = list(elements["serial_predecessor_ids"])
             local_refs[(region, ref)] = d.local_refs[(region, ref)] = item_id
@@ -561,13 +555,20 @@ def _column(problem: Problem, *, tabular_file: bool) -> str | None:
     return problem.field if problem.code == "UNKNOWN_COLUMN" else None
 
 
-def _restructures(before: dict[str, Any], after: dict[str, Any]) -> bool:
-    """A revision that changes what the item is in the structure (the dependents check looks at the store)."""
-    return before.get("composition") != after.get("composition") or before.get("tier") != after.get("tier")
-
-
 def referenced_any(elements: dict[str, Any]) -> bool:
     return bool(elements.get("parent_item_id") or any(elements.get(k) for k in REFERENCE_LISTS))
+
+
+def row_problems(refused: Refused, source_ref: str) -> list[Problem]:
+    """A refused row's problems as its report lists them: those it was sent with, and a cancelled item named by the
+    row's 来源编号."""
+    if isinstance(refused.error, ItemCancelledError):
+        name = refused.error.context["name"]
+        cancelled = f"来源编号“{source_ref}”对应的事项“{name}”已注销，内容不能再修改"
+        return [*refused.problems, Problem("source_ref", "ITEM_CANCELLED", cancelled)]
+    if refused.error is not None:
+        raise refused.error  # nothing else refuses a row as a whole
+    return list(refused.problems)
 
 
 def _reference_slots(e: dict[str, Any]) -> list[tuple[str, str]]:

@@ -30,7 +30,6 @@ from xml.etree import ElementTree
 import orjson
 
 from shared.dictionaries import Dictionaries
-from shared.errors import DomainError
 
 from registry.domain import tabular
 from registry.domain.elements import (
@@ -40,6 +39,7 @@ from registry.domain.elements import (
     ONLINE_SERVICE_DEPTHS,
     TIERS,
 )
+from registry.domain.errors import ImportFileError, UnsupportedFormatError
 from registry.domain.problems import PROBLEM_CODES, Problem
 from registry.spool import part_copy, remove_quietly
 
@@ -58,14 +58,6 @@ _SNIFF_BYTES = 64 * 1024
 # XLSX_PART_ROWS rows at a time (calamine too, memory bounded by two parts: ≈230 MB for any size of our lists).
 XLSX_WHOLE_READ_MAX_BYTES = 1024 * 1024
 XLSX_PART_ROWS = 10_000
-
-
-class ImportFileError(DomainError):
-    """The file cannot be read as an item list at all (format, encoding, missing columns)."""
-
-
-class UnsupportedFormatError(DomainError):
-    """Neither xlsx, csv nor ndjson."""
 
 
 def detect_format(head: bytes, *, declared: str | None, content_type: str | None, filename: str | None) -> str:

@@ -8,7 +8,7 @@ the whole batch."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,7 @@ from shared.eventstore import (
 from registry.domain.events import DRAFTED, REVISED, revision_data
 from registry.domain.revisions import CANCELLED, FORMING
 from registry.domain.search import search_text
-from registry.domain.structure import ReferencedItem
+from registry.domain.structure import Dependents, ReferencedItem, RelatedItems, referenced_ids, restructures
 from registry.tables import HAS_MEMBERS, registry_item_phases_table, registry_items_table
 
 items, phases = registry_items_table, registry_item_phases_table
@@ -237,24 +237,31 @@ async def resolve_references(conn: AsyncConnection, region_code: str, refs: Iter
 
 
 _SERIAL_REACH = text("""
-WITH RECURSIVE reach(item_id, preds) AS (
-    SELECT item_id, serial_predecessor_ids FROM registry_items WHERE item_id = ANY(CAST(:start AS text[]))
+WITH RECURSIVE reach(item_id, preds, name) AS (
+    SELECT item_id, serial_predecessor_ids, name FROM registry_items WHERE item_id = ANY(CAST(:start AS text[]))
     UNION
-    SELECT r.item_id, r.serial_predecessor_ids FROM registry_items r JOIN reach ON r.item_id = ANY(reach.preds)
+    SELECT r.item_id, r.serial_predecessor_ids, r.name
+    FROM registry_items r JOIN reach ON r.item_id = ANY(reach.preds)
 )
-SELECT item_id, preds FROM reach
+SELECT item_id, preds, name FROM reach
 """)
 
 
-async def serial_edges(conn: AsyncConnection, start: Iterable[str]) -> dict[str, list[str]]:
-    """Every item reachable from ``start`` along serial relations, with its predecessors (for the cycle check)."""
+async def serial_reach(conn: AsyncConnection, start: Iterable[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Every item reachable from ``start`` along serial relations: its predecessors (for the cycle check) and its
+    name (for the message naming a cycle)."""
     start = list(start)
     if not start:
-        return {}
-    return {r.item_id: list(r.preds) for r in await conn.execute(_SERIAL_REACH, {"start": start})}
+        return {}, {}
+    edges: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    for r in await conn.execute(_SERIAL_REACH, {"start": start}):
+        edges[r.item_id], names[r.item_id] = list(r.preds), r.name
+    return edges, names
 
 
-async def dependents(conn: AsyncConnection, item_id: str) -> tuple[list[ReferencedItem], list[ReferencedItem]]:
+async def load_dependents(conn: AsyncConnection,
+                          item_id: str) -> tuple[list[ReferencedItem], list[ReferencedItem]]:
     """(composites listing the item as a member, its sub-items and handling items)."""
     columns = (items.c.item_id, items.c.name, items.c.composition, items.c.tier, phases.c.phase)
     joined = items.outerjoin(phases, phases.c.item_id == items.c.item_id)
@@ -266,3 +273,48 @@ async def dependents(conn: AsyncConnection, item_id: str) -> tuple[list[Referenc
         return ReferencedItem(r.item_id, r.name, r.composition, r.tier, r.phase == CANCELLED)
 
     return [ref(r) for r in composites], [ref(r) for r in children]
+
+
+async def load_related(conn: AsyncConnection, item_id: str, elements: dict[str, Any], *,
+                       before: dict[str, Any] | None = None, unwritten: Mapping[str, ReferencedItem] | None = None,
+                       unwritten_edges: Mapping[str, list[str]] | None = None) -> RelatedItems:
+    """What the rules between items need of the others for ``item_id`` with these ``elements`` (see
+    registry/domain/structure.py), and only that: nothing is read for an item that refers to nothing and is not
+    restructured (``before``: its current elements, for a revision). ``unwritten``/``unwritten_edges``: items of
+    the same import that are decided but not written yet (they may refer to each other); they take the place of
+    what the store says of them."""
+    unwritten = unwritten or {}
+    refs = referenced_ids(elements)
+    referenced: dict[str, ReferencedItem] = {}
+    if refs:
+        referenced = await load_referenced(conn, refs - unwritten.keys())
+        referenced.update({i: unwritten[i] for i in refs if i in unwritten})
+    edges: dict[str, list[str]] = {}
+    names: Mapping[str, str] = {}
+    predecessors = elements.get("serial_predecessor_ids") or []
+    if predecessors:
+        edges, stored_names = await serial_reach(conn, predecessors)
+        edges.update(unwritten_edges or {})
+        names = _NamesOf(unwritten, stored_names) if unwritten else stored_names
+    dependents = None
+    if before is not None and restructures(before, elements):
+        dependents = Dependents(*await load_dependents(conn, item_id))
+    return RelatedItems(item_id, referenced, edges, names, dependents)
+
+
+class _NamesOf(Mapping[str, str]):
+    """Names of items, the unwritten ones' first (looked up only for a cycle's message, so the import's whole
+    ``unwritten`` map is not copied for every row)."""
+
+    def __init__(self, unwritten: Mapping[str, ReferencedItem], stored: Mapping[str, str]) -> None:
+        self._unwritten, self._stored = unwritten, stored
+
+    def __getitem__(self, item_id: str) -> str:
+        found = self._unwritten.get(item_id)
+        return found.name if found is not None else self._stored[item_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._unwritten.keys() | self._stored.keys())
+
+    def __len__(self) -> int:
+        return len(self._unwritten.keys() | self._stored.keys())
