@@ -304,7 +304,7 @@ async def chunked(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
     """Two rows per chunk, so every file below spans several chunks; and every chunk's write takes a while between
     its read-model rows and its events, so the chunks after it are surely decided, and the next one's rows written,
     while it is in flight (not yet visible in the store)."""
-    from registry import store
+    from registry.adapters import store
 
     write_events = store.write_events
 
@@ -373,7 +373,7 @@ async def test_a_chunk_that_meets_a_concurrent_change_is_decided_and_written_aga
         chunked: RegistryClient, monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.errors import ConcurrencyConflictError
 
-    from registry import store
+    from registry.adapters import store
 
     write_events, calls = store.write_events, []  # the fixture's slow write
 
@@ -397,7 +397,7 @@ async def test_a_chunk_written_beside_a_refused_one_is_rolled_back_and_written_a
     must go (no item without its event), and both chunks are decided again."""
     from shared.errors import ConcurrencyConflictError
 
-    from registry import store
+    from registry.adapters import store
 
     write_events, refused = store.write_events, []
 
@@ -436,7 +436,7 @@ async def test_a_reader_process_that_dies_is_reported_not_waited_for(tmp_path: A
 
     from shared.auth import Principal
 
-    from registry.import_reading import PreparedFile
+    from registry.adapters.import_reading import PreparedFile
 
     path = tmp_path / "list.csv"
     path.write_bytes(csv_bytes([row_for(f"R-{i}", MINIMAL) for i in range(3000)], "utf-8"))
@@ -521,7 +521,7 @@ async def test_a_registry_that_stops_lets_a_running_import_finish_for_its_drain_
 SPOOL_OWNER = """
 import sys
 from pathlib import Path
-from registry.spool import Spool
+from registry.adapters.spool import Spool
 spool = Spool(Path(sys.argv[1]))
 handle, path = spool.new_upload()
 handle.write(b"rows")
@@ -548,7 +548,7 @@ def test_spool_files_of_stopped_processes_are_removed_and_those_of_live_ones_kep
     import os
     import signal
 
-    from registry.spool import Spool
+    from registry.adapters.spool import Spool
 
     killed, killed_upload = spool_owner(tmp_path)
     living, living_upload = spool_owner(tmp_path)
@@ -576,7 +576,7 @@ def test_spool_files_whose_owner_has_no_lock_file_are_removed_only_once_an_hour_
     import os
     import time
 
-    from registry.spool import PREFIX, Spool
+    from registry.adapters.spool import PREFIX, Spool
 
     fresh, old = tmp_path / f"{PREFIX}{'a' * 32}-x1", tmp_path / f"{PREFIX}{'b' * 32}-x2"
     taking = tmp_path / f".{PREFIX}lock-x3"  # a process stopped while it took its lock
@@ -611,9 +611,9 @@ async def test_a_stopped_reader_leaves_no_part_copy_behind(tmp_path: Any) -> Non
     import os
     from pathlib import Path
 
-    from registry.import_reading import PreparedFile
+    from registry.adapters.import_reading import PreparedFile
     from registry.imports import ImportJobs
-    from registry.spool import part_copy
+    from registry.adapters.spool import part_copy
 
     path = tmp_path / "list.csv"
     path.write_bytes(csv_bytes([row_for(f"R-{i}", MINIMAL) for i in range(3000)], "utf-8"))

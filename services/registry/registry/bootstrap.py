@@ -12,10 +12,10 @@ from registry.app import Registry
 from registry.config import RegistrySettings
 from registry.domain.events import FOLLOWED_LIFECYCLE_EVENTS
 from registry.errors import ERRORS
-from registry.http import router
+from registry.adapters.http import router
 from registry.imports import ImportJobs
 from registry.schemas import document_request_models
-from registry.tables import registry_metadata
+from registry.adapters.tables import registry_metadata
 
 SERVICE = "registry"
 

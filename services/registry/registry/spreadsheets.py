@@ -41,7 +41,7 @@ from registry.domain.elements import (
 )
 from registry.domain.errors import ImportFileError, UnsupportedFormatError
 from registry.domain.problems import PROBLEM_CODES, Problem
-from registry.spool import part_copy, remove_quietly
+from registry.adapters.spool import part_copy, remove_quietly
 
 XLSX, CSV, NDJSON = "xlsx", "csv", "ndjson"
 FORMATS = (XLSX, CSV, NDJSON)

@@ -12,7 +12,8 @@ from starlette.background import BackgroundTask
 
 from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
 
-from registry import queries, spreadsheets
+from registry import spreadsheets
+from registry.adapters import queries
 from registry.app import READ_ROLES, WRITE_ROLES, Registry
 from registry.domain.errors import ElementsInvalidError
 from registry.domain.problems import Problem
