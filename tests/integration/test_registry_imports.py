@@ -676,12 +676,13 @@ def test_every_xlsx_reader_reads_a_filled_in_sheet_alike(tmp_path: Any, monkeypa
     and the sheet's text is inline (as openpyxl writes it) or in a shared-strings table (as Excel saves it)."""
     from datetime import date
 
-    from registry import spreadsheets
-    from registry.spreadsheets import _xlsx_rows_in_parts, _xlsx_rows_streamed, _xlsx_rows_whole
+    from registry.adapters.spreadsheets import xlsx_parts
+    from registry.adapters.spreadsheets.xlsx_file import xlsx_rows_streamed, xlsx_rows_whole
+    from registry.adapters.spreadsheets.xlsx_parts import xlsx_rows_in_parts
 
     if way.startswith("parts"):
-        monkeypatch.setattr(spreadsheets, "XLSX_PART_ROWS", rows)
-        monkeypatch.setattr(spreadsheets, "_xlsx_rows_streamed", None)  # no fallback: the parts must be read
+        monkeypatch.setattr(xlsx_parts, "XLSX_PART_ROWS", rows)
+        monkeypatch.setattr(xlsx_parts, "xlsx_rows_streamed", None)  # no fallback: the parts must be read
 
     book = openpyxl.Workbook()
     sheet = book.active
@@ -708,8 +709,8 @@ def test_every_xlsx_reader_reads_a_filled_in_sheet_alike(tmp_path: Any, monkeypa
 
     if way.endswith("shared"):
         with_shared_strings(path)
-    whole = read(_xlsx_rows_in_parts if way.startswith("parts") else _xlsx_rows_whole)
-    streamed = read(_xlsx_rows_streamed)
+    whole = read(xlsx_rows_in_parts if way.startswith("parts") else xlsx_rows_whole)
+    streamed = read(xlsx_rows_streamed)
     assert whole == streamed
     assert not [p for p in tmp_path.iterdir() if p.name != "list.xlsx"]  # the parts' copies are gone
     assert [r[0] for r in whole[1]] == [2, 4, 5] and whole[1][1][2]["planned_effective_date"] == "2027-01-01"
@@ -722,7 +723,7 @@ def test_the_shared_strings_copied_for_a_part_keep_each_string_it_uses_in_place(
     from xml.etree import ElementTree
     from xml.sax.saxutils import escape
 
-    from registry.spreadsheets import _SharedStrings
+    from registry.adapters.spreadsheets.xlsx_parts import SharedStrings
 
     namespace = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
     declaration = f'xmlns:x="{namespace}"' if prefix else f'xmlns="{namespace}"'
@@ -730,7 +731,7 @@ def test_the_shared_strings_copied_for_a_part_keep_each_string_it_uses_in_place(
              + "".join(f"<{prefix}si><{prefix}t>{escape(t)}</{prefix}t></{prefix}si>" if t else f"<{prefix}si/>"
                        for t in texts) + f"</{prefix}sst>").encode()
     part = "".join(f'<{prefix}c t="s"><{prefix}v>{n}</{prefix}v></{prefix}c>' for n in sorted(used)).encode()
-    trimmed = ElementTree.fromstring(_SharedStrings(table).for_part(part))
+    trimmed = ElementTree.fromstring(SharedStrings(table).for_part(part))
     entries = ["".join(si.itertext()) for si in trimmed]
     for n in used:
         if n < len(texts):
@@ -744,10 +745,11 @@ def test_a_sheet_damaged_inside_fails_the_parts_reader_with_the_reason(tmp_path:
     job then fails with it), it does not crash the reader."""
     import zipfile
 
-    from registry import spreadsheets
-    from registry.spreadsheets import ImportFileError, _xlsx_rows_in_parts
+    from registry.adapters.spreadsheets import xlsx_parts
+    from registry.adapters.spreadsheets.xlsx_parts import xlsx_rows_in_parts
+    from registry.domain.errors import ImportFileError
 
-    monkeypatch.setattr(spreadsheets, "XLSX_PART_ROWS", 200)
+    monkeypatch.setattr(xlsx_parts, "XLSX_PART_ROWS", 200)
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.title = "事项清单"
@@ -764,7 +766,7 @@ def test_a_sheet_damaged_inside_fails_the_parts_reader_with_the_reason(tmp_path:
     data[middle:middle + 64] = bytes(64)  # zeros over the deflated rows, three quarters of the way in
     path.write_bytes(bytes(data))
 
-    opened, read = _xlsx_rows_in_parts(path, DICTIONARIES), 0
+    opened, read = xlsx_rows_in_parts(path, DICTIONARIES), 0
     with pytest.raises(ImportFileError) as failure:
         try:
             for _ in opened:

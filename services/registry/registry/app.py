@@ -22,6 +22,7 @@ from shared.eventstore import EventMetadata, StoredEvent, load_stream
 from shared.service import ServiceRuntime
 
 from registry.adapters import store
+from registry.adapters.tables import idempotency_keys_table, registry_item_phases_table, registry_items_table
 from registry.domain.decisions import (
     NewItem,
     NewRevision,
@@ -42,7 +43,6 @@ from registry.domain.errors import (
 from registry.domain.events import phase_after, revision_changed_fields
 from registry.domain.revisions import FORMING, PHASE_LABELS, PUBLISHED_PHASES, changed_fields, diff
 from registry.domain.structure import RelatedItems
-from registry.adapters.tables import idempotency_keys_table, registry_item_phases_table, registry_items_table
 
 WRITE_ROLES = ("entry",)
 # Registry content includes drafts: the national platform reads published content through the sync feed only.

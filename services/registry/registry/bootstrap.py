@@ -8,14 +8,14 @@ from shared.dictionaries import load_dictionaries
 from shared.http import create_service_app
 from shared.service import ServiceRuntime
 
+from registry.adapters.http import router
+from registry.adapters.tables import registry_metadata
 from registry.app import Registry
 from registry.config import RegistrySettings
 from registry.domain.events import FOLLOWED_LIFECYCLE_EVENTS
 from registry.errors import ERRORS
-from registry.adapters.http import router
 from registry.imports import ImportJobs
 from registry.schemas import document_request_models
-from registry.adapters.tables import registry_metadata
 
 SERVICE = "registry"
 

@@ -37,6 +37,10 @@ from shared.errors import ConcurrencyConflictError
 from shared.eventstore import EventMetadata
 
 from registry.adapters import store
+from registry.adapters.import_reading import Chunk, PreparedFile, PreparedRow
+from registry.adapters.spool import Spool, remove_part_copies, remove_quietly
+from registry.adapters.spreadsheets.formats import detect_format
+from registry.adapters.tables import import_errors_table, import_jobs_table
 from registry.app import WRITE_ROLES, Registry
 from registry.domain import tabular
 from registry.domain.decisions import NewRevision, Refused, Unchanged, decide_revision
@@ -44,10 +48,6 @@ from registry.domain.elements import REFERENCE_LISTS
 from registry.domain.errors import ImportFileError, ImportJobNotFoundError, ImportTooLargeError, ItemCancelledError
 from registry.domain.problems import Problem, index_path
 from registry.domain.structure import ReferencedItem, RelatedItems, restructures
-from registry.adapters.import_reading import Chunk, PreparedFile, PreparedRow
-from registry.adapters.spool import Spool, remove_part_copies, remove_quietly
-from registry.spreadsheets import detect_format
-from registry.adapters.tables import import_errors_table, import_jobs_table
 
 log = logging.getLogger(__name__)
 jobs_t, errors_t = import_jobs_table, import_errors_table

@@ -12,8 +12,10 @@ from starlette.background import BackgroundTask
 
 from shared.http import ERROR_RESPONSES, CorrelationId, CurrentPrincipal
 
-from registry import spreadsheets
 from registry.adapters import queries
+from registry.adapters.spool import remove_quietly
+from registry.adapters.spreadsheets.template import write_template
+from registry.adapters.spreadsheets.writing import write_csv, write_xlsx
 from registry.app import READ_ROLES, WRITE_ROLES, Registry
 from registry.domain.errors import ElementsInvalidError
 from registry.domain.problems import Problem
@@ -185,7 +187,7 @@ async def start_import(
 async def template(svc: RegistryDep, principal: CurrentPrincipal) -> FileResponse:
     principal.require_role(*WRITE_ROLES)
     path = _temporary(".xlsx")
-    spreadsheets.write_template(path, svc.dictionaries, regions=list(principal.regions), today=svc.now().date())
+    write_template(path, svc.dictionaries, regions=list(principal.regions), today=svc.now().date())
     return _download(path, "事项清单导入模板.xlsx", XLSX_MEDIA)
 
 
@@ -205,7 +207,7 @@ async def import_job(
 async def export_xlsx(svc: RegistryDep, principal: CurrentPrincipal, filters: Filter) -> FileResponse:
     principal.require_role(*READ_ROLES)
     path = _temporary(".xlsx")
-    await spreadsheets.write_xlsx(path, queries.iter_items(svc.runtime.engine, principal, filters), svc.dictionaries)
+    await write_xlsx(path, queries.iter_items(svc.runtime.engine, principal, filters), svc.dictionaries)
     return _download(path, "事项清单.xlsx", XLSX_MEDIA)
 
 
@@ -218,7 +220,7 @@ async def export_csv(
 ) -> FileResponse:
     principal.require_role(*READ_ROLES)
     path = _temporary(".csv")
-    await spreadsheets.write_csv(path, queries.iter_items(svc.runtime.engine, principal, filters), svc.dictionaries,
+    await write_csv(path, queries.iter_items(svc.runtime.engine, principal, filters), svc.dictionaries,
                                  encoding="utf-8-sig" if encoding == "utf-8" else "gb18030")
     return _download(path, "事项清单.csv", f"text/csv; charset={encoding}")
 
@@ -231,4 +233,4 @@ def _temporary(suffix: str) -> Path:
 
 def _download(path: Path, filename: str, media_type: str) -> FileResponse:
     return FileResponse(path, media_type=media_type, filename=filename,
-                        background=BackgroundTask(spreadsheets.remove_quietly, path))
+                        background=BackgroundTask(remove_quietly, path))

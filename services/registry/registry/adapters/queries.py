@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.auth import ALL_REGIONS, Principal
 from shared.dictionaries import Dictionaries
 
+from registry.adapters.tables import CURRENT_ELEMENTS, registry_item_phases_table, registry_items_table
 from registry.domain.consistency import SAME_BASIC_CODE, SAME_NAME_IN_REGION_TREE, ItemFacts, finding
 from registry.domain.errors import InvalidCursorError
 from registry.domain.revisions import CANCELLED, FORMING, PHASE_LABELS
 from registry.domain.search import escape_like, name_pattern, search_pattern
-from registry.adapters.tables import CURRENT_ELEMENTS, registry_item_phases_table, registry_items_table
 
 items, phases = registry_items_table, registry_item_phases_table
 PHASE = func.coalesce(phases.c.phase, FORMING)

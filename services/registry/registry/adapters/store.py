@@ -29,11 +29,11 @@ from shared.eventstore import (
     prepare_append,
 )
 
+from registry.adapters.tables import HAS_MEMBERS, registry_item_phases_table, registry_items_table
 from registry.domain.events import DRAFTED, REVISED, revision_data
 from registry.domain.revisions import CANCELLED, FORMING
 from registry.domain.search import search_text
 from registry.domain.structure import Dependents, ReferencedItem, RelatedItems, referenced_ids, restructures
-from registry.adapters.tables import HAS_MEMBERS, registry_item_phases_table, registry_items_table
 
 items, phases = registry_items_table, registry_item_phases_table
 
