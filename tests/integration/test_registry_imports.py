@@ -457,9 +457,9 @@ async def test_imports_beyond_the_running_limit_wait_queued_and_say_so_by_their_
         database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import datetime
 
-    from registry import imports
+    from registry.service_layer.imports import jobs as import_jobs
 
-    monkeypatch.setattr(imports, "QUEUED_HEARTBEAT", imports.timedelta(seconds=0.05))
+    monkeypatch.setattr(import_jobs, "QUEUED_HEARTBEAT", import_jobs.timedelta(seconds=0.05))
     async for client in start_client(database_url, import_max_running=1):
         jobs = client.app.state.imports
         await jobs._slots.acquire()  # another import holds the only slot
@@ -612,7 +612,7 @@ async def test_a_stopped_reader_leaves_no_part_copy_behind(tmp_path: Any) -> Non
     from pathlib import Path
 
     from registry.adapters.import_reading import PreparedFile
-    from registry.imports import ImportJobs
+    from registry.service_layer.imports.jobs import ImportJobs
     from registry.adapters.spool import part_copy
 
     path = tmp_path / "list.csv"

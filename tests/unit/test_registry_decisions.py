@@ -29,7 +29,7 @@ from registry.domain.elements import validate_elements
 from registry.domain.errors import ElementsInvalidError, ItemCancelledError
 from registry.domain.problems import Problem
 from registry.domain.structure import Dependents, ReferencedItem, RelatedItems
-from registry.imports import row_problems
+from registry.service_layer.imports.chunks import row_problems
 from tests.integration.test_registry_helpers import FULL
 
 DICTIONARIES = load_dictionaries()

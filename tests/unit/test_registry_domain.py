@@ -281,7 +281,7 @@ def test_search_patterns_are_mostly_selective() -> None:
 def test_ids_drawn_at_once_are_distinct_random_version_4_uuids() -> None:
     import uuid
 
-    from registry.imports import random_uuids
+    from registry.service_layer.imports.chunks import random_uuids
 
     ids = list(random_uuids(2000))
     assert len(set(ids)) == 2000 and len({str(i) for i in ids}) == 2000

@@ -1,4 +1,5 @@
-"""Reading and writing items (I/O): one code path for the single-item handlers and the bulk import.
+"""Reading and writing items (I/O): one code path for the single-item commands and the bulk import, and the
+items' phases as the lifecycle reports them.
 
 A write is a list of :class:`ItemWrite` — the event of one new revision and the read-model row it produces — and
 :func:`write_items` stores them all in the caller's transaction: rows first, then one ``append_batch`` (last, because
@@ -14,9 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import jsoncodec
+from shared.errors import ConcurrencyConflictError
 from shared.eventstore import (
     GENESIS_HASH,
     EventMetadata,
@@ -29,7 +33,12 @@ from shared.eventstore import (
     prepare_append,
 )
 
-from registry.adapters.tables import HAS_MEMBERS, registry_item_phases_table, registry_items_table
+from registry.adapters.tables import (
+    HAS_MEMBERS,
+    idempotency_keys_table,
+    registry_item_phases_table,
+    registry_items_table,
+)
 from registry.domain.events import DRAFTED, REVISED, revision_data
 from registry.domain.revisions import CANCELLED, FORMING
 from registry.domain.search import search_text
@@ -128,6 +137,26 @@ INSERT INTO registry_items SELECT * FROM json_populate_recordset(NULL::registry_
 ON CONFLICT (item_id) DO UPDATE SET {", ".join(f"{c.name} = EXCLUDED.{c.name}" for c in items.columns
                                                if c.name not in _KEEP_ON_UPDATE)}
 """)
+
+
+_LOCK_TIMEOUT_SQL = text("SET LOCAL lock_timeout = '5s'")
+_LOCK_NOT_AVAILABLE, _DEADLOCK_DETECTED = "55P03", "40P01"
+
+
+async def limit_lock_waits(conn: AsyncConnection) -> None:
+    """In the caller's transaction, a lock waited for over 5 s fails the statement (:func:`met_concurrent_change`)
+    instead of waiting on: a bulk writer may wait, in Python, for a transaction of its own that waits for this
+    one's lock, which PostgreSQL cannot see as a deadlock."""
+    await conn.execute(_LOCK_TIMEOUT_SQL)
+
+
+def met_concurrent_change(exc: BaseException) -> bool:
+    """What a write of items may meet when someone else changes the same items meanwhile (the writer then decides
+    again on the store as it is): a moved stream, a 来源编号 taken, a lock waited for too long, a deadlock."""
+    if isinstance(exc, ConcurrencyConflictError | IntegrityError):
+        return True
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in (_LOCK_NOT_AVAILABLE,
+                                                                                 _DEADLOCK_DETECTED)
 
 
 async def write_items(conn: AsyncConnection, writes: Sequence[ItemWrite], metadata: EventMetadata) -> list[StoredEvent]:
@@ -318,3 +347,42 @@ class _NamesOf(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._unwritten.keys() | self._stored.keys())
+
+
+# ---- idempotency keys ---------------------------------------------------------------------------------------------
+async def claim_idempotency_key(conn: AsyncConnection, subject: str, key: str, item_id: str, now: datetime) -> bool:
+    """Records that ``subject``'s ``key`` creates ``item_id``; False if the key was used before."""
+    claimed = await conn.execute(
+        pg_insert(idempotency_keys_table).values(subject=subject, key=key, item_id=item_id, created_at=now)
+        .on_conflict_do_nothing().returning(idempotency_keys_table.c.item_id))
+    return claimed.first() is not None
+
+
+async def item_of_idempotency_key(conn: AsyncConnection, subject: str, key: str) -> str | None:
+    return await conn.scalar(select(idempotency_keys_table.c.item_id).where(
+        idempotency_keys_table.c.subject == subject, idempotency_keys_table.c.key == key))
+
+
+# ---- phases (from the lifecycle's events) -------------------------------------------------------------------------
+async def known_items(conn: AsyncConnection, item_ids: Sequence[str]) -> set[str]:
+    """Those of ``item_ids`` the registry has."""
+    return set((await conn.execute(select(items.c.item_id).where(items.c.item_id.in_(item_ids)))).scalars())
+
+
+async def load_phases(conn: AsyncConnection, item_ids: Sequence[str]) -> dict[str, tuple[str | None, int, int | None]]:
+    """Item id → (phase, lifecycle version, published revision), for the items whose phase is known."""
+    return {r.item_id: (r.phase, r.lifecycle_version, r.published_revision)
+            for r in await conn.execute(select(phases).where(phases.c.item_id.in_(item_ids)))}
+
+
+_phases_insert = pg_insert(registry_item_phases_table)
+# Newer lifecycle versions only: a redelivered older batch never moves an item's phase back.
+_UPSERT_PHASES = _phases_insert.on_conflict_do_update(
+    index_elements=["item_id"],
+    set_={k: _phases_insert.excluded[k] for k in ("phase", "lifecycle_version", "published_revision", "updated_at")},
+    where=registry_item_phases_table.c.lifecycle_version < _phases_insert.excluded.lifecycle_version)
+
+
+async def store_phases(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Upserts phase rows (item_id, phase, lifecycle_version, published_revision, updated_at)."""
+    await conn.execute(_UPSERT_PHASES, rows)

@@ -1,5 +1,6 @@
-"""Registry handlers: load → decide (pure domain) → write the revision event and the read-model row in one
-transaction. Queries read the item streams (views, revisions, diffs) or the read model (lists, exports, reports)."""
+"""Item commands and reads (service layer). A command loads what it needs, takes one pure decision
+(registry/domain/decisions.py) and writes the revision's event and read-model row in one transaction; a read goes
+through registry/adapters/queries.py. Role and region checks are made here, never in the routes."""
 
 from __future__ import annotations
 
@@ -9,20 +10,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.auth import Principal
-from shared.cloudevents import CloudEvent
 from shared.dictionaries import Dictionaries
 from shared.errors import ConcurrencyConflictError
-from shared.eventstore import EventMetadata, StoredEvent, load_stream
+from shared.eventstore import EventMetadata, StoredEvent
 from shared.service import ServiceRuntime
 
-from registry.adapters import store
-from registry.adapters.tables import idempotency_keys_table, registry_item_phases_table, registry_items_table
+from registry.adapters import queries, store
 from registry.domain.decisions import (
     NewItem,
     NewRevision,
@@ -40,8 +37,7 @@ from registry.domain.errors import (
     RevisionRequiredError,
     SourceRefTakenError,
 )
-from registry.domain.events import phase_after, revision_changed_fields
-from registry.domain.revisions import FORMING, PHASE_LABELS, PUBLISHED_PHASES, changed_fields, diff
+from registry.domain.revisions import changed_fields, diff
 from registry.domain.structure import RelatedItems
 
 WRITE_ROLES = ("entry",)
@@ -73,10 +69,9 @@ class Registry:
         item_id = str(uuid.uuid4())
         try:
             async with self.runtime.engine.begin() as conn:
-                if idempotency_key and not await _claim(conn, principal.subject, idempotency_key, item_id, now):
-                    existing = await conn.scalar(select(idempotency_keys_table.c.item_id).where(
-                        idempotency_keys_table.c.subject == principal.subject,
-                        idempotency_keys_table.c.key == idempotency_key))
+                if idempotency_key and not await store.claim_idempotency_key(
+                        conn, principal.subject, idempotency_key, item_id, now):
+                    existing = await store.item_of_idempotency_key(conn, principal.subject, idempotency_key)
                     return await self._view(conn, existing), False
                 if source_ref is not None:
                     same = await self._same_source_ref(conn, elements["region_code"], source_ref, elements)
@@ -139,7 +134,7 @@ class Registry:
                         actor=principal.subject, correlation_id=correlation_id, recorded_at=revision.at))
             return await self._view(conn, item_id)  # Unchanged: no new revision
 
-    # ---- queries ------------------------------------------------------------------------------------------------
+    # ---- reads --------------------------------------------------------------------------------------------------
     async def get(self, item_id: str, principal: Principal) -> dict[str, Any]:
         principal.require_role(*READ_ROLES)
         async with self.runtime.engine.connect() as conn:
@@ -149,11 +144,11 @@ class Registry:
         return view
 
     async def revisions(self, item_id: str, principal: Principal) -> list[dict[str, Any]]:
-        return [_revision_summary(e) for e in await self._stream(item_id, principal)]
+        return [queries.revision_summary(e) for e in await self._stream(item_id, principal)]
 
     async def revision(self, item_id: str, number: int, principal: Principal) -> dict[str, Any]:
         event = _revision(await self._stream(item_id, principal), number, item_id)
-        return {**_revision_summary(event), "elements": event.data["elements"]}
+        return {**queries.revision_summary(event), "elements": event.data["elements"]}
 
     async def diff(self, item_id: str, principal: Principal, *, from_revision: int,
                    to_revision: int) -> dict[str, Any]:
@@ -163,72 +158,31 @@ class Registry:
         return {"item_id": item_id, "from_revision": from_revision, "to_revision": to_revision,
                 "changed_fields": changed_fields(before, after), "changes": diff(before, after)}
 
+    async def list_items(self, principal: Principal, filters: queries.ItemFilter, *, cursor: str | None,
+                         limit: int) -> dict[str, Any]:
+        """A page of the items the filter selects in the caller's regions, and the cursor of the next."""
+        principal.require_role(*READ_ROLES)
+        return await queries.list_items(self.runtime.engine, principal, filters, cursor=cursor, limit=limit)
+
+    async def consistency(self, principal: Principal, *, region: str | None, limit: int) -> dict[str, Any]:
+        """Records of the same item whose names or types differ (see queries.consistency_report)."""
+        principal.require_role(*READ_ROLES)
+        return await queries.consistency_report(self.runtime.engine, principal, self.dictionaries, region=region,
+                                                limit=limit)
+
     async def _stream(self, item_id: str, principal: Principal) -> list[StoredEvent]:
         principal.require_role(*READ_ROLES)
         async with self.runtime.engine.connect() as conn:
-            events = await load_stream(conn, item_id)
+            events = await queries.item_events(conn, item_id)
         if not events or not principal.may_access_region(events[-1].data["region_code"]):
             raise ItemNotFoundError(item_id=item_id)
         return events
 
     async def _view(self, conn: AsyncConnection, item_id: str) -> dict[str, Any]:
-        events = await load_stream(conn, item_id)
-        if not events:
+        view = await queries.item_view(conn, item_id)
+        if view is None:
             raise ItemNotFoundError(item_id=item_id)
-        phase_row = (await conn.execute(select(registry_item_phases_table).where(
-            registry_item_phases_table.c.item_id == item_id))).first()
-        return item_view(events, phase_row.phase if phase_row else FORMING,
-                         phase_row.published_revision if phase_row else None)
-
-    # ---- lifecycle facts (consumer; runs inside the runner's tracking transaction) ------------------------------
-    async def on_lifecycle_events(self, conn: AsyncConnection, events: list[CloudEvent]) -> dict[str, str]:
-        """Follow each item's phase from the lifecycle's events, a fetched batch at a time (in order per item; an
-        older lifecycle version never overwrites a newer one). Refuses, for good, events about an item the
-        registry never had: the lifecycle only knows items the registry told it about."""
-        item_ids = sorted({e.subject for e in events})
-        known = set((await conn.execute(select(registry_items_table.c.item_id).where(
-            registry_items_table.c.item_id.in_(item_ids)))).scalars())
-        t = registry_item_phases_table
-        rows = {r.item_id: r for r in await conn.execute(select(t).where(t.c.item_id.in_(item_ids)))}
-        current: dict[str, tuple[str | None, int, int | None]] = {
-            i: (r.phase, r.lifecycle_version, r.published_revision) for i, r in rows.items()}
-        changed: set[str] = set()
-        refused: dict[str, str] = {}
-        for event in events:
-            if event.subject not in known:
-                refused[event.id] = f"登记服务中没有事项 {event.subject}（生命周期事件所指的事项从未录入）"
-                continue
-            phase, version, published = current.get(event.subject, (None, 0, None))
-            if version >= event.sequence:
-                continue  # an older event replayed after a newer one
-            after = phase_after(phase, event.type, event.data)
-            if after is None:
-                continue
-            new_phase, new_published = after
-            current[event.subject] = (new_phase, event.sequence,
-                                      new_published if new_published is not None else published)
-            changed.add(event.subject)
-        if changed:
-            now = self.now()
-            values = [{"item_id": i, "phase": current[i][0], "lifecycle_version": current[i][1],
-                       "published_revision": current[i][2], "updated_at": now} for i in sorted(changed)]
-            await conn.execute(_UPSERT_PHASES, values)
-        return refused
-
-
-_phases_insert = pg_insert(registry_item_phases_table)
-# Newer lifecycle versions only: a redelivered older batch never moves an item's phase back.
-_UPSERT_PHASES = _phases_insert.on_conflict_do_update(
-    index_elements=["item_id"],
-    set_={k: _phases_insert.excluded[k] for k in ("phase", "lifecycle_version", "published_revision", "updated_at")},
-    where=registry_item_phases_table.c.lifecycle_version < _phases_insert.excluded.lifecycle_version)
-
-
-async def _claim(conn: AsyncConnection, subject: str, key: str, item_id: str, now: datetime) -> bool:
-    claimed = await conn.execute(
-        pg_insert(idempotency_keys_table).values(subject=subject, key=key, item_id=item_id, created_at=now)
-        .on_conflict_do_nothing().returning(idempotency_keys_table.c.item_id))
-    return claimed.first() is not None
+        return view
 
 
 def parse_if_match(value: str | None) -> int:
@@ -241,49 +195,7 @@ def parse_if_match(value: str | None) -> int:
     return int(match[1])
 
 
-def item_view(events: list[StoredEvent], phase: str, published_revision: int | None) -> dict[str, Any]:
-    """The item as clients read it: the latest revision, its phase, and — once published — the published revision
-    beside the pending one that waits for review (先审后用)."""
-    first, last = events[0], events[-1]
-    data = last.data
-    view: dict[str, Any] = {
-        "item_id": first.stream_id,
-        "revision": data["revision"],
-        "region_code": data["region_code"],
-        "source_ref": data.get("source_ref"),
-        "elements": data["elements"],
-        "complete": data.get("complete"),
-        "missing": data.get("missing"),
-        "phase": phase,
-        "phase_label": PHASE_LABELS.get(phase, phase),
-        "author": first.actor,
-        "created_at": first.recorded_at.isoformat(),
-        "updated_by": last.actor,
-        "updated_at": last.recorded_at.isoformat(),
-        "published": None,
-        "pending": None,
-    }
-    if published_revision is not None and published_revision <= len(events):
-        published = events[published_revision - 1]
-        view["published"] = {"revision": published_revision, "elements": published.data["elements"],
-                             "at": published.recorded_at.isoformat()}
-        if phase in PUBLISHED_PHASES and data["revision"] > published_revision:
-            view["pending"] = {"revision": data["revision"], "elements": data["elements"],
-                               "changed_fields": changed_fields(published.data["elements"], data["elements"]),
-                               "maintenance": bool(data.get("maintenance"))}
-    return view
-
-
-def _revision_summary(event: StoredEvent) -> dict[str, Any]:
-    d = event.data
-    return {"revision": d["revision"], "type": event.type, "author": event.actor,
-            "at": event.recorded_at.isoformat(), "changed_fields": revision_changed_fields(event.type, d),
-            "maintenance": bool(d.get("maintenance")), "pending": bool(d.get("pending")),
-            "complete": d.get("complete"), "import_job_id": d.get("import_job_id")}
-
-
 def _revision(events: list[StoredEvent], number: int, item_id: str) -> StoredEvent:
     if not 1 <= number <= len(events):
         raise RevisionNotFoundError(item_id=item_id, revision=number, latest=len(events))
     return events[number - 1]
-
