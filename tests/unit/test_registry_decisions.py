@@ -204,7 +204,7 @@ def test_restructuring_without_its_dependents_loaded_is_a_programming_error_not_
                         now=T0)
 
 
-# ---- the 来源编号 -----------------------------------------------------------------------------------------------------
+# ---- the 来源编号 (source_ref) ------------------------------------------------------------------------------------
 def test_a_submitted_source_ref_is_trimmed_and_blank_means_none() -> None:
     assert read_source_ref("  GZ-001 ") == ("GZ-001", [])
     assert read_source_ref("   ") == (None, []) and read_source_ref(None) == (None, [])

@@ -358,9 +358,11 @@ async def claim_idempotency_key(conn: AsyncConnection, subject: str, key: str, i
     return claimed.first() is not None
 
 
-async def item_of_idempotency_key(conn: AsyncConnection, subject: str, key: str) -> str | None:
-    return await conn.scalar(select(idempotency_keys_table.c.item_id).where(
+async def item_of_idempotency_key(conn: AsyncConnection, subject: str, key: str) -> str:
+    """The item a claimed key created."""
+    item_id: str = await conn.scalar(select(idempotency_keys_table.c.item_id).where(
         idempotency_keys_table.c.subject == subject, idempotency_keys_table.c.key == key))
+    return item_id
 
 
 # ---- phases (from the lifecycle's events) -------------------------------------------------------------------------

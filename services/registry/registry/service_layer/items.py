@@ -46,6 +46,9 @@ READ_ROLES = ("entry", "reviewer", "tester", "publisher", "operator")
 
 
 class Registry:
+    """The registry's item commands (create, revise) and reads (an item, its revisions and their diffs, lists,
+    the consistency report)."""
+
     def __init__(self, runtime: ServiceRuntime, dictionaries: Dictionaries,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.runtime = runtime
