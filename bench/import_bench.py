@@ -209,7 +209,7 @@ async def import_once(path: Path, fmt: str, database_url: str) -> dict[str, Any]
 
     from registry.bootstrap import build
     from registry.config import RegistrySettings
-    from registry.imports import ImportJobs
+    from registry.service_layer.imports.jobs import ImportJobs
 
     from shared.process import tune_garbage_collector
 

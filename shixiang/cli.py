@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     republish.add_argument("--service", required=True)
     republish.add_argument("--from", dest="from_position", type=int, default=1)
 
-    from registry.import_command import add_arguments as import_arguments
+    from shixiang.import_command import add_arguments as import_arguments
 
     import_arguments(sub.add_parser("import", help="import an item list (xlsx, csv, ndjson) with a progress bar"))
 
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             return int(asyncio.run(rebuild_service(_settings(args.service))))
         case "import":
-            from registry.import_command import run as run_import
+            from shixiang.import_command import run as run_import
 
             return run_import(args, manifest=DEV_ROOT / "suite.json")
     return 2

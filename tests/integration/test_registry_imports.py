@@ -304,7 +304,7 @@ async def chunked(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
     """Two rows per chunk, so every file below spans several chunks; and every chunk's write takes a while between
     its read-model rows and its events, so the chunks after it are surely decided, and the next one's rows written,
     while it is in flight (not yet visible in the store)."""
-    from registry import store
+    from registry.adapters import store
 
     write_events = store.write_events
 
@@ -373,7 +373,7 @@ async def test_a_chunk_that_meets_a_concurrent_change_is_decided_and_written_aga
         chunked: RegistryClient, monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.errors import ConcurrencyConflictError
 
-    from registry import store
+    from registry.adapters import store
 
     write_events, calls = store.write_events, []  # the fixture's slow write
 
@@ -397,7 +397,7 @@ async def test_a_chunk_written_beside_a_refused_one_is_rolled_back_and_written_a
     must go (no item without its event), and both chunks are decided again."""
     from shared.errors import ConcurrencyConflictError
 
-    from registry import store
+    from registry.adapters import store
 
     write_events, refused = store.write_events, []
 
@@ -436,7 +436,7 @@ async def test_a_reader_process_that_dies_is_reported_not_waited_for(tmp_path: A
 
     from shared.auth import Principal
 
-    from registry.import_reading import PreparedFile
+    from registry.adapters.import_reading import PreparedFile
 
     path = tmp_path / "list.csv"
     path.write_bytes(csv_bytes([row_for(f"R-{i}", MINIMAL) for i in range(3000)], "utf-8"))
@@ -457,9 +457,9 @@ async def test_imports_beyond_the_running_limit_wait_queued_and_say_so_by_their_
         database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import datetime
 
-    from registry import imports
+    from registry.service_layer.imports import jobs as import_jobs
 
-    monkeypatch.setattr(imports, "QUEUED_HEARTBEAT", imports.timedelta(seconds=0.05))
+    monkeypatch.setattr(import_jobs, "QUEUED_HEARTBEAT", import_jobs.timedelta(seconds=0.05))
     async for client in start_client(database_url, import_max_running=1):
         jobs = client.app.state.imports
         await jobs._slots.acquire()  # another import holds the only slot
@@ -521,7 +521,7 @@ async def test_a_registry_that_stops_lets_a_running_import_finish_for_its_drain_
 SPOOL_OWNER = """
 import sys
 from pathlib import Path
-from registry.spool import Spool
+from registry.adapters.spool import Spool
 spool = Spool(Path(sys.argv[1]))
 handle, path = spool.new_upload()
 handle.write(b"rows")
@@ -548,7 +548,7 @@ def test_spool_files_of_stopped_processes_are_removed_and_those_of_live_ones_kep
     import os
     import signal
 
-    from registry.spool import Spool
+    from registry.adapters.spool import Spool
 
     killed, killed_upload = spool_owner(tmp_path)
     living, living_upload = spool_owner(tmp_path)
@@ -576,7 +576,7 @@ def test_spool_files_whose_owner_has_no_lock_file_are_removed_only_once_an_hour_
     import os
     import time
 
-    from registry.spool import PREFIX, Spool
+    from registry.adapters.spool import PREFIX, Spool
 
     fresh, old = tmp_path / f"{PREFIX}{'a' * 32}-x1", tmp_path / f"{PREFIX}{'b' * 32}-x2"
     taking = tmp_path / f".{PREFIX}lock-x3"  # a process stopped while it took its lock
@@ -611,9 +611,9 @@ async def test_a_stopped_reader_leaves_no_part_copy_behind(tmp_path: Any) -> Non
     import os
     from pathlib import Path
 
-    from registry.import_reading import PreparedFile
-    from registry.imports import ImportJobs
-    from registry.spool import part_copy
+    from registry.adapters.import_reading import PreparedFile
+    from registry.service_layer.imports.jobs import ImportJobs
+    from registry.adapters.spool import part_copy
 
     path = tmp_path / "list.csv"
     path.write_bytes(csv_bytes([row_for(f"R-{i}", MINIMAL) for i in range(3000)], "utf-8"))
@@ -676,12 +676,13 @@ def test_every_xlsx_reader_reads_a_filled_in_sheet_alike(tmp_path: Any, monkeypa
     and the sheet's text is inline (as openpyxl writes it) or in a shared-strings table (as Excel saves it)."""
     from datetime import date
 
-    from registry import spreadsheets
-    from registry.spreadsheets import _xlsx_rows_in_parts, _xlsx_rows_streamed, _xlsx_rows_whole
+    from registry.adapters.spreadsheets import xlsx_parts
+    from registry.adapters.spreadsheets.xlsx_file import xlsx_rows_streamed, xlsx_rows_whole
+    from registry.adapters.spreadsheets.xlsx_parts import xlsx_rows_in_parts
 
     if way.startswith("parts"):
-        monkeypatch.setattr(spreadsheets, "XLSX_PART_ROWS", rows)
-        monkeypatch.setattr(spreadsheets, "_xlsx_rows_streamed", None)  # no fallback: the parts must be read
+        monkeypatch.setattr(xlsx_parts, "XLSX_PART_ROWS", rows)
+        monkeypatch.setattr(xlsx_parts, "xlsx_rows_streamed", None)  # no fallback: the parts must be read
 
     book = openpyxl.Workbook()
     sheet = book.active
@@ -708,8 +709,8 @@ def test_every_xlsx_reader_reads_a_filled_in_sheet_alike(tmp_path: Any, monkeypa
 
     if way.endswith("shared"):
         with_shared_strings(path)
-    whole = read(_xlsx_rows_in_parts if way.startswith("parts") else _xlsx_rows_whole)
-    streamed = read(_xlsx_rows_streamed)
+    whole = read(xlsx_rows_in_parts if way.startswith("parts") else xlsx_rows_whole)
+    streamed = read(xlsx_rows_streamed)
     assert whole == streamed
     assert not [p for p in tmp_path.iterdir() if p.name != "list.xlsx"]  # the parts' copies are gone
     assert [r[0] for r in whole[1]] == [2, 4, 5] and whole[1][1][2]["planned_effective_date"] == "2027-01-01"
@@ -722,7 +723,7 @@ def test_the_shared_strings_copied_for_a_part_keep_each_string_it_uses_in_place(
     from xml.etree import ElementTree
     from xml.sax.saxutils import escape
 
-    from registry.spreadsheets import _SharedStrings
+    from registry.adapters.spreadsheets.xlsx_parts import SharedStrings
 
     namespace = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
     declaration = f'xmlns:x="{namespace}"' if prefix else f'xmlns="{namespace}"'
@@ -730,7 +731,7 @@ def test_the_shared_strings_copied_for_a_part_keep_each_string_it_uses_in_place(
              + "".join(f"<{prefix}si><{prefix}t>{escape(t)}</{prefix}t></{prefix}si>" if t else f"<{prefix}si/>"
                        for t in texts) + f"</{prefix}sst>").encode()
     part = "".join(f'<{prefix}c t="s"><{prefix}v>{n}</{prefix}v></{prefix}c>' for n in sorted(used)).encode()
-    trimmed = ElementTree.fromstring(_SharedStrings(table).for_part(part))
+    trimmed = ElementTree.fromstring(SharedStrings(table).for_part(part))
     entries = ["".join(si.itertext()) for si in trimmed]
     for n in used:
         if n < len(texts):
@@ -744,10 +745,11 @@ def test_a_sheet_damaged_inside_fails_the_parts_reader_with_the_reason(tmp_path:
     job then fails with it), it does not crash the reader."""
     import zipfile
 
-    from registry import spreadsheets
-    from registry.spreadsheets import ImportFileError, _xlsx_rows_in_parts
+    from registry.adapters.spreadsheets import xlsx_parts
+    from registry.adapters.spreadsheets.xlsx_parts import xlsx_rows_in_parts
+    from registry.domain.errors import ImportFileError
 
-    monkeypatch.setattr(spreadsheets, "XLSX_PART_ROWS", 200)
+    monkeypatch.setattr(xlsx_parts, "XLSX_PART_ROWS", 200)
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.title = "事项清单"
@@ -764,7 +766,7 @@ def test_a_sheet_damaged_inside_fails_the_parts_reader_with_the_reason(tmp_path:
     data[middle:middle + 64] = bytes(64)  # zeros over the deflated rows, three quarters of the way in
     path.write_bytes(bytes(data))
 
-    opened, read = _xlsx_rows_in_parts(path, DICTIONARIES), 0
+    opened, read = xlsx_rows_in_parts(path, DICTIONARIES), 0
     with pytest.raises(ImportFileError) as failure:
         try:
             for _ in opened:

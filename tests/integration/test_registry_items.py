@@ -12,9 +12,9 @@ from sqlalchemy import text
 from shared.eventstore import EventMetadata, load_stream
 from tests.integration.test_registry_helpers import FULL, MINIMAL, RegistryClient, api, principal  # noqa: F401
 
-from registry import store
+from registry.adapters import store
 from registry.domain.elements import validate_elements
-from registry.queries import ORDER, SUMMARY_COLUMNS, ItemFilter, filtered
+from registry.adapters.queries import ORDER, SUMMARY_COLUMNS, ItemFilter, filtered
 
 PUBLISHED = "lifecycle.item.published.v1"
 

@@ -14,13 +14,7 @@ from shared.dictionaries import load_dictionaries
 
 from registry.domain.elements import ELEMENT_KEYS, missing_for_submission, validate_elements
 from registry.domain.events import phase_after
-from registry.domain.revisions import (
-    ItemCancelledError,
-    changed_fields,
-    diff,
-    is_pending,
-    maintenance_problems,
-)
+from registry.domain.revisions import changed_fields, diff, maintenance_problems
 from registry.domain.search import search_pattern, search_text
 from registry.domain.structure import ReferencedItem, check_dependents, check_references, find_serial_cycle
 from registry.domain.tabular import HEADERS, column_for, format_row, parse_row
@@ -217,17 +211,6 @@ def test_maintenance_may_touch_only_non_substantive_fields() -> None:
     assert [p.field for p in maintenance_problems(FULL, fixed)] == ["service_guide.promised_time_limit_days"]
 
 
-def test_phase_decides_whether_a_change_is_pending_and_cancelled_items_are_final() -> None:
-    assert not is_pending("forming", item_name="x") and not is_pending("preparing", item_name="x")
-    assert is_pending("online", item_name="x") and is_pending("offline", item_name="x")
-    try:
-        is_pending("cancelled", item_name="户口迁移审批")
-    except ItemCancelledError as exc:
-        assert exc.context == {"name": "户口迁移审批"}
-    else:
-        raise AssertionError("a cancelled item accepted a change")
-
-
 def test_lifecycle_events_move_the_phase() -> None:
     published = {"phase": "online", "revision": 3}
     assert phase_after("preparing", "lifecycle.item.published.v1", published) == ("online", 3)
@@ -298,7 +281,7 @@ def test_search_patterns_are_mostly_selective() -> None:
 def test_ids_drawn_at_once_are_distinct_random_version_4_uuids() -> None:
     import uuid
 
-    from registry.imports import random_uuids
+    from registry.service_layer.imports.chunks import random_uuids
 
     ids = list(random_uuids(2000))
     assert len(set(ids)) == 2000 and len({str(i) for i in ids}) == 2000

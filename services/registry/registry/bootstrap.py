@@ -8,14 +8,15 @@ from shared.dictionaries import load_dictionaries
 from shared.http import create_service_app
 from shared.service import ServiceRuntime
 
-from registry.app import Registry
+from registry.adapters.consumers import LifecyclePhases
+from registry.adapters.http import router
+from registry.adapters.tables import registry_metadata
 from registry.config import RegistrySettings
 from registry.domain.events import FOLLOWED_LIFECYCLE_EVENTS
 from registry.errors import ERRORS
-from registry.http import router
-from registry.imports import ImportJobs
 from registry.schemas import document_request_models
-from registry.tables import registry_metadata
+from registry.service_layer.imports.jobs import ImportJobs
+from registry.service_layer.items import Registry
 
 SERVICE = "registry"
 
@@ -28,7 +29,7 @@ def build(settings: RegistrySettings) -> tuple[ServiceRuntime, Registry]:
     registry = Registry(runtime, load_dictionaries())
     # The lifecycle says which phase each item is in: what may still change, and what becomes a pending revision.
     runtime.consumers.append(runtime.consumer_spec("lifecycle-phases", "lifecycle", FOLLOWED_LIFECYCLE_EVENTS,
-                                                   registry.on_lifecycle_events))
+                                                   LifecyclePhases(registry.now)))
     return runtime, registry
 
 

@@ -2,18 +2,20 @@
 
 from shared.errors import COMMON_ERRORS, ErrorSpec, ErrorTable
 
-from registry.app import (
+from registry.domain.errors import (
+    ElementsInvalidError,
+    ImportFileError,
+    ImportJobNotFoundError,
+    ImportTooLargeError,
+    InvalidCursorError,
+    ItemCancelledError,
     ItemNotFoundError,
     MalformedRevisionError,
     RevisionNotFoundError,
     RevisionRequiredError,
     SourceRefTakenError,
+    UnsupportedFormatError,
 )
-from registry.domain.problems import ElementsInvalidError
-from registry.domain.revisions import ItemCancelledError
-from registry.imports import ImportJobNotFoundError, ImportTooLargeError
-from registry.queries import InvalidCursorError
-from registry.spreadsheets import ImportFileError, UnsupportedFormatError
 
 ERRORS = ErrorTable({
     **COMMON_ERRORS,

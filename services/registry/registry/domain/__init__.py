@@ -1,2 +1,3 @@
-"""Pure rules of the registry: the element model, rules between items, revisions, the tabular form, search and
-consistency. Nothing here does I/O or reads a clock."""
+"""Pure rules of the registry: the element model, rules between items, revisions, what a submitted element set does
+to an item (decisions.py), the tabular form, search, consistency, and the registry's errors (errors.py). Nothing
+here does I/O or reads a clock."""

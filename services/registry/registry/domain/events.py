@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from shared import contracts
+from shared.contracts import PHASES
 
 from registry.domain.elements import ELEMENT_KEYS, missing_for_submission
-from registry.domain.revisions import CANCELLED, FORMING, PHASES, PREPARING
+from registry.domain.revisions import CANCELLED, FORMING, PREPARING
 
 DRAFTED = contracts.REGISTRY_ITEM_DRAFTED
 REVISED = contracts.REGISTRY_ITEM_REVISED

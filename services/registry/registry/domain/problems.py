@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.errors import DomainError
-
 # code → what it means (shown in the OpenAPI description of 422 answers and in the import template's notes)
 PROBLEM_CODES: dict[str, str] = {
     "REQUIRED": "必填项为空",
@@ -66,14 +64,6 @@ class Problem:
 
     def as_dict(self) -> dict[str, str]:
         return {"field": self.field, "code": self.code, "message": self.message}
-
-
-class ElementsInvalidError(DomainError):
-    """One or more elements broke a rule; ``problems`` lists them all (as dicts) and ``count`` says how many."""
-
-    @classmethod
-    def of(cls, problems: list[Problem]) -> ElementsInvalidError:
-        return cls(count=len(problems), problems=[p.as_dict() for p in problems])
 
 
 def index_path(field: str, index: int, key: str | None = None) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from shared.contracts import PHASE_LABELS, PHASES, PUBLISHED_PHASES  # noqa: F401 - the registry's names for them
-from shared.errors import DomainError
 
 from registry.domain.elements import ELEMENT_KEYS, label_of
 from registry.domain.problems import Problem
@@ -26,10 +25,6 @@ MAINTENANCE_FIELDS = frozenset({
     "service_guide.complaint_contact", "online_service_depth", "national_basic_code",
     "national_implementation_code", "national_handling_code",
 })
-
-
-class ItemCancelledError(DomainError):
-    """The item is cancelled (注销期): its content can no longer change."""
 
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -73,10 +68,3 @@ def maintenance_problems(before: dict[str, Any], after: dict[str, Any]) -> list[
     return [Problem(change["field"], "MAINTENANCE_NOT_ALLOWED",
                     f"“{change['label']}”的修改属于事项更新，需要审核；维护只能修改：{allowed}")
             for change in diff(before, after) if change["field"] not in MAINTENANCE_FIELDS]
-
-
-def is_pending(phase: str, *, item_name: str) -> bool:
-    """Does a change in this phase become a pending revision? Raises for a cancelled item."""
-    if phase == CANCELLED:
-        raise ItemCancelledError(name=item_name)
-    return phase in PUBLISHED_PHASES

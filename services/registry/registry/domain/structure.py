@@ -1,6 +1,8 @@
 """Rules between items (pure): composite members, main → sub → handling items, serial and parallel relations.
 
-The handler loads the referenced items and the serial graph around them; these functions only decide. Seed 000:
+The service layer loads what an item's rules need of the others — :class:`RelatedItems`: the items it refers to,
+the serial graph around it, the items that point at it (registry/adapters/store.py ``load_related``) — and
+:func:`structure_problems` decides on that alone. Seed 000:
 元事项 is indivisible, a 组合事项 is made of 元事项; 主项 → 子项 → 业务办理项 (办理项为最小项); 串联 means B needs A's
 result first, so serial relations may never form a cycle; 并联 items are handled together."""
 
@@ -8,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from registry.domain.elements import COMPOSITE, HANDLING, MAIN, META, REFERENCE_LISTS, SUB
 from registry.domain.problems import Problem, index_path
@@ -29,6 +32,31 @@ class ReferencedItem:
     cancelled: bool = False
 
 
+@dataclass(frozen=True)
+class Dependents:
+    """The items that point at an item, which a revision of it may strand."""
+
+    composites_listing_it: Sequence[ReferencedItem]
+    children: Sequence[ReferencedItem]  # its sub-items and handling items
+
+
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
+class RelatedItems(NamedTuple):
+    """What the rules between items need to know of the others around item ``item_id``, loaded before deciding.
+    Only what its elements call for is loaded: an item that refers to nothing and is not restructured needs
+    nothing but its id. (A named tuple: an import builds one per row, and it costs a third of a frozen
+    dataclass.)"""
+
+    item_id: str
+    referenced: Mapping[str, ReferencedItem] = _NOTHING  # the items it refers to, those found
+    # every item reachable from its serial predecessors → that item's own predecessors (for the cycle check) …
+    serial_edges: Mapping[str, Sequence[str]] = _NOTHING
+    names: Mapping[str, str] = _NOTHING  # … and their names (a cycle's message names them)
+    dependents: Dependents | None = None  # loaded only when a revision restructures the item (see restructures)
+
+
 def referenced_ids(elements: dict[str, Any]) -> set[str]:
     ids = {i for key in REFERENCE_LISTS for i in elements.get(key) or []}
     if elements.get("parent_item_id"):
@@ -39,6 +67,8 @@ def referenced_ids(elements: dict[str, Any]) -> set[str]:
 def check_references(item_id: str, elements: dict[str, Any], found: Mapping[str, ReferencedItem]) -> list[Problem]:
     """Every referenced item exists, is not cancelled, is not the item itself; members are meta items; the parent
     has a tier that may hold this one."""
+    if not (elements.get("parent_item_id") or any(map(elements.get, REFERENCE_LISTS))):
+        return []  # most items refer to nothing: no slots to list
     problems: list[Problem] = []
     slots = [(index_path(key, i), ref) for key in REFERENCE_LISTS for i, ref in enumerate(elements.get(key) or [])]
     if elements.get("parent_item_id"):
@@ -102,3 +132,30 @@ def find_serial_cycle(item_id: str, predecessors: Sequence[str],
 def cycle_problem(cycle: list[str], names: Mapping[str, str]) -> Problem:
     chain = " → ".join(f"“{names.get(i, i)}”" for i in cycle)
     return Problem("serial_predecessor_ids", "SERIAL_CYCLE", f"串联关系会形成循环：{chain}")
+
+
+def restructures(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Does a revision change what the item is in the structure (its composition or tier)? Then the items that
+    point at it are checked too (:func:`check_dependents`)."""
+    return before.get("composition") != after.get("composition") or before.get("tier") != after.get("tier")
+
+
+def structure_problems(elements: dict[str, Any], related: RelatedItems, *,
+                       before: Mapping[str, Any] | None = None) -> list[Problem]:
+    """Every rule between items for ``related.item_id`` with these elements: its references, the serial cycle it
+    would close, and — for a revision (``before``: its current elements) that restructures it — its dependents."""
+    item_id = related.item_id
+    problems = check_references(item_id, elements, related.referenced)
+    predecessors = elements.get("serial_predecessor_ids") or []
+    if predecessors and not any(p.code == "SELF_REFERENCE" for p in problems):
+        cycle = find_serial_cycle(item_id, predecessors, related.serial_edges)
+        if cycle:
+            names = {i: related.names.get(i, i) for i in cycle}
+            names[item_id] = elements["name"]
+            problems.append(cycle_problem(cycle, names))
+    if before is not None and restructures(before, elements):
+        if related.dependents is None:
+            raise ValueError(f"the dependents of {item_id} were not loaded, but its revision restructures it")
+        problems += check_dependents(elements, composites_listing_it=related.dependents.composites_listing_it,
+                                     children=related.dependents.children)
+    return problems

@@ -33,9 +33,11 @@ from shared.auth import Principal
 from shared.dictionaries import Dictionaries
 from shared.process import tune_garbage_collector
 
+from registry.adapters.spreadsheets.reading import open_rows
+from registry.adapters.spreadsheets.rows import SourceRow
 from registry.domain.elements import missing_for_submission, validate_elements
+from registry.domain.errors import ImportFileError
 from registry.domain.problems import Problem
-from registry.spreadsheets import ImportFileError, SourceRow, open_rows
 
 # The reader only has to stay ahead of the writer, and it usually is (it waits on the full queue): at a lower
 # priority it leaves the cores to the job and PostgreSQL, whose turns are what an import waits for (measured: ≈5 %

@@ -1,5 +1,6 @@
-"""Read-model queries: filtered lists with cursor pagination, the same filter in batches for exports, and the
-consistency report. Every query is limited to the caller's regions."""
+"""The read side: an item as clients read it and its revisions (from its stream), filtered lists with cursor
+pagination, the same filter in batches for exports, the consistency report (from the read model), and an import
+job's progress and row errors. Every list is limited to the caller's regions."""
 
 from __future__ import annotations
 
@@ -8,28 +9,92 @@ import binascii
 import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, false, func, or_, select, true, tuple_
+from sqlalchemy import Row, Select, false, func, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.auth import ALL_REGIONS, Principal
 from shared.dictionaries import Dictionaries
-from shared.errors import DomainError
+from shared.eventstore import StoredEvent, load_stream
 
+from registry.adapters.tables import (
+    CURRENT_ELEMENTS,
+    import_errors_table,
+    import_jobs_table,
+    registry_item_phases_table,
+    registry_items_table,
+)
 from registry.domain.consistency import SAME_BASIC_CODE, SAME_NAME_IN_REGION_TREE, ItemFacts, finding
-from registry.domain.revisions import CANCELLED, FORMING, PHASE_LABELS
+from registry.domain.errors import InvalidCursorError
+from registry.domain.events import revision_changed_fields
+from registry.domain.revisions import CANCELLED, FORMING, PHASE_LABELS, PUBLISHED_PHASES, changed_fields
 from registry.domain.search import escape_like, name_pattern, search_pattern
-from registry.tables import CURRENT_ELEMENTS, registry_item_phases_table, registry_items_table
 
 items, phases = registry_items_table, registry_item_phases_table
+jobs_t, errors_t = import_jobs_table, import_errors_table
 PHASE = func.coalesce(phases.c.phase, FORMING)
 
 
-class InvalidCursorError(DomainError):
-    """The cursor was not produced by this API (or the filters changed shape)."""
+# ---- one item ------------------------------------------------------------------------------------------------------
+async def item_events(conn: AsyncConnection, item_id: str) -> list[StoredEvent]:
+    """The item's stream: one event per revision, in order (empty for an unknown item)."""
+    return await load_stream(conn, item_id)
 
 
+async def item_view(conn: AsyncConnection, item_id: str) -> dict[str, Any] | None:
+    """The item as clients read it (see :func:`shape_item_view`), or None for an unknown item."""
+    events = await load_stream(conn, item_id)
+    if not events:
+        return None
+    phase_row = (await conn.execute(select(phases).where(phases.c.item_id == item_id))).first()
+    return shape_item_view(events, phase_row.phase if phase_row else FORMING,
+                           phase_row.published_revision if phase_row else None)
+
+
+def shape_item_view(events: list[StoredEvent], phase: str, published_revision: int | None) -> dict[str, Any]:
+    """The item as clients read it: the latest revision, its phase, and — once published — the published revision
+    beside the pending one that waits for review (先审后用)."""
+    first, last = events[0], events[-1]
+    data = last.data
+    view: dict[str, Any] = {
+        "item_id": first.stream_id,
+        "revision": data["revision"],
+        "region_code": data["region_code"],
+        "source_ref": data.get("source_ref"),
+        "elements": data["elements"],
+        "complete": data.get("complete"),
+        "missing": data.get("missing"),
+        "phase": phase,
+        "phase_label": PHASE_LABELS.get(phase, phase),
+        "author": first.actor,
+        "created_at": first.recorded_at.isoformat(),
+        "updated_by": last.actor,
+        "updated_at": last.recorded_at.isoformat(),
+        "published": None,
+        "pending": None,
+    }
+    if published_revision is not None and published_revision <= len(events):
+        published = events[published_revision - 1]
+        view["published"] = {"revision": published_revision, "elements": published.data["elements"],
+                             "at": published.recorded_at.isoformat()}
+        if phase in PUBLISHED_PHASES and data["revision"] > published_revision:
+            view["pending"] = {"revision": data["revision"], "elements": data["elements"],
+                               "changed_fields": changed_fields(published.data["elements"], data["elements"]),
+                               "maintenance": bool(data.get("maintenance"))}
+    return view
+
+
+def revision_summary(event: StoredEvent) -> dict[str, Any]:
+    d = event.data
+    return {"revision": d["revision"], "type": event.type, "author": event.actor,
+            "at": event.recorded_at.isoformat(), "changed_fields": revision_changed_fields(event.type, d),
+            "maintenance": bool(d.get("maintenance")), "pending": bool(d.get("pending")),
+            "complete": d.get("complete"), "import_job_id": d.get("import_job_id")}
+
+
+# ---- lists ---------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ItemFilter:
     region: str | None = None  # GB/T 2260 prefix: 44, 4401, 440115
@@ -183,3 +248,44 @@ def _facts(rows: Iterable[Any], dictionaries: Dictionaries) -> list[ItemFacts]:
         out.append(ItemFacts(r.item_id, r.region_code, region.label if region else None,
                              region.level if region else None, r.name, r.item_type))
     return out
+
+
+# ---- import jobs ---------------------------------------------------------------------------------------------------
+STATUS_LABELS = {"queued": "排队中", "running": "导入中", "completed": "已完成", "failed": "失败",
+                 "interrupted": "已中断（服务重启），请重新导入同一文件：已导入的行不会重复"}
+# A queued or running job whose heartbeat is older reads as interrupted: its process stopped (a running job beats
+# with every chunk, a queued one every 30 s: registry/service_layer/imports/jobs.py QUEUED_HEARTBEAT).
+HEARTBEAT_STALE = timedelta(minutes=2)
+
+
+async def import_job_row(conn: AsyncConnection, job_id: str) -> Row[Any] | None:
+    return (await conn.execute(select(jobs_t).where(jobs_t.c.job_id == job_id))).first()
+
+
+async def import_job_view(conn: AsyncConnection, job: Row[Any], *, now: datetime, errors_after: int,
+                          errors_limit: int) -> dict[str, Any]:
+    """The job's progress and a page of its row errors (those after ``errors_after``, in file order)."""
+    errors = list(await conn.execute(
+        select(errors_t).where(errors_t.c.job_id == job.job_id, errors_t.c.seq > errors_after)
+        .order_by(errors_t.c.seq).limit(errors_limit)))
+    total = await conn.scalar(select(func.count()).select_from(errors_t).where(errors_t.c.job_id == job.job_id))
+    return job_view(job, errors, int(total or 0), now=now, errors_limit=errors_limit)
+
+
+def job_view(job: Any, errors: list[Any], errors_total: int, *, now: datetime, errors_limit: int) -> dict[str, Any]:
+    status = job.status
+    if status in ("queued", "running") and job.heartbeat_at and now - job.heartbeat_at > HEARTBEAT_STALE:
+        status = "interrupted"
+    return {
+        "job_id": job.job_id, "status": status, "status_label": STATUS_LABELS[status], "filename": job.filename,
+        "format": job.format, "rows_total": job.rows_total, "rows_processed": job.rows_processed,
+        "progress": round(job.progress, 4), "created": job.created, "revised": job.revised,
+        "unchanged": job.unchanged, "failed": job.failed, "error": job.error,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "errors_total": errors_total,
+        "errors": [{"row": e.row, "column": e.column, "field": e.field, "code": e.code, "message": e.message}
+                   for e in errors],
+        "next_errors_after": errors[-1].seq if len(errors) == errors_limit else None,
+    }

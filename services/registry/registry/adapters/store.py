@@ -1,4 +1,5 @@
-"""Reading and writing items (I/O): one code path for the single-item handlers and the bulk import.
+"""Reading and writing items (I/O): one code path for the single-item commands and the bulk import, and the
+items' phases as the lifecycle reports them.
 
 A write is a list of :class:`ItemWrite` — the event of one new revision and the read-model row it produces — and
 :func:`write_items` stores them all in the caller's transaction: rows first, then one ``append_batch`` (last, because
@@ -8,15 +9,18 @@ the whole batch."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import jsoncodec
+from shared.errors import ConcurrencyConflictError
 from shared.eventstore import (
     GENESIS_HASH,
     EventMetadata,
@@ -29,11 +33,16 @@ from shared.eventstore import (
     prepare_append,
 )
 
+from registry.adapters.tables import (
+    HAS_MEMBERS,
+    idempotency_keys_table,
+    registry_item_phases_table,
+    registry_items_table,
+)
 from registry.domain.events import DRAFTED, REVISED, revision_data
 from registry.domain.revisions import CANCELLED, FORMING
 from registry.domain.search import search_text
-from registry.domain.structure import ReferencedItem
-from registry.tables import HAS_MEMBERS, registry_item_phases_table, registry_items_table
+from registry.domain.structure import Dependents, ReferencedItem, RelatedItems, referenced_ids, restructures
 
 items, phases = registry_items_table, registry_item_phases_table
 
@@ -128,6 +137,26 @@ INSERT INTO registry_items SELECT * FROM json_populate_recordset(NULL::registry_
 ON CONFLICT (item_id) DO UPDATE SET {", ".join(f"{c.name} = EXCLUDED.{c.name}" for c in items.columns
                                                if c.name not in _KEEP_ON_UPDATE)}
 """)
+
+
+_LOCK_TIMEOUT_SQL = text("SET LOCAL lock_timeout = '5s'")
+_LOCK_NOT_AVAILABLE, _DEADLOCK_DETECTED = "55P03", "40P01"
+
+
+async def limit_lock_waits(conn: AsyncConnection) -> None:
+    """In the caller's transaction, a lock waited for over 5 s fails the statement (:func:`met_concurrent_change`)
+    instead of waiting on: a bulk writer may wait, in Python, for a transaction of its own that waits for this
+    one's lock, which PostgreSQL cannot see as a deadlock."""
+    await conn.execute(_LOCK_TIMEOUT_SQL)
+
+
+def met_concurrent_change(exc: BaseException) -> bool:
+    """What a write of items may meet when someone else changes the same items meanwhile (the writer then decides
+    again on the store as it is): a moved stream, a 来源编号 taken, a lock waited for too long, a deadlock."""
+    if isinstance(exc, ConcurrencyConflictError | IntegrityError):
+        return True
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in (_LOCK_NOT_AVAILABLE,
+                                                                                 _DEADLOCK_DETECTED)
 
 
 async def write_items(conn: AsyncConnection, writes: Sequence[ItemWrite], metadata: EventMetadata) -> list[StoredEvent]:
@@ -237,24 +266,31 @@ async def resolve_references(conn: AsyncConnection, region_code: str, refs: Iter
 
 
 _SERIAL_REACH = text("""
-WITH RECURSIVE reach(item_id, preds) AS (
-    SELECT item_id, serial_predecessor_ids FROM registry_items WHERE item_id = ANY(CAST(:start AS text[]))
+WITH RECURSIVE reach(item_id, preds, name) AS (
+    SELECT item_id, serial_predecessor_ids, name FROM registry_items WHERE item_id = ANY(CAST(:start AS text[]))
     UNION
-    SELECT r.item_id, r.serial_predecessor_ids FROM registry_items r JOIN reach ON r.item_id = ANY(reach.preds)
+    SELECT r.item_id, r.serial_predecessor_ids, r.name
+    FROM registry_items r JOIN reach ON r.item_id = ANY(reach.preds)
 )
-SELECT item_id, preds FROM reach
+SELECT item_id, preds, name FROM reach
 """)
 
 
-async def serial_edges(conn: AsyncConnection, start: Iterable[str]) -> dict[str, list[str]]:
-    """Every item reachable from ``start`` along serial relations, with its predecessors (for the cycle check)."""
+async def serial_reach(conn: AsyncConnection, start: Iterable[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Every item reachable from ``start`` along serial relations: its predecessors (for the cycle check) and its
+    name (for the message naming a cycle)."""
     start = list(start)
     if not start:
-        return {}
-    return {r.item_id: list(r.preds) for r in await conn.execute(_SERIAL_REACH, {"start": start})}
+        return {}, {}
+    edges: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    for r in await conn.execute(_SERIAL_REACH, {"start": start}):
+        edges[r.item_id], names[r.item_id] = list(r.preds), r.name
+    return edges, names
 
 
-async def dependents(conn: AsyncConnection, item_id: str) -> tuple[list[ReferencedItem], list[ReferencedItem]]:
+async def load_dependents(conn: AsyncConnection,
+                          item_id: str) -> tuple[list[ReferencedItem], list[ReferencedItem]]:
     """(composites listing the item as a member, its sub-items and handling items)."""
     columns = (items.c.item_id, items.c.name, items.c.composition, items.c.tier, phases.c.phase)
     joined = items.outerjoin(phases, phases.c.item_id == items.c.item_id)
@@ -266,3 +302,89 @@ async def dependents(conn: AsyncConnection, item_id: str) -> tuple[list[Referenc
         return ReferencedItem(r.item_id, r.name, r.composition, r.tier, r.phase == CANCELLED)
 
     return [ref(r) for r in composites], [ref(r) for r in children]
+
+
+async def load_related(conn: AsyncConnection, item_id: str, elements: dict[str, Any], *,
+                       before: dict[str, Any] | None = None, unwritten: Mapping[str, ReferencedItem] | None = None,
+                       unwritten_edges: Mapping[str, list[str]] | None = None) -> RelatedItems:
+    """What the rules between items need of the others for ``item_id`` with these ``elements`` (see
+    registry/domain/structure.py), and only that: nothing is read for an item that refers to nothing and is not
+    restructured (``before``: its current elements, for a revision). ``unwritten``/``unwritten_edges``: items of
+    the same import that are decided but not written yet (they may refer to each other); they take the place of
+    what the store says of them."""
+    unwritten = unwritten or {}
+    refs = referenced_ids(elements)
+    referenced: dict[str, ReferencedItem] = {}
+    if refs:
+        referenced = await load_referenced(conn, refs - unwritten.keys())
+        referenced.update({i: unwritten[i] for i in refs if i in unwritten})
+    edges: dict[str, list[str]] = {}
+    names: Mapping[str, str] = {}
+    predecessors = elements.get("serial_predecessor_ids") or []
+    if predecessors:
+        edges, stored_names = await serial_reach(conn, predecessors)
+        edges.update(unwritten_edges or {})
+        names = _NamesOf(unwritten, stored_names) if unwritten else stored_names
+    dependents = None
+    if before is not None and restructures(before, elements):
+        dependents = Dependents(*await load_dependents(conn, item_id))
+    return RelatedItems(item_id, referenced, edges, names, dependents)
+
+
+class _NamesOf(Mapping[str, str]):
+    """Names of items, the unwritten ones' first (looked up only for a cycle's message, so the import's whole
+    ``unwritten`` map is not copied for every row)."""
+
+    def __init__(self, unwritten: Mapping[str, ReferencedItem], stored: Mapping[str, str]) -> None:
+        self._unwritten, self._stored = unwritten, stored
+
+    def __getitem__(self, item_id: str) -> str:
+        found = self._unwritten.get(item_id)
+        return found.name if found is not None else self._stored[item_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._unwritten.keys() | self._stored.keys())
+
+    def __len__(self) -> int:
+        return len(self._unwritten.keys() | self._stored.keys())
+
+
+# ---- idempotency keys ---------------------------------------------------------------------------------------------
+async def claim_idempotency_key(conn: AsyncConnection, subject: str, key: str, item_id: str, now: datetime) -> bool:
+    """Records that ``subject``'s ``key`` creates ``item_id``; False if the key was used before."""
+    claimed = await conn.execute(
+        pg_insert(idempotency_keys_table).values(subject=subject, key=key, item_id=item_id, created_at=now)
+        .on_conflict_do_nothing().returning(idempotency_keys_table.c.item_id))
+    return claimed.first() is not None
+
+
+async def item_of_idempotency_key(conn: AsyncConnection, subject: str, key: str) -> str:
+    """The item a claimed key created."""
+    item_id: str = await conn.scalar(select(idempotency_keys_table.c.item_id).where(
+        idempotency_keys_table.c.subject == subject, idempotency_keys_table.c.key == key))
+    return item_id
+
+
+# ---- phases (from the lifecycle's events) -------------------------------------------------------------------------
+async def known_items(conn: AsyncConnection, item_ids: Sequence[str]) -> set[str]:
+    """Those of ``item_ids`` the registry has."""
+    return set((await conn.execute(select(items.c.item_id).where(items.c.item_id.in_(item_ids)))).scalars())
+
+
+async def load_phases(conn: AsyncConnection, item_ids: Sequence[str]) -> dict[str, tuple[str | None, int, int | None]]:
+    """Item id → (phase, lifecycle version, published revision), for the items whose phase is known."""
+    return {r.item_id: (r.phase, r.lifecycle_version, r.published_revision)
+            for r in await conn.execute(select(phases).where(phases.c.item_id.in_(item_ids)))}
+
+
+_phases_insert = pg_insert(registry_item_phases_table)
+# Newer lifecycle versions only: a redelivered older batch never moves an item's phase back.
+_UPSERT_PHASES = _phases_insert.on_conflict_do_update(
+    index_elements=["item_id"],
+    set_={k: _phases_insert.excluded[k] for k in ("phase", "lifecycle_version", "published_revision", "updated_at")},
+    where=registry_item_phases_table.c.lifecycle_version < _phases_insert.excluded.lifecycle_version)
+
+
+async def store_phases(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Upserts phase rows (item_id, phase, lifecycle_version, published_revision, updated_at)."""
+    await conn.execute(_UPSERT_PHASES, rows)

@@ -1,8 +1,8 @@
-"""Registry HTTP routes (thin: read the request, call one handler, shape the response)."""
+"""Registry HTTP routes (thin: read the request, call one service-layer function, shape the response). Roles,
+regions and SQL are the service layer's and the adapters' business, never a route's."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -12,11 +12,11 @@ from starlette.background import BackgroundTask
 
 from shared.http import CorrelationId, CurrentPrincipal, error_responses
 
-from registry import queries, spreadsheets
-from registry.app import READ_ROLES, WRITE_ROLES, Registry
-from registry.domain.problems import ElementsInvalidError, Problem
+from registry.adapters import queries
+from registry.adapters.spool import remove_quietly
+from registry.domain.errors import ElementsInvalidError
+from registry.domain.problems import Problem
 from registry.errors import ERRORS
-from registry.imports import ImportJobs
 from registry.schemas import (
     PROBLEMS_DESCRIPTION,
     ConsistencyReport,
@@ -29,6 +29,9 @@ from registry.schemas import (
     RevisionSummary,
     request_body,
 )
+from registry.service_layer import exports
+from registry.service_layer.imports.jobs import ImportJobs
+from registry.service_layer.items import Registry
 
 router = APIRouter(prefix="/registry/v1", tags=["registry 事项要素"],
                    responses={**error_responses(ERRORS), 422: {"description": PROBLEMS_DESCRIPTION}})
@@ -36,16 +39,18 @@ XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Phase = Literal["forming", "preparing", "online", "offline", "cancelled"]
 
 
-def registry(request: Request) -> Registry:
-    return request.app.state.registry
+async def get_registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
 
 
-def import_jobs(request: Request) -> ImportJobs:
-    return request.app.state.imports
+async def get_import_jobs(request: Request) -> ImportJobs:
+    jobs: ImportJobs = request.app.state.imports
+    return jobs
 
 
-RegistryDep = Annotated[Registry, Depends(registry)]
-ImportsDep = Annotated[ImportJobs, Depends(import_jobs)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+ImportsDep = Annotated[ImportJobs, Depends(get_import_jobs)]
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -62,7 +67,7 @@ async def json_object(request: Request) -> dict[str, Any]:
 JsonBody = Annotated[dict[str, Any], Depends(json_object)]
 
 
-def item_filter(
+async def item_filter(
     region: Annotated[str | None, Query(pattern=r"^\d{2,6}$", description="区划代码前缀：44、4401、440115")] = None,
     police_type: Annotated[str | None, Query(description="业务警种编码")] = None,
     item_type: Annotated[str | None, Query(description="事项类型编码")] = None,
@@ -97,8 +102,7 @@ async def list_items(
     cursor: Annotated[str | None, Query(description="上一页返回的 next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    principal.require_role(*READ_ROLES)
-    return await queries.list_items(svc.runtime.engine, principal, filters, cursor=cursor, limit=limit)
+    return await svc.list_items(principal, filters, cursor=cursor, limit=limit)
 
 
 @router.get("/items/{item_id}", summary="读取事项（最新版本；已发布事项另含已发布版本与待审核版本）",
@@ -154,9 +158,7 @@ async def consistency(
     region: Annotated[str | None, Query(pattern=r"^\d{2,6}$", description="只看该区划前缀")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
-    principal.require_role(*READ_ROLES)
-    return await queries.consistency_report(svc.runtime.engine, principal, svc.dictionaries, region=region,
-                                            limit=limit)
+    return await svc.consistency(principal, region=region, limit=limit)
 
 
 # ---- lists in ---------------------------------------------------------------------------------------------------
@@ -172,7 +174,6 @@ async def start_import(
     fmt: Annotated[Literal["xlsx", "csv", "ndjson"] | None, Query(
         alias="format", description="文件格式；不给时按 Content-Type、文件名和内容判断")] = None,
 ) -> dict[str, Any]:
-    principal.require_role(*WRITE_ROLES)  # before reading a possibly large body
     job = await jobs.start(principal, request.stream(), filename=filename,
                            content_type=request.headers.get("content-type"), declared_format=fmt)
     response.headers["Location"] = f"/registry/v1/imports/{job['job_id']}"
@@ -182,10 +183,7 @@ async def start_import(
 @router.get("/imports/template.xlsx", summary="下载导入模板（中文表头、字典下拉、本人管辖区划）",
             response_class=FileResponse, responses={200: {"content": {XLSX_MEDIA: {}}}})
 async def template(svc: RegistryDep, principal: CurrentPrincipal) -> FileResponse:
-    principal.require_role(*WRITE_ROLES)
-    path = _temporary(".xlsx")
-    spreadsheets.write_template(path, svc.dictionaries, regions=list(principal.regions), today=svc.now().date())
-    return _download(path, "事项清单导入模板.xlsx", XLSX_MEDIA)
+    return _download(exports.import_template(svc, principal), "事项清单导入模板.xlsx", XLSX_MEDIA)
 
 
 @router.get("/imports/{job_id}", summary="导入任务进度与逐行错误", response_model=ImportJob)
@@ -202,10 +200,7 @@ async def import_job(
             response_class=FileResponse,
             responses={200: {"content": {XLSX_MEDIA: {}}}})
 async def export_xlsx(svc: RegistryDep, principal: CurrentPrincipal, filters: Filter) -> FileResponse:
-    principal.require_role(*READ_ROLES)
-    path = _temporary(".xlsx")
-    await spreadsheets.write_xlsx(path, queries.iter_items(svc.runtime.engine, principal, filters), svc.dictionaries)
-    return _download(path, "事项清单.xlsx", XLSX_MEDIA)
+    return _download(await exports.export_xlsx(svc, principal, filters), "事项清单.xlsx", XLSX_MEDIA)
 
 
 @router.get("/exports/items.csv", summary="按筛选条件导出事项清单（csv，与导入模板同列）", response_class=FileResponse,
@@ -215,19 +210,11 @@ async def export_csv(
     encoding: Annotated[Literal["utf-8", "gb18030"], Query(description="utf-8（带 BOM，Excel 可直接打开）或 gb18030")]
     = "utf-8",
 ) -> FileResponse:
-    principal.require_role(*READ_ROLES)
-    path = _temporary(".csv")
-    await spreadsheets.write_csv(path, queries.iter_items(svc.runtime.engine, principal, filters), svc.dictionaries,
-                                 encoding="utf-8-sig" if encoding == "utf-8" else "gb18030")
+    path = await exports.export_csv(svc, principal, filters,
+                                    encoding="utf-8-sig" if encoding == "utf-8" else "gb18030")
     return _download(path, "事项清单.csv", f"text/csv; charset={encoding}")
-
-
-def _temporary(suffix: str) -> Path:
-    handle = tempfile.NamedTemporaryFile(prefix="registry-", suffix=suffix, delete=False)  # noqa: SIM115
-    handle.close()
-    return Path(handle.name)
 
 
 def _download(path: Path, filename: str, media_type: str) -> FileResponse:
     return FileResponse(path, media_type=media_type, filename=filename,
-                        background=BackgroundTask(spreadsheets.remove_quietly, path))
+                        background=BackgroundTask(remove_quietly, path))
