@@ -14,7 +14,7 @@ from registry.domain.events import FOLLOWED_LIFECYCLE_EVENTS
 from registry.errors import ERRORS
 from registry.http import router
 from registry.imports import ImportJobs
-from registry.schemas import document_request_models
+from registry.adapters.schemas import document_request_models
 from registry.tables import registry_metadata
 
 SERVICE = "registry"

@@ -16,7 +16,7 @@ from registry import queries, spreadsheets
 from registry.app import READ_ROLES, WRITE_ROLES, Registry
 from registry.domain.problems import ElementsInvalidError, Problem
 from registry.imports import ImportJobs
-from registry.schemas import (
+from registry.adapters.schemas import (
     PROBLEMS_DESCRIPTION,
     ConsistencyReport,
     ImportJob,

@@ -1,0 +1,1 @@
+"""Registry adapters: HTTP, store, queries, file formats."""
