@@ -1,154 +1,84 @@
 """The registry's JSON shapes for the OpenAPI document (Chinese descriptions, snake_case English keys).
 
 Request bodies are *documented* with these models but checked by registry/domain/elements.py, so that every problem
-comes back the same way — field path, stable code, Chinese message — whether it arrived by API or in a spreadsheet."""
+comes back the same way — field path, stable code, Chinese message — whether it arrived by API or in a spreadsheet.
+:data:`ItemElements` and the models inside it (ServiceGuide, LegalBasisEntry, Material, Fees, FeeItem) are built from
+the element table (``shared/contracts/elements.py``): names, descriptions, types, enums, ranges, patterns, defaults
+and the example are the table's."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from shared.contracts import elements as spec
 from shared.http import document_models
 
-from registry.domain.elements import (
-    CASE_TYPES,
-    COMPOSITIONS,
-    HANDLING_KINDS,
-    LEGAL_RANKS,
-    SERVICE_OBJECTS,
-    TIERS,
-)
 from registry.domain.problems import PROBLEM_CODES
 
-Rank = Literal[LEGAL_RANKS]  # type: ignore[valid-type]
-ServiceObject = Literal[SERVICE_OBJECTS]  # type: ignore[valid-type]
-
-EXAMPLE = {
-    "source_ref": "NS-HZ-0001",
-    "name": "户口迁移审批", "short_name": "户口迁移审批", "item_type": "01", "police_type": "02",
-    "service_category": "03", "region_code": "440115",
-    "competent_department": "广州市公安局", "implementing_agency": "广州市公安局南沙区分局",
-    "exercise_levels": ["4"],
-    "legal_basis": [
-        {"rank": "行政法规", "title": "中华人民共和国户口登记条例", "article": "第十条",
-         "text": "公民迁出本户口管辖区，由本人或者户主在迁出前向户口登记机关申报迁出登记，领取迁移证件，注销户口。"},
-        {"rank": "规范性文件", "title": "广州市户籍迁入管理规定", "article": "第五条", "text": "……"},
-    ],
-    "service_guide": {
-        "conditions": ["申请人符合本市户籍迁入条件"],
-        "materials": [{"name": "居民户口簿", "basis": "《中华人民共和国户口登记条例》第十条", "format": "原件",
-                       "copies": 1, "signature_seal": None}],
-        "steps": ["申请", "受理", "审核", "办结"],
-        "statutory_time_limit_days": 20, "promised_time_limit_days": 10,
-        "fees": {"free": True, "items": []},
-        "place": "南沙区政务服务中心公安综合窗口", "hours": "工作日 9:00-12:00，13:30-17:00",
-        "consultation_contact": "020-12345678", "complaint_contact": "12345",
-    },
-    "service_objects": ["自然人"], "case_type": "承诺件", "online_service_depth": 3,
-    "planned_effective_date": "2027-01-01", "planned_cancel_date": None,
-    "national_basic_code": None, "national_implementation_code": None, "national_handling_code": None,
-    "composition": "元事项", "member_item_ids": [], "tier": "主项", "parent_item_id": None, "handling_kind": None,
-    "serial_predecessor_ids": [], "parallel_item_ids": [],
-}
+# Type forms subscripted with what is known only when the table is read (the type checker sees them as Any).
+_LITERAL: Any = Literal
+_LIST: Any = list
 
 
-class LegalBasisEntry(BaseModel):
-    """一条设定依据。列表按效力从高到低排列：法律 > 行政法规 > 地方性法规 > 部门规章 > 省级政府规章 > 规范性文件，
-    顺序不对时返回 LEGAL_BASIS_OUT_OF_ORDER。"""
-
-    rank: Rank = Field(..., description="效力层级")
-    title: str = Field(..., description="法律法规或文件名称")
-    article: str | None = Field(None, description="条款（如 第十条）；提交审核前须填写")
-    text: str | None = Field(None, description="条文内容；提交审核前须填写")
-
-
-class Material(BaseModel):
-    """一种申请材料。"""
-
-    name: str = Field(..., description="材料名称")
-    basis: str | None = Field(None, description="材料依据")
-    format: str | None = Field(None, description="格式（原件、复印件、电子件……）")
-    copies: int | None = Field(None, ge=1, le=99, description="份数")
-    signature_seal: str | None = Field(None, description="签字、盖章要求")
-
-
-class FeeItem(BaseModel):
-    item: str = Field(..., description="收费项目")
-    standard: str = Field(..., description="收费标准")
-    basis: str | None = Field(None, description="收费依据")
+def _annotation(kind: spec.Kind) -> Any:
+    """The JSON type of a value of ``kind`` in the registry's API (closed sets as enums)."""
+    match kind:
+        case spec.Text() | spec.Code() | spec.IsoDate() | spec.Reference():
+            return str  # dates travel as YYYY-MM-DD text and are checked by the registry, not by the schema
+        case spec.Codes() | spec.Texts() | spec.References():
+            return list[str]
+        case spec.Choice(values=values):
+            return _LITERAL[values]
+        case spec.Choices(values=values):
+            return _LIST[_LITERAL[values]]
+        case spec.Integer():
+            return int
+        case spec.Flag():
+            return bool
+        case spec.Entries(shape=shape):
+            return _LIST[_model(shape)]
+        case spec.Record(shape=shape) | spec.Section(shape=shape):
+            return _model(shape)
+    raise TypeError(f"no API type for {kind!r}")
 
 
-class Fees(BaseModel):
-    """收费：不收费时 free 为 true 且不列项目；收费时 free 为 false 并列出项目。"""
-
-    free: bool = Field(..., description="true 表示不收费")
-    items: list[FeeItem] = Field(default_factory=list, description="收费项目、标准和依据")
-
-
-class ServiceGuide(BaseModel):
-    """办事指南（公安部 2017 年方案：依据条件、流程时限、收费标准，材料名称、依据、格式份数、签名签章）。"""
-
-    conditions: list[str] | None = Field(None, description="受理条件，每条一项")
-    materials: list[Material] | None = Field(
-        None, description="申请材料；null 表示尚未填写，[] 表示无需提交材料")
-    steps: list[str] | None = Field(None, description="办理流程，每步一项")
-    statutory_time_limit_days: int | None = Field(None, ge=0, description="法定办结时限（工作日）")
-    promised_time_limit_days: int | None = Field(
-        None, ge=0, description="承诺办结时限（工作日），不得超过法定办结时限（PROMISED_EXCEEDS_STATUTORY）")
-    fees: Fees | None = Field(None, description="收费或“不收费”")
-    place: str | None = Field(None, description="办理地点")
-    hours: str | None = Field(None, description="办理时间")
-    consultation_contact: str | None = Field(None, description="咨询方式")
-    complaint_contact: str | None = Field(None, description="投诉方式")
+def _constraints(kind: spec.Kind) -> dict[str, Any]:
+    """What the schema states about a value besides its type. Text lengths are left out: they count the text after
+    trimming, which a schema on the raw value cannot say."""
+    match kind:
+        case spec.Integer(minimum=minimum, maximum=maximum):
+            return {"ge": minimum, "le": maximum}
+        case spec.Text(pattern=str(pattern)) | spec.Code(pattern=str(pattern)):
+            return {"pattern": f"^{pattern}$"}
+    return {}
 
 
-class ItemElements(BaseModel):
-    """事项要素。★ 为各层级必须保持一致的要素。
+def _model(shape: spec.Shape, config: ConfigDict | None = None) -> type[BaseModel]:
+    """The model of ``shape`` (nested models for the objects inside it), named and described as the table says."""
+    fields: dict[str, Any] = {}
+    for f in shape.fields:
+        annotation = _annotation(f.kind)
+        if f.required is spec.DRAFT:
+            default = Field(..., description=f.doc, **_constraints(f.kind))
+        elif f.default == []:
+            default = Field(default_factory=list, description=f.doc, **_constraints(f.kind))
+        else:
+            annotation = annotation if f.default is not None else annotation | None
+            default = Field(f.default, description=f.doc, **_constraints(f.kind))
+        fields[f.key] = (annotation, default)
+    return create_model(shape.api_model, __doc__=shape.api_doc, __module__=__name__, __config__=config, **fields)
 
-    草稿（创建与每次修订）只要求前六项（name、short_name、item_type、police_type、service_category、region_code），
-    已填写的要素都须合法；提交审核所需的其余要素由 `complete` / `missing` 标明（生命周期服务在 submit 时检查）。
-    PUT 时给出完整的要素集合（未给出的要素视为清空）。字典编码须在字典中且当日有效，否则为 UNKNOWN_CODE /
-    EXPIRED_CODE。"""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
-        k: v for k, v in EXAMPLE.items() if k != "source_ref"}})
+EXAMPLE = {"source_ref": "NS-HZ-0001", **{f.key: f.example_value for f in spec.ELEMENTS}}
 
-    name: str = Field(..., description="★ 事项名称（同一事项在各层级、各地区名称一致）")
-    short_name: str = Field(..., description="简称（事项名称编码取其拼音首字母）")
-    item_type: str = Field(..., description="★ 事项类型编码（字典 item_types，2 位，如 01 行政许可）")
-    police_type: str = Field(..., description="业务警种编码（字典 police_types，2 位，如 02 户政管理）")
-    service_category: str = Field(..., description="服务类别编码（字典 service_categories，2 位，如 03 许可审批）")
-    region_code: str = Field(..., description="区划代码（GB/T 2260，6 位，当日有效，且在调用人管辖区划内）")
-    competent_department: str | None = Field(None, description="★ 主管部门（全称或规范化简称，前后一致）")
-    implementing_agency: str | None = Field(None, description="★ 实施机关")
-    exercise_levels: list[str] = Field(default_factory=list,
-                                       description="★ 行使层级编码列表（字典 exercise_levels：1 国家级 … 6 村级）")
-    legal_basis: list[LegalBasisEntry] = Field(default_factory=list, description="★ 设定依据，按效力从高到低排列")
-    service_guide: ServiceGuide | None = Field(None, description="办事指南")
-    service_objects: list[ServiceObject] = Field(default_factory=list,  # type: ignore[valid-type]
-                                                 description="服务对象")
-    case_type: Literal[CASE_TYPES] | None = Field(None, description="办件类型")  # type: ignore[valid-type]
-    online_service_depth: int | None = Field(None, ge=1, le=4, description="网办深度：1 网上公开办事指南 … 4 全程网办")
-    planned_effective_date: str | None = Field(None, description="计划生效日期（YYYY-MM-DD）")
-    planned_cancel_date: str | None = Field(None, description="计划取消日期（YYYY-MM-DD，须晚于计划生效日期）")
-    national_basic_code: str | None = Field(None, pattern=r"^[0-9A-Z]{12}$",
-                                            description="国家基本编码（12 位数字或大写字母）")
-    national_implementation_code: str | None = Field(None, pattern=r"^[0-9A-Z]{1,36}$",
-                                                     description="国家实施编码（≤36 位数字或大写字母）")
-    national_handling_code: str | None = Field(None, pattern=r"^[0-9A-Z]{1,50}$",
-                                               description="国家业务办理项编码（≤50 位数字或大写字母）")
-    composition: Literal[COMPOSITIONS] = Field("元事项", description="事项形式：元事项（不可再分）或组合事项")  # type: ignore[valid-type]
-    member_item_ids: list[str] = Field(default_factory=list,
-                                       description="组合事项的成员事项 ID（至少两个，且都是元事项）")
-    tier: Literal[TIERS] = Field("主项", description="事项层级：主项 → 子项 → 业务办理项")  # type: ignore[valid-type]
-    parent_item_id: str | None = Field(
-        None, description="上级事项 ID（子项的上级为主项；业务办理项的上级为主项或子项）")
-    handling_kind: Literal[HANDLING_KINDS] | None = Field(None, description="办理项类型（仅业务办理项）")  # type: ignore[valid-type]
-    serial_predecessor_ids: list[str] = Field(default_factory=list,
-                                              description="串联前置事项 ID：须先办结的事项（不得形成循环）")
-    parallel_item_ids: list[str] = Field(default_factory=list, description="并联事项 ID：一并办理的事项")
+if TYPE_CHECKING:  # for the type checker a model class; its fields are the element table's, built below
+    ItemElements = BaseModel
+else:
+    ItemElements = _model(spec.ITEM, ConfigDict(extra="forbid", json_schema_extra={"example": {
+        k: v for k, v in EXAMPLE.items() if k != "source_ref"}}))
 
 
 class ItemCreate(ItemElements):
