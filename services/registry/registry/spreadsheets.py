@@ -33,7 +33,7 @@ from shared.dictionaries import Dictionaries
 from shared.errors import DomainError
 
 from registry.domain import tabular
-from registry.domain.elements import (
+from shared.contracts.elements import (
     CASE_TYPES,
     COMPOSITIONS,
     HANDLING_KINDS,
