@@ -56,13 +56,13 @@ def _published_type(kind: spec.Kind) -> Any:
         case spec.Codes() | spec.Choices() | spec.Texts() | spec.References():
             return list[str]
         case spec.Entries(shape=shape):
-            return _LIST[_published_model(shape)]
+            return _LIST[published_model_of(shape)]
         case spec.Record(shape=shape) | spec.Section(shape=shape):
-            return _published_model(shape)
+            return published_model_of(shape)
     raise TypeError(f"no published type for {kind!r}")
 
 
-def _published_model(shape: spec.Shape) -> type[BaseModel]:
+def published_model_of(shape: spec.Shape) -> type[BaseModel]:
     """The published model of ``shape``: its published fields (spec.Published), each required when every reviewed
     item has it (a draft needs it, or it has a default value), lists empty and the rest null otherwise."""
     fields: dict[str, Any] = {}
@@ -83,7 +83,7 @@ def _published_model(shape: spec.Shape) -> type[BaseModel]:
 if TYPE_CHECKING:  # for the type checker a model class; its fields are the element table's, built below
     PublishedElements = _Published
 else:
-    PublishedElements = _published_model(spec.ITEM)
+    PublishedElements = published_model_of(spec.ITEM)
 
 
 class PublishedItemRecord(_Published):

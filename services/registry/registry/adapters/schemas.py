@@ -39,9 +39,9 @@ def _annotation(kind: spec.Kind) -> Any:
         case spec.Flag():
             return bool
         case spec.Entries(shape=shape):
-            return _LIST[_model(shape)]
+            return _LIST[model_of(shape)]
         case spec.Record(shape=shape) | spec.Section(shape=shape):
-            return _model(shape)
+            return model_of(shape)
     raise TypeError(f"no API type for {kind!r}")
 
 
@@ -56,7 +56,7 @@ def _constraints(kind: spec.Kind) -> dict[str, Any]:
     return {}
 
 
-def _model(shape: spec.Shape, config: ConfigDict | None = None) -> type[BaseModel]:
+def model_of(shape: spec.Shape, config: ConfigDict | None = None) -> type[BaseModel]:
     """The model of ``shape`` (nested models for the objects inside it), named and described as the table says."""
     fields: dict[str, Any] = {}
     for f in shape.fields:
@@ -77,7 +77,7 @@ EXAMPLE = {"source_ref": "NS-HZ-0001", **{f.key: f.example_value for f in spec.E
 if TYPE_CHECKING:  # for the type checker a model class; its fields are the element table's, built below
     ItemElements = BaseModel
 else:
-    ItemElements = _model(spec.ITEM, ConfigDict(extra="forbid", json_schema_extra={"example": {
+    ItemElements = model_of(spec.ITEM, ConfigDict(extra="forbid", json_schema_extra={"example": {
         k: v for k, v in EXAMPLE.items() if k != "source_ref"}}))
 
 

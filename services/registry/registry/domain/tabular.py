@@ -84,9 +84,10 @@ def _cell(path: str, kind: spec.Kind) -> tuple[str, str | tuple[str, ...]]:
     raise TypeError(f"{path}: no cell format for {kind!r} (tabular._cell)")
 
 
-def _columns() -> tuple[Column, ...]:
+def columns_of(shape: spec.Shape) -> tuple[Column, ...]:
+    """The item list's columns for the elements of ``shape``: the row's key, then every field with a Column."""
     columns = [SOURCE_REF_COLUMN]
-    for path, field in spec.walk():
+    for path, field in spec.walk(shape):
         if isinstance(field.column, spec.Column):
             kind, source = _cell(path, field.kind)
             columns.append(Column(field.column.header, path, kind, source, required=field.column.required,
@@ -95,7 +96,7 @@ def _columns() -> tuple[Column, ...]:
 
 
 # Every element with a column (spec.Column), in table order, after the row's key.
-COLUMNS: tuple[Column, ...] = _columns()
+COLUMNS: tuple[Column, ...] = columns_of(spec.ITEM)
 HEADERS = tuple(c.header for c in COLUMNS)
 _BY_HEADER = {c.header: c for c in COLUMNS}
 _BY_FIELD = {c.field: c for c in COLUMNS}
