@@ -183,6 +183,12 @@ def test_a_rule_anchored_at_no_field_fails_when_the_checks_are_compiled() -> Non
         compile_plan(spec.ITEM, (("legal_basis.rank", RULES[0][1]),))  # inside entries: not supported
 
 
+def test_a_requirement_the_checks_cannot_enforce_fails_when_they_are_compiled() -> None:
+    shape = dataclasses.replace(spec.ITEM, fields=(*spec.ELEMENTS, a_field(kind=spec.Texts(), required=spec.DRAFT)))
+    with pytest.raises(ValueError, match="cannot yet require"):
+        compile_plan(shape, RULES)
+
+
 def test_what_review_needs_is_what_the_table_requires() -> None:
     canonical, _ = validate_elements({}, DICTIONARIES, TODAY)
     assert missing_for_submission(canonical) == [

@@ -36,7 +36,6 @@ from registry.domain.problems import Problem, index_path
 # ---- the keys, in the order the API documents them (also the order of canonical JSON and of diffs) ---------------
 ELEMENT_KEYS: tuple[str, ...] = spec.ITEM.keys
 MINIMAL_ELEMENTS: tuple[str, ...] = tuple(f.key for f in spec.ELEMENTS if f.required is spec.DRAFT)
-GUIDE_KEYS: tuple[str, ...] = spec.SERVICE_GUIDE.keys
 REFERENCE_LISTS: tuple[str, ...] = tuple(f.key for f in spec.ELEMENTS if isinstance(f.kind, spec.References))
 # Every field path (entries without an index: ``legal_basis.rank``) → its Chinese label.
 LABELS: dict[str, str] = {path: f.label for path, f in spec.walk()}
@@ -342,6 +341,8 @@ def _passed_on(c: _Checker, raw: Any, prefix: str) -> Any:
 
 def _check_of(f: spec.Field, path: str, rules: dict[str, list[Rule]]) -> Check:
     kind, key, required = f.kind, f.key, f.required is spec.DRAFT
+    if required and isinstance(kind, (*spec.LIST_KINDS, spec.Record, spec.Section)):
+        raise ValueError(f"{path}: the checks cannot yet require a list or an object in every draft")
     match kind:
         case spec.Text(max_len=max_len, pattern=pattern, malformed=malformed):
             return _text_check(key, max_len, required, pattern, malformed)
