@@ -164,7 +164,8 @@ def parse_row(cells: Mapping[str, Any], dictionaries: Dictionaries) -> ParsedRow
     return ParsedRow(None if _blank(source_ref) else _plain(source_ref).strip(), elements, problems)
 
 
-# Each reader takes (cell value: stripped text or an xlsx number/date, column, dictionaries, problems so far).
+# Each reader takes (cell value: stripped text or an xlsx number/date, column, dictionaries, problems so far); _plain
+# of either has no surrounding blanks, so readers do not strip again.
 def _read_code(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> str:
     # getattr, not by_name: by_name lists the dataclass fields on every call, and this runs per cell
     return _code(value, getattr(d, str(column.source)).entries, labels=column.source != "regions")
@@ -186,7 +187,7 @@ def _read_integer(value: Any, column: Column, d: Dictionaries, problems: list[Pr
 def _read_date(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> str | None:
     if isinstance(value, (date, datetime)):
         return _plain(value)
-    text = _plain(value).strip()
+    text = _plain(value)
     match = _DATE.fullmatch(text)
     if match:
         try:
@@ -198,7 +199,7 @@ def _read_date(value: Any, column: Column, d: Dictionaries, problems: list[Probl
 
 
 def _read_depth(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> int | None:
-    text = _plain(value).strip()
+    text = _plain(value)
     match = _DEPTH.match(text)
     if match:
         return int(match[1]) if match[1] else _CHINESE_DIGITS[match[2]]
@@ -215,13 +216,13 @@ def _read_legal_basis(value: Any, column: Column, d: Dictionaries, problems: lis
 
 
 def _read_materials(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> list[dict[str, Any]]:
-    if _plain(value).strip() == NO_MATERIALS:
+    if _plain(value) == NO_MATERIALS:
         return []
     return _read_material_lines(value, column.field, problems)
 
 
 def _read_fees(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> dict[str, Any]:
-    text = _plain(value).strip()
+    text = _plain(value)
     if text in (FREE_OF_CHARGE, "免费", "否"):
         return {"free": True, "items": []}
     return {"free": False, "items": _read_fee_item_lines(text, column.field + ".items", problems)}
@@ -237,7 +238,11 @@ def _entry_lines(shape: spec.Shape) -> EntryLines:
     numbers = tuple(i for i, f in enumerate(shape.fields) if isinstance(f.kind, spec.Integer))
     if not numbers:
         def read_texts(value: Any, field: str, problems: list[Problem]) -> list[dict[str, Any]]:
-            return [dict(zip_longest(keys, _parts(line, count))) for line in _lines(value)]
+            text = _plain(value)
+            if "\\n" in text:  # an escaped line break inside an entry: _lines restores it
+                return [dict(zip_longest(keys, _parts(line, count))) for line in _lines(text)]
+            # _lines inline (every entry cell of an import passes here)
+            return [dict(zip_longest(keys, _parts(line, count))) for raw in text.splitlines() if (line := raw.strip())]
 
         return read_texts
 
@@ -288,7 +293,7 @@ def _plain(value: Any) -> str:
 
 
 def _code(value: Any, entries: Mapping[str, Any], *, labels: bool) -> str:
-    text = _plain(value).strip()
+    text = _plain(value)
     words = text.split(None, 1)
     token = words[0] if words else text
     if token in entries:
@@ -386,7 +391,7 @@ def _write(column: Column, value: Any, d: Dictionaries, names: Mapping[str, str]
 
 
 _LEGAL_BASIS_KEYS, _MATERIAL_KEYS, _FEE_ITEM_KEYS = spec.LEGAL_BASIS_ENTRY.keys, spec.MATERIAL.keys, spec.FEE_ITEM.keys
-_DEPTHS = spec.ONLINE_SERVICE_DEPTHS  # the only graded element (spec.Integer with grades)
+_DEPTHS = dict(spec.ONLINE_SERVICE_DEPTHS)  # the only graded element (spec.Integer with grades)
 
 
 def _joined(entry: Mapping[str, Any], keys: tuple[str, ...]) -> str:
