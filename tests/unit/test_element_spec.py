@@ -249,9 +249,10 @@ def test_the_coded_elements_are_the_code_parts_in_code_order() -> None:
 
 
 def test_the_maintainable_paths_are_the_tables_and_the_registry_uses_them() -> None:
-    assert contracts.MAINTAINABLE_PATHS == {
+    maintainable = contracts.MAINTAINABLE_PATHS
+    assert maintainable == {
         "service_guide.place", "service_guide.hours", "service_guide.consultation_contact",
         "service_guide.complaint_contact", "online_service_depth", "national_basic_code",
         "national_implementation_code", "national_handling_code"}
-    assert MAINTENANCE_FIELDS is contracts.MAINTAINABLE_PATHS
-    assert contracts.MAINTAINABLE_PATHS <= set(PATHS)
+    assert MAINTENANCE_FIELDS is maintainable
+    assert maintainable <= set(PATHS)

@@ -10,7 +10,7 @@ import pytest
 
 from shared import contracts
 from shared.contracts import docs
-from shared.contracts import elements as spec
+from shared.contracts.elements import DRAFT, ELEMENTS, ITEM, SERVICE_GUIDE, Published
 from shared.contracts.events import (
     CONTRACTS,
     CodedElements,
@@ -75,7 +75,7 @@ def test_a_consumer_refuses_an_empty_published_event_and_a_forged_registration_w
 
 
 def test_an_old_draft_is_upcast_to_the_current_version() -> None:
-    v1 = {**CONTRACTS[contracts.REGISTRY_ITEM_DRAFTED].example, "changed_fields": list(spec.ITEM.keys)}
+    v1 = {**CONTRACTS[contracts.REGISTRY_ITEM_DRAFTED].example, "changed_fields": list(ITEM.keys)}
     event_type, data = read_incoming(contracts.REGISTRY_ITEM_DRAFTED_V1, v1)
     assert event_type == contracts.REGISTRY_ITEM_DRAFTED and "changed_fields" not in data
     assert contracts.current_type(contracts.REGISTRY_ITEM_DRAFTED_V1) == contracts.REGISTRY_ITEM_DRAFTED
@@ -86,21 +86,21 @@ def test_an_old_draft_is_upcast_to_the_current_version() -> None:
 def test_the_published_elements_are_the_elements_the_table_publishes_and_nothing_else() -> None:
     """A field the registry adds is published unless the element table says why not (NotPublished): the feed never
     drops one silently, and nothing internal slips into the published schema."""
-    published = [f.key for f in spec.ELEMENTS if isinstance(f.published, spec.Published)]
-    assert list(PublishedElements.model_fields) == published == list(spec.ITEM.keys)
+    published = [f.key for f in ELEMENTS if isinstance(f.published, Published)]
+    assert list(PublishedElements.model_fields) == published == list(ITEM.keys)
     guide = next(m for m in get_args(PublishedElements.model_fields["service_guide"].annotation) if m is not type(None))
-    assert list(guide.model_fields) == list(spec.SERVICE_GUIDE.keys)
+    assert list(guide.model_fields) == list(SERVICE_GUIDE.keys)
     assert not {"author", "phase", "phase_label", "at", "pending", "import_job_id"} & set(
         PublishedItemRecord.model_fields)
 
 
 def test_the_elements_the_events_promise_are_elements_of_the_table_with_its_requirements() -> None:
     """The event contracts name the few elements other services rely on; each is the table's, as required."""
-    table = {f.key: f for f in spec.ELEMENTS}
+    table = {f.key: f for f in ELEMENTS}
     for model in (ContractElements, CodedElements):
         for name, info in model.model_fields.items():
             assert name in table, f"{model.__name__}.{name} is not an element"
-            assert info.is_required() == (table[name].required is spec.DRAFT), f"{model.__name__}.{name}"
+            assert info.is_required() == (table[name].required is DRAFT), f"{model.__name__}.{name}"
     assert tuple(CodedElements.model_fields) == contracts.CODED_ELEMENTS
 
 
