@@ -1,6 +1,9 @@
 """Contracts between the services and with the outside world, in one place.
 
-- :mod:`shared.contracts.vocabulary`: the words every service uses (phases, coded elements).
+- :mod:`shared.contracts.elements`: the item elements (事项要素), declared once: kinds, requirements, columns,
+  publication; the registry's validation, columns and schemas, the published elements and the vocabulary below are
+  derived from it.
+- :mod:`shared.contracts.vocabulary`: the words every service uses (phases, coded elements, maintainable paths).
 - :mod:`shared.contracts.events`: every event type that crosses a service boundary, its versioned schema, its
   producer and its consumers; ``check_outgoing`` (producers) and ``read_incoming`` (consumers, with upcasting).
 - :mod:`shared.contracts.feed`: the national feed's published-record schema (what leaves the suite).
@@ -33,7 +36,14 @@ from shared.contracts.events import (
     current_type,
     read_incoming,
 )
-from shared.contracts.vocabulary import CODED_ELEMENTS, PHASE_LABELS, PHASES, PUBLISHED_PHASES, Phase
+from shared.contracts.vocabulary import (
+    CODED_ELEMENTS,
+    MAINTAINABLE_PATHS,
+    PHASE_LABELS,
+    PHASES,
+    PUBLISHED_PHASES,
+    Phase,
+)
 
 # What the national platform may see. Everything else (drafts, reviews, tests) never leaves through the feed.
 PUBLIC_LIFECYCLE_EVENTS = frozenset({LIFECYCLE_PUBLISHED, LIFECYCLE_UNPUBLISHED, LIFECYCLE_RESUMED,
@@ -57,7 +67,7 @@ __all__ = [
     "CODED_ELEMENTS", "CODING_CODE_ASSIGNED", "CODING_CODE_RETIRED", "CONTRACTS", "INTERNAL_EVENTS",
     "LIFECYCLE_APPROVED", "LIFECYCLE_CANCELLED", "LIFECYCLE_ENTERED", "LIFECYCLE_LINEAGE_RECORDED",
     "LIFECYCLE_PUBLISHED", "LIFECYCLE_REGISTRATION_REQUESTED", "LIFECYCLE_RESUMED", "LIFECYCLE_UNPUBLISHED",
-    "PHASES", "PHASE_LABELS", "PUBLIC_LIFECYCLE_EVENTS", "PUBLISHED_PHASES", "REGISTRY_ITEM_DRAFTED",
+    "MAINTAINABLE_PATHS", "PHASES", "PHASE_LABELS", "PUBLIC_LIFECYCLE_EVENTS", "PUBLISHED_PHASES", "REGISTRY_ITEM_DRAFTED",
     "REGISTRY_ITEM_DRAFTED_V1", "REGISTRY_ITEM_REVISED", "SYNC_NATIONAL_ACKNOWLEDGED", "SYNC_NATIONAL_REJECTED",
     "UPCASTS", "ContractViolationError", "EventContract", "Phase", "check_outgoing", "current_type",
     "is_public_event", "read_incoming", "source_of",

@@ -6,14 +6,17 @@ revisions, import jobs) have no place here, and a change of the internal events 
 Each feed entry is a structured CloudEvent (`application/cloudevents-batch+json`): ``type`` one of
 :data:`FEED_TYPES`, ``source`` ``/shixiang/sync``, ``subject`` the item id, ``sequence`` the feed cursor,
 ``itemversion`` the item's lifecycle version (what `POST /sync/v1/national/feedback` answers), ``data`` a
-:class:`PublishedItemRecord`."""
+:class:`PublishedItemRecord`. Its ``elements`` (:data:`PublishedElements`) are derived from the element table
+(``shared/contracts/elements.py``): every field the table marks ``Published``, described as it says there."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from shared.contracts import elements as spec
 
 FEED_SOURCE = "/shixiang/sync"
 
@@ -34,74 +37,53 @@ class _Published(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class LegalBasis(_Published):
-    rank: str = Field(..., description="效力层级：法律、行政法规、地方性法规、部门规章、省级政府规章、规范性文件")
-    title: str = Field(..., description="法律法规或文件名称")
-    article: str | None = Field(None, description="条款")
-    text: str | None = Field(None, description="条文内容")
+# Type forms subscripted with what is known only when the element table is read (the type checker sees Any).
+_LIST: Any = list
 
 
-class Material(_Published):
-    name: str = Field(..., description="材料名称")
-    basis: str | None = Field(None, description="材料依据")
-    format: str | None = Field(None, description="格式")
-    copies: int | None = Field(None, description="份数")
-    signature_seal: str | None = Field(None, description="签字、盖章要求")
+def _published_type(kind: spec.Kind) -> Any:
+    """The JSON type of a published value of ``kind``: plain types (the registry has checked the values; closed sets
+    and code formats are the registry's rules, described in the text)."""
+    match kind:
+        case spec.Text() | spec.Code() | spec.Choice() | spec.Reference():
+            return str
+        case spec.IsoDate():
+            return date
+        case spec.Integer():
+            return int
+        case spec.Flag():
+            return bool
+        case spec.Codes() | spec.Choices() | spec.Texts() | spec.References():
+            return list[str]
+        case spec.Entries(shape=shape):
+            return _LIST[published_model_of(shape)]
+        case spec.Record(shape=shape) | spec.Section(shape=shape):
+            return published_model_of(shape)
+    raise TypeError(f"no published type for {kind!r}")
 
 
-class FeeItem(_Published):
-    item: str = Field(..., description="收费项目")
-    standard: str = Field(..., description="收费标准")
-    basis: str | None = Field(None, description="收费依据")
+def published_model_of(shape: spec.Shape) -> type[BaseModel]:
+    """The published model of ``shape``: its published fields (spec.Published), each required when every reviewed
+    item has it (a draft needs it, or it has a default value), lists empty and the rest null otherwise."""
+    fields: dict[str, Any] = {}
+    for f in shape.fields:
+        if not isinstance(f.published, spec.Published):
+            continue
+        annotation, description = _published_type(f.kind), f.published.description
+        if f.required is spec.DRAFT or f.default not in (None, []):
+            fields[f.key] = (annotation, Field(..., description=description))
+        elif f.default == []:
+            fields[f.key] = (annotation, Field(default_factory=list, description=description))
+        else:
+            fields[f.key] = (annotation | None, Field(None, description=description))
+    return create_model(shape.published_model, __base__=_Published, __doc__=shape.published_doc, __module__=__name__,
+                        **fields)
 
 
-class Fees(_Published):
-    free: bool = Field(..., description="true 表示不收费")
-    items: list[FeeItem] = Field(default_factory=list, description="收费项目")
-
-
-class ServiceGuide(_Published):
-    conditions: list[str] | None = Field(None, description="受理条件")
-    materials: list[Material] | None = Field(None, description="申请材料")
-    steps: list[str] | None = Field(None, description="办理流程")
-    statutory_time_limit_days: int | None = Field(None, description="法定办结时限（工作日）")
-    promised_time_limit_days: int | None = Field(None, description="承诺办结时限（工作日）")
-    fees: Fees | None = Field(None, description="收费")
-    place: str | None = Field(None, description="办理地点")
-    hours: str | None = Field(None, description="办理时间")
-    consultation_contact: str | None = Field(None, description="咨询方式")
-    complaint_contact: str | None = Field(None, description="投诉方式")
-
-
-class PublishedElements(_Published):
-    """The published content of an item (事项要素), every element the registry keeps, as reviewed."""
-
-    name: str = Field(..., description="★ 事项名称")
-    short_name: str = Field(..., description="简称")
-    item_type: str = Field(..., description="★ 事项类型编码")
-    police_type: str = Field(..., description="业务警种编码")
-    service_category: str = Field(..., description="服务类别编码")
-    region_code: str = Field(..., description="区划代码（GB/T 2260）")
-    competent_department: str | None = Field(None, description="★ 主管部门")
-    implementing_agency: str | None = Field(None, description="★ 实施机关")
-    exercise_levels: list[str] = Field(default_factory=list, description="★ 行使层级编码")
-    legal_basis: list[LegalBasis] = Field(default_factory=list, description="★ 设定依据，按效力从高到低")
-    service_guide: ServiceGuide | None = Field(None, description="办事指南")
-    service_objects: list[str] = Field(default_factory=list, description="服务对象")
-    case_type: str | None = Field(None, description="办件类型")
-    online_service_depth: int | None = Field(None, description="网办深度（1–4）")
-    planned_effective_date: date | None = Field(None, description="计划生效日期")
-    planned_cancel_date: date | None = Field(None, description="计划取消日期")
-    national_basic_code: str | None = Field(None, description="国家基本编码")
-    national_implementation_code: str | None = Field(None, description="国家实施编码")
-    national_handling_code: str | None = Field(None, description="国家业务办理项编码")
-    composition: str = Field(..., description="事项形式：元事项 / 组合事项")
-    member_item_ids: list[str] = Field(default_factory=list, description="组合事项的成员事项 ID")
-    tier: str = Field(..., description="事项层级：主项 / 子项 / 业务办理项")
-    parent_item_id: str | None = Field(None, description="上级事项 ID")
-    handling_kind: str | None = Field(None, description="办理项类型")
-    serial_predecessor_ids: list[str] = Field(default_factory=list, description="串联前置事项 ID")
-    parallel_item_ids: list[str] = Field(default_factory=list, description="并联事项 ID")
+if TYPE_CHECKING:  # for the type checker a model class; its fields are the element table's, built below
+    PublishedElements = _Published
+else:
+    PublishedElements = published_model_of(spec.ITEM)
 
 
 class PublishedItemRecord(_Published):

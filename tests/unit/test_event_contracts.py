@@ -4,16 +4,23 @@ consume and produce, and against their generated documentation."""
 from __future__ import annotations
 
 import copy
+from typing import get_args
 
 import pytest
 
 from shared import contracts
 from shared.contracts import docs
-from shared.contracts.events import CONTRACTS, ContractViolationError, check_outgoing, read_incoming
+from shared.contracts.elements import DRAFT, ELEMENTS, ITEM, SERVICE_GUIDE, Published
+from shared.contracts.events import (
+    CONTRACTS,
+    CodedElements,
+    ContractElements,
+    ContractViolationError,
+    check_outgoing,
+    read_incoming,
+)
 from shared.contracts.feed import PublishedElements, PublishedItemRecord
 from shixiang.services import SERVICES
-
-from registry.domain.elements import ELEMENT_KEYS, GUIDE_KEYS
 
 
 def test_docs_events_md_is_generated_from_the_current_schemas() -> None:
@@ -68,7 +75,7 @@ def test_a_consumer_refuses_an_empty_published_event_and_a_forged_registration_w
 
 
 def test_an_old_draft_is_upcast_to_the_current_version() -> None:
-    v1 = {**CONTRACTS[contracts.REGISTRY_ITEM_DRAFTED].example, "changed_fields": list(ELEMENT_KEYS)}
+    v1 = {**CONTRACTS[contracts.REGISTRY_ITEM_DRAFTED].example, "changed_fields": list(ITEM.keys)}
     event_type, data = read_incoming(contracts.REGISTRY_ITEM_DRAFTED_V1, v1)
     assert event_type == contracts.REGISTRY_ITEM_DRAFTED and "changed_fields" not in data
     assert contracts.current_type(contracts.REGISTRY_ITEM_DRAFTED_V1) == contracts.REGISTRY_ITEM_DRAFTED
@@ -76,14 +83,25 @@ def test_an_old_draft_is_upcast_to_the_current_version() -> None:
         read_incoming(contracts.REGISTRY_ITEM_DRAFTED_V1, {"changed_fields": []})
 
 
-def test_the_published_elements_are_every_element_the_registry_keeps_and_nothing_else() -> None:
-    """A field the registry adds must be published (or left out on purpose, here): the feed never drops one
-    silently, and nothing internal slips into the published schema."""
-    assert set(PublishedElements.model_fields) == set(ELEMENT_KEYS)
-    guide = PublishedElements.model_fields["service_guide"].annotation.__args__[0]  # type: ignore[union-attr]
-    assert set(guide.model_fields) == set(GUIDE_KEYS)
+def test_the_published_elements_are_the_elements_the_table_publishes_and_nothing_else() -> None:
+    """A field the registry adds is published unless the element table says why not (NotPublished): the feed never
+    drops one silently, and nothing internal slips into the published schema."""
+    published = [f.key for f in ELEMENTS if isinstance(f.published, Published)]
+    assert list(PublishedElements.model_fields) == published == list(ITEM.keys)
+    guide = next(m for m in get_args(PublishedElements.model_fields["service_guide"].annotation) if m is not type(None))
+    assert list(guide.model_fields) == list(SERVICE_GUIDE.keys)
     assert not {"author", "phase", "phase_label", "at", "pending", "import_job_id"} & set(
         PublishedItemRecord.model_fields)
+
+
+def test_the_elements_the_events_promise_are_elements_of_the_table_with_its_requirements() -> None:
+    """The event contracts name the few elements other services rely on; each is the table's, as required."""
+    table = {f.key: f for f in ELEMENTS}
+    for model in (ContractElements, CodedElements):
+        for name, info in model.model_fields.items():
+            assert name in table, f"{model.__name__}.{name} is not an element"
+            assert info.is_required() == (table[name].required is DRAFT), f"{model.__name__}.{name}"
+    assert tuple(CodedElements.model_fields) == contracts.CODED_ELEMENTS
 
 
 def test_the_vocabulary_is_the_one_every_service_uses() -> None:

@@ -157,6 +157,14 @@ def test_text_is_trimmed_and_control_characters_dropped() -> None:
     assert problems == {} and elements["name"] == "户口迁移审批"
 
 
+def test_a_problem_inside_an_entry_names_the_field_of_that_entry() -> None:
+    raw = with_guide()
+    raw["service_guide"]["materials"][1]["name"] = " "
+    _, problems = validate_elements(raw, DICTIONARIES, TODAY)
+    assert [(p.field, p.code, p.message) for p in problems] == [
+        ("service_guide.materials[1].name", "REQUIRED", "办事指南·申请材料第2条·名称为必填项")]  # a material's 名称
+
+
 # ---- rules between items --------------------------------------------------------------------------------------------
 def test_references_must_exist_be_alive_and_fit() -> None:
     found = {

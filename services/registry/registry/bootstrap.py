@@ -10,11 +10,11 @@ from shared.service import ServiceRuntime
 
 from registry.adapters.consumers import LifecyclePhases
 from registry.adapters.http import router
+from registry.adapters.schemas import document_request_models
 from registry.adapters.tables import registry_metadata
 from registry.config import RegistrySettings
 from registry.domain.events import FOLLOWED_LIFECYCLE_EVENTS
 from registry.errors import ERRORS
-from registry.schemas import document_request_models
 from registry.service_layer.imports.jobs import ImportJobs
 from registry.service_layer.items import Registry
 

@@ -13,11 +13,7 @@ from starlette.background import BackgroundTask
 from shared.http import CorrelationId, CurrentPrincipal, error_responses
 
 from registry.adapters import queries
-from registry.adapters.spool import remove_quietly
-from registry.domain.errors import ElementsInvalidError
-from registry.domain.problems import Problem
-from registry.errors import ERRORS
-from registry.schemas import (
+from registry.adapters.schemas import (
     PROBLEMS_DESCRIPTION,
     ConsistencyReport,
     ImportJob,
@@ -29,6 +25,10 @@ from registry.schemas import (
     RevisionSummary,
     request_body,
 )
+from registry.adapters.spool import remove_quietly
+from registry.domain.errors import ElementsInvalidError
+from registry.domain.problems import Problem
+from registry.errors import ERRORS
 from registry.service_layer import exports
 from registry.service_layer.imports.jobs import ImportJobs
 from registry.service_layer.items import Registry

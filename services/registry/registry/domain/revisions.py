@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.contracts import PHASE_LABELS, PHASES, PUBLISHED_PHASES  # noqa: F401 - the registry's names for them
+from shared.contracts.vocabulary import MAINTAINABLE_PATHS
 
 from registry.domain.elements import ELEMENT_KEYS, label_of
 from registry.domain.problems import Problem
@@ -18,13 +19,10 @@ from registry.domain.problems import Problem
 FORMING, PREPARING, ONLINE, OFFLINE, CANCELLED = PHASES
 
 # 维护 (maintenance): non-substantive fixes that need no new review — where and when to go, whom to ask, and the
-# national platform's codes. Everything else (names, types, basis, conditions, materials, limits, fees, structure)
-# changes what an applicant must do and is an update (更新) that is reviewed.
-MAINTENANCE_FIELDS = frozenset({
-    "service_guide.place", "service_guide.hours", "service_guide.consultation_contact",
-    "service_guide.complaint_contact", "online_service_depth", "national_basic_code",
-    "national_implementation_code", "national_handling_code",
-})
+# national platform's codes (the fields the element table marks maintainable). Everything else (names, types, basis,
+# conditions, materials, limits, fees, structure) changes what an applicant must do and is an update (更新) that is
+# reviewed.
+MAINTENANCE_FIELDS = MAINTAINABLE_PATHS
 
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

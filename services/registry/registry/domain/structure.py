@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from registry.domain.elements import COMPOSITE, HANDLING, MAIN, META, REFERENCE_LISTS, SUB
+from shared.contracts.elements import COMPOSITE, HANDLING, MAIN, META, SUB
+
+from registry.domain.elements import REFERENCE_LISTS
 from registry.domain.problems import Problem, index_path
 
 # Which tiers may be the parent of which: a handling item hangs under a sub-item, or directly under a main item

@@ -9,26 +9,22 @@ Civil servants live in Excel, so one row is one item and every cell is something
   ``不收费``); ``无`` in 申请材料 means 无需提交材料;
 * several values in one line separated by ``、`` (行使层级, 服务对象, related items);
 * related items by their 来源编号 (or registry item id).
-Writing a row and reading it back gives the same elements (tested), so an export can be edited and imported again."""
+Writing a row and reading it back gives the same elements (tested), so an export can be edited and imported again.
+The columns are the element table's (``shared/contracts/elements.py``: every field with a ``Column``, in table
+order, its cell format chosen by its kind), after the row's own 来源编号."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import zip_longest
 from typing import Any
 
+from shared.contracts import elements as spec
 from shared.dictionaries import Dictionaries
 
-from registry.domain.elements import (
-    CASE_TYPES,
-    COMPOSITIONS,
-    HANDLING_KINDS,
-    ONLINE_SERVICE_DEPTHS,
-    SERVICE_OBJECTS,
-    TIERS,
-)
 from registry.domain.problems import Problem, index_path
 
 TEXT, DICT, DICT_LIST, CHOICE, CHOICE_LIST, INT, DATE, LINES, LEGAL_BASIS, MATERIALS, FEES, DEPTH, REF, REFS = (
@@ -52,48 +48,55 @@ class Column:
     note: str = ""
 
 
-COLUMNS: tuple[Column, ...] = (
-    Column("来源编号", "source_ref", TEXT, required=True,
-           note="本单位系统中的事项编号，同一区划内唯一；再次导入时据此更新原事项，不会重复创建"),
-    Column("事项名称", "name", TEXT, required=True, note="同一事项在各层级应使用同一名称"),
-    Column("简称", "short_name", TEXT, required=True, note="事项名称编码取简称的拼音首字母"),
-    Column("事项类型", "item_type", DICT, "item_types", required=True),
-    Column("业务警种", "police_type", DICT, "police_types", required=True),
-    Column("服务类别", "service_category", DICT, "service_categories", required=True),
-    Column("区划代码", "region_code", DICT, "regions", required=True, note="GB/T 2260 六位代码"),
-    Column("主管部门", "competent_department", TEXT, note="全称或规范化简称，前后一致"),
-    Column("实施机关", "implementing_agency", TEXT),
-    Column("行使层级", "exercise_levels", DICT_LIST, "exercise_levels", note="可多选，用“、”分隔，如：省级、地市级"),
-    Column("设定依据", "legal_basis", LEGAL_BASIS,
-           note="每行一条：层级｜名称｜条款｜条文内容；"
-                "按 法律、行政法规、地方性法规、部门规章、省级政府规章、规范性文件 从高到低排列"),
-    Column("受理条件", "service_guide.conditions", LINES, note="每行一条"),
-    Column("申请材料", "service_guide.materials", MATERIALS,
-           note="每行一种：名称｜依据｜格式｜份数｜签字盖章要求；无需材料填“无”"),
-    Column("办理流程", "service_guide.steps", LINES, note="每行一步"),
-    Column("法定办结时限（工作日）", "service_guide.statutory_time_limit_days", INT),
-    Column("承诺办结时限（工作日）", "service_guide.promised_time_limit_days", INT, note="不得超过法定办结时限"),
-    Column("收费", "service_guide.fees", FEES, note="填“不收费”，或每行一项：项目｜标准｜依据"),
-    Column("办理地点", "service_guide.place", TEXT),
-    Column("办理时间", "service_guide.hours", TEXT),
-    Column("咨询方式", "service_guide.consultation_contact", TEXT),
-    Column("投诉方式", "service_guide.complaint_contact", TEXT),
-    Column("服务对象", "service_objects", CHOICE_LIST, SERVICE_OBJECTS, note="可多选，用“、”分隔"),
-    Column("办件类型", "case_type", CHOICE, CASE_TYPES),
-    Column("网办深度", "online_service_depth", DEPTH),
-    Column("计划生效日期", "planned_effective_date", DATE, note="YYYY-MM-DD"),
-    Column("计划取消日期", "planned_cancel_date", DATE, note="YYYY-MM-DD"),
-    Column("基本编码", "national_basic_code", TEXT, note="国家事项基本编码，12 位数字或大写字母"),
-    Column("实施编码", "national_implementation_code", TEXT, note="不超过 36 位数字或大写字母"),
-    Column("业务办理项编码", "national_handling_code", TEXT, note="不超过 50 位数字或大写字母"),
-    Column("事项形式", "composition", CHOICE, COMPOSITIONS, note="默认元事项"),
-    Column("成员事项", "member_item_ids", REFS, note="组合事项的成员（来源编号），用“、”分隔"),
-    Column("事项层级", "tier", CHOICE, TIERS, note="默认主项"),
-    Column("上级事项", "parent_item_id", REF, note="子项、业务办理项的上级事项（来源编号）"),
-    Column("办理项类型", "handling_kind", CHOICE, HANDLING_KINDS),
-    Column("串联前置事项", "serial_predecessor_ids", REFS, note="须先办结的事项（来源编号），用“、”分隔"),
-    Column("并联事项", "parallel_item_ids", REFS, note="一并办理的事项（来源编号），用“、”分隔"),
-)
+# The row's own key: not an element (it identifies the item in the caller's system), so not in the element table.
+SOURCE_REF_COLUMN = Column("来源编号", "source_ref", TEXT, required=True,
+                           note="本单位系统中的事项编号，同一区划内唯一；再次导入时据此更新原事项，不会重复创建")
+# The cell format of each object-valued element, by the shape of its objects (a new shape needs a format here).
+_OBJECT_CELLS: dict[str, str] = {spec.LEGAL_BASIS_ENTRY.api_model: LEGAL_BASIS, spec.MATERIAL.api_model: MATERIALS,
+                                 spec.FEES.api_model: FEES}
+
+
+def _cell(path: str, kind: spec.Kind) -> tuple[str, str | tuple[str, ...]]:
+    """(cell kind, its source: the dictionary's name or the allowed values) of an element's column."""
+    match kind:
+        case spec.Text():
+            return TEXT, ()
+        case spec.Code(dictionary=dictionary):
+            return DICT, dictionary
+        case spec.Codes(dictionary=dictionary):
+            return DICT_LIST, dictionary
+        case spec.Choice(values=values):
+            return CHOICE, values
+        case spec.Choices(values=values):
+            return CHOICE_LIST, values
+        case spec.Integer(grades=grades):
+            return (INT if grades is None else DEPTH), ()
+        case spec.IsoDate():
+            return DATE, ()
+        case spec.Texts():
+            return LINES, ()
+        case spec.Reference():
+            return REF, ()
+        case spec.References():
+            return REFS, ()
+        case spec.Entries(shape=shape) | spec.Record(shape=shape) if shape.api_model in _OBJECT_CELLS:
+            return _OBJECT_CELLS[shape.api_model], ()
+    raise TypeError(f"{path}: no cell format for {kind!r} (tabular._cell)")
+
+
+def columns_of(shape: spec.Shape) -> tuple[Column, ...]:
+    """The item list's columns for the elements of ``shape``: the row's key, then every field with a Column."""
+    columns = [SOURCE_REF_COLUMN]
+    for path, field in spec.walk(shape):
+        if isinstance(field.column, spec.Column):
+            kind, source = _cell(path, field.kind)
+            columns.append(Column(field.column.header, path, kind, source, required=field.column.required,
+                                  note=field.column.note))
+    return tuple(columns)
+
+
+# Every element with a column (spec.Column), in table order, after the row's key.
+COLUMNS: tuple[Column, ...] = columns_of(spec.ITEM)
 HEADERS = tuple(c.header for c in COLUMNS)
 _BY_HEADER = {c.header: c for c in COLUMNS}
 _BY_FIELD = {c.field: c for c in COLUMNS}
@@ -161,7 +164,8 @@ def parse_row(cells: Mapping[str, Any], dictionaries: Dictionaries) -> ParsedRow
     return ParsedRow(None if _blank(source_ref) else _plain(source_ref).strip(), elements, problems)
 
 
-# Each reader takes (cell value: stripped text or an xlsx number/date, column, dictionaries, problems so far).
+# Each reader takes (cell value: stripped text or an xlsx number/date, column, dictionaries, problems so far); _plain
+# of either has no surrounding blanks, so readers do not strip again.
 def _read_code(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> str:
     # getattr, not by_name: by_name lists the dataclass fields on every call, and this runs per cell
     return _code(value, getattr(d, str(column.source)).entries, labels=column.source != "regions")
@@ -183,7 +187,7 @@ def _read_integer(value: Any, column: Column, d: Dictionaries, problems: list[Pr
 def _read_date(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> str | None:
     if isinstance(value, (date, datetime)):
         return _plain(value)
-    text = _plain(value).strip()
+    text = _plain(value)
     match = _DATE.fullmatch(text)
     if match:
         try:
@@ -195,7 +199,7 @@ def _read_date(value: Any, column: Column, d: Dictionaries, problems: list[Probl
 
 
 def _read_depth(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> int | None:
-    text = _plain(value).strip()
+    text = _plain(value)
     match = _DEPTH.match(text)
     if match:
         return int(match[1]) if match[1] else _CHINESE_DIGITS[match[2]]
@@ -208,36 +212,57 @@ def _read_lines(value: Any, column: Column, d: Dictionaries, problems: list[Prob
 
 
 def _read_legal_basis(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> list[dict[str, Any]]:
-    entries = []
-    for line in _lines(value):
-        rank, title, article, text = _parts(line, 4)
-        entries.append({"rank": rank, "title": title, "article": article, "text": text})
-    return entries
+    return _read_legal_basis_lines(value, column.field, problems)
 
 
 def _read_materials(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> list[dict[str, Any]]:
-    if _plain(value).strip() == NO_MATERIALS:
+    if _plain(value) == NO_MATERIALS:
         return []
-    materials = []
-    for i, line in enumerate(_lines(value)):
-        name, basis, fmt, copies, seal = _parts(line, 5)
-        count: Any = None
-        if copies is not None:
-            count = int(copies) if copies.isdecimal() else _integer(copies, index_path(column.field, i, "copies"),
-                                                                        problems)
-        materials.append({"name": name, "basis": basis, "format": fmt, "copies": count, "signature_seal": seal})
-    return materials
+    return _read_material_lines(value, column.field, problems)
 
 
 def _read_fees(value: Any, column: Column, d: Dictionaries, problems: list[Problem]) -> dict[str, Any]:
-    text = _plain(value).strip()
+    text = _plain(value)
     if text in (FREE_OF_CHARGE, "免费", "否"):
         return {"free": True, "items": []}
-    items = []
-    for line in _lines(text):
-        item, standard, basis = _parts(line, 3)
-        items.append({"item": item, "standard": standard, "basis": basis})
-    return {"free": False, "items": items}
+    return {"free": False, "items": _read_fee_item_lines(text, column.field + ".items", problems)}
+
+
+EntryLines = Callable[[Any, str, list[Problem]], list[dict[str, Any]]]
+
+
+def _entry_lines(shape: spec.Shape) -> EntryLines:
+    """The reader of a cell of entries of ``shape``: one entry per line, its fields in table order separated by ｜
+    (parts left out at the end are None); numbers (份数) written as text are read as numbers."""
+    keys, count = shape.keys, len(shape.fields)
+    numbers = tuple(i for i, f in enumerate(shape.fields) if isinstance(f.kind, spec.Integer))
+    if not numbers:
+        def read_texts(value: Any, field: str, problems: list[Problem]) -> list[dict[str, Any]]:
+            text = _plain(value)
+            if "\\n" in text:  # an escaped line break inside an entry: _lines restores it
+                return [dict(zip_longest(keys, _parts(line, count))) for line in _lines(text)]
+            # _lines inline (every entry cell of an import passes here)
+            return [dict(zip_longest(keys, _parts(line, count))) for raw in text.splitlines() if (line := raw.strip())]
+
+        return read_texts
+
+    def read(value: Any, field: str, problems: list[Problem]) -> list[dict[str, Any]]:
+        entries = []
+        for i, line in enumerate(_lines(value)):
+            parts: list[Any] = _parts(line, count)
+            for position in numbers:
+                number = parts[position] if position < len(parts) else None
+                if number is not None:
+                    parts[position] = int(number) if number.isdecimal() else _integer(
+                        number, index_path(field, i, keys[position]), problems)
+            entries.append(dict(zip_longest(keys, parts)))
+        return entries
+
+    return read
+
+
+_read_legal_basis_lines, _read_material_lines, _read_fee_item_lines = (
+    _entry_lines(spec.LEGAL_BASIS_ENTRY), _entry_lines(spec.MATERIAL), _entry_lines(spec.FEE_ITEM))
 
 
 _READERS = {DICT: _read_code, DICT_LIST: _read_codes, CHOICE_LIST: _read_values, REFS: _read_values,
@@ -268,7 +293,7 @@ def _plain(value: Any) -> str:
 
 
 def _code(value: Any, entries: Mapping[str, Any], *, labels: bool) -> str:
-    text = _plain(value).strip()
+    text = _plain(value)
     words = text.split(None, 1)
     token = words[0] if words else text
     if token in entries:
@@ -304,14 +329,18 @@ def _integer(value: Any, field: str, problems: list[Problem]) -> Any:
 
 
 def _lines(value: Any) -> list[str]:
-    return [line.replace("\\n", "\n") for raw in _plain(value).splitlines() if (line := raw.strip())]
+    text = _plain(value)
+    lines = [line for raw in text.splitlines() if (line := raw.strip())]
+    if "\\n" in text:  # rare (an escaped break inside one entry, see _escape): one look instead of one per line
+        return [line.replace("\\n", "\n") for line in lines]
+    return lines
 
 
 def _parts(line: str, count: int) -> list[str | None]:
+    """At most ``count`` parts (the last takes the rest of the line); fewer when trailing parts were left out."""
     # The ASCII bar is read too (typed on an English keyboard); without one, str.split does what the regex would.
     pieces = _PARTS.split(line, maxsplit=count - 1) if "|" in line else line.split(PART_SEPARATOR, count - 1)
-    parts: list[str | None] = [p.strip() or None for p in pieces]
-    return parts + [None] * (count - len(parts))
+    return [p.strip() or None for p in pieces]
 
 
 # ---- writing --------------------------------------------------------------------------------------------------------
@@ -339,7 +368,7 @@ def _write(column: Column, value: Any, d: Dictionaries, names: Mapping[str, str]
             return f"{value} {entry.label}" if entry else value
         case "dict_list":
             table = d.by_name(str(column.source))
-            return "、".join(table.get(v).label if table.get(v) else v for v in value)
+            return "、".join(entry.label if (entry := table.get(v)) else v for v in value)
         case "choice_list":
             return "、".join(value)
         case "refs":
@@ -347,19 +376,22 @@ def _write(column: Column, value: Any, d: Dictionaries, names: Mapping[str, str]
         case "ref":
             return names.get(value, value)
         case "depth":
-            return f"{value} {ONLINE_SERVICE_DEPTHS.get(value, '')}".strip()
+            return f"{value} {_DEPTHS.get(value, '')}".strip()
         case "lines":
             return "\n".join(_escape(v) for v in value)
         case "legal_basis":
-            return "\n".join(_joined(e, ("rank", "title", "article", "text")) for e in value)
+            return "\n".join(_joined(e, _LEGAL_BASIS_KEYS) for e in value)
         case "materials":
-            return "\n".join(_joined(m, ("name", "basis", "format", "copies", "signature_seal"))
-                             for m in value) or NO_MATERIALS
+            return "\n".join(_joined(m, _MATERIAL_KEYS) for m in value) or NO_MATERIALS
         case "fees":
             if value.get("free"):
                 return FREE_OF_CHARGE
-            return "\n".join(_joined(f, ("item", "standard", "basis")) for f in value.get("items") or [])
+            return "\n".join(_joined(f, _FEE_ITEM_KEYS) for f in value.get("items") or [])
     return value  # text, choice, int, date
+
+
+_LEGAL_BASIS_KEYS, _MATERIAL_KEYS, _FEE_ITEM_KEYS = spec.LEGAL_BASIS_ENTRY.keys, spec.MATERIAL.keys, spec.FEE_ITEM.keys
+_DEPTHS = dict(spec.ONLINE_SERVICE_DEPTHS)  # the only graded element (spec.Integer with grades)
 
 
 def _joined(entry: Mapping[str, Any], keys: tuple[str, ...]) -> str:

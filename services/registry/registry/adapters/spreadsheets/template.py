@@ -6,18 +6,18 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from shared.dictionaries import Dictionaries
-
-from registry.adapters.spreadsheets.formats import SHEET
-from registry.adapters.spreadsheets.writing import column_widths
-from registry.domain import tabular
-from registry.domain.elements import (
+from shared.contracts.elements import (
     CASE_TYPES,
     COMPOSITIONS,
     HANDLING_KINDS,
     ONLINE_SERVICE_DEPTHS,
     TIERS,
 )
+from shared.dictionaries import Dictionaries
+
+from registry.adapters.spreadsheets.formats import SHEET
+from registry.adapters.spreadsheets.writing import column_widths
+from registry.domain import tabular
 from registry.domain.problems import PROBLEM_CODES
 
 TEMPLATE_ROWS = 5000  # rows that carry the drop-downs (a whole column would make Excel slow)
