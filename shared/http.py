@@ -4,7 +4,7 @@ routes), and — from shared.http_auth — the bearer-token dependency and reque
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -24,14 +24,21 @@ from shared.service import ServiceRuntime, runtime_lifespan
 from shared.settings import ServiceSettings
 
 
-def error_responses(table: ErrorTable) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI ``responses`` every route of a service shares, derived from its error table: one per client-error
-    status (4xx) the table has, its description listing that status's stable codes with their Chinese message
-    templates (a code with several messages is listed with each). Server errors (5xx) are not promised per route.
-    A router adds what it says more precisely on top (``{**error_responses(ERRORS), 422: …}``)."""
+# What any route may answer: no or a bad token, a role or region not the caller's, something not found, a conflict
+# with the state of things, input that breaks a rule. Statuses only some routes answer (a missing If-Match, a file
+# too large) are added by those routes with ``error_responses(ERRORS, statuses=(…))``.
+EVERY_ROUTE_STATUSES = (401, 403, 404, 409, 422)
+
+
+def error_responses(table: ErrorTable, statuses: Sequence[int] = EVERY_ROUTE_STATUSES) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` derived from a service's error table: one per client-error status in ``statuses`` that
+    the table has, its description listing that status's stable codes with their Chinese message templates (a code
+    with several messages is listed with each). Server errors (5xx) are not promised. A router adds what it says
+    more precisely on top (``{**error_responses(ERRORS), 422: …}``). tests/unit/test_error_tables.py checks that
+    every client-error status of a table is documented on some route of its service."""
     listed: dict[int, dict[tuple[str, str], None]] = {}
     for spec in table.codes():
-        if 400 <= spec.status < 500:
+        if 400 <= spec.status < 500 and spec.status in statuses:
             listed.setdefault(spec.status, {})[(spec.code, spec.message)] = None
     responses: dict[int | str, dict[str, Any]] = {
         status: {"description": _status_description(status, list(listed[status]))} for status in sorted(listed)}

@@ -214,3 +214,17 @@ def test_shared_error_responses_list_every_client_error_code_under_its_status() 
             description = responses[spec.status]["description"]
             assert f"- `{spec.code}`：{spec.message}" in description, (error, description)
     assert "EXAMPLE_BROKEN" not in str(responses)
+
+
+@services
+def test_every_client_error_status_of_a_table_is_documented_on_some_route_of_its_service(package_name: str) -> None:
+    """A status only some routes answer is added by those routes (error_responses(ERRORS, statuses=…)); one that no
+    route documents would surprise every client that meets it."""
+    bootstrap = importlib.import_module(f"{package_name}.bootstrap")
+    document = bootstrap.create_app(bootstrap.SETTINGS()).openapi()  # builds the app; connects to nothing
+    documented = {int(status) for path in document["paths"].values() for operation in path.values()
+                  for status in operation.get("responses", {}) if status.isdigit()}
+    statuses = {spec.status for _, spec in table_of(package_name).items() if 400 <= spec.status < 500}
+    missing = sorted(statuses - documented)
+    assert not missing, (f"{package_name}: statuses {missing} of its error table are on no route: add "
+                         f"error_responses(ERRORS, statuses=…) to the routes that answer them")

@@ -1,32 +1,28 @@
 """A forgotten step fails here, not in production: every lifecycle command, event type, state and error reaches
-every place it must (roles, labels, decide, HTTP, evolve, the contracts, the error table). Each failure names what
-is missing and the file to change. The recipe these tests guard is in docs/DEVELOPING.md ("A new lifecycle command",
+every place it must (roles, labels, decide, HTTP, evolve, the contracts); errors are checked for every service in
+test_error_tables.py. Each failure names what is missing and the file to change. The recipe these tests guard is in docs/DEVELOPING.md ("A new lifecycle command",
 "A new lifecycle event type")."""
 
 from __future__ import annotations
 
 import ast
-import importlib
 import inspect
-import pkgutil
 from functools import cache
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from shared.contracts import MAINTAINABLE_PATHS
+from shared.contracts.elements import ITEM, SERVICE_GUIDE
 from shared.contracts.events import CONTRACTS, INTERNAL_EVENTS
-from shared.errors import DomainError
 
-import lifecycle
 from lifecycle.bootstrap import create_app
 from lifecycle.config import LifecycleSettings
 from lifecycle.domain import decide as decide_module
-from lifecycle.domain import errors as domain_errors
 from lifecycle.domain.adjustments import ADJUSTMENT_LABELS, AdjustmentKind
-from lifecycle.domain.errors import LifecycleError
 from lifecycle.domain.events import EVENT_LABELS, PUBLIC_EVENTS, EventType
 from lifecycle.domain.evolve import APPLIERS
+from lifecycle.domain.facts import changed_paths
 from lifecycle.domain.planning import PLANNED_ACTION_LABELS, PlannedAction
 from lifecycle.domain.vocabulary import (
     ALLOWED,
@@ -43,7 +39,6 @@ from lifecycle.domain.vocabulary import (
     SyncResult,
     UpdateStage,
 )
-from lifecycle.errors import ERRORS
 from lifecycle.service_layer.roles import COMMAND_ROLES
 
 PKG = "services/lifecycle/lifecycle"
@@ -207,47 +202,13 @@ def test_every_other_word_the_views_show_has_a_label(labels: dict[Any, str], mem
 
 
 # ================================================================================================ errors
-def _lifecycle_modules() -> list[ModuleType]:
-    return [importlib.import_module(info.name)
-            for info in pkgutil.walk_packages(lifecycle.__path__, prefix="lifecycle.")]
 
 
-def _domain_error_classes(module: ModuleType) -> list[type[DomainError]]:
-    return [v for v in vars(module).values()
-            if isinstance(v, type) and issubclass(v, DomainError) and v.__module__ == module.__name__]
-
-
-def test_every_error_of_the_service_is_defined_in_domain_errors() -> None:
-    elsewhere = [f"{cls.__name__} ({module.__name__})" for module in _lifecycle_modules()
-                 if module is not domain_errors for cls in _domain_error_classes(module)]
-    assert not elsewhere, f"move these DomainError subclasses to {PKG}/domain/errors.py: {elsewhere}"
-
-
-@pytest.mark.parametrize("error", _domain_error_classes(domain_errors), ids=lambda c: c.__name__)
-def test_every_error_of_the_service_is_a_lifecycle_error_in_the_table(error: type[DomainError]) -> None:
-    assert issubclass(error, LifecycleError), f"{error.__name__} must subclass LifecycleError ({PKG}/domain/errors.py)"
-    if error is LifecycleError:
-        return
-    assert ERRORS.spec_for(error()).code != "INTERNAL_ERROR", (
-        f"{error.__name__} has no entry in {PKG}/errors.py: add its status, code and Chinese message to ERRORS "
-        "(without it, raising it answers 500)")
-
-
-def _raised_domain_errors() -> set[tuple[str, type[DomainError]]]:
-    """Every ``raise SomeError(...)`` in the package whose class is a DomainError, with the module raising it."""
-    raised: set[tuple[str, type[DomainError]]] = set()
-    for module in _lifecycle_modules():
-        for node in ast.walk(ast.parse(inspect.getsource(module))):
-            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name):
-                cls = vars(module).get(node.exc.func.id)
-                if isinstance(cls, type) and issubclass(cls, DomainError):
-                    raised.add((module.__name__, cls))
-    return raised
-
-
-def test_every_raised_error_is_in_the_table() -> None:
-    raised = _raised_domain_errors()
-    assert raised, "the scan found no raise at all: it is broken"
-    unmapped = sorted(f"{cls.__name__} (raised in {where})" for where, cls in raised
-                      if ERRORS.spec_for(cls()).code == "INTERNAL_ERROR")
-    assert not unmapped, f"add these to ERRORS in {PKG}/errors.py (each answers 500 today): {unmapped}"
+def test_every_maintainable_path_is_one_the_lifecycle_compares_at() -> None:
+    """The lifecycle decides a maintenance revision by the paths changed_paths reports (top-level elements, and the
+    fields of the service guide): a maintainable path deeper than that would never be recognised as changed alone."""
+    reported = set(changed_paths({}, {key: 1 for key in ITEM.keys}))
+    reported |= set(changed_paths({"service_guide": {}}, {"service_guide": dict.fromkeys(SERVICE_GUIDE.keys, 1)}))
+    too_deep = sorted(MAINTAINABLE_PATHS - reported)
+    assert not too_deep, (f"maintainable paths {too_deep} (shared/contracts/elements.py) are finer than "
+                          f"changed_paths in {PKG}/domain/facts.py compares: teach it those paths")

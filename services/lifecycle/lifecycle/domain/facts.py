@@ -21,9 +21,10 @@ How content revisions from the registry meet the lifecycle (decided here; the re
 - 维护 maintenance (seed 000: non-substantive fixes, still recorded): the registry flags a revision with
   ``maintenance: true``. The lifecycle accepts it *without review* when the item has reviewed content (上线准备期,
   在线期, 离线期), no update is pending, and compared with the reviewed content the revision changes only
-  maintainable elements (``MAINTENANCE_ELEMENTS``, ``MAINTENANCE_GUIDE_FIELDS``: place, hours, contacts, online
-  depth, national codes). It is recorded (``maintained``) and, when the item is online, published at once
-  (``published`` with ``update: true, maintenance: true``); offline, the fix goes online with ``resume``.
+  maintainable elements (``MAINTAINABLE_PATHS``, read off the element table in ``shared.contracts.elements``:
+  place, hours, contacts, online depth, national codes). It is recorded (``maintained``) and, when the item is
+  online, published at once (``published`` with ``update: true, maintenance: true``); offline, the fix goes online
+  with ``resume``.
   Otherwise the revision is handled as an ordinary one and the refusal is recorded on ``revision_received``
   (``maintenance_declined``). (The registry refuses such a maintenance revision already; this is the second
   check, because publishing without review rests on it.)
@@ -42,6 +43,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared.contracts import MAINTAINABLE_PATHS
+
 from lifecycle.domain.errors import UnknownItemVersionError
 from lifecycle.domain.events import DomainEvent, EventType, public_payload
 from lifecycle.domain.model import ItemState, Revision
@@ -51,11 +54,6 @@ from lifecycle.domain.vocabulary import Phase, Step, SyncResult, UpdateStage
 # on it): where and when to apply, whom to ask or complain to, the online depth and the national platform's codes.
 # Any other change (names, types, basis, conditions, materials, limits, fees, dates, structure) changes what an
 # applicant must do: an update, reviewed. Unknown elements count as substantive.
-MAINTENANCE_ELEMENTS = frozenset({"online_service_depth", "national_basic_code", "national_implementation_code",
-                                  "national_handling_code"})
-MAINTENANCE_GUIDE_FIELDS = frozenset({"place", "hours", "consultation_contact", "complaint_contact"})
-
-
 def on_revision(state: ItemState, *, revision: int, author: str, region_code: str, elements: dict[str, Any],
                 now: datetime, maintenance: bool = False, complete: bool | None = None,
                 missing: list[str] | None = None) -> list[DomainEvent]:
@@ -95,7 +93,7 @@ def _maintenance_verdict(state: ItemState, elements: dict[str, Any]) -> tuple[st
     if state.update is not None or state.latest_revision != base.number:
         return "pending_update", []
     changed = changed_paths(base.elements, elements)
-    substantive = [path for path in changed if not _maintainable(path)]
+    substantive = [path for path in changed if path not in MAINTAINABLE_PATHS]
     if substantive:
         return "substantive_change", substantive
     return None, changed
@@ -113,11 +111,6 @@ def changed_paths(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         else:
             paths.append(key)
     return paths
-
-
-def _maintainable(path: str) -> bool:
-    head, _, field = path.partition(".")
-    return path in MAINTENANCE_ELEMENTS or (head == "service_guide" and field in MAINTENANCE_GUIDE_FIELDS)
 
 
 def _maintain(state: ItemState, revision: Revision, data: dict[str, Any], changed: list[str],

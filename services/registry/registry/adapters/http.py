@@ -114,9 +114,7 @@ async def get_item(item_id: str, response: Response, svc: RegistryDep, principal
 
 
 @router.put("/items/{item_id}", summary="修改事项：以完整要素产生新版本（须 If-Match 版本号）", response_model=None,
-            responses={200: {"model": ItemView}, 409: {"description": "版本已变化 (VERSION_CONFLICT) 或事项已注销 "
-                                                                     "(ITEM_CANCELLED)"},
-                       428: {"description": "缺少 If-Match (IF_MATCH_REQUIRED)"}},
+            responses={200: {"model": ItemView}, **error_responses(ERRORS, statuses=(400, 428))},
             openapi_extra=request_body(ItemElements))
 async def revise_item(
     item_id: str, body: JsonBody, response: Response, svc: RegistryDep, principal: CurrentPrincipal,
@@ -163,7 +161,7 @@ async def consistency(
 
 # ---- lists in ---------------------------------------------------------------------------------------------------
 @router.post("/imports", status_code=202, summary="导入事项清单（xlsx、csv、ndjson），后台任务",
-             response_model=ImportJob,
+             response_model=ImportJob, responses=error_responses(ERRORS, statuses=(413, 415)),
              openapi_extra={"requestBody": {"required": True, "description": "文件内容本身（不是表单）", "content": {
                  XLSX_MEDIA: {"schema": {"type": "string", "format": "binary"}},
                  "text/csv": {"schema": {"type": "string", "format": "binary"}},
