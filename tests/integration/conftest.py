@@ -1,4 +1,5 @@
-"""Helpers for integration tests on the real embedded PostgreSQL and Tansu broker."""
+"""Helpers for integration tests on the real embedded PostgreSQL and Tansu broker, and the fixtures of the services'
+test modules (``api``: the registry in-process; ``coding``: one coding process), found by pytest here."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from shared.eventstore import store_metadata
 from shared.infra import EmbeddedPostgres
 from shared.kafka import KafkaConfig, make_consumer, make_producer
 from shared.relay import Relay
+from tests.integration.test_coding_support import start_coding
+from tests.integration.test_registry_helpers import RegistryClient, start_client
 
+from coding.bootstrap import Coding
 
 TEST_SOURCE = "/shixiang/test"  # the source of every event the tests' relays and producers write
 TEST_TYPES = ("test.happened.v1", "test.v1", "t.v1")  # the types test consumers act on
@@ -159,3 +163,21 @@ def assert_each_once_in_stream_order(rows: list[Any], expected_ids: set[str]) ->
     for r in rows:
         assert r.version > last.get(r.stream_id, 0), f"{r.stream_id} v{r.version} applied after v{last[r.stream_id]}"
         last[r.stream_id] = r.version
+
+
+# ---- the services in-process, on a fresh database per test ------------------------------------------------------------
+@pytest.fixture
+async def api(database_url: str) -> AsyncIterator[RegistryClient]:
+    """The registry app in-process (api role only: no relay, no broker); see test_registry_helpers."""
+    async for client in start_client(database_url):
+        yield client
+
+
+@pytest.fixture
+async def coding(database_url: str) -> AsyncIterator[Coding]:
+    """One coding process (api role only) on a fresh database; see test_coding_support."""
+    runtime, service = await start_coding(database_url)
+    try:
+        yield service
+    finally:
+        await runtime.close()

@@ -12,23 +12,22 @@ from sqlalchemy import select, text
 
 from shared.consumer import PermanentError
 from shared.eventstore import EventMetadata
+from tests.integration.test_coding_support import (
+    HUKOU_CODE,
+    cancellation,
+    deliver,
+    entered,
+    item_events,
+    new_item_id,
+    registration,
+    start_coding,
+)
 
 from coding.adapters.tables import item_codes_table
 from coding.bootstrap import Coding
 from coding.domain.codes import with_collision_sequence
 from coding.domain.place_names import PlaceNames
 from coding.service_layer.allocation import Allocation, RegistrationRequest
-from tests.integration.test_coding_support import (  # noqa: F401 - fixtures
-    HUKOU_CODE,
-    cancellation,
-    coding_fixture,
-    entered,
-    deliver,
-    item_events,
-    new_item_id,
-    registration,
-    start_coding,
-)
 
 
 async def codes_of(coding: Coding) -> dict[str, tuple[str, str]]:

@@ -9,19 +9,18 @@ import asyncio
 
 from shared.auth import Principal
 from shared.eventstore import EventMetadata, load_stream
-
-from coding.bootstrap import Coding
-from coding.domain.events import OVERRIDES_STREAM
-from coding.domain.place_names import PlaceNames
-from tests.integration.test_coding_support import (  # noqa: F401 - fixtures
+from tests.integration.test_coding_support import (
     HUKOU,
-    coding_fixture,
     deliver,
     item_events,
     new_item_id,
     registration,
     start_coding,
 )
+
+from coding.bootstrap import Coding
+from coding.domain.events import OVERRIDES_STREAM
+from coding.domain.place_names import PlaceNames
 
 ADMIN = EventMetadata(actor="admin-gd", correlation_id="corr-admin")
 NATIONAL = Principal(subject="national", roles=frozenset({"national"}), regions=("*",))

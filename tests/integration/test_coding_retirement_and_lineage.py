@@ -9,20 +9,19 @@ import pytest
 from shared.auth import Principal
 from shared.consumer import PermanentError
 from shared.eventstore import EventMetadata
-
-from coding.adapters import queries
-from coding.bootstrap import Coding
-from coding.service_layer import item_services
-from tests.integration.test_coding_support import (  # noqa: F401 - fixtures
+from tests.integration.test_coding_support import (
     HUKOU_CODE,
     cancellation,
-    coding_fixture,
     deliver,
     item_events,
     lineage,
     new_item_id,
     registration,
 )
+
+from coding.adapters import queries
+from coding.bootstrap import Coding
+from coding.service_layer import item_services
 
 NATIONAL = Principal(subject="national", roles=frozenset({"national"}), regions=("*",))
 

@@ -1,4 +1,5 @@
-"""Fixtures and builders shared by the coding service's integration tests (this module holds no tests itself).
+"""Builders shared by the coding service's integration tests (this module holds no tests itself; their ``coding``
+fixture, one process started by ``start_coding``, is in conftest.py).
 
 The coding service is wired exactly as in production (``coding.bootstrap.build``) on a fresh database per test;
 consumer logic is driven through the consumer runner without Kafka (``deliver``): contract checks, handler and
@@ -7,11 +8,10 @@ tracking row in one transaction, as for a message from the broker."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import contracts
@@ -97,12 +97,3 @@ async def start_coding(database_url: str, clock: Callable[[], datetime] | None =
     await coding.start()
     return runtime, coding
 
-
-@pytest.fixture(name="coding")
-async def coding_fixture(database_url: str) -> AsyncIterator[Coding]:
-    """One coding process on a fresh database (import ``coding_fixture`` to use the ``coding`` fixture)."""
-    runtime, service = await start_coding(database_url)
-    try:
-        yield service
-    finally:
-        await runtime.close()

@@ -1,20 +1,20 @@
-"""Fixtures and helpers of the registry's integration tests (imported by the test_registry_* modules): the registry
-app in-process on a fresh real database (api role only: no relay, no broker), callers with tokens, and shortcuts."""
+"""Helpers of the registry's integration tests (imported by the test_registry_* modules): the registry app in-process
+on a fresh real database (api role only: no relay, no broker; the ``api`` fixture of conftest.py), callers with
+tokens, and shortcuts."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.auth import Principal, mint_token
 from shared import contracts
+from shared.auth import Principal, mint_token
 from shared.cloudevents import CloudEvent
 from shared.eventstore import events_table
 from shared.settings import DEVELOPMENT_JWT_SECRET
@@ -145,13 +145,6 @@ async def start_client(database_url: str, **settings: Any) -> AsyncIterator[Regi
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://registry", timeout=120) as http:
             yield RegistryClient(http, app)
-
-
-@pytest.fixture
-async def api(database_url: str) -> AsyncIterator[RegistryClient]:
-    async for client in start_client(database_url):
-        yield client
-
 
 
 ELEMENTS = {"name": "户口迁移审批", "short_name": "户口迁移审批", "item_type": "01", "police_type": "02",

@@ -21,11 +21,10 @@ from sqlalchemy import text
 from shared.db import ensure_database
 from shared.dictionaries import load_dictionaries
 from shared.infra import EmbeddedPostgres
-from tests.integration.test_registry_helpers import (  # noqa: F401 - api is a fixture
+from tests.integration.test_registry_helpers import (
     FULL,
     MINIMAL,
     RegistryClient,
-    api,
     start_client,
 )
 
@@ -604,16 +603,15 @@ async def test_the_registry_clears_its_spool_directory_of_what_stopped_processes
 async def test_a_stopped_reader_leaves_no_part_copy_behind(tmp_path: Any) -> None:
     """The reader process is terminated when its job ends early (failed, cancelled): a part copy it was reading
     cannot be removed by it, so the job removes the copies of its upload."""
+    import os
     from datetime import date
+    from pathlib import Path
 
     from shared.auth import Principal
 
-    import os
-    from pathlib import Path
-
     from registry.adapters.import_reading import PreparedFile
-    from registry.service_layer.imports.jobs import ImportJobs
     from registry.adapters.spool import part_copy
+    from registry.service_layer.imports.jobs import ImportJobs
 
     path = tmp_path / "list.csv"
     path.write_bytes(csv_bytes([row_for(f"R-{i}", MINIMAL) for i in range(3000)], "utf-8"))

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import text
 
 from shared.eventstore import EventMetadata, load_stream
-from tests.integration.test_registry_helpers import FULL, MINIMAL, RegistryClient, api, principal  # noqa: F401
+from tests.integration.test_registry_helpers import FULL, MINIMAL, RegistryClient, principal
 
 from registry.adapters import store
-from registry.domain.elements import validate_elements
 from registry.adapters.queries import ORDER, SUMMARY_COLUMNS, ItemFilter, filtered
+from registry.domain.elements import validate_elements
 
 PUBLISHED = "lifecycle.item.published.v1"
 
