@@ -1,8 +1,8 @@
 """Bearer-token authentication (HS256 JWT) and the role / region rules every write obeys.
 
 Claims: ``sub`` (user), ``roles`` (entry, reviewer, tester, publisher, admin, operator, national) and ``regions``
-(GB/T 2260 prefixes such as ``44``, ``4401``, ``440115``, or ``*`` for the whole country). A caller may act on an item only when the item's
-region code starts with one of its region prefixes."""
+(GB/T 2260 prefixes such as ``44``, ``4401``, ``440115``, or ``*`` for the whole country). A caller may act on an
+item only when the item's region code starts with one of its region prefixes."""
 
 from __future__ import annotations
 
@@ -82,7 +82,8 @@ def _verify(token: str, secret: str, issuer: str) -> tuple[Principal, float]:
     regions = claims.get("regions") or []
     if not isinstance(roles, list) or not isinstance(regions, list):
         raise AuthenticationRequiredError(reason="令牌声明格式错误")
-    principal = Principal(subject=str(claims["sub"]), roles=frozenset(map(str, roles)), regions=tuple(map(str, regions)))
+    principal = Principal(subject=str(claims["sub"]), roles=frozenset(map(str, roles)),
+                          regions=tuple(map(str, regions)))
     return principal, float(claims["exp"])
 
 

@@ -55,7 +55,7 @@ class CloudEvent:
         return self.subject.encode(), jsoncodec.dumps(self.data).encode(), headers
 
     @classmethod
-    def from_kafka(cls, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> "CloudEvent":
+    def from_kafka(cls, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> CloudEvent:
         """Parse a binary-mode message; raises :class:`MalformedEventError` if it is not one of ours."""
         return read_envelope(key, value, headers).event()
 
@@ -78,7 +78,7 @@ class CloudEvent:
         return out
 
 
-def binary_headers(*, id: str, type: str, source: str, subject: str, time: datetime, sequence: int,  # noqa: A002
+def binary_headers(*, id: str, type: str, source: str, subject: str, time: datetime, sequence: int,
                    position: int = 0, correlation_id: str | None = None, causation_id: str | None = None,
                    actor: str | None = None, extensions: dict[str, str] | None = None) -> list[tuple[str, bytes]]:
     """The ``ce_*`` headers of one event (what the relay sends with the stored data as the value)."""
@@ -143,7 +143,7 @@ def read_envelope(key: bytes | None, value: bytes | None, headers: Any) -> Envel
         return _read_envelope(key, value, headers)
     except MalformedEventError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any other surprise in hostile bytes is a malformed message too
+    except Exception as exc:
         raise MalformedEventError(f"无法读取消息头：{type(exc).__name__}: {exc}") from exc
 
 

@@ -31,12 +31,20 @@ async def create_schema(engine: AsyncEngine, *metadatas: MetaData) -> None:
         await _refuse_older_schema(conn, metadatas)
 
 
+async def raw_driver(conn: Any) -> Any:
+    """The asyncpg connection under a SQLAlchemy one, as it is: no BEGIN is sent (see :func:`driver_connection`)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    if driver is None:  # only a connection already returned to the pool has none
+        raise RuntimeError("the SQLAlchemy connection has no driver connection")
+    return driver
+
+
 async def driver_connection(conn: Any) -> Any:
     """The asyncpg connection under a SQLAlchemy one, for statements SQLAlchemy's execution path would cost several
     times the driver's CPU for. SQLAlchemy sends its BEGIN lazily, with its first statement: if the connection is
     in a transaction that has not begun on the driver yet, it is begun first, so that what runs on the driver is
     part of it (and not committed on its own)."""
-    driver = (await conn.get_raw_connection()).driver_connection
+    driver = await raw_driver(conn)
     if conn.in_transaction() and not driver.is_in_transaction():
         await conn.exec_driver_sql("SELECT 1")
     return driver

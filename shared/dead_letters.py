@@ -57,8 +57,9 @@ class Kind(StrEnum):
     exhausted = "exhausted"  # an unexpected error, retried until the attempts ran out
 
 
-KIND_LABELS: dict[str, str] = {Kind.malformed: "消息无法解析", Kind.wrong_source: "来源与主题不符", Kind.contract: "不符合事件契约",
-               Kind.refused: "业务上拒收", Kind.exhausted: "多次重试仍失败"}
+KIND_LABELS: dict[str, str] = {
+    Kind.malformed: "消息无法解析", Kind.wrong_source: "来源与主题不符", Kind.contract: "不符合事件契约",
+    Kind.refused: "业务上拒收", Kind.exhausted: "多次重试仍失败"}
 
 
 class Status(StrEnum):

@@ -51,6 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import contracts, jsoncodec
 from shared.cloudevents import CloudEvent
+from shared.db import raw_driver
 from shared.errors import ConcurrencyConflictError
 
 TOAST_TUPLE_TARGET = 8160  # the largest PostgreSQL accepts: rows up to a page are stored as they are
@@ -118,7 +119,7 @@ class NewEvent:
     data_json: str | None = field(default=None, repr=False, compare=False)
     # who and why for this one event, when it differs from its stream's (a consumer applying several incoming
     # events to one item in one batch records each one's causation)
-    metadata: "EventMetadata | None" = field(default=None, compare=False)
+    metadata: EventMetadata | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,7 @@ class EventStore:
         """Append in its own transaction: one statement, one round trip. ``expected_version`` is the stream's
         current length (0 = new stream)."""
         async with self._autocommit.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
+            driver = await raw_driver(conn)
             return await append_alone(driver, [StreamAppend(stream_id, expected_version, events)], metadata)
 
     async def load(

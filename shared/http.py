@@ -23,14 +23,14 @@ from shared.metrics import HTTP_LATENCY
 from shared.service import ServiceRuntime, runtime_lifespan
 from shared.settings import ServiceSettings
 
-
 # What any route may answer: no or a bad token, a role or region not the caller's, something not found, a conflict
 # with the state of things, input that breaks a rule. Statuses only some routes answer (a missing If-Match, a file
 # too large) are added by those routes with ``error_responses(ERRORS, statuses=(…))``.
 EVERY_ROUTE_STATUSES = (401, 403, 404, 409, 422)
 
 
-def error_responses(table: ErrorTable, statuses: Sequence[int] = EVERY_ROUTE_STATUSES) -> dict[int | str, dict[str, Any]]:
+def error_responses(table: ErrorTable,
+                    statuses: Sequence[int] = EVERY_ROUTE_STATUSES) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` derived from a service's error table: one per client-error status in ``statuses`` that
     the table has, its description listing that status's stable codes with their Chinese message templates (a code
     with several messages is listed with each). Server errors (5xx) are not promised. A router adds what it says
@@ -167,7 +167,7 @@ def document_models(app: FastAPI, *models: type[Any]) -> None:
         app.openapi_schema = schema
         return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
 
 
 def _chinese_validation_message(error: dict[str, Any]) -> str:

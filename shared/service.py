@@ -39,7 +39,7 @@ class ServiceRuntime:
     _runners: dict[str, ConsumerRunner] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, service: str, settings: ServiceSettings, *metadata: MetaData) -> "ServiceRuntime":
+    def build(cls, service: str, settings: ServiceSettings, *metadata: MetaData) -> ServiceRuntime:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         return cls(service=service, settings=settings, engine=engine, store=EventStore(engine),
                    metadata=(store_metadata, dead_letter_metadata, *metadata))

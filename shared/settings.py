@@ -11,7 +11,8 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEVELOPMENT_JWT_SECRET = "shixiang-development-secret-do-not-use-in-production"
+# Public on purpose: development and tests sign demo tokens with it; production refuses it (see ServiceSettings).
+DEVELOPMENT_JWT_SECRET = "shixiang-development-secret-do-not-use-in-production"  # noqa: S105
 MIN_PRODUCTION_SECRET_LENGTH = 32
 
 
@@ -64,7 +65,8 @@ class ServiceSettings(BaseSettings):
         description="Under load (a batch of more than one event), the relay waits this long before reading the next "
                     "batch, so that batches grow; single events are published at once.",
     )
-    consumer_max_attempts: int = Field(5, ge=1, description="Attempts per message before it goes to the dead-letter topic.")
+    consumer_max_attempts: int = Field(
+        5, ge=1, description="Attempts per message before it goes to the dead-letter topic.")
     consumer_retry_backoff_s: float = Field(0.2, ge=0, description="First retry delay; doubles each attempt.")
     consumer_batch_size: int = Field(
         500, ge=1, description="Messages a consumer takes per poll and applies in one transaction.")

@@ -21,17 +21,17 @@ def render() -> str:
     out = [
         "# Events between the services, and what leaves the suite",
         "",
-        "Generated from `shared/contracts/` by `python -m shared.contracts.docs`; do not edit by hand "
-        "(`tests/unit/test_event_contracts.py` fails when this file and the schemas differ).",
+        ("Generated from `shared/contracts/` by `python -m shared.contracts.docs`; do not edit by hand "
+         "(`tests/unit/test_event_contracts.py` fails when this file and the schemas differ)."),
         "",
-        "Every event travels on its producer's topic `<prefix>.<producer>.events` as a CloudEvent in Kafka's binary "
-        "mode: `ce_id`, `ce_type` (below), `ce_source` `/shixiang/<producer>` (a consumer dead-letters an event "
-        "whose source is not the topic's owner), `ce_subject` and key = the item id, `ce_time`, `ce_sequence` (the "
-        "event's version in its item's stream), `ce_position`, `ce_correlationid`, `ce_causationid`, `ce_actor`; "
-        "the value is the JSON data. The producer's event store refuses to append data that breaks its schema; a "
-        "consumer upcasts an older version, validates, and dead-letters what fails, with the reason. Schemas are "
-        "tolerant: fields not listed are kept and may be added by a producer; a consumer relies only on what is "
-        "listed. A breaking change is a new version with an upcaster from the old one.",
+        ("Every event travels on its producer's topic `<prefix>.<producer>.events` as a CloudEvent in Kafka's binary "
+         "mode: `ce_id`, `ce_type` (below), `ce_source` `/shixiang/<producer>` (a consumer dead-letters an event "
+         "whose source is not the topic's owner), `ce_subject` and key = the item id, `ce_time`, `ce_sequence` (the "
+         "event's version in its item's stream), `ce_position`, `ce_correlationid`, `ce_causationid`, `ce_actor`; "
+         "the value is the JSON data. The producer's event store refuses to append data that breaks its schema; a "
+         "consumer upcasts an older version, validates, and dead-letters what fails, with the reason. Schemas are "
+         "tolerant: fields not listed are kept and may be added by a producer; a consumer relies only on what is "
+         "listed. A breaking change is a new version with an upcaster from the old one."),
         "",
         "| type | producer | consumers |",
         "|---|---|---|",
@@ -40,7 +40,8 @@ def render() -> str:
         consumers = "; ".join(f"{s}: {what}" for s, what in contract.consumers.items()) or "— (operators)"
         out.append(f"| [`{contract.type}`](#{_anchor(contract.type)}) | {contract.producer} | {consumers} |")
     out += ["", "Older versions still in the stores, read as the current one:", ""]
-    out += [f"- `{u.old_type}` → `{u.new_type}`: {' '.join((u.convert.__doc__ or '').split())}" for u in UPCASTS.values()]
+    out += [f"- `{u.old_type}` → `{u.new_type}`: {' '.join((u.convert.__doc__ or '').split())}"
+            for u in UPCASTS.values()]
     for producer in PRODUCERS:
         out += ["", f"## {producer}", ""]
         for contract in (c for c in _ordered() if c.producer == producer):
@@ -132,17 +133,17 @@ def _feed() -> list[str]:
              "datacontenttype": "application/json", "itemversion": 7, "sequence": "42", "data": example}
     return [
         "## The national feed (what leaves the suite)", "",
-        "`GET /sync/v1/feed` and `GET /sync/v1/snapshot` carry published records, never internal events: the sync "
-        "gateway translates each public lifecycle event (上线, 更新上线, 维护, 下线, 重新上线, and the 注销 of an item "
-        "that was published) into one entry. An entry is a structured CloudEvent with the feed's own types, "
-        f"`source` `{FEED_SOURCE}`, `subject` the item id, `sequence` the feed cursor and `itemversion` the item's "
-        "lifecycle version (what `POST /sync/v1/national/feedback` answers). Schema: "
-        "`shared/contracts/feed.py` (published record v1).", "",
+        ("`GET /sync/v1/feed` and `GET /sync/v1/snapshot` carry published records, never internal events: the sync "
+         "gateway translates each public lifecycle event (上线, 更新上线, 维护, 下线, 重新上线, and the 注销 of an "
+         "item that was published) into one entry. An entry is a structured CloudEvent with the feed's own types, "
+         f"`source` `{FEED_SOURCE}`, `subject` the item id, `sequence` the feed cursor and `itemversion` the item's "
+         "lifecycle version (what `POST /sync/v1/national/feedback` answers). Schema: "
+         "`shared/contracts/feed.py` (published record v1)."), "",
         "| change | type | 变更 | operation |", "|---|---|---|---|",
         *[f"| `{change}` | `{t}` | {label} | `{op}` |" for change, (t, label, op) in CHANGES.items()], "",
         f"### `data`: {_doc(PublishedItemRecord)}", "", *_fields(PublishedItemRecord), "",
-        f"`elements` ({_doc(PublishedElements)}) carries every element as reviewed; see "
-        "`GET /registry/v1/items/{id}` for their rules.", "", "Example entry:", "", "```json",
+        (f"`elements` ({_doc(PublishedElements)}) carries every element as reviewed; see "
+         "`GET /registry/v1/items/{id}` for their rules."), "", "Example entry:", "", "```json",
         json.dumps(entry, ensure_ascii=False, indent=2), "```", ""]
 
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from enum import Enum
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
@@ -91,7 +91,8 @@ class Choices:
 
 @dataclass(frozen=True)
 class Integer:
-    """整数 from ``minimum`` to ``maximum``; ``grades``: what each value means, when it is a grade (网办深度 一级…四级)."""
+    """整数 from ``minimum`` to ``maximum``; ``grades``: what each value means, when it is a grade
+    (网办深度 一级…四级)."""
 
     minimum: int
     maximum: int
@@ -150,13 +151,13 @@ class Section:
     shape: Shape
 
 
-Kind: TypeAlias = Text | Code | Codes | Choice | Choices | Integer | IsoDate | Texts | Flag | Reference | References | Entries \
-    | Record | Section
+Kind: TypeAlias = (Text | Code | Codes | Choice | Choices | Integer | IsoDate | Texts | Flag | Reference | References
+                   | Entries | Record | Section)
 LIST_KINDS = (Codes, Choices, Texts, References, Entries)
 OBJECT_KINDS = (Entries, Record, Section)
 
 
-# ---- decisions every field makes --------------------------------------------------------------------------------------
+# ---- decisions every field makes ------------------------------------------------------------------------------------
 class Required(Enum):
     """When a field must be filled in."""
 
@@ -282,8 +283,9 @@ class Shape:
 
 # ---- the table ------------------------------------------------------------------------------------------------------
 LEGAL_BASIS_ENTRY = Shape(
-    "LegalBasisEntry", """一条设定依据。列表按效力从高到低排列：法律 > 行政法规 > 地方性法规 > 部门规章 > 省级政府规章 > 规范性文件，
-    顺序不对时返回 LEGAL_BASIS_OUT_OF_ORDER。""",
+    "LegalBasisEntry", ("一条设定依据。列表按效力从高到低排列："
+                        "法律 > 行政法规 > 地方性法规 > 部门规章 > 省级政府规章 > 规范性文件，\n"
+                        "    顺序不对时返回 LEGAL_BASIS_OUT_OF_ORDER。"),
     "LegalBasis", None, (
         Field("rank", "层级", Choice(LEGAL_RANKS), InCell(),
               Published("效力层级：法律、行政法规、地方性法规、部门规章、省级政府规章、规范性文件"), "效力层级",
@@ -320,12 +322,14 @@ FEES = Shape(
     ))
 
 SERVICE_GUIDE = Shape(
-    "ServiceGuide", "办事指南（公安部 2017 年方案：依据条件、流程时限、收费标准，材料名称、依据、格式份数、签名签章）。",
+    "ServiceGuide",
+    "办事指南（公安部 2017 年方案：依据条件、流程时限、收费标准，材料名称、依据、格式份数、签名签章）。",
     "ServiceGuide", None, (
         Field("conditions", "受理条件", Texts(), Column("受理条件", "每行一条"), Published("受理条件"),
               "受理条件，每条一项", required=SUBMISSION, example=["申请人符合本市户籍迁入条件"]),
         Field("materials", "申请材料", Entries(MATERIAL, none_needed="无需提交材料"),
-              Column("申请材料", "每行一种：名称｜依据｜格式｜份数｜签字盖章要求；无需材料填“无”"), Published("申请材料"),
+              Column("申请材料", "每行一种：名称｜依据｜格式｜份数｜签字盖章要求；无需材料填“无”"),
+              Published("申请材料"),
               "申请材料；null 表示尚未填写，[] 表示无需提交材料", required=SUBMISSION,
               example=[{"name": "居民户口簿", "basis": "《中华人民共和国户口登记条例》第十条", "format": "原件",
                         "copies": 1, "signature_seal": None}]),
@@ -338,7 +342,8 @@ SERVICE_GUIDE = Shape(
               Column("承诺办结时限（工作日）", "不得超过法定办结时限"), Published("承诺办结时限（工作日）"),
               "承诺办结时限（工作日），不得超过法定办结时限（PROMISED_EXCEEDS_STATUTORY）", required=SUBMISSION,
               example=10),
-        Field("fees", "收费", Record(FEES), Column("收费", "填“不收费”，或每行一项：项目｜标准｜依据"), Published("收费"),
+        Field("fees", "收费", Record(FEES), Column("收费", "填“不收费”，或每行一项：项目｜标准｜依据"),
+              Published("收费"),
               "收费或“不收费”", required=SUBMISSION, example={"free": True, "items": []}),
         Field("place", "办理地点", Text(), Column("办理地点"), Published("办理地点"), "办理地点", required=SUBMISSION,
               maintainable=True, example="南沙区政务服务中心公安综合窗口"),
@@ -364,7 +369,8 @@ ITEM = Shape(
         Field("name", "事项名称", Text(NAME_MAX), Column("事项名称", "同一事项在各层级应使用同一名称", required=True),
               Published("★ 事项名称"), "★ 事项名称（同一事项在各层级、各地区名称一致）", required=DRAFT,
               example="户口迁移审批"),
-        Field("short_name", "简称", Text(SHORT_NAME_MAX), Column("简称", "事项名称编码取简称的拼音首字母", required=True),
+        Field("short_name", "简称", Text(SHORT_NAME_MAX),
+              Column("简称", "事项名称编码取简称的拼音首字母", required=True),
               Published("简称"), "简称（事项名称编码取其拼音首字母）", required=DRAFT, code_part=5,
               example="户口迁移审批"),
         Field("item_type", "事项类型", Code("item_types"), Column("事项类型", required=True),
@@ -395,7 +401,8 @@ ITEM = Shape(
               Published("★ 设定依据，按效力从高到低"), "★ 设定依据，按效力从高到低排列", required=SUBMISSION,
               default=[], example=[
                   {"rank": "行政法规", "title": "中华人民共和国户口登记条例", "article": "第十条",
-                   "text": "公民迁出本户口管辖区，由本人或者户主在迁出前向户口登记机关申报迁出登记，领取迁移证件，注销户口。"},
+                   "text": ("公民迁出本户口管辖区，由本人或者户主在迁出前向户口登记机关申报迁出登记，"
+                            "领取迁移证件，注销户口。")},
                   {"rank": "规范性文件", "title": "广州市户籍迁入管理规定", "article": "第五条", "text": "……"}]),
         Field("service_guide", "办事指南", Section(SERVICE_GUIDE), NoColumn("办事指南的每一项各占一列"),
               Published("办事指南"), "办事指南"),
@@ -434,7 +441,8 @@ ITEM = Shape(
         Field("serial_predecessor_ids", "串联前置事项", References(),
               Column("串联前置事项", "须先办结的事项（来源编号），用“、”分隔"), Published("串联前置事项 ID"),
               "串联前置事项 ID：须先办结的事项（不得形成循环）", default=[]),
-        Field("parallel_item_ids", "并联事项", References(), Column("并联事项", "一并办理的事项（来源编号），用“、”分隔"),
+        Field("parallel_item_ids", "并联事项", References(),
+              Column("并联事项", "一并办理的事项（来源编号），用“、”分隔"),
               Published("并联事项 ID"), "并联事项 ID：一并办理的事项", default=[]),
     ))
 ELEMENTS = ITEM.fields

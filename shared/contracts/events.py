@@ -10,6 +10,7 @@ broker loss. ``docs/events.md`` is generated from this module (``python -m share
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -76,11 +77,11 @@ class CodedElements(_Data):
 
 
 # ---- registry -----------------------------------------------------------------------------------------------------
-class ItemDrafted(_Data):
-    """录入: a new item's first revision."""
+class _ItemRevision(_Data):
+    """What every revision of an item carries (a draft's and a later one's)."""
 
     item_id: str = Field(..., min_length=1, description="事项 ID（= 流 ID = 消息键）")
-    revision: Literal[1] = Field(..., description="版本号：草稿总是第 1 版")
+    revision: int = Field(..., ge=1, description="版本号")
     region_code: str = Field(..., pattern=r"^\d{6}$", description="区划代码")
     elements: ContractElements = Field(..., description="该版本完整的事项要素")
     author: str = Field(..., description="录入人")
@@ -92,10 +93,16 @@ class ItemDrafted(_Data):
     import_job_id: str | None = Field(None, description="导入任务 ID（非导入为 null）")
 
 
-class ItemRevised(ItemDrafted):
+class ItemDrafted(_ItemRevision):
+    """录入: a new item's first revision."""
+
+    revision: Literal[1] = Field(..., description="版本号：草稿总是第 1 版")
+
+
+class ItemRevised(_ItemRevision):
     """更新 / 维护: a later revision of an item."""
 
-    revision: int = Field(..., ge=2, description="版本号")  # type: ignore[assignment]
+    revision: int = Field(..., ge=2, description="版本号")
     changed_fields: list[str] = Field(..., description="相对上一版本有变化的要素")
 
 
@@ -239,7 +246,7 @@ class EventContract:
     type: str
     producer: str  # the service whose topic carries it: registry, lifecycle, coding, sync
     consumers: dict[str, str]  # consuming service → what it does with the event
-    model: type[BaseModel]
+    model: builtins.type[BaseModel]  # builtins: inside this class body `type` is the field above
     example: dict[str, Any]
     adapter: TypeAdapter[Any] = field(init=False, repr=False, compare=False)
 
@@ -307,7 +314,8 @@ CONTRACTS: dict[str, EventContract] = {c.type: c for c in (
                   CodeAssigned, {"item_id": _ITEM, "code": _CODE, "base_code": _CODE, "collided_with": None,
                                  "parts": {"item_type": "01", "region_code": "440115", "police_type": "02",
                                            "service_category": "03", "name_code": "HKQYSP000000"},
-                                 "pinyin_letters": "HKQYSP", "overrides_version": "2026.12.1+3/2026.09.11+cedict-2026-01-04",
+                                 "pinyin_letters": "HKQYSP",
+                                 "overrides_version": "2026.12.1+3/2026.09.11+cedict-2026-01-04",
                                  "replaces": None}),
     EventContract(CODING_CODE_RETIRED, "coding", {}, CodeRetired,
                   {"item_id": _ITEM, "code": _CODE, "reason": "cancelled", "replaced_by": None}),
@@ -368,7 +376,7 @@ def read_incoming(event_type: str, data: dict[str, Any]) -> tuple[str, dict[str,
     while upcast is not None:
         try:
             data = upcast.convert(data)
-        except Exception as exc:  # noqa: BLE001 - a hostile old-version event
+        except Exception as exc:
             raise ContractViolationError(f"{event_type} → {upcast.new_type}: {exc}") from exc
         event_type = upcast.new_type
         upcast = UPCASTS.get(event_type)

@@ -32,8 +32,8 @@ PHASES: tuple[str, ...] = tuple(p.value for p in Phase)
 # The phases in which an item has content the national platform has seen (a change is an update, reviewed first).
 PUBLISHED_PHASES: tuple[str, ...] = (Phase.online.value, Phase.offline.value)
 
-# 事项编码 = 事项类型编码 + 区划代码 + 业务警种编码 + 服务类别编码 + 事项名称编码 (from the 简称): the elements a code is
-# made of, in code order. Changing one after registration re-codes the item (domain.md "The item code").
+# 事项编码 = 事项类型编码 + 区划代码 + 业务警种编码 + 服务类别编码 + 事项名称编码 (from the 简称): the elements a code
+# is made of, in code order. Changing one after registration re-codes the item (domain.md "The item code").
 _CODE_PARTS = {f.code_part: path for path, f in walk() if f.code_part is not None}
 CODED_ELEMENTS: tuple[str, ...] = tuple(_CODE_PARTS[part] for part in sorted(_CODE_PARTS))
 # 维护 (maintenance): the field paths (``service_guide.place``) a non-substantive fix may change without a new review

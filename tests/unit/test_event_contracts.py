@@ -108,7 +108,6 @@ def test_the_vocabulary_is_the_one_every_service_uses() -> None:
     from coding.domain.allocation import CODED_ELEMENTS as CODING_CODED
     from lifecycle.domain.vocabulary import CODED_ELEMENTS as LIFECYCLE_CODED
     from lifecycle.domain.vocabulary import PHASE_LABELS as LIFECYCLE_LABELS
-    from registry.domain.revisions import PHASE_LABELS as REGISTRY_LABELS
 
     assert CODING_CODED is LIFECYCLE_CODED is contracts.CODED_ELEMENTS
-    assert LIFECYCLE_LABELS is REGISTRY_LABELS is contracts.PHASE_LABELS
+    assert LIFECYCLE_LABELS is contracts.PHASE_LABELS

@@ -50,7 +50,8 @@ class LifecycleConsumer:
 
         for event in others:
             if event.subject not in known:
-                refused[event.id] = f"编码服务从未收到事项 {event.subject} 的录入事件（lifecycle.item.entered），不予处理"
+                refused[event.id] = (f"编码服务从未收到事项 {event.subject} 的录入事件（lifecycle.item.entered），"
+                                     "不予处理")
             elif event.type == contracts.LIFECYCLE_REGISTRATION_REQUESTED:
                 registrations.append(event)
             else:

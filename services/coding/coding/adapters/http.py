@@ -54,11 +54,13 @@ REGION_PREFIX_PATTERN = "^[0-9]{2}([0-9]{2}([0-9]{2})?)?$"
 @router.post(
     "/codes:preview",
     summary="预览事项编码（不分配）",
-    description="按编码要素计算今天会得到的事项编码：各部分及其含义、拼音首字母、事项名称编码、是否与已分配的编码重码"
-                "（重码时给出现在分配会得到的重码序号编码 code_if_allocated_now）、所用读音词典版本（拼音修正词典/地名读音表）。"
+    description="按编码要素计算今天会得到的事项编码：各部分及其含义、拼音首字母、事项名称编码、"
+                "是否与已分配的编码重码（重码时给出现在分配会得到的重码序号编码 code_if_allocated_now）、"
+                "所用读音词典版本（拼音修正词典/地名读音表）。"
                 "name_reading 逐字母说明简称如何读出：每个字母来自简称的哪个字、由哪条规则得出（override 拼音修正词典、"
                 "place 地名读音表——附所指区划的代码、全称、读音与来源、phrase pypinyin 词组读音、character 单字读音、"
-                "latin 字母数字照录），以及是否在事项名称编码保留的前 12 位内；不参与编码的文字也列出（letter 为 null）。"
+                "latin 字母数字照录），以及是否在事项名称编码保留的前 12 位内；"
+                "不参与编码的文字也列出（letter 为 null）。"
                 "要素无效返回 422 CODE_ELEMENTS_INVALID，details.problems 逐项说明。",
 )
 async def preview(body: PreviewBody, codes: ItemCodesDep, principal: CurrentPrincipal) -> dict[str, Any]:
@@ -68,10 +70,11 @@ async def preview(body: PreviewBody, codes: ItemCodesDep, principal: CurrentPrin
 @router.get(
     "/codes/{code}",
     summary="解码事项编码或事项服务编码",
-    description="24 位事项编码：各部分及其含义、持有事项、有效或已注销（注销原因、被哪个编码取代 replaced_by、取代了哪个编码 "
-                "replaces）、拆分合并沿革（前后事项及其当前编码）。27 位事项服务编码：事项编码各部分加事项服务序号、所属服务。"
-                "格式错误返回 422 MALFORMED_CODE，details.part 指出出错的部分（length、item_type、region_code、police_type、"
-                "service_category、name_code、service_sequence）。",
+    description="24 位事项编码：各部分及其含义、持有事项、有效或已注销"
+                "（注销原因、被哪个编码取代 replaced_by、取代了哪个编码 replaces）、"
+                "拆分合并沿革（前后事项及其当前编码）。27 位事项服务编码：事项编码各部分加事项服务序号、所属服务。"
+                "格式错误返回 422 MALFORMED_CODE，details.part 指出出错的部分"
+                "（length、item_type、region_code、police_type、service_category、name_code、service_sequence）。",
 )
 async def get_code(code: Annotated[str, Path(description="事项编码 (24) or 事项服务编码 (27), no separators")],
                    codes: ItemCodesDep, principal: CurrentPrincipal) -> dict[str, Any]:
@@ -82,7 +85,8 @@ async def get_code(code: Annotated[str, Path(description="事项编码 (24) or �
     "/items/{item_id}/code",
     summary="事项的当前编码、编码历史与沿革",
     description="当前有效编码（无则为 null）、曾持有的全部编码（含注销原因与新旧编码链接）、拆分合并的前后事项及其编码"
-                "（后继事项的编码在读取时解析，可能尚未赋码）、本服务关于该事项的全部事件。从未赋码返回 404 CODE_NOT_FOUND。",
+                "（后继事项的编码在读取时解析，可能尚未赋码）、本服务关于该事项的全部事件。"
+                "从未赋码返回 404 CODE_NOT_FOUND。",
 )
 async def get_item_code(item_id: str, codes: ItemCodesDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return await codes.item_code(item_id, principal)
@@ -98,8 +102,9 @@ async def list_services(item_id: str, services: ItemServicesDep, principal: Curr
     "/items/{item_id}/services",
     status_code=status.HTTP_201_CREATED,
     summary="为事项服务分配事项服务编码（事项编码 + 001–999）",
-    description="需要 publisher 角色（或 admin）且事项在本人区划内。按名称幂等：同名的有效事项服务已存在时返回 200 和原编码；"
-                "新分配返回 201。序号取曾发出的最大序号加一，撤销后也不复用。事项未赋码返回 409 ITEM_NOT_CODED。",
+    description="需要 publisher 角色（或 admin）且事项在本人区划内。"
+                "按名称幂等：同名的有效事项服务已存在时返回 200 和原编码；新分配返回 201。"
+                "序号取曾发出的最大序号加一，撤销后也不复用。事项未赋码返回 409 ITEM_NOT_CODED。",
 )
 async def allocate_service(item_id: str, body: ServiceBody, response: Response, services: ItemServicesDep,
                            principal: CurrentPrincipal, correlation_id: CorrelationId) -> dict[str, Any]:
@@ -152,10 +157,13 @@ async def get_dictionary(
     views: DictionaryViewsDep,
     valid_on: Annotated[date | None, Query(description="only codes valid on this day (ISO date)")] = None,
     q: Annotated[str | None, Query(max_length=50, description="part of the label, or the start of the code")] = None,
-    parent: Annotated[str | None, Query(pattern=REGION_PREFIX_PATTERN,
-                                        description="regions only: direct children of this region (2/4/6 digits)")] = None,
-    level: Annotated[int | None, Query(ge=1, le=3, description="regions only: 1 province, 2 prefecture, 3 county")] = None,
-    expand: Annotated[Literal["children"] | None, Query(description="regions only: embed each region's children")] = None,
+    parent: Annotated[str | None, Query(
+        pattern=REGION_PREFIX_PATTERN,
+        description="regions only: direct children of this region (2/4/6 digits)")] = None,
+    level: Annotated[int | None, Query(
+        ge=1, le=3, description="regions only: 1 province, 2 prefecture, 3 county")] = None,
+    expand: Annotated[Literal["children"] | None, Query(
+        description="regions only: embed each region's children")] = None,
     cursor: Annotated[str | None, Query(max_length=12, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="page size")] = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
@@ -178,8 +186,8 @@ async def get_overrides(overrides: OverrideAdministrationDep, principal: Current
     "/pinyin-overrides",
     status_code=status.HTTP_201_CREATED,
     summary="新增或修改拼音修正词条（仅 admin）",
-    description="每次修改是 pinyin-overrides 流上的一个事件，词典版本随之递增（如 2026.12.1+3）；所有编码进程在计算编码前"
-                "核对版本并加载新事件。词条优先于地名读音表。已分配的编码保存在分配事件中，永不重算；预览立即按新词典计算。"
+    description="每次修改是 pinyin-overrides 流上的一个事件，词典版本随之递增（如 2026.12.1+3）；"
+                "所有编码进程在计算编码前核对版本并加载新事件。词条优先于地名读音表。已分配的编码保存在分配事件中，永不重算；预览立即按新词典计算。"
                 "与现有词条相同返回 200（不产生事件）；新增或修改返回 201。",
 )
 async def set_override(body: OverrideBody, response: Response, overrides: OverrideAdministrationDep,

@@ -31,7 +31,7 @@ from pypinyin.constants import PHRASES_DICT
 from pypinyin.constants import RE_HANS as _PYPINYIN_HAN_RUN
 from pypinyin.converter import UltimateConverter
 from pypinyin.core import Pinyin
-from pypinyin.seg.mmseg import p_set as _PHRASE_PREFIXES  # the prefix set pypinyin's own segmenter uses
+from pypinyin.seg.mmseg import p_set
 
 from coding.domain.errors import (
     EmptyNameCodeError,
@@ -129,8 +129,8 @@ class PinyinOverrides:
         for raw_phrase, letters in self.phrases.items():
             phrase = _validated_override(raw_phrase, letters)
             if phrase in normalised and normalised[phrase] != letters:
-                raise PinyinOverrideInvalidError(
-                    phrase=phrase, reason=f"拼音修正词条“{phrase}”重复且首字母不一致（{normalised[phrase]} / {letters}）")
+                raise PinyinOverrideInvalidError(phrase=phrase, reason=(
+                    f"拼音修正词条“{phrase}”重复且首字母不一致（{normalised[phrase]} / {letters}）"))
             normalised[phrase] = letters
         ordered = dict(sorted(normalised.items()))
         object.__setattr__(self, "phrases", MappingProxyType(ordered))
@@ -161,7 +161,8 @@ class PinyinOverrides:
             raise PinyinOverrideInvalidError(source=str(source), reason=f"拼音修正词典文件缺少 phrases 对象：{source}")
         version = document.get("version")
         if not isinstance(version, str):
-            raise PinyinOverrideInvalidError(source=str(source), reason=f"拼音修正词典文件缺少 version 字符串：{source}")
+            raise PinyinOverrideInvalidError(source=str(source),
+                                             reason=f"拼音修正词典文件缺少 version 字符串：{source}")
         phrases: dict[str, Any] = {}
         reasons: dict[str, str] = {}
         for phrase, entry in document["phrases"].items():
@@ -291,8 +292,8 @@ def name_code_of_letters(short_name: str, letters: str) -> str:
     """:func:`name_code` from the letters :func:`name_letters` read from ``short_name`` (for callers that need
     both and should read the 简称 only once)."""
     if not letters:
-        raise EmptyNameCodeError(
-            short_name=short_name, reason=f"简称“{short_name}”不含可编码的汉字、字母或数字，无法生成事项名称编码，请修改简称")
+        raise EmptyNameCodeError(short_name=short_name, reason=(
+            f"简称“{short_name}”不含可编码的汉字、字母或数字，无法生成事项名称编码，请修改简称"))
     return letters[:NAME_CODE_LENGTH].ljust(NAME_CODE_LENGTH, NAME_CODE_PAD)
 
 
@@ -384,7 +385,7 @@ def _han_run_segments(remain: str) -> tuple[str, ...]:
     phrase_end = 0
     for end in range(1, len(remain) + 1):
         word = remain[:end]
-        if word not in _PHRASE_PREFIXES:
+        if word not in p_set:  # the phrase prefixes pypinyin's own segmenter walks
             break
         if word in PHRASES_DICT:
             phrase_end = end

@@ -3,8 +3,8 @@
 The small tables are served whole. The region table (GB/T 2260, ~6,800 codes with the retired ones) is served a
 page at a time and can be walked as a tree: ``level=1`` gives the provinces, ``parent=44`` the children of 440000,
 ``parent=4401`` those of 440100; every region says how many children it has (``child_count``) and
-``expand=children`` embeds them. ``valid_on`` keeps only codes valid on that day (without it, retired codes are listed too, with their
-``valid_to``)."""
+``expand=children`` embeds them. ``valid_on`` keeps only codes valid on that day (without it, retired codes are
+listed too, with their ``valid_to``)."""
 
 from __future__ import annotations
 

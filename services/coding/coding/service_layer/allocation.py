@@ -5,15 +5,15 @@ One registration request per item: the first gets a code; a repeat with the same
 one assigned with ``replaces``). Requests are handled a batch at a time (one request when a consumer handles one
 message; many in one transaction when several are queued), with a fixed number of statements per batch.
 
-Uniqueness under concurrency. The primary key of ``item_codes`` covers every code ever allocated, active or
-retired. A batch first tries the base codes as they are; for what did not go in, it reads the codes taken under
-the 22-character prefixes concerned and picks the lowest free collision sequence (earlier requests of the batch
-count as takers). Rows go in with one statement per pass, sorted by code, with ``ON CONFLICT (code) DO NOTHING``. A row another transaction inserted
-first but has not committed makes the insert wait for it; if that transaction commits, the row is skipped and the
-request picks again among what is now taken (the winner is visible to the next statement under READ COMMITTED).
-So racing requests for one base code get the base code, 01, 02, … with no gaps, and sorting keeps two batches
-from waiting on each other in opposite orders (no deadlock). The events go last, so the transaction is short once it
-writes (the relay waits for every transaction older than the ones it reads).
+Uniqueness under concurrency. The primary key of ``item_codes`` covers every code ever allocated, active or retired.
+A batch first tries the base codes as they are; for what did not go in, it reads the codes taken under the
+22-character prefixes concerned and picks the lowest free collision sequence (earlier requests of the batch count as
+takers). Rows go in with one statement per pass, sorted by code, with ``ON CONFLICT (code) DO NOTHING``. A row
+another transaction inserted first but has not committed makes the insert wait for it; if that transaction commits,
+the row is skipped and the request picks again among what is now taken (the winner is visible to the next statement
+under READ COMMITTED). So racing requests for one base code get the base code, 01, 02, … with no gaps, and sorting
+keeps two batches from waiting on each other in opposite orders (no deadlock). The events go last, so the
+transaction is short once it writes (the relay waits for every transaction older than the ones it reads).
 """
 
 from __future__ import annotations

@@ -27,10 +27,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import raw_driver
 
 from lifecycle.adapters.snapshots import SNAPSHOT_SCHEMA_VERSION, state_to_json
 from lifecycle.adapters.store import ItemRepository, item_row, schedule_row
@@ -58,12 +60,14 @@ class _EventLine(tuple[Any, ...]):
 
 # One line per stream: its id, a tab, and its events as one JSON array (one parse per item rather than per event).
 # COPY's text format doubles backslashes; JSON text contains no raw tab or newline, so that is all there is to undo.
-_STREAMS_QUERY = """
+_PUBLIC_TYPES = ",".join(sorted(PUBLIC_EVENTS))
+_STREAMS_QUERY = f"""
 SELECT stream_id, json_agg(json_build_array(
-         version, type, CASE WHEN type = ANY('{%s}'::text[]) THEN data - 'elements' ELSE data END, actor, recorded_at)
-         ORDER BY version)
-FROM events GROUP BY stream_id ORDER BY stream_id""" % ",".join(sorted(PUBLIC_EVENTS))
-_parse_json = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner itself: no per-call whitespace checks
+         version, type, CASE WHEN type = ANY('{{{_PUBLIC_TYPES}}}'::text[]) THEN data - 'elements' ELSE data END, actor,
+         recorded_at) ORDER BY version)
+FROM events GROUP BY stream_id ORDER BY stream_id"""
+# The C scanner itself: no per-call whitespace checks. (typeshed types its context as the scanner class itself.)
+_parse_json = json.scanner.make_scanner(cast("Any", json.JSONDecoder()))
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ async def rebuild_projections(engine: AsyncEngine, repository: ItemRepository, *
     when nothing had to be done)."""
     started = time.perf_counter()
     async with engine.connect() as conn:
-        driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+        driver: asyncpg.Connection = await raw_driver(conn)
         async with driver.transaction(isolation="repeatable_read"):
             # Locks first (LOCK takes no snapshot), so that the snapshot below sees every append before them.
             await driver.execute(f"LOCK TABLE {schedule_table.name}, {items_table.name}, {snapshots_table.name} "

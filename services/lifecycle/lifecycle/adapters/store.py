@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.db import driver_connection
+from shared.db import driver_connection, raw_driver
 from shared.eventstore import (
     EventMetadata,
     NewEvent,
@@ -134,7 +134,7 @@ class ItemRepository:
             return fold(item_id, await load_stream(conn, item_id, recorded_until=as_of))
         # On the driver, the read runs before SQLAlchemy's lazily sent BEGIN when it is a transaction's first
         # statement: the same committed data either way (READ COMMITTED; a read takes no locks to keep).
-        driver = (await conn.get_raw_connection()).driver_connection
+        driver = await raw_driver(conn)
         rows = [Recorded(type_, data, actor, recorded_at, version) for version, type_, data, actor, recorded_at
                 in await driver.fetch(_LOAD_ONE, item_id, SNAPSHOT_SCHEMA_VERSION)]
         if rows and rows[0].type is None:  # the snapshot comes first: its version is below every event's
@@ -186,7 +186,7 @@ class ItemRepository:
         if not c.events:
             return []
         row = item_row(c.after, _recorded_at(c))
-        driver = (await conn.get_raw_connection()).driver_connection
+        driver = await raw_driver(conn)
         return await append_alone(driver, [StreamAppend(
             c.before.item_id, c.before.version,
             [NewEvent(e.type, e.data, metadata=m) for e, m in zip(c.events, c.metadata, strict=True)])],

@@ -50,6 +50,7 @@ from lifecycle.domain.events import DomainEvent, EventType, public_payload
 from lifecycle.domain.model import ItemState, Revision
 from lifecycle.domain.vocabulary import Phase, Step, SyncResult, UpdateStage
 
+
 # What a 维护 revision may change (the registry's rule, checked again here because publishing without review rests
 # on it): where and when to apply, whom to ask or complain to, the online depth and the national platform's codes.
 # Any other change (names, types, basis, conditions, materials, limits, fees, dates, structure) changes what an

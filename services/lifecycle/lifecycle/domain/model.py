@@ -129,7 +129,7 @@ class ItemState:
 
     def coded_elements(self) -> dict[str, Any]:
         revision = self.revisions.get(self.review_revision or self.latest_revision)
-        return revision.coded() if revision else {k: None for k in CODED_ELEMENTS}
+        return revision.coded() if revision else dict.fromkeys(CODED_ELEMENTS)
 
     def current_code_elements(self) -> Mapping[str, Any] | None:
         """What the current code stands for (the published content's coded elements when coding did not say)."""

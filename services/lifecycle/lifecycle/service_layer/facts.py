@@ -9,6 +9,7 @@ apart from the contract types so it reads like the other use cases."""
 from __future__ import annotations
 
 from collections.abc import Callable
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.cloudevents import CloudEvent

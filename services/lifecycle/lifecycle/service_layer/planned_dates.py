@@ -14,6 +14,7 @@ Time comes from the injected clock, so tests move it instead of waiting."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -57,10 +58,8 @@ class PlannedDatesScheduler:
                 log.exception("planned-dates scheduler failed; retrying")
                 busy = False
             if not busy:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.poll_interval_s)
-                except TimeoutError:
-                    pass
 
     async def run_due(self, limit: int = 100) -> int:
         """Act on due items, one transaction each, until none is due (or ``limit``). Returns how many were handled."""

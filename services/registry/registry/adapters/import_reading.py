@@ -199,9 +199,9 @@ class PreparedFile:
             if message.file_error is not None:
                 raise ImportFileError(**message.file_error)
             raise RuntimeError(f"导入文件读取进程出错：{message.crash}")
-        return message  # type: ignore[no-any-return]
+        return message
 
-    def _receive(self) -> Any:
+    def _receive(self) -> FileHead | Chunk | ReadFailure | None:
         """The next message, a chunk decoded (off the event loop's thread)."""
         message = self._get()
         return decode_chunk(message) if isinstance(message, bytes) else message

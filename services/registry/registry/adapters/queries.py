@@ -16,6 +16,7 @@ from sqlalchemy import Row, Select, false, func, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.auth import ALL_REGIONS, Principal
+from shared.contracts import PHASE_LABELS, PUBLISHED_PHASES
 from shared.dictionaries import Dictionaries
 from shared.eventstore import StoredEvent, load_stream
 
@@ -29,12 +30,12 @@ from registry.adapters.tables import (
 from registry.domain.consistency import SAME_BASIC_CODE, SAME_NAME_IN_REGION_TREE, ItemFacts, finding
 from registry.domain.errors import InvalidCursorError
 from registry.domain.events import revision_changed_fields
-from registry.domain.revisions import CANCELLED, FORMING, PHASE_LABELS, PUBLISHED_PHASES, changed_fields
+from registry.domain.revisions import CANCELLED, FORMING, changed_fields
 from registry.domain.search import escape_like, name_pattern, search_pattern
 
 items, phases = registry_items_table, registry_item_phases_table
 jobs_t, errors_t = import_jobs_table, import_errors_table
-PHASE = func.coalesce(phases.c.phase, FORMING)
+phase_of_item = func.coalesce(phases.c.phase, FORMING)
 
 
 # ---- one item ------------------------------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ def visible(principal: Principal) -> Any:
 
 
 def filtered(principal: Principal, f: ItemFilter, *columns: Any) -> Select[Any]:
-    query = (select(*columns, PHASE.label("phase"))
+    query = (select(*columns, phase_of_item.label("phase"))
              .select_from(items.outerjoin(phases, phases.c.item_id == items.c.item_id))
              .where(visible(principal)))
     if f.region:
@@ -124,7 +125,7 @@ def filtered(principal: Principal, f: ItemFilter, *columns: Any) -> Select[Any]:
         if value:
             query = query.where(column == value)
     if f.phase:
-        query = query.where(PHASE == f.phase)
+        query = query.where(phase_of_item == f.phase)
     if f.q and f.q.strip():
         q = f.q.strip()
         # The trigram index narrows by search_text; the name test decides (see registry/domain/search.py).
@@ -217,7 +218,7 @@ async def consistency_report(engine: AsyncEngine, principal: Principal, dictiona
                              region: str | None, limit: int) -> dict[str, Any]:
     """Records of the same item (same 基本编码, or same name within one province) whose names or types differ.
     Cancelled items are history and left out."""
-    scope = filtered(principal, ItemFilter(region=region), items.c.item_id).where(PHASE != CANCELLED)
+    scope = filtered(principal, ItemFilter(region=region), items.c.item_id).where(phase_of_item != CANCELLED)
     live = items.c.item_id.in_(scope.with_only_columns(items.c.item_id))
     province = func.substr(items.c.region_code, 1, 2)
     by_code = (select(items.c.national_basic_code.label("key")).where(live, items.c.national_basic_code.isnot(None))
@@ -226,7 +227,7 @@ async def consistency_report(engine: AsyncEngine, principal: Principal, dictiona
                .order_by(items.c.national_basic_code).limit(limit))
     by_name = (select(province.label("province"), items.c.name).where(live).group_by(province, items.c.name)
                .having(func.count(items.c.item_type.distinct()) > 1).order_by(province, items.c.name).limit(limit))
-    findings: list[dict[str, Any]] = []
+    findings: list[dict[str, Any] | None] = []
     async with engine.connect() as conn:
         for (code,) in await conn.execute(by_code):
             rows = await conn.execute(select(*_FACTS).where(live, items.c.national_basic_code == code))

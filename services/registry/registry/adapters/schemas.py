@@ -149,7 +149,8 @@ class ItemPage(BaseModel):
 
 class RevisionSummary(BaseModel):
     revision: int
-    type: str = Field(..., description="事件类型：registry.item.drafted.v2（草稿；早期为 v1）/ registry.item.revised.v1")
+    type: str = Field(..., description=(
+        "事件类型：registry.item.drafted.v2（草稿；早期为 v1）/ registry.item.revised.v1"))
     author: str | None = Field(None, description="修改人")
     at: str = Field(..., description="修改时间")
     changed_fields: list[str] = Field(..., description="本版本修改的要素")

@@ -79,6 +79,7 @@ class Spool:
     def new_upload(self) -> tuple[IO[bytes], Path]:
         """A new file for an upload, owned by this process."""
         self.open()
+        # Not a with-block: the open file is handed to the caller, who writes the upload into it and closes it.
         handle = tempfile.NamedTemporaryFile(prefix=f"{PREFIX}{self.token}-", dir=self.directory,  # noqa: SIM115
                                              delete=False)
         return handle, Path(handle.name)
@@ -94,9 +95,9 @@ class Spool:
                 found = _OWNED.match(entry.name)
                 if found is not None and entry.is_file(follow_symlinks=False):
                     owners.setdefault(found[1], []).append(Path(entry.path))
-                elif entry.name.startswith(_TAKING) and _age_seconds(Path(entry.path)) > UNLOCKED_AGE.total_seconds():
-                    if _removed(Path(entry.path)):  # a process stopped while it was taking its lock
-                        removed.append(Path(entry.path))
+                elif (entry.name.startswith(_TAKING) and _age_seconds(Path(entry.path)) > UNLOCKED_AGE.total_seconds()
+                      and _removed(Path(entry.path))):  # a process stopped while it was taking its lock
+                    removed.append(Path(entry.path))
         for token, paths in owners.items():
             lock_path = self.directory / f"{PREFIX}{token}{_LOCK_SUFFIX}"
             with self._taken(lock_path) as stopped:

@@ -360,8 +360,8 @@ async def claim_idempotency_key(conn: AsyncConnection, subject: str, key: str, i
 
 async def item_of_idempotency_key(conn: AsyncConnection, subject: str, key: str) -> str:
     """The item a claimed key created."""
-    item_id: str = await conn.scalar(select(idempotency_keys_table.c.item_id).where(
-        idempotency_keys_table.c.subject == subject, idempotency_keys_table.c.key == key))
+    item_id: str = (await conn.execute(select(idempotency_keys_table.c.item_id).where(
+        idempotency_keys_table.c.subject == subject, idempotency_keys_table.c.key == key))).scalar_one()
     return item_id
 
 

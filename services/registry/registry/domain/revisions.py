@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.contracts import PHASE_LABELS, PHASES, PUBLISHED_PHASES  # noqa: F401 - the registry's names for them
+from shared.contracts import PHASES
 from shared.contracts.vocabulary import MAINTAINABLE_PATHS
 
 from registry.domain.elements import ELEMENT_KEYS, label_of

@@ -1,5 +1,5 @@
 """The item list as a table (事项清单): the columns of the xlsx template, of csv files and of exports, and the
-conversion of one row to raw elements and back (pure; the file formats are in registry/spreadsheets.py).
+conversion of one row to raw elements and back (pure; the file formats are in registry/adapters/spreadsheets/).
 
 Civil servants live in Excel, so one row is one item and every cell is something a person can type:
 * reference tables as ``code label`` (``01 行政许可``, ``440115 南沙区``); the code alone, or a unique label, is
@@ -360,7 +360,7 @@ def format_row(source_ref: str, elements: dict[str, Any], dictionaries: Dictiona
 
 
 def _write(column: Column, value: Any, d: Dictionaries, names: Mapping[str, str]) -> Any:
-    if value is None or value == [] and column.kind != MATERIALS:
+    if value is None or (value == [] and column.kind != MATERIALS):
         return None
     match column.kind:
         case "dict":

@@ -59,7 +59,8 @@ async def feed(
     return Response(
         content="[" + ",".join(entry for _, entry in entries) + "]",
         media_type=BATCH_CONTENT_TYPE,
-        headers={"X-Next-Cursor": next_cursor, "Link": f'</sync/v1/feed?after={next_cursor}&limit={limit}>; rel="next"'},
+        headers={"X-Next-Cursor": next_cursor,
+                 "Link": f'</sync/v1/feed?after={next_cursor}&limit={limit}>; rel="next"'},
     )
 
 

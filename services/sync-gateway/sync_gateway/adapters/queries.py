@@ -4,11 +4,14 @@ recorded national feedback. Reads only."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import raw_driver
 
 from sync_gateway.adapters.store import FEED_CHANNEL
 from sync_gateway.adapters.tables import catalog_table, feed_entries_table, national_feedback_table
@@ -49,15 +52,13 @@ class FeedReader:
             remaining = deadline - asyncio.get_running_loop().time()
             if entries or remaining <= 0:
                 return entries
-            try:
-                # Re-check at least every second in case a NOTIFY was missed (listener reconnecting).
+            # Re-check at least every second in case a NOTIFY was missed (listener reconnecting).
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=min(remaining, 1.0))
-            except TimeoutError:
-                pass
 
     async def _read(self, after: int, limit: int) -> list[tuple[int, str]]:
         async with self.engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
+            driver = await raw_driver(conn)
             return [(r[0], r[1]) for r in await driver.fetch(_READ_SQL, after, limit)]
 
     def _wake(self, *_: Any) -> None:
@@ -69,14 +70,16 @@ class FeedReader:
         while True:
             try:
                 async with self.engine.connect() as conn:
-                    driver = (await conn.get_raw_connection()).driver_connection
+                    driver = await raw_driver(conn)
+                    lost = asyncio.Event()  # asyncpg calls its termination listeners when the connection is lost
+                    driver.add_termination_listener(lambda _connection, lost=lost: lost.set())
                     await driver.add_listener(FEED_CHANNEL, self._wake)
-                    while not driver.is_closed():
-                        await asyncio.sleep(1)
+                    if not driver.is_closed():
+                        await lost.wait()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning("feed listener lost its connection; reconnecting")
+                log.warning("feed listener lost its connection; reconnecting", exc_info=True)
                 await asyncio.sleep(1)
 
 
@@ -85,7 +88,8 @@ async def snapshot(engine: AsyncEngine, *, limit: int, after_item: str | None) -
     continue the feed from. The cursor is read first: entries after it may repeat what the snapshot shows, never
     miss anything."""
     async with engine.connect() as conn:
-        cursor = int(await conn.scalar(select(func.coalesce(func.max(feed_entries_table.c.position), 0))))
+        cursor: int = (await conn.execute(
+            select(func.coalesce(func.max(feed_entries_table.c.position), 0)))).scalar_one()
         query = select(catalog_table.c.entry).where(catalog_table.c.phase == "online").order_by(
             catalog_table.c.item_id).limit(limit)
         if after_item:

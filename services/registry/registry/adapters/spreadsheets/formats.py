@@ -31,7 +31,7 @@ def detect_format(head: bytes, *, declared: str | None, content_type: str | None
     if media not in _GENERIC_TYPES:
         raise UnsupportedFormatError(format=media)
     suffix = Path(filename or "").suffix.lower().lstrip(".")
-    if suffix in FORMATS or suffix in ("jsonl",):
+    if suffix in FORMATS or suffix == "jsonl":
         return NDJSON if suffix == "jsonl" else suffix
     if head.startswith(b"PK\x03\x04"):
         return XLSX

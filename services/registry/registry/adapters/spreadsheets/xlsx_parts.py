@@ -14,7 +14,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as parse_untrusted_xml
 
 from shared.dictionaries import Dictionaries
 
@@ -33,8 +36,9 @@ def _sheet_members(archive: zipfile.ZipFile) -> dict[str, str]:
     ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
           "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
           "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
-    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    # An upload is untrusted XML: defusedxml refuses entity declarations (billion laughs) and external references.
+    workbook = parse_untrusted_xml(archive.read("xl/workbook.xml"))
+    rels = parse_untrusted_xml(archive.read("xl/_rels/workbook.xml.rels"))
     targets = {rel.get("Id"): rel.get("Target") or "" for rel in rels.iterfind("p:Relationship", ns)}
     members = {}
     for sheet in workbook.iterfind("m:sheets/m:sheet", ns):
@@ -152,7 +156,7 @@ def xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
         strings_member = next((f for f in others if f.lower().endswith("sharedstrings.xml")), None)
         strings = SharedStrings(others.pop(strings_member)) if strings_member else None
         stream = archive.open(member)
-    except (KeyError, StopIteration, ElementTree.ParseError, zipfile.BadZipFile, OSError, ValueError):
+    except (KeyError, StopIteration, ParseError, DefusedXmlException, zipfile.BadZipFile, OSError, ValueError):
         archive.close()
         return xlsx_rows_streamed(path, dictionaries)
     loader = ThreadPoolExecutor(1, thread_name_prefix="xlsx-part")
@@ -169,7 +173,7 @@ def xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
             with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED) as copy:
                 for filename, content in others.items():
                     copy.writestr(filename, content)
-                if strings is not None:
+                if strings_member is not None and strings is not None:
                     copy.writestr(strings_member, strings.for_part(xml))
                 copy.writestr(member, xml)
             book = CalamineWorkbook.from_path(copy_name)
@@ -202,11 +206,12 @@ def xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
             raise failure
         return xlsx_rows_streamed(path, dictionaries)
     state["total"] = _announced_rows(first)
+    # Handed over, not held by the generator: neither the first part's XML nor its sheet is kept for the import.
+    submitted = [loader.submit(load, first)]
+    del first
 
     def rows_of_the_parts() -> Iterator[list[Any]]:
-        nonlocal first
-        pending: Any = loader.submit(load, first)
-        first = None  # the part's XML is not kept for the whole import
+        pending: Any = submitted.pop()
         done = 0  # rows given so far: each part's sheet numbers its rows from the first row of the whole sheet
         while pending is not None:
             sheet = pending.result()

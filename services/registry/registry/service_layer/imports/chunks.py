@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from asyncpg.pgproto.pgproto import UUID as AsyncpgUUID
+from asyncpg.pgproto import pgproto
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.eventstore import EventMetadata
@@ -38,7 +38,7 @@ def random_uuids(count: int) -> Iterator[uuid.UUID]:
     for start in range(0, 16 * count, 16):
         raw[start + 6] = (raw[start + 6] & 0x0F) | 0x40  # version 4
         raw[start + 8] = (raw[start + 8] & 0x3F) | 0x80  # the RFC 4122 variant
-        yield AsyncpgUUID(bytes(raw[start:start + 16]))
+        yield pgproto.UUID(bytes(raw[start:start + 16]))
 
 
 def zero_counts() -> dict[str, int]:

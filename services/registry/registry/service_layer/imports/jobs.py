@@ -154,7 +154,7 @@ class ImportJobs:
             while not (await asyncio.wait({acquiring}, timeout=QUEUED_HEARTBEAT.total_seconds()))[0]:
                 try:
                     await self._set(job_id)
-                except Exception:  # noqa: BLE001 - a missed heartbeat is not worth losing the queued import
+                except Exception:
                     log.warning("import job %s: could not record that it is still queued", job_id, exc_info=True)
         except BaseException:
             if acquiring.done() and not acquiring.cancelled():
@@ -188,7 +188,7 @@ class ImportJobs:
                             finished_at=self.registry.now())
         except asyncio.CancelledError:
             raise  # shutting down: the heartbeat goes stale and the job reads as interrupted
-        except Exception as exc:  # noqa: BLE001 - recorded on the job, never silently lost
+        except Exception as exc:
             log.exception("import job %s failed", job_id)
             await self._set(job_id, status="failed", error=f"导入过程出错：{type(exc).__name__}: {exc}",
                             finished_at=self.registry.now())
