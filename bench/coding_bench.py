@@ -44,16 +44,16 @@ from coding.service_layer.allocation import Allocation, RegistrationRequest
 from coding.service_layer.code_lifecycle import EnteredItem
 
 ITEM_NAMES = [
-    "户口迁移审批", "居民身份证办理", "户籍证明", "居住证签注", "出生登记", "死亡注销", "户口登记项目变更更正", "居住证核发",
-    "居民身份证异地受理", "港澳台居民居住证申领", "居民身份证换领", "临时居民身份证申领", "曾用名登记", "夫妻投靠落户",
-    "户口簿补领", "分户登记", "收养入户", "普通护照签发", "往来港澳通行证签发", "出入境通行证签发", "往来台湾通行证签发",
-    "外国人签证延期", "外国人永久居留身份证申请", "边境管理区通行证签发", "出入境记录查询", "外国人住宿登记",
-    "机动车注册登记", "机动车驾驶证申领", "机动车行驶证补领", "机动车驾驶证换证", "机动车转移登记", "机动车变更登记",
-    "机动车抵押登记", "机动车注销登记", "机动车号牌补领", "机动车临时通行牌证核发", "机动车检验合格标志核发",
-    "机动车驾驶证重新申领", "校车驾驶资格许可", "道路交通事故处理", "交通违法行为处理", "电动自行车登记",
-    "枪支持有许可", "民用爆炸物品购买许可", "爆破作业单位许可证核发", "旅馆业特种行业许可证核发", "公章刻制备案",
-    "犯罪记录证明开具", "大型群众性活动安全许可", "烟花爆竹道路运输许可", "保安员证核发", "娱乐场所备案",
-    "管制刀具购买许可", "重点行业治安管理", "养犬登记", "互联网单位备案", "信息系统安全等级保护备案",
+    "户口迁移审批", "居民身份证办理", "户籍证明", "居住证签注", "出生登记", "死亡注销", "户口登记项目变更更正",
+    "居住证核发", "居民身份证异地受理", "港澳台居民居住证申领", "居民身份证换领", "临时居民身份证申领", "曾用名登记",
+    "夫妻投靠落户", "户口簿补领", "分户登记", "收养入户", "普通护照签发", "往来港澳通行证签发", "出入境通行证签发",
+    "往来台湾通行证签发", "外国人签证延期", "外国人永久居留身份证申请", "边境管理区通行证签发", "出入境记录查询",
+    "外国人住宿登记", "机动车注册登记", "机动车驾驶证申领", "机动车行驶证补领", "机动车驾驶证换证", "机动车转移登记",
+    "机动车变更登记", "机动车抵押登记", "机动车注销登记", "机动车号牌补领", "机动车临时通行牌证核发",
+    "机动车检验合格标志核发", "机动车驾驶证重新申领", "校车驾驶资格许可", "道路交通事故处理", "交通违法行为处理",
+    "电动自行车登记", "枪支持有许可", "民用爆炸物品购买许可", "爆破作业单位许可证核发", "旅馆业特种行业许可证核发",
+    "公章刻制备案", "犯罪记录证明开具", "大型群众性活动安全许可", "烟花爆竹道路运输许可", "保安员证核发",
+    "娱乐场所备案", "管制刀具购买许可", "重点行业治安管理", "养犬登记", "互联网单位备案", "信息系统安全等级保护备案",
     "易制毒化学品购买备案证明", "建设工程消防验收备案", "消防验收", "看守所会见",
 ]
 PLACES = [
@@ -157,8 +157,9 @@ async def allocate_all(coding: Coding, events: list[CloudEvent], allocators: int
 async def check_written(coding: Coding, events: list[CloudEvent]) -> str:
     items = [e.subject for e in events]
     async with coding.runtime.engine.connect() as conn:
-        codes = (await conn.execute(select(item_codes_table.c.item_id, item_codes_table.c.code, item_codes_table.c.status)
-                                    .where(item_codes_table.c.item_id.in_(items)))).all()
+        codes = (await conn.execute(
+            select(item_codes_table.c.item_id, item_codes_table.c.code, item_codes_table.c.status)
+            .where(item_codes_table.c.item_id.in_(items)))).all()
         assigned = await conn.scalar(select(func.count()).select_from(events_table).where(
             events_table.c.type == contracts.CODING_CODE_ASSIGNED, events_table.c.stream_id.in_(items)))
         collided = await conn.scalar(select(func.count()).select_from(item_codes_table).where(

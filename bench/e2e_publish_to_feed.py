@@ -308,7 +308,7 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
         report(f"publish→feed while {rate} items/s flow", latencies)
         print(f"    target: p99 ≤ {FLOW_TARGET_MS:.0f} ms while 100 items/s flow")
         windows: dict[int, list[float]] = {}
-        for i, latency in zip(measured, latencies):
+        for i, latency in zip(measured, latencies, strict=True):
             windows.setdefault(int((scheduled[i] - t0 - FLOW_WARM_UP_S) // 5), []).append(latency)
         by_window = [f"{5 * w}–{5 * w + 5} s {percentile(v, 50):.0f}/{percentile(v, 99):.0f}"
                      for w, v in sorted(windows.items())]

@@ -332,8 +332,9 @@ def main() -> None:
     size = len(orjson.dumps(PAYLOAD))
     print(f"our EventStore.append vs eventsourcing {version('eventsourcing')} PostgresApplicationRecorder"
           f".insert_events on {describe()}")
-    print(f"ours: shared/eventstore.py at {our_revision()}, SQLAlchemy + asyncpg on {loop_name}; theirs: psycopg {psycopg.__version__} "
-          f"({psycopg.pq.__impl__} implementation, libpq {psycopg.pq.version()}) in threads; "
+    print(f"ours: shared/eventstore.py at {our_revision()}, SQLAlchemy + asyncpg on {loop_name}; "
+          f"theirs: psycopg {psycopg.__version__} ({psycopg.pq.__impl__} implementation, "
+          f"libpq {psycopg.pq.version()}) in threads; "
           f"payload {size} bytes of JSON; {args.rounds} alternating rounds of {args.seconds:g} s per side and shape, "
           f"{args.appends_per_stream} calls per stream")
 
@@ -351,10 +352,9 @@ def main() -> None:
                     await create_schema(engine, store_metadata)
                     async with engine.connect() as conn:
                         port = int(await conn.scalar(text("SHOW port")))
-                        settings = []
-                        for name in ("server_version", "shared_buffers", "synchronous_commit", "fsync",
-                                     "wal_level", "max_wal_size"):
-                            settings.append(f"{name}={await conn.scalar(text(f'SHOW {name}'))}")
+                        settings = [f"{name}={await conn.scalar(text(f'SHOW {name}'))}"
+                                    for name in ("server_version", "shared_buffers", "synchronous_commit", "fsync",
+                                                 "wal_level", "max_wal_size")]
                     return port, ", ".join(settings)
                 finally:
                     await engine.dispose()
@@ -369,8 +369,7 @@ def main() -> None:
             finally:
                 datastore.close()
             server = ServerCpu(pg.data_dir)
-            for shape in args.shapes:
-                results.append((shape, run_shape(runner, pg, port, shape, args, server)))
+            results.extend((shape, run_shape(runner, pg, port, shape, args, server)) for shape in args.shapes)
         report(results)
     finally:
         pg.stop()

@@ -28,7 +28,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +41,19 @@ ITEMS: list[tuple[str, str, str, str]] = [  # (name, item type, police type, ser
     ("户口登记项目变更更正", "07", "02", "02"), ("曾用名登记", "07", "02", "02"), ("分户登记", "07", "02", "02"),
     ("居民身份证申领", "07", "02", "01"), ("居民身份证换领", "07", "02", "01"), ("居民身份证补领", "07", "02", "01"),
     ("临时居民身份证申领", "07", "02", "01"), ("居住证申领", "20", "02", "01"), ("居住证签注", "20", "02", "01"),
-    ("户籍证明开具", "20", "02", "04"), ("无犯罪记录证明开具", "20", "01", "04"), ("亲属关系证明开具", "20", "02", "04"),
+    ("户籍证明开具", "20", "02", "04"), ("无犯罪记录证明开具", "20", "01", "04"),
+    ("亲属关系证明开具", "20", "02", "04"),
     ("普通护照签发", "01", "03", "01"), ("往来港澳通行证签发", "01", "03", "01"),
     ("往来台湾通行证签发", "01", "03", "01"), ("出入境证件加注", "20", "03", "01"),
     ("外国人居留许可签发", "01", "03", "03"), ("外国人签证延期", "01", "03", "03"),
     ("外国人住宿登记", "20", "03", "02"), ("境外人员临时住宿登记", "20", "03", "02"),
     ("机动车注册登记", "07", "04", "02"), ("机动车转移登记", "07", "04", "02"), ("机动车变更登记", "07", "04", "02"),
-    ("机动车抵押登记", "07", "04", "02"), ("机动车解除抵押登记", "07", "04", "02"), ("机动车注销登记", "07", "04", "02"),
+    ("机动车抵押登记", "07", "04", "02"), ("机动车解除抵押登记", "07", "04", "02"),
+    ("机动车注销登记", "07", "04", "02"),
     ("机动车检验合格标志核发", "01", "04", "01"), ("机动车临时通行牌证核发", "01", "04", "01"),
-    ("机动车驾驶证申领", "01", "04", "01"), ("机动车驾驶证换证", "01", "04", "01"), ("机动车驾驶证补证", "01", "04", "01"),
-    ("校车驾驶资格许可", "01", "04", "03"), ("电动自行车登记", "07", "04", "02"), ("交通事故认定复核", "09", "04", "99"),
+    ("机动车驾驶证申领", "01", "04", "01"), ("机动车驾驶证换证", "01", "04", "01"),
+    ("机动车驾驶证补证", "01", "04", "01"), ("校车驾驶资格许可", "01", "04", "03"),
+    ("电动自行车登记", "07", "04", "02"), ("交通事故认定复核", "09", "04", "99"),
     ("交通违法行为处理", "02", "04", "07"), ("道路交通安全违法行为罚款缴纳", "02", "04", "07"),
     ("旅馆业特种行业许可证核发", "01", "01", "03"), ("公章刻制业特种行业许可证核发", "01", "01", "03"),
     ("典当业特种行业许可证核发", "01", "01", "03"), ("公章刻制备案", "20", "01", "02"),
@@ -61,18 +64,23 @@ ITEMS: list[tuple[str, str, str, str]] = [  # (name, item type, police type, ser
     ("剧毒化学品购买许可", "01", "01", "03"), ("剧毒化学品道路运输通行证核发", "01", "01", "03"),
     ("易制毒化学品购买备案证明核发", "01", "06", "02"), ("易制毒化学品运输许可", "01", "06", "03"),
     ("养犬登记", "01", "01", "02"), ("枪支持枪许可", "01", "01", "03"), ("弩的购置许可", "01", "01", "03"),
-    ("互联网上网服务营业场所信息网络安全审核", "01", "05", "03"), ("计算机信息系统安全专用产品销售许可", "01", "05", "03"),
+    ("互联网上网服务营业场所信息网络安全审核", "01", "05", "03"),
+    ("计算机信息系统安全专用产品销售许可", "01", "05", "03"),
     ("网络安全等级保护备案", "20", "05", "02"), ("互联网单位联网备案", "20", "05", "02"),
     ("公众聚集场所投入使用营业前消防安全检查", "01", "07", "03"), ("建设工程消防设计审查", "01", "07", "03"),
     ("建设工程消防验收", "01", "07", "03"), ("边境管理区通行证核发", "01", "08", "01"),
     ("金融机构营业场所、金库安全防范设施建设方案审批", "01", "01", "03"), ("举报奖励", "08", "01", "08"),
 ]
 LEGAL = {
-    "02": ("法律", "中华人民共和国居民身份证法", "第八条", "居民身份证由居民常住户口所在地的县级人民政府公安机关签发。"),
-    "03": ("法律", "中华人民共和国出境入境管理法", "第十一条", "中国公民申请办理护照，应当向户籍所在地县级以上公安机关出入境管理机构提出。"),
-    "04": ("法律", "中华人民共和国道路交通安全法", "第八条", "国家对机动车实行登记制度。机动车经公安机关交通管理部门登记后，方可上道路行驶。"),
+    "02": ("法律", "中华人民共和国居民身份证法", "第八条",
+           "居民身份证由居民常住户口所在地的县级人民政府公安机关签发。"),
+    "03": ("法律", "中华人民共和国出境入境管理法", "第十一条",
+           "中国公民申请办理护照，应当向户籍所在地县级以上公安机关出入境管理机构提出。"),
+    "04": ("法律", "中华人民共和国道路交通安全法", "第八条",
+           "国家对机动车实行登记制度。机动车经公安机关交通管理部门登记后，方可上道路行驶。"),
 }
-DEFAULT_LEGAL = ("行政法规", "中华人民共和国户口登记条例", "第十条", "公民迁出本户口管辖区，由本人或者户主在迁出前申报迁出登记。")
+DEFAULT_LEGAL = ("行政法规", "中华人民共和国户口登记条例", "第十条",
+                 "公民迁出本户口管辖区，由本人或者户主在迁出前申报迁出登记。")
 
 
 # What each benchmarked file is imported as. "xlsx" is written by openpyxl (text inline in each cell, as the
@@ -84,7 +92,7 @@ IMPORTED_AS = {"csv": "csv", "ndjson": "ndjson", "xlsx": "xlsx", "excel": "xlsx"
 def generate(rows: int) -> Iterator[dict[str, Any]]:
     """``rows`` items: every real item name in every current county, with a full element set."""
     dictionaries = load_dictionaries()
-    today = date.today()
+    today = datetime.now(UTC).date()  # the day the registry checks the rows on (its clock is UTC)
     counties = [e for e in dictionaries.regions.entries.values() if e.level == 3 and e.valid_on(today)]
     for n in range(rows):
         name, item_type, police, category = ITEMS[n % len(ITEMS)]
@@ -98,7 +106,8 @@ def generate(rows: int) -> Iterator[dict[str, Any]]:
             "competent_department": f"{province.label if province else ''}公安厅",
             "implementing_agency": f"{county.label}公安局", "exercise_levels": ["4"],
             "legal_basis": [{"rank": rank, "title": title, "article": article, "text": text},
-                            {"rank": "规范性文件", "title": f"{province.label if province else ''}公安政务服务事项办事指南",
+                            {"rank": "规范性文件",
+                             "title": f"{province.label if province else ''}公安政务服务事项办事指南",
                              "article": "第三条", "text": "按照本指南办理。"}],
             "service_guide": {
                 "conditions": ["申请人身份信息真实有效", "符合法律法规规定的条件"],
@@ -147,7 +156,7 @@ def write_file(path: Path, fmt: str, rows: int) -> None:
         save_as_excel_does(path, rows + 1, len(HEADERS))
 
 
-_INLINE_TEXT = re.compile(rb'<c ([^>]*?)t="inlineStr"([^>]*)><is><t[^>]*>(.*?)</t></is></c>', re.S)
+_INLINE_TEXT = re.compile(rb'<c ([^>]*?)t="inlineStr"([^>]*)><is><t[^>]*>(.*?)</t></is></c>', re.DOTALL)
 
 
 def save_as_excel_does(path: Path, rows: int, columns: int) -> None:
@@ -206,12 +215,11 @@ async def import_once(path: Path, fmt: str, database_url: str) -> dict[str, Any]
     """In the child: one import through the job runner into a fresh registry database."""
     from shared.auth import Principal
     from shared.db import create_schema
+    from shared.process import tune_garbage_collector
 
     from registry.bootstrap import build
     from registry.config import RegistrySettings
     from registry.service_layer.imports.jobs import ImportJobs
-
-    from shared.process import tune_garbage_collector
 
     runtime, registry = build(RegistrySettings(database_url=database_url, roles="api", environment="test"))
     tune_garbage_collector()  # as `shixiang serve` does

@@ -259,7 +259,7 @@ async def seed_items(url: str, count: int) -> list[str]:
 
 async def bench_commands(root: Path, rate: float, seconds: float, *, with_workers: bool = True,
                          api_processes: int = 1) -> None:
-    root.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
     postgres = EmbeddedPostgres(root / "pg-load").start()
     broker = EmbeddedBroker(free_port(), log_path=root / "broker.log").start()
     processes: list[subprocess.Popen[bytes]] = []
@@ -282,10 +282,7 @@ async def bench_commands(root: Path, rate: float, seconds: float, *, with_worker
         # planned-dates worker) in another, so that publishing to Kafka never queues behind HTTP requests.
         roles = [("api", p) for p in api_ports] + ([("relay,consume", free_port())] if with_workers else [])
         for role, listen in roles:
-            log = open(root / f"lifecycle-{role.replace(',', '-')}-{listen}.log", "ab")  # noqa: SIM115 - the child's
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "shixiang.cli", "serve", "lifecycle", "--host", "127.0.0.1",
-                 "--port", str(listen)], env={**env, "SHIXIANG_ROLES": role}, stdout=log, stderr=subprocess.STDOUT))
+            processes.append(await asyncio.to_thread(_start_lifecycle, root, role, listen, env))
         async with httpx.AsyncClient(timeout=30) as http:
             for listen in [p for _, p in roles]:
                 await _wait_ready(http, f"http://127.0.0.1:{listen}")
@@ -331,6 +328,14 @@ async def bench_commands(root: Path, rate: float, seconds: float, *, with_worker
             process.wait(15)
         broker.stop()
         postgres.stop()
+
+
+def _start_lifecycle(root: Path, role: str, listen: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``shixiang serve lifecycle`` with ``role`` on ``listen``, its output appended to a log file in ``root``."""
+    with open(root / f"lifecycle-{role.replace(',', '-')}-{listen}.log", "ab") as log:  # the child keeps its own copy
+        return subprocess.Popen(
+            [sys.executable, "-m", "shixiang.cli", "serve", "lifecycle", "--host", "127.0.0.1", "--port", str(listen)],
+            env={**env, "SHIXIANG_ROLES": role}, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _cpu(processes: list[psutil.Process]) -> float:

@@ -222,8 +222,8 @@ class Report:
     def table(self) -> str:
         lines = [f"  {'stage':<46} {'seconds':>8} {'items':>7} {'items/s':>9}  target",
                  f"  {'-' * 46} {'-' * 8} {'-' * 7} {'-' * 9}  {'-' * 12}"]
-        for s in self.stages:
-            lines.append(f"  {s.name:<46} {s.seconds:>8.2f} {s.count:>7,} {rate(s.count, s.seconds):>9}  {s.target}")
+        lines.extend(f"  {s.name:<46} {s.seconds:>8.2f} {s.count:>7,} {rate(s.count, s.seconds):>9}  {s.target}"
+                     for s in self.stages)
         return "\n".join(lines)
 
 
@@ -431,7 +431,7 @@ class FeedCollector:
                         self.arrived.setdefault(entry["subject"], now)
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:  # noqa: BLE001 - reported by the waiter
+        except BaseException as exc:
             self.failure = exc
             raise
 

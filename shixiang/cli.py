@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
     serve = sub.add_parser("serve", help="run one service (uvicorn)")
     serve.add_argument("service")
-    serve.add_argument("--host", default="0.0.0.0")
+    # As a container's process (Dockerfile, compose, k8s) a service is reached from outside the container;
+    # `shixiang dev` passes --host 127.0.0.1.
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 — a container's service answers on every interface
     serve.add_argument("--port", type=int, default=None)
 
     token = sub.add_parser("token", help="mint a bearer token")

@@ -32,8 +32,8 @@ class SuiteClient:
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def call(self, method: str, service: str, path: str, *, user: str | None, expect: int | tuple[int, ...] = (200, 201),
-                   **kwargs: Any) -> httpx.Response:
+    async def call(self, method: str, service: str, path: str, *, user: str | None,
+                   expect: int | tuple[int, ...] = (200, 201), **kwargs: Any) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}))
         if user is not None:
             headers["Authorization"] = f"Bearer {self.tokens[user]}"
@@ -80,7 +80,8 @@ class SuiteClient:
                 raise TimeoutError(f"import {job_id} still {job['status']} after {timeout_s} s: {job}")
             await asyncio.sleep(interval_s)
 
-    async def command(self, item_id: str, command: str, *, user: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def command(self, item_id: str, command: str, *, user: str,
+                      body: dict[str, Any] | None = None) -> dict[str, Any]:
         return (await self.call("POST", "lifecycle", f"/lifecycle/v1/items/{item_id}/commands/{command}", user=user,
                                 json=body or {})).json()
 
@@ -160,7 +161,8 @@ class SuiteClient:
             await asyncio.sleep(interval_s)
             interval_s = min(interval_s * 1.5, 0.25)
 
-    async def feed(self, after: int = 0, *, limit: int = 100, wait: float = 0.0, user: str = "national") -> tuple[list[dict[str, Any]], int]:
+    async def feed(self, after: int = 0, *, limit: int = 100, wait: float = 0.0,
+                   user: str = "national") -> tuple[list[dict[str, Any]], int]:
         response = await self.call("GET", "sync", "/sync/v1/feed", user=user,
                                    params={"after": after, "limit": limit, "wait": wait})
         return response.json(), int(response.headers["X-Next-Cursor"])

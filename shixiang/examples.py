@@ -13,7 +13,8 @@ EXAMPLE_FILE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "h
 HUKOU: dict[str, Any] = {
     "name": "户口迁移审批", "short_name": "户口迁移审批", "item_type": "01", "police_type": "02",
     "service_category": "03", "region_code": "440115",
-    "competent_department": "广州市公安局", "implementing_agency": "广州市公安局南沙区分局", "exercise_levels": ["3", "4"],
+    "competent_department": "广州市公安局", "implementing_agency": "广州市公安局南沙区分局",
+    "exercise_levels": ["3", "4"],
     "legal_basis": [
         {"rank": "法律", "title": "中华人民共和国居民身份证法", "article": "第八条",
          "text": "居民身份证由居民常住户口所在地的县级人民政府公安机关签发。"},

@@ -4,6 +4,7 @@ tests and by the benchmarks."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -35,10 +36,8 @@ DEMO_USERS: dict[str, tuple[list[str], list[str]]] = {
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     """Linux: the child gets SIGTERM if the launcher dies, so no uvicorn outlives a killed `make dev`."""
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 @dataclass
@@ -61,7 +60,7 @@ class Suite:
             self.ports.setdefault(name, entry.port)
 
     # ---- lifecycle --------------------------------------------------------------------------------------------
-    def start(self) -> "Suite":
+    def start(self) -> Suite:
         self.logs.mkdir(parents=True, exist_ok=True)
         taken = [f"{n}:{p}" for n, p in self.ports.items() if not port_is_free(p)]
         if taken:
@@ -102,7 +101,8 @@ class Suite:
             [sys.executable, "-m", "shixiang.cli", "serve", name, "--host", "127.0.0.1",
              "--port", str(self.ports[name])],
             env={**os.environ, **self.env_for(name)}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 — PR_SET_PDEATHSIG can only be set in the child, before exec
         )
 
     def stop_service(self, name: str, *, hard: bool = False) -> None:
@@ -157,8 +157,8 @@ class Suite:
         assert self.broker is not None
         lines += ["", f"  postgres   {self.postgres.socket_dir} (unix socket; databases shixiang_<service>)",
                   f"  kafka      {self.broker.bootstrap_servers} (Tansu, memory only)",
-                  f"  logs       {self.logs}", "", "Demo tokens (valid 12 h; mint more: shixiang token --sub NAME "
-                  "--roles entry --regions 4401):", ""]
+                  f"  logs       {self.logs}", "",
+                  "Demo tokens (valid 12 h; mint more: shixiang token --sub NAME --roles entry --regions 4401):", ""]
         for user, (roles, regions) in DEMO_USERS.items():
             lines.append(f"  {user:<13} roles={','.join(roles):<10} regions={','.join(regions)}")
             lines.append(f"    {self.token(user)}")

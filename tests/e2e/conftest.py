@@ -43,7 +43,8 @@ async def client(suite: Suite) -> AsyncIterator[SuiteClient]:
         await c.close()
 
 
-async def feed_entries_for(client: SuiteClient, item_id: str, *, want: int, timeout_s: float = 20) -> list[dict[str, Any]]:
+async def feed_entries_for(client: SuiteClient, item_id: str, *, want: int,
+                           timeout_s: float = 20) -> list[dict[str, Any]]:
     """Read the whole feed (with long-poll) until ``want`` entries for the item have appeared."""
     found: list[dict[str, Any]] = []
     cursor = 0

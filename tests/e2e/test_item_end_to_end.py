@@ -106,9 +106,9 @@ async def test_illegal_commands_are_refused_with_a_stable_code_and_change_nothin
     assert wrong_role.value.status == 403 and wrong_role.value.code == "ROLE_FORBIDDEN"
 
     await client.command(item_id, "submit", user="entry-gz")
+    # the author is also given the reviewer role: four-eyes still refuses
+    client.tokens["entry-reviewer"] = _token(client, "entry-gz", ["entry", "reviewer"], ["4401"])
     with pytest.raises(ApiError) as own_work:
-        # the author is also given the reviewer role: four-eyes still refuses
-        client.tokens["entry-reviewer"] = _token(client, "entry-gz", ["entry", "reviewer"], ["4401"])
         await client.command(item_id, "approve", user="entry-reviewer")
     assert own_work.value.status == 403 and own_work.value.code == "FOUR_EYES_VIOLATION"
 

@@ -14,7 +14,8 @@ from tests.e2e.conftest import HUKOU, feed_entries_for
 pytestmark = pytest.mark.e2e
 
 
-async def test_items_reach_the_feed_across_a_broker_wipe_and_a_killed_service(suite: Suite, client: SuiteClient) -> None:
+async def test_items_reach_the_feed_across_a_broker_wipe_and_a_killed_service(
+        suite: Suite, client: SuiteClient) -> None:
     before = (await client.create_item({**HUKOU, "name": "户籍证明", "short_name": "户籍证明"}))["item_id"]
     await client.drive_to_online(before)
     assert len(await feed_entries_for(client, before, want=1)) == 1

@@ -147,7 +147,8 @@ async def received_rows(engine: AsyncEngine) -> list[Any]:
         return list(await conn.execute(select(received_table).order_by(received_table.c.serial)))
 
 
-async def wait_until(condition: Callable[[], Awaitable[bool]], timeout_s: float = 60.0, what: str = "condition") -> None:
+async def wait_until(condition: Callable[[], Awaitable[bool]], timeout_s: float = 60.0,
+                     what: str = "condition") -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not await condition():
         if asyncio.get_running_loop().time() > deadline:
@@ -165,7 +166,7 @@ def assert_each_once_in_stream_order(rows: list[Any], expected_ids: set[str]) ->
         last[r.stream_id] = r.version
 
 
-# ---- the services in-process, on a fresh database per test ------------------------------------------------------------
+# ---- the services in-process, on a fresh database per test -----------------------------------------------------------
 @pytest.fixture
 async def api(database_url: str) -> AsyncIterator[RegistryClient]:
     """The registry app in-process (api role only: no relay, no broker); see test_registry_helpers."""

@@ -5,16 +5,18 @@ that can never be coded goes to the dead-letter topic while the consumer carries
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from shared.infra import EmbeddedBroker
+from tests.integration.conftest import read_topic, send, wait_until
+from tests.integration.test_coding_support import HUKOU_CODE, cancellation, entered, new_item_id, registration, token
 
 from coding.bootstrap import create_app
 from coding.config import CodingSettings
-from tests.integration.conftest import read_topic, send, wait_until
-from tests.integration.test_coding_support import HUKOU_CODE, cancellation, entered, new_item_id, registration, token
 
 READER = {"Authorization": f"Bearer {token('publisher', regions=('44',))}"}
 
@@ -63,9 +65,9 @@ async def test_lifecycle_events_through_the_broker_allocate_recode_and_retire(
     assert b"CodeElementsInvalidError" in dict(dead[0].headers)["dlt_error"]
 
 
-async def _has(view: object, code: str) -> bool:
-    return (await view).get("code") == code  # type: ignore[misc]
+async def _has(view: Awaitable[dict[str, Any]], code: str) -> bool:
+    return (await view).get("code") == code
 
 
-async def _status(view: object, status: str) -> bool:
-    return (await view).get("status") == status  # type: ignore[misc]
+async def _status(view: Awaitable[dict[str, Any]], status: str) -> bool:
+    return (await view).get("status") == status

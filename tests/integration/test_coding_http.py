@@ -12,10 +12,10 @@ import pytest
 from fastapi import FastAPI
 
 from shared.infra import EmbeddedBroker
+from tests.integration.test_coding_support import HUKOU, HUKOU_CODE, deliver, new_item_id, registration, token
 
 from coding.bootstrap import Coding, create_app
 from coding.config import CodingSettings
-from tests.integration.test_coding_support import HUKOU, HUKOU_CODE, deliver, new_item_id, registration, token
 
 ADMIN = {"Authorization": f"Bearer {token('admin', regions=('44',), subject='admin-gd')}"}
 NATIONAL_ADMIN = {"Authorization": f"Bearer {token('admin', regions=('*',), subject='admin-national')}"}
@@ -157,7 +157,8 @@ async def test_item_code_shows_current_code_history_and_events(app: FastAPI, htt
 async def test_service_codes_are_allocated_in_order_and_never_reused(app: FastAPI, http: httpx.AsyncClient) -> None:
     item = await coded_item(app)
     url = f"/coding/v1/items/{item}/services"
-    created = [await http.post(url, json={"name": name}, headers=PUBLISHER) for name in ("窗口办理", "网上办理", "自助终端")]
+    created = [await http.post(url, json={"name": name}, headers=PUBLISHER)
+               for name in ("窗口办理", "网上办理", "自助终端")]
     assert [r.status_code for r in created] == [201, 201, 201]
     assert [r.json()["service_code"] for r in created] == [HUKOU_CODE + s for s in ("001", "002", "003")]
 
@@ -210,7 +211,8 @@ async def test_every_dictionary_is_served_with_its_version(http: httpx.AsyncClie
         ("item_types", "2026.11.1"), ("police_types", "2026.11.1"), ("service_categories", "2026.11.1"),
         ("exercise_levels", "2026.11.1"), ("regions", "2026.09.11")]
     regions = next(d for d in listed if d["name"] == "regions")
-    assert "CC BY 4.0" in regions["provenance"]["source"] and regions["provenance"]["data_date"].startswith("2026-09-11")
+    assert "CC BY 4.0" in regions["provenance"]["source"]
+    assert regions["provenance"]["data_date"].startswith("2026-09-11")
     for name in ("item_types", "police_types", "service_categories", "exercise_levels"):
         body = (await http.get(f"/coding/v1/dictionaries/{name}")).json()
         assert body["name"] == name and body["total"] == len(body["entries"]) and body["next_cursor"] is None
@@ -230,11 +232,13 @@ async def test_a_client_can_walk_the_region_tree(http: httpx.AsyncClient) -> Non
     guangdong = next(p for p in provinces["entries"] if p["code"] == "440000")
     assert guangdong["label"] == "广东省" and guangdong["child_count"] == 21
 
-    cities = (await http.get("/coding/v1/dictionaries/regions", params={"parent": "44", "valid_on": "2026-11-01"})).json()
+    cities = (await http.get("/coding/v1/dictionaries/regions",
+                             params={"parent": "44", "valid_on": "2026-11-01"})).json()
     guangzhou = next(c for c in cities["entries"] if c["code"] == "440100")
     assert (guangzhou["label"], guangzhou["parent"], guangzhou["level"]) == ("广州市", "440000", 2)
 
-    districts = (await http.get("/coding/v1/dictionaries/regions", params={"parent": "4401", "valid_on": "2026-11-01"})).json()
+    districts = (await http.get("/coding/v1/dictionaries/regions",
+                                params={"parent": "4401", "valid_on": "2026-11-01"})).json()
     assert {"440115", "440106"} <= {d["code"] for d in districts["entries"]}
     assert "440102" not in {d["code"] for d in districts["entries"]}  # 东山区, abolished 2005
     with_history = (await http.get("/coding/v1/dictionaries/regions", params={"parent": "4401"})).json()

@@ -113,7 +113,8 @@ async def test_repeating_a_change_writes_nothing_and_removal_restores_the_place_
     assert (added.changed, added.previous_letters, added.overrides_version) == (True, None, "2026.12.1+1")
     again = await coding.catalog.set_phrase(engine, "单县", "DX", "重复提交", ADMIN)
     assert again.changed is False and again.overrides_version == "2026.12.1+1"
-    assert (await coding.item_codes.preview(elements()))["code"] == SHANXIAN_DX  # the override wins over the place table
+    # the override wins over the place table
+    assert (await coding.item_codes.preview(elements()))["code"] == SHANXIAN_DX
     removed = await coding.catalog.remove_phrase(engine, "单县", "恢复地名读音", ADMIN)
     assert (removed.previous_letters, removed.overrides_version) == ("DX", "2026.12.1+2")
     restored = await coding.item_codes.preview(elements())
@@ -122,7 +123,8 @@ async def test_repeating_a_change_writes_nothing_and_removal_restores_the_place_
     async with engine.connect() as conn:
         stream = await load_stream(conn, OVERRIDES_STREAM)
     assert [(e.type, e.data["phrase"], e.actor) for e in stream] == [
-        ("coding.pinyin_override.set.v1", "单县", "admin-gd"), ("coding.pinyin_override.removed.v1", "单县", "admin-gd")]
+        ("coding.pinyin_override.set.v1", "单县", "admin-gd"),
+        ("coding.pinyin_override.removed.v1", "单县", "admin-gd")]
     described = await coding.catalog.describe(engine)
     assert described["version"] == "2026.12.1+2" and described["stream_version"] == 2
     assert described["place_names"]["version"] == PLACES and described["place_names"]["texts"] > 6000

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import dead_letters
 from shared.cloudevents import CloudEvent
-from shared.consumer import replay_dead_letter
+from shared.consumer import ConsumerRunner, replay_dead_letter
 from shared.dead_letters import dead_letters_table
 from shared.errors import DeadLetterResolvedError
 from shared.infra import EmbeddedBroker
@@ -63,8 +63,8 @@ def hostile_messages() -> dict[str, tuple[bytes | None, bytes | None, list[tuple
     }
 
 
-async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
-                  ) -> None:
+async def produce(bootstrap: str, topic: str,
+                  messages: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=16 * 1024 * 1024, acks="all")
     await producer.start()
     try:
@@ -235,9 +235,9 @@ async def _dead(engine: AsyncEngine, n: int) -> bool:
     return len(await dead_letters.listing(engine, dead_letters.Listing(status=None))) >= n
 
 
-async def _status_names(runner, partition: str) -> bool:  # type: ignore[no-untyped-def]
+async def _status_names(runner: ConsumerRunner, partition: str) -> bool:
     return partition in runner.status()
 
 
-async def _status_ok(runner) -> bool:  # type: ignore[no-untyped-def]
+async def _status_ok(runner: ConsumerRunner) -> bool:
     return runner.status() == "ok"

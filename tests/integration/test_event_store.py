@@ -10,22 +10,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.errors import ConcurrencyConflictError
 from shared.eventstore import (
-    GENESIS_HASH,
+    START,
     EventMetadata,
     EventStore,
-    START,
     NewEvent,
     StreamAppend,
     append_batch,
-    append_prepared,
-    prepare_append,
     verify_chain,
 )
 
 META = EventMetadata(actor="alice", correlation_id="corr-1")
 
 
-async def test_an_append_with_a_stale_expected_version_is_a_conflict_and_writes_nothing(store_engine: AsyncEngine) -> None:
+async def test_an_append_with_a_stale_expected_version_is_a_conflict_and_writes_nothing(
+        store_engine: AsyncEngine) -> None:
     store = EventStore(store_engine)
     await store.append("item-1", 0, [NewEvent("a.v1", {"n": 1})], META)
     with pytest.raises(ConcurrencyConflictError) as conflict:

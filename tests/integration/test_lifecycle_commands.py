@@ -157,9 +157,11 @@ async def lifecycle_harness(database_url: str, topic_prefix: str, **settings: An
                                        item_arrival_wait_s=0.2, **settings), clock=Clock(clock.now))
     tokens = {user: mint_token(DEVELOPMENT_JWT_SECRET, subject=user, roles=roles, regions=regions)
               for user, (roles, regions) in USERS.items()}
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lifecycle") as http:
-            yield Harness(app, http, clock, tokens)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lifecycle") as http,
+    ):
+        yield Harness(app, http, clock, tokens)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, text
 
 from shared.eventstore import load_stream
+from tests.integration.test_lifecycle_commands import HUKOU, Harness, lifecycle_harness
 
 from lifecycle.adapters.rebuild import rebuild_projections
 from lifecycle.adapters.snapshots import SNAPSHOT_SCHEMA_VERSION
@@ -16,7 +17,6 @@ from lifecycle.adapters.tables import PROJECTION_SCHEMA_VERSION, items_table, sc
 from lifecycle.bootstrap import rebuild
 from lifecycle.config import LifecycleSettings
 from lifecycle.domain.evolve import fold
-from tests.integration.test_lifecycle_commands import HUKOU, Harness, lifecycle_harness
 
 
 @pytest.fixture

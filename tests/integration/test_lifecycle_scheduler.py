@@ -13,12 +13,12 @@ from sqlalchemy import func, select, text
 
 from shared.db import make_engine
 from shared.eventstore import events_table
+from tests.integration.test_lifecycle_commands import CODE, HUKOU, Harness, lifecycle_harness
 
 from lifecycle.adapters.tables import schedule_table
 from lifecycle.domain.planning import CHINA_STANDARD_TIME
 from lifecycle.service_layer.clock import Clock
 from lifecycle.service_layer.planned_dates import PlannedDatesScheduler
-from tests.integration.test_lifecycle_commands import CODE, HUKOU, Harness, lifecycle_harness
 
 EFFECTIVE = "2026-03-10"
 EFFECTIVE_AT = datetime(2026, 3, 10, tzinfo=CHINA_STANDARD_TIME)
@@ -121,7 +121,7 @@ async def test_two_schedulers_at_once_act_on_each_due_item_exactly_once(h: Harne
     finally:
         await replica_engine.dispose()
     assert sum(counts) == 30
-    assert await scheduler_events(h, "lifecycle.item.published.v1") == {item_id: 1 for item_id in ids}
+    assert await scheduler_events(h, "lifecycle.item.published.v1") == dict.fromkeys(ids, 1)
     assert {(await h.state(i))["phase"] for i in ids} == {"online"}
 
 

@@ -34,13 +34,15 @@ MINIMAL = {"name": "户口迁移审批", "short_name": "户口迁移审批", "it
            "service_category": "03", "region_code": "440115"}
 FULL: dict[str, Any] = {
     **MINIMAL,
-    "competent_department": "广州市公安局", "implementing_agency": "广州市公安局南沙区分局", "exercise_levels": ["3", "4"],
+    "competent_department": "广州市公安局", "implementing_agency": "广州市公安局南沙区分局",
+    "exercise_levels": ["3", "4"],
     "legal_basis": [
         {"rank": "法律", "title": "中华人民共和国居民身份证法", "article": "第八条",
          "text": "居民身份证由居民常住户口所在地的县级人民政府公安机关签发。"},
         {"rank": "行政法规", "title": "中华人民共和国户口登记条例", "article": "第十条",
          "text": "公民迁出本户口管辖区，由本人或者户主在迁出前向户口登记机关申报迁出登记。\n第二款内容。"},
-        {"rank": "规范性文件", "title": "广州市户籍迁入管理规定", "article": "第五条", "text": "符合条件的可申请迁入。"},
+        {"rank": "规范性文件", "title": "广州市户籍迁入管理规定", "article": "第五条",
+         "text": "符合条件的可申请迁入。"},
     ],
     "service_guide": {
         "conditions": ["申请人符合本市户籍迁入条件", "申请人无违法犯罪记录"],

@@ -33,7 +33,7 @@ async def stream(api: RegistryClient, item_id: str) -> list[Any]:
         return await load_stream(conn, item_id)
 
 
-# ---- creating ---------------------------------------------------------------------------------------------------------
+# ---- creating --------------------------------------------------------------------------------------------------------
 async def test_a_minimal_draft_is_stored_with_its_completeness_on_the_event(api: RegistryClient) -> None:
     response = await api.call("POST", "/items", json=MINIMAL)
     assert response.status_code == 201 and response.headers["ETag"] == '"1"'
@@ -91,7 +91,7 @@ async def test_idempotency_key_and_source_ref_never_create_two_items(api: Regist
     assert await api.item_count() == 3
 
 
-# ---- revising -----------------------------------------------------------------------------------------------------------
+# ---- revising --------------------------------------------------------------------------------------------------------
 async def test_a_change_needs_the_current_revision_in_if_match(api: RegistryClient) -> None:
     item = await api.create(MINIMAL)
     path = f"/items/{item['item_id']}"
@@ -150,7 +150,7 @@ async def test_maintenance_may_only_fix_non_substantive_elements(api: RegistryCl
         "name": "MAINTENANCE_NOT_ALLOWED"}
 
 
-# ---- structure ----------------------------------------------------------------------------------------------------------
+# ---- structure -------------------------------------------------------------------------------------------------------
 async def test_composites_are_made_of_existing_meta_items(api: RegistryClient) -> None:
     a = await api.create({**MINIMAL, "name": "出生登记", "short_name": "出生登记"})
     b = await api.create({**MINIMAL, "name": "居民身份证申领", "short_name": "居民身份证申领"})
@@ -192,7 +192,7 @@ async def test_serial_relations_never_form_a_cycle(api: RegistryClient) -> None:
                                         1)) == {"serial_predecessor_ids[0]": "SELF_REFERENCE"}
 
 
-# ---- phases ------------------------------------------------------------------------------------------------------------
+# ---- phases ----------------------------------------------------------------------------------------------------------
 async def test_a_change_to_a_published_item_becomes_a_pending_revision(api: RegistryClient) -> None:
     item = await api.create(FULL)
     await api.lifecycle(item["item_id"], "lifecycle.item.entered.v1", 1)
@@ -220,7 +220,7 @@ async def test_a_cancelled_item_cannot_change(api: RegistryClient) -> None:
     assert "已注销" in response.json()["message"] and len(await stream(api, item["item_id"])) == 1
 
 
-# ---- regions and roles -------------------------------------------------------------------------------------------------
+# ---- regions and roles -----------------------------------------------------------------------------------------------
 async def test_callers_act_and_read_only_inside_their_regions_and_roles(api: RegistryClient) -> None:
     gz = await api.create(MINIMAL)
     sz = await api.create({**MINIMAL, "region_code": "440305"}, user="entry-sz")
@@ -239,7 +239,7 @@ async def test_callers_act_and_read_only_inside_their_regions_and_roles(api: Reg
     assert {i["item_id"] for i in both} == {gz["item_id"], sz["item_id"]}
 
 
-# ---- lists and search --------------------------------------------------------------------------------------------------
+# ---- lists and search ------------------------------------------------------------------------------------------------
 NAMES = ["普通护照签发", "往来港澳通行证签发", "户口迁移审批", "居民身份证申领", "机动车注册登记", "机动车驾驶证申领",
          "无犯罪记录证明开具", "养犬登记"]
 # Real public-security item names, for a table whose names are as varied as a province's list.
@@ -334,7 +334,7 @@ async def test_name_search_is_an_index_scan_on_a_realistic_table(api: RegistryCl
     assert len(found) == expected > 0 and all("户口迁移" in i["name"] for i in found)
 
 
-# ---- consistency ---------------------------------------------------------------------------------------------------------
+# ---- consistency -----------------------------------------------------------------------------------------------------
 async def test_the_consistency_report_finds_the_same_item_diverging_across_levels(api: RegistryClient) -> None:
     province = await api.create({**MINIMAL, "region_code": "440000", "national_basic_code": "000144000001"},
                                 user="entry-gd")

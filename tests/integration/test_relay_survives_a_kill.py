@@ -4,6 +4,7 @@ nothing downstream (the Kafka topic may carry a batch twice; the consumer applie
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from tests.integration.conftest import (
 
 EVENTS = 3000
 STREAMS = 50
+KILLS = 3
 
 
 def start_relay_process(database_url: str, bootstrap: str, prefix: str) -> subprocess.Popen[bytes]:
@@ -45,30 +47,34 @@ async def test_a_killed_and_restarted_relay_loses_and_doubles_nothing_downstream
     runner = make_runner(downstream_engine, broker.bootstrap_servers, topic, record_received,
                          source="/shixiang/lifecycle")  # the relay runs as the lifecycle service's
 
-    async def write_all() -> list[str]:
+    async def write(numbers: range) -> list[str]:
         ids = []
-        for n in range(EVENTS):
+        for n in numbers:
             stream = f"item-{n % STREAMS}"
             stored = await store.append(stream, n // STREAMS, [NewEvent("test.happened.v1", {"n": n})],
                                         EventMetadata(actor="writer"))
             ids.append(str(stored[0].event_id))
             if n % 100 == 0:
-                await asyncio.sleep(0.01)  # spread the writes over the kills
+                await asyncio.sleep(0.01)  # spread the writes over the kill
         return ids
 
     async with running(runner.run):
-        writer = asyncio.create_task(write_all())
         relay = start_relay_process(database_url, broker.bootstrap_servers, topic_prefix)
-        kills = 0
-        for _ in range(3):  # kill it mid-stream, three times, each time after it has moved its checkpoint
+        kills, ids = 0, []
+        per_round = EVENTS // (KILLS + 1)
+        for round_ in range(KILLS + 1):
+            # Each round writes new events, so there is always something left for the relay to move on to: kill it
+            # once it has moved its checkpoint (however fast it caught up with the round before).
             before = await _checkpoint(store_engine)
-            await wait_until(lambda: _moved_past(store_engine, before), what="relay publishing")
-            await asyncio.sleep(0.2)
-            relay.send_signal(signal.SIGKILL)
-            relay.wait()
-            kills += 1
-            relay = start_relay_process(database_url, broker.bootstrap_servers, topic_prefix)
-        ids = await writer
+            writer = asyncio.create_task(write(range(round_ * per_round, (round_ + 1) * per_round)))
+            if round_ < KILLS:
+                await wait_until(functools.partial(_moved_past, store_engine, before), what="relay publishing")
+                await asyncio.sleep(0.2)
+                relay.send_signal(signal.SIGKILL)
+                relay.wait()
+                kills += 1
+                relay = start_relay_process(database_url, broker.bootstrap_servers, topic_prefix)
+            ids += await writer
         try:
             await wait_until(lambda: _count_at_least(downstream_engine, EVENTS), timeout_s=120,
                              what="all events downstream")
@@ -77,7 +83,7 @@ async def test_a_killed_and_restarted_relay_loses_and_doubles_nothing_downstream
             relay.send_signal(signal.SIGTERM)
             relay.wait(15)
 
-    assert kills == 3
+    assert kills == KILLS
     assert await _checkpoint(store_engine) >= EVENTS
     assert_each_once_in_stream_order(await received_rows(downstream_engine), set(ids))
     on_topic = await read_topic(broker.bootstrap_servers, topic, expect=EVENTS)
@@ -94,4 +100,4 @@ async def _moved_past(engine: AsyncEngine, position: int) -> bool:
 
 
 async def _count_at_least(engine: AsyncEngine, n: int) -> bool:
-    return len(set(r.event_id for r in await received_rows(engine))) >= n
+    return len({r.event_id for r in await received_rows(engine)}) >= n

@@ -20,10 +20,10 @@ from shared.db import ensure_database
 from shared.eventstore import EventStore
 from shared.infra import EmbeddedPostgres
 from shared.settings import DEVELOPMENT_JWT_SECRET
+from tests.integration.test_lifecycle_commands import Harness, lifecycle_harness
 
 from sync_gateway.bootstrap import create_app
 from sync_gateway.config import SyncSettings
-from tests.integration.test_lifecycle_commands import Harness, lifecycle_harness
 
 ELEMENTS = {"name": "户口迁移审批", "short_name": "户口迁移审批", "item_type": "01", "police_type": "02",
             "service_category": "03", "region_code": "440115", "composition": "元事项", "tier": "主项"}
@@ -66,9 +66,11 @@ async def gateway(postgres: EmbeddedPostgres, topic_prefix: str) -> AsyncIterato
     url = postgres.url(f"sync_{uuid.uuid4().hex[:12]}")
     await ensure_database(url)
     app = create_app(SyncSettings(database_url=url, topic_prefix=topic_prefix, roles="api"))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sync") as http:
-            yield Gateway(app, http)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sync") as http,
+    ):
+        yield Gateway(app, http)
 
 
 async def test_an_acknowledgement_of_a_fed_version_is_appended_as_an_event(gateway: Gateway) -> None:

@@ -149,7 +149,7 @@ def test_a_cancellation_listing_successors_ends_a_split_or_merge(successors: lis
 
 
 def test_an_unknown_lineage_kind_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown lineage kind 'fold'"):
         lineage_retirement("a", "fold", ["a"], [])
 
 

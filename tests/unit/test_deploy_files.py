@@ -38,7 +38,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     "sync": ("api", "relay", "consume"),
 }
 SERVICE_ROLES = [(service, role) for service, roles in ROLES.items() for role in roles]
-SERVE_ARGS = ["--host", "0.0.0.0", "--port", "8000"]
+SERVE_ARGS = ["--host", "0.0.0.0", "--port", "8000"]  # noqa: S104 — the arguments the deploy files must pass, no bind
 HTTP_PORT = 8000
 NAMESPACE = "shixiang"
 
@@ -86,8 +86,8 @@ def _only_container(deployment: dict[str, Any]) -> dict[str, Any]:
 def _dockerfile_instructions() -> Iterator[tuple[str, str]]:
     """(INSTRUCTION, arguments) for every Dockerfile line, continuation lines joined."""
     joined = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
-    for line in joined.splitlines():
-        line = line.strip()
+    for raw in joined.splitlines():
+        line = raw.strip()
         if line and not line.startswith("#"):
             instruction, _, arguments = line.partition(" ")
             yield instruction.upper(), arguments.strip()

@@ -17,13 +17,13 @@ from shared.contracts import elements as spec
 from shared.contracts.elements import Column, Field, InCell, NoColumn, NotPublished, Published, Shape, Text
 from shared.contracts.feed import PublishedElements, published_model_of
 from shared.dictionaries import Dictionaries, load_dictionaries
+from tests.integration.test_registry_helpers import FULL
 
 from registry.adapters.schemas import ItemElements, model_of
 from registry.bootstrap import create_app
 from registry.domain import elements, tabular
 from registry.domain.elements import RULES, compile_plan, label_of, missing_for_submission, validate_elements
 from registry.domain.revisions import MAINTENANCE_FIELDS
-from tests.integration.test_registry_helpers import FULL
 
 DICTIONARIES = load_dictionaries()
 TODAY = date(2026, 11, 22)
@@ -116,7 +116,8 @@ def test_the_columns_are_the_fields_with_a_column_in_table_order_after_the_rows_
     assert [(c.header, c.note, c.required) for c in tabular.COLUMNS[1:]] == [
         (c.header, c.note, c.required) for _, c in with_column]
     assert len(set(tabular.HEADERS)) == len(tabular.HEADERS)
-    assert tabular.missing_headers([]) == ["来源编号", "事项名称", "简称", "事项类型", "业务警种", "服务类别", "区划代码"]
+    assert tabular.missing_headers([]) == [
+        "来源编号", "事项名称", "简称", "事项类型", "业务警种", "服务类别", "区划代码"]
 
 
 def test_an_entry_columns_note_names_the_entry_fields_in_their_order() -> None:

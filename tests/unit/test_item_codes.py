@@ -8,6 +8,7 @@ Every expected code below is a literal written by hand from the standard reading
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import re
 import sys
@@ -19,9 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pypinyin import Style, lazy_pinyin
 
-try:  # the suite normally runs from an editable install (make test); fall back to the source tree
-    import coding  # noqa: F401
-except ImportError:  # pragma: no cover - depends on how the venv was built
+# The suite normally runs from an editable install (make test); fall back to the source tree.
+if importlib.util.find_spec("coding") is None:  # pragma: no cover - depends on how the venv was built
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "coding"))
 
 from shared.errors import DomainError
@@ -506,7 +506,7 @@ def test_collision_sequence_replaces_the_last_two_characters() -> None:
 
 @pytest.mark.parametrize("sequence", [0, 100, -1, 1000])
 def test_collision_sequence_bounds(sequence: int) -> None:
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match="冲突序号应为1至99之间的整数") as caught:
         with_collision_sequence("014401150201HKQYSP000000", sequence)
     assert isinstance(caught.value, SequenceOutOfRangeError)
     assert rendered(caught.value)["code"] == "SEQUENCE_OUT_OF_RANGE"
@@ -514,9 +514,9 @@ def test_collision_sequence_bounds(sequence: int) -> None:
 
 @pytest.mark.parametrize("sequence", [True, 1.0, "1"])
 def test_sequences_must_be_integers(sequence: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="冲突序号应为1至99之间的整数"):
         with_collision_sequence("014401150201HKQYSP000000", sequence)  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="事项服务序号应为1至999之间的整数"):
         service_code("014401150201HKQYSP000000", sequence)  # type: ignore[arg-type]
 
 
@@ -528,7 +528,7 @@ def test_service_code() -> None:
 
 @pytest.mark.parametrize("sequence", [0, 1000, -5])
 def test_service_code_bounds(sequence: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="事项服务序号应为1至999之间的整数"):
         service_code("014401150201HKQYSP000000", sequence)
 
 
@@ -638,7 +638,8 @@ def test_decode_service_code_names_the_malformed_part(code: str, part: str) -> N
 
 
 # The name code memoises pypinyin's conversion per segment (for speed); it must read exactly as pypinyin does.
-_PYPINYIN_ALPHABET = _NAME_ALPHABET + "重庆长沙朝阳行长银行长城调查调解单于乐器音乐会计算机参差不齐和平暖和着急看着薄荷都市都是"
+_PYPINYIN_ALPHABET = (_NAME_ALPHABET + "重庆长沙朝阳行长银行长城调查调解单于乐器音乐会计算机"
+                      "参差不齐和平暖和着急看着薄荷都市都是")
 
 
 def _lazy_pinyin_letters(text: str) -> str:

@@ -10,19 +10,6 @@ from typing import Any
 
 import pytest
 
-from lifecycle.adapters.snapshots import state_from_json, state_to_json
-from lifecycle.domain.adjustments import Adjustment, AdjustmentKind, decide_adjustment
-from lifecycle.domain.errors import (
-    AdjustmentItemCancelledError,
-    AdjustmentShapeError,
-    IllegalTransitionError,
-    ReasonRequiredError,
-)
-from lifecycle.domain.events import EventType
-from lifecycle.domain.evolve import fold
-from lifecycle.domain.model import ItemState
-from lifecycle.domain.planning import CHINA_STANDARD_TIME, SCHEDULER_ACTOR, Plan, PlannedAction, decide_planned, plan
-from lifecycle.domain.vocabulary import Command, Phase, Step, SyncResult
 from tests.unit.test_lifecycle_domain import (
     CODE,
     ELEMENTS_V1,
@@ -38,6 +25,20 @@ from tests.unit.test_lifecycle_domain import (
     types,
     update_in_review,
 )
+
+from lifecycle.adapters.snapshots import state_from_json, state_to_json
+from lifecycle.domain.adjustments import Adjustment, AdjustmentKind, decide_adjustment
+from lifecycle.domain.errors import (
+    AdjustmentItemCancelledError,
+    AdjustmentShapeError,
+    IllegalTransitionError,
+    ReasonRequiredError,
+)
+from lifecycle.domain.events import EventType
+from lifecycle.domain.evolve import fold
+from lifecycle.domain.model import ItemState
+from lifecycle.domain.planning import CHINA_STANDARD_TIME, SCHEDULER_ACTOR, Plan, PlannedAction, decide_planned, plan
+from lifecycle.domain.vocabulary import Command, Phase, Step, SyncResult
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

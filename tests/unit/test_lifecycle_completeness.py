@@ -1,7 +1,7 @@
 """A forgotten step fails here, not in production: every lifecycle command, event type, state and error reaches
 every place it must (roles, labels, decide, HTTP, evolve, the contracts); errors are checked for every service in
-test_error_tables.py. Each failure names what is missing and the file to change. The recipe these tests guard is in docs/DEVELOPING.md ("A new lifecycle command",
-"A new lifecycle event type")."""
+test_error_tables.py. Each failure names what is missing and the file to change. The recipe these tests guard is in
+docs/DEVELOPING.md ("A new lifecycle command", "A new lifecycle event type")."""
 
 from __future__ import annotations
 
@@ -207,7 +207,7 @@ def test_every_other_word_the_views_show_has_a_label(labels: dict[Any, str], mem
 def test_every_maintainable_path_is_one_the_lifecycle_compares_at() -> None:
     """The lifecycle decides a maintenance revision by the paths changed_paths reports (top-level elements, and the
     fields of the service guide): a maintainable path deeper than that would never be recognised as changed alone."""
-    reported = set(changed_paths({}, {key: 1 for key in ITEM.keys}))
+    reported = set(changed_paths({}, dict.fromkeys(ITEM.keys, 1)))
     reported |= set(changed_paths({"service_guide": {}}, {"service_guide": dict.fromkeys(SERVICE_GUIDE.keys, 1)}))
     too_deep = sorted(MAINTAINABLE_PATHS - reported)
     assert not too_deep, (f"maintainable paths {too_deep} (shared/contracts/elements.py) are finer than "

@@ -15,6 +15,7 @@ import pytest
 
 from shared.dictionaries import load_dictionaries
 from shared.errors import RegionDeniedError
+from tests.integration.test_registry_helpers import FULL
 
 from registry.domain.decisions import (
     NewItem,
@@ -30,7 +31,6 @@ from registry.domain.errors import ElementsInvalidError, ItemCancelledError
 from registry.domain.problems import Problem
 from registry.domain.structure import Dependents, ReferencedItem, RelatedItems
 from registry.service_layer.imports.chunks import row_problems
-from tests.integration.test_registry_helpers import FULL
 
 DICTIONARIES = load_dictionaries()
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)

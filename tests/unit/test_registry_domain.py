@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.dictionaries import load_dictionaries
+from tests.integration.test_registry_helpers import FULL, MINIMAL
 
 from registry.domain.elements import ELEMENT_KEYS, missing_for_submission, validate_elements
 from registry.domain.events import phase_after
@@ -18,7 +19,6 @@ from registry.domain.revisions import changed_fields, diff, maintenance_problems
 from registry.domain.search import search_pattern, search_text
 from registry.domain.structure import ReferencedItem, check_dependents, check_references, find_serial_cycle
 from registry.domain.tabular import HEADERS, column_for, format_row, parse_row
-from tests.integration.test_registry_helpers import FULL, MINIMAL
 
 DICTIONARIES = load_dictionaries()
 TODAY = date(2026, 11, 22)
@@ -76,7 +76,7 @@ def test_every_required_draft_element_missing_is_reported_once() -> None:
 def test_legal_basis_out_of_rank_order_is_rejected_with_the_reason() -> None:
     raw = copy.deepcopy(FULL)
     raw["legal_basis"] = [raw["legal_basis"][2], raw["legal_basis"][0]]  # 规范性文件 before 法律
-    elements, problems = validate_elements(raw, DICTIONARIES, TODAY)
+    _elements, problems = validate_elements(raw, DICTIONARIES, TODAY)
     assert [(p.field, p.code) for p in problems] == [("legal_basis[1].rank", "LEGAL_BASIS_OUT_OF_ORDER")]
     assert "第2条“法律”不能排在第1条“规范性文件”之后" in problems[0].message
 
@@ -242,9 +242,10 @@ def test_a_row_written_and_read_back_gives_the_same_elements() -> None:
 
 
 def test_cells_as_people_type_them_are_understood() -> None:
-    cells = {"来源编号": 17, "事项名称": "居民身份证申领", "简称": "居民身份证申领", "事项类型": 7.0, "业务警种": "户政管理",
-             "服务类别": "01", "区划代码": 440115, "行使层级": "省级，地市级", "申请材料": "无", "收费": "免费",
-             "网办深度": "四级", "计划生效日期": "2027年1月1日", "服务对象": "自然人、法人"}
+    cells = {"来源编号": 17, "事项名称": "居民身份证申领", "简称": "居民身份证申领", "事项类型": 7.0,
+             "业务警种": "户政管理", "服务类别": "01", "区划代码": 440115, "行使层级": "省级，地市级",
+             "申请材料": "无", "收费": "免费", "网办深度": "四级", "计划生效日期": "2027年1月1日",
+             "服务对象": "自然人、法人"}
     parsed = parse_row(cells, DICTIONARIES)
     elements, problems = validate(parsed.elements)
     assert problems == {} and parsed.source_ref == "17"
@@ -255,20 +256,22 @@ def test_cells_as_people_type_them_are_understood() -> None:
 
 
 def test_unreadable_cells_are_problems_of_their_column() -> None:
-    parsed = parse_row({"来源编号": "x", "法定办结时限（工作日）": "二十天", "申请材料": "照片｜｜｜两份"}, DICTIONARIES)
+    parsed = parse_row({"来源编号": "x", "法定办结时限（工作日）": "二十天", "申请材料": "照片｜｜｜两份"},
+                       DICTIONARIES)
     assert {(p.field, p.code) for p in parsed.problems} == {
         ("service_guide.statutory_time_limit_days", "NOT_INTEGER"),
         ("service_guide.materials[0].copies", "NOT_INTEGER")}
-    assert column_for("service_guide.materials[0].copies").header == "申请材料"  # type: ignore[union-attr]
-    assert column_for("legal_basis[2].rank").header == "设定依据"  # type: ignore[union-attr]
+    materials, legal_basis = column_for("service_guide.materials[0].copies"), column_for("legal_basis[2].rank")
+    assert materials is not None and materials.header == "申请材料"
+    assert legal_basis is not None and legal_basis.header == "设定依据"
 
 
 # ---- search ---------------------------------------------------------------------------------------------------------
 def like(value: str, pattern: str) -> bool:
     """PostgreSQL LIKE with backslash escapes, for checking the patterns without a database."""
     regex = "".join(".*" if t == "%" else "." if t == "_" else re.escape(t[-1])
-                    for t in re.findall(r"\\.|%|_|.", pattern, flags=re.S))
-    return re.fullmatch(regex, value, flags=re.S) is not None
+                    for t in re.findall(r"\\.|%|_|.", pattern, flags=re.DOTALL))
+    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
 
 
 NAME_CHARS = st.sampled_from(list("户口迁移审批普通护照签发居民身份证机动车驾驶登记%_\\ AbC1"))
