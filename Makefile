@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test install bench clean
+.PHONY: dev test check install bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,15 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/shixiang dev
 
-## make test: every test (unit, integration on real PostgreSQL + broker, end-to-end through uvicorn processes).
-test: $(STAMP)
+## make test: the checkers (ruff, mypy, import contracts; docs/DEVELOPING.md "Checks"), then every test (unit,
+## integration on real PostgreSQL + broker, end-to-end through uvicorn processes).
+test: $(STAMP) check
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.e2e_publish_to_feed
