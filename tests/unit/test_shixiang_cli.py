@@ -3,9 +3,14 @@ running development suite without flags."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from shared.auth import ALL_REGIONS, verify_token
 from shixiang.cli import build_parser
+from shixiang.import_command import resolve_target
 
 
 def test_dev_takes_the_broker_port_from_shixiang_broker_port(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,3 +40,43 @@ def test_an_option_wins_over_the_environment_and_no_setting_keeps_the_defaults(
         monkeypatch.delenv(f"SHIXIANG_{name}_PORT", raising=False)
     args = build_parser().parse_args(["dev"])
     assert (args.broker_port, args.registry_port, args.sync_port) == (None, 8001, 8004)
+
+
+# ---- shixiang import: the development suite needs nothing but the file -------------------------------------------
+def dev_manifest(tmp_path: Path, *, environment: str = "development") -> Path:
+    path = tmp_path / "suite.json"
+    path.write_text(json.dumps({"registry": {"url": "http://127.0.0.1:18001", "env": {
+        "SHIXIANG_ENVIRONMENT": environment, "SHIXIANG_JWT_SECRET": "the-suite-secret-of-at-least-32-bytes!"}}}))
+    return path
+
+
+@pytest.fixture
+def no_target_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHIXIANG_REGISTRY_URL", raising=False)
+    monkeypatch.delenv("SHIXIANG_TOKEN", raising=False)
+
+
+@pytest.mark.usefixtures("no_target_in_environment")
+def test_import_without_flags_reaches_the_dev_suite_with_an_entry_token_for_every_region(tmp_path: Path) -> None:
+    url, token = resolve_target(None, None, dev_manifest(tmp_path))
+    assert url == "http://127.0.0.1:18001"
+    assert token is not None
+    principal = verify_token(token, "the-suite-secret-of-at-least-32-bytes!")
+    assert principal.roles == frozenset({"entry"}) and principal.regions == (ALL_REGIONS,)
+
+
+@pytest.mark.usefixtures("no_target_in_environment")
+def test_import_mints_no_token_for_another_registry_or_outside_development(tmp_path: Path) -> None:
+    assert resolve_target("https://registry.example", None, dev_manifest(tmp_path)) == ("https://registry.example",
+                                                                                       None)
+    assert resolve_target(None, None, dev_manifest(tmp_path, environment="production"))[1] is None
+    assert resolve_target(None, None, tmp_path / "absent.json") == (None, None)
+
+
+@pytest.mark.usefixtures("no_target_in_environment")
+def test_import_options_and_environment_win_over_the_dev_suite(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_target(None, "given", dev_manifest(tmp_path)) == ("http://127.0.0.1:18001", "given")
+    monkeypatch.setenv("SHIXIANG_TOKEN", "from-env")
+    monkeypatch.setenv("SHIXIANG_REGISTRY_URL", "http://elsewhere")
+    assert resolve_target(None, None, dev_manifest(tmp_path)) == ("http://elsewhere", "from-env")
