@@ -81,7 +81,7 @@ def test_make_dev_prints_urls_and_tokens_and_stops_every_child(tmp_path: Path, s
     assert processes_mentioning(f"127.0.0.1:{broker_port}") == []  # tansu
 
 
-# ---- restarting at once ------------------------------------------------------------------------------------------------
+# ---- restarting at once ---------------------------------------------------------------------------------------------
 TIME_WAIT = "06"  # the state column of /proc/net/tcp
 
 
