@@ -296,7 +296,8 @@ async def test_an_incomplete_draft_is_refused_at_submission_alone_and_in_a_batch
     refused = await h.command(incomplete, "submit", user="entry-gz", expect=422)
     assert refused["code"] == "ELEMENTS_INCOMPLETE"
     assert refused["message"] == ("第 1 版事项要素不完整，补全后才能提交审核"
-                                  "（缺少 2 项：legal_basis、service_guide.steps）")
+                                  "（缺少 2 项：设定依据、办事指南·办理流程）")
+    assert refused["details"]["missing"] == ["legal_basis", "service_guide.steps"]  # the paths, for programs
     complete = await h.drafted()
     report = (await h.call("POST", "/batches", user="entry-gz",
                            json={"command": "submit", "item_ids": [incomplete, complete]})).json()

@@ -26,7 +26,7 @@ ERRORS = ErrorTable({
         "事项当前处于{phase_label}（{step_label}），不能执行“{command_label}”；当前允许：{allowed_labels}"),
     FourEyesViolationError: ErrorSpec(
         403, "FOUR_EYES_VIOLATION", "审核人不能审核自己录入或提交的事项（第 {revision} 版）"),
-    ReasonRequiredError: ErrorSpec(422, "REASON_REQUIRED", "执行“{command}”必须填写原因"),
+    ReasonRequiredError: ErrorSpec(422, "REASON_REQUIRED", "执行“{command_label}”必须填写原因"),
     InvalidTestResultError: ErrorSpec(422, "INVALID_TEST_RESULT", "测试结果必须是 pass（通过）或 fail（未通过）"),
     AdjustmentShapeError: ErrorSpec(
         422, "ADJUSTMENT_INVALID",

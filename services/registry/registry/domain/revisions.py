@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from shared.contracts import PHASES
+from shared.contracts.elements import label_of
 from shared.contracts.vocabulary import MAINTAINABLE_PATHS
 
-from registry.domain.elements import ELEMENT_KEYS, label_of
+from registry.domain.elements import ELEMENT_KEYS
 from registry.domain.problems import Problem
 
 FORMING, PREPARING, ONLINE, OFFLINE, CANCELLED = PHASES
