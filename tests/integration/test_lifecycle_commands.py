@@ -501,6 +501,28 @@ async def test_the_list_filters_by_phase_region_types_and_code_and_pages_with_a_
                                                                                    "户口迁移审批", 1)
 
 
+async def test_the_list_searches_names_and_codes_with_q_and_takes_a_phase_by_its_chinese_name(h: Harness) -> None:
+    passport = await h.drafted({**HUKOU, "name": "普通护照签发", "short_name": "护照签发"})
+    hukou = await h.drafted()
+    online = await h.drafted({**HUKOU, "name": "居民身份证申领", "short_name": "身份证申领"})
+    await h.to_online(online, code="014401150203SFZSL0000000")
+
+    async def ids(**params: Any) -> set[str]:
+        return {r["item_id"] for r in (await h.call("GET", "/items", user="publisher-gz", params=params)).json()[
+            "items"]}
+
+    assert passport in await ids(q="护照") and hukou not in await ids(q="护照")
+    assert await ids(q="身份证") == {online}
+    assert await ids(q="01-440115-02-03-SFZSL") == {online}  # the code as printed, a prefix of it
+    assert await ids(q="014401150203sfz") == {online}
+    assert await ids(q="100%") == set()  # LIKE characters are text
+    assert await ids(phase="形成期") == await ids(phase="forming")
+    assert {passport, hukou} <= await ids(phase="形成期") and online not in await ids(phase="形成期")
+    assert await ids(phase="在线期") == {online}
+    unknown = (await h.call("GET", "/items", user="publisher-gz", expect=422, params={"phase": "上线期"})).json()
+    assert unknown["code"] == "UNKNOWN_PHASE" and "形成期（forming）" in unknown["message"]
+
+
 async def test_events_can_be_paged_by_version(h: Harness) -> None:
     item_id = await h.drafted()
     await h.to_testing(item_id)

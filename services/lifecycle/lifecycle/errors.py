@@ -14,6 +14,7 @@ from lifecycle.domain.errors import (
     ReasonRequiredError,
     StaleVersionError,
     UnknownItemVersionError,
+    UnknownPhaseError,
 )
 
 ERRORS = ErrorTable({
@@ -39,4 +40,5 @@ ERRORS = ErrorTable({
         "第 {revision} 版事项要素不完整，补全后才能提交审核（缺少 {count} 项：{missing_list}）"),
     UnknownItemVersionError: ErrorSpec(
         422, "UNKNOWN_ITEM_VERSION", "事项“{item_id}”没有第 {item_version} 版（当前为第 {version} 版）"),
+    UnknownPhaseError: ErrorSpec(422, "UNKNOWN_PHASE", "没有“{phase}”这一阶段；可选：{choices}"),
 })
