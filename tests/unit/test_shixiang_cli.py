@@ -4,13 +4,18 @@ running development suite without flags."""
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from shared.auth import ALL_REGIONS, verify_token
+from shared.infra import EmbeddedPostgres, free_port
 from shixiang.cli import build_parser
 from shixiang.import_command import resolve_target
+from shixiang.services import SERVICES
+from shixiang.suite import StartupError, Suite
 
 
 def test_dev_takes_the_broker_port_from_shixiang_broker_port(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,3 +85,27 @@ def test_import_options_and_environment_win_over_the_dev_suite(tmp_path: Path,
     monkeypatch.setenv("SHIXIANG_TOKEN", "from-env")
     monkeypatch.setenv("SHIXIANG_REGISTRY_URL", "http://elsewhere")
     assert resolve_target(None, None, dev_manifest(tmp_path)) == ("http://elsewhere", "from-env")
+
+
+# ---- start-up failures are one line -------------------------------------------------------------------------------
+def test_postgresql_failing_at_start_up_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(self: EmbeddedPostgres) -> EmbeddedPostgres:
+        raise subprocess.CalledProcessError(1, ["pg_ctl", "start"], stderr="FATAL: could not create lock file\n…")
+
+    monkeypatch.setattr(EmbeddedPostgres, "start", failing)
+    suite = Suite(root=tmp_path, ports={name: free_port() for name in SERVICES}, broker_port=free_port())
+    with pytest.raises(StartupError) as caught:
+        suite.start()
+    assert caught.value.message.startswith("PostgreSQL 启动失败")
+    assert "\n" not in caught.value.message and str(tmp_path) in caught.value.message
+
+
+def test_a_port_something_listens_on_is_named_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        suite = Suite(root=tmp_path, ports={**{name: free_port() for name in SERVICES}, "coding": taken})
+        with pytest.raises(StartupError) as caught:
+            suite.check_ports()
+    assert f"coding {taken}" in caught.value.message and "\n" not in caught.value.message
