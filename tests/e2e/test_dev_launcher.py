@@ -96,9 +96,16 @@ def lingering_in_time_wait(port: int) -> None:
             accepted, _ = server.accept()
             accepted.close()  # the server side closes first …
             assert client.recv(1) == b""  # … the client sees the end of the stream and closes too
-    states = {(int(line.split()[1].split(":")[1], 16), line.split()[3])
-              for line in Path("/proc/net/tcp").read_text().splitlines()[1:]}
-    assert (port, TIME_WAIT) in states
+    deadline = time.monotonic() + 5  # on loopback the last ACK is handled at once; this only bounds a surprise
+    while (port, TIME_WAIT) not in tcp_states() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (port, TIME_WAIT) in tcp_states()
+
+
+def tcp_states() -> set[tuple[int, str]]:
+    """(local port, state) of every IPv4 TCP socket, TIME_WAIT ones included."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return {(int(row[1].split(":")[1], 16), row[3]) for row in rows}
 
 
 def bound_without_reuse(port: int) -> bool:
