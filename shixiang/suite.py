@@ -196,6 +196,10 @@ class Suite:
 
 
 def _one_line(exc: BaseException) -> str:
-    """An exception as one line: its first non-empty line, with its type when it says nothing."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    """An exception as one line: a failed command's first line of error output (pg_ctl's own reason), else the
+    exception's first non-empty line, else its type."""
+    text = str(exc)
+    if isinstance(exc, subprocess.CalledProcessError) and exc.stderr:
+        text = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else str(exc.stderr)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__

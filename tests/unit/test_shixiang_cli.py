@@ -97,6 +97,7 @@ def test_postgresql_failing_at_start_up_is_one_clear_line(tmp_path: Path, monkey
     with pytest.raises(StartupError) as caught:
         suite.start()
     assert caught.value.message.startswith("PostgreSQL 启动失败")
+    assert "FATAL: could not create lock file" in caught.value.message  # pg_ctl's reason
     assert "\n" not in caught.value.message and str(tmp_path) in caught.value.message
 
 
