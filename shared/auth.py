@@ -16,6 +16,9 @@ import jwt
 from shared.errors import AuthenticationRequiredError, PermissionDeniedError, RegionDeniedError
 
 ROLES = ("entry", "reviewer", "tester", "publisher", "admin", "operator", "national")
+#: The roles by their Chinese names, for messages (the claims keep the English keys).
+ROLE_LABELS = {"entry": "录入", "reviewer": "审核", "tester": "测试", "publisher": "发布", "admin": "管理员",
+               "operator": "运维", "national": "国家平台"}
 ALGORITHM = "HS256"
 ALL_REGIONS = "*"  # the national platform and national operators: every region
 
@@ -30,7 +33,8 @@ class Principal:
         """Pass when the caller holds any of ``allowed`` (admin holds every role)."""
         if "admin" in self.roles or self.roles.intersection(allowed):
             return
-        raise PermissionDeniedError(required="/".join(allowed), roles=sorted(self.roles))
+        raise PermissionDeniedError(required="/".join(allowed), roles=sorted(self.roles),
+                                    required_labels="、".join(ROLE_LABELS.get(role, role) for role in allowed))
 
     def may_access_region(self, region_code: str) -> bool:
         return any(prefix == ALL_REGIONS or region_code.startswith(prefix) for prefix in self.regions)

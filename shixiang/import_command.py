@@ -2,7 +2,10 @@
 
 It speaks only the public API (``POST /registry/v1/imports``, ``GET /registry/v1/imports/{job}``). The registry URL
 comes from ``--url``, ``SHIXIANG_REGISTRY_URL`` or the running development suite's manifest; the bearer token from
-``--token`` or ``SHIXIANG_TOKEN`` (``shixiang token --sub NAME --roles entry --regions 4401`` mints one)."""
+``--token`` or ``SHIXIANG_TOKEN`` (``shixiang token --sub NAME --roles entry --regions 4401`` mints one), and against
+the development suite, when neither is given, a development token of the entry role for every region, minted with
+the suite's development secret (from its manifest) as ``shixiang token`` does: ``shixiang import FILE`` needs nothing
+more there."""
 
 from __future__ import annotations
 
@@ -17,26 +20,34 @@ from typing import Any, TextIO
 
 import httpx
 
+from shared.auth import ALL_REGIONS, mint_token
+from shared.settings import DEVELOPMENT_JWT_SECRET
+
 CONTENT_TYPES = {".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".csv": "text/csv",
                  ".ndjson": "application/x-ndjson", ".jsonl": "application/x-ndjson"}
 BAR_WIDTH = 30
+#: Who imports against the development suite when no token is given.
+DEV_IMPORTER = "dev-importer"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="xlsx, csv (UTF-8 or GB18030) or ndjson item list")
     parser.add_argument("--url", help="registry base URL (default: SHIXIANG_REGISTRY_URL or the dev suite)")
-    parser.add_argument("--token", help="bearer token (default: SHIXIANG_TOKEN)")
+    parser.add_argument("--token", help="bearer token (default: SHIXIANG_TOKEN, or against the dev suite a "
+                                             "development token of the entry role)")
     parser.add_argument("--format", choices=("xlsx", "csv", "ndjson"), help="override format detection")
     parser.add_argument("--errors", type=int, default=20, help="row errors to print at the end (default 20)")
 
 
 def run(args: argparse.Namespace, *, manifest: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Exit code 0: every row imported; 1: some rows reported; 2: the file was refused or the job failed."""
-    url = args.url or os.environ.get("SHIXIANG_REGISTRY_URL") or _manifest_url(manifest)
-    token = args.token or os.environ.get("SHIXIANG_TOKEN")
+    url, token = resolve_target(args.url, args.token, manifest)
     if not url or not token:
-        print("需要 --url 和 --token（或 SHIXIANG_REGISTRY_URL、SHIXIANG_TOKEN 环境变量）", file=err)
+        print("需要 --url 和 --token（或 SHIXIANG_REGISTRY_URL、SHIXIANG_TOKEN 环境变量），"
+              "或先用 make dev 启动开发环境", file=err)
         return 2
+    if not (args.token or os.environ.get("SHIXIANG_TOKEN")):
+        print(f"使用开发环境令牌：{DEV_IMPORTER}（录入，全部区划）", file=err)
     headers = {"Authorization": f"Bearer {token}",
                "Content-Type": CONTENT_TYPES.get(args.file.suffix.lower(), "application/octet-stream")}
     params = {"filename": args.file.name, **({"format": args.format} if args.format else {})}
@@ -82,10 +93,27 @@ def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
             yield piece
 
 
-def _manifest_url(manifest: Path) -> str | None:
+def resolve_target(url: str | None, token: str | None, manifest: Path) -> tuple[str | None, str | None]:
+    """The registry URL and bearer token: the options, else ``SHIXIANG_REGISTRY_URL`` / ``SHIXIANG_TOKEN``, else
+    the running development suite's (its manifest names the URL; a token is minted with its development secret,
+    only when the registry to reach is that suite's and it runs in development)."""
+    registry = _manifest_registry(manifest)
+    dev_url = registry.get("url")
+    url = url or os.environ.get("SHIXIANG_REGISTRY_URL") or dev_url
+    token = token or os.environ.get("SHIXIANG_TOKEN")
+    env = registry.get("env", {})
+    at_dev_suite = url is not None and dev_url is not None and url.rstrip("/") == dev_url.rstrip("/")
+    if token is None and at_dev_suite and env.get("SHIXIANG_ENVIRONMENT") == "development":
+        token = mint_token(env.get("SHIXIANG_JWT_SECRET", DEVELOPMENT_JWT_SECRET), subject=DEV_IMPORTER,
+                           roles=["entry"], regions=[ALL_REGIONS])
+    return url, token
+
+
+def _manifest_registry(manifest: Path) -> dict[str, Any]:
     if not manifest.exists():
-        return None
-    return json.loads(manifest.read_text()).get("registry", {}).get("url")
+        return {}
+    registry: dict[str, Any] = json.loads(manifest.read_text()).get("registry", {})
+    return registry
 
 
 def _message(response: httpx.Response) -> str:

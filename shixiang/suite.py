@@ -40,6 +40,16 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+class StartupError(RuntimeError):
+    """The suite could not start: ``message`` is the one line ``shixiang dev`` prints (Chinese, with English),
+    ``detail`` what a test or a log wants besides (a service's log tail)."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message + (f"\n{detail}" if detail else ""))
+        self.message = message
+        self.detail = detail
+
+
 @dataclass
 class Suite:
     root: Path
@@ -62,19 +72,35 @@ class Suite:
     # ---- lifecycle --------------------------------------------------------------------------------------------
     def start(self) -> Suite:
         self.logs.mkdir(parents=True, exist_ok=True)
-        taken = [f"{n}:{p}" for n, p in self.ports.items() if not port_is_free(p)]
-        if taken:
-            raise RuntimeError(f"ports already in use: {', '.join(taken)} (another suite running? choose other ports)")
-        self.postgres.start()
-        for entry in SERVICES.values():
-            self.postgres.create_database(entry.database)
+        self.check_ports()
+        try:
+            self.postgres.start()
+            for entry in SERVICES.values():
+                self.postgres.create_database(entry.database)
+        except Exception as exc:
+            raise StartupError(f"PostgreSQL 启动失败（PostgreSQL did not start）：{_one_line(exc)}；"
+                               f"数据目录 {self.postgres.data_dir}") from exc
         port = self.broker_port or (9092 if port_is_free(9092) else free_port())
-        self.broker = EmbeddedBroker(port, log_path=self.logs / "broker.log").start()
+        try:
+            self.broker = EmbeddedBroker(port, log_path=self.logs / "broker.log").start(check_port=False)
+        except Exception as exc:
+            raise StartupError(f"Kafka 代理（Tansu）启动失败（the broker did not start）：{_one_line(exc)}；"
+                               f"日志 {self.logs / 'broker.log'}") from exc
         for name in SERVICES:
             self.start_service(name)
         self.wait_ready()
         self.write_manifest()
         return self
+
+    def check_ports(self) -> None:
+        """Every port the suite will listen on must be free, checked as its servers bind (``port_is_free``): a port
+        that only lingers in TIME_WAIT after the last run is free; one something listens on is not."""
+        wanted = {**self.ports, **({"broker": self.broker_port} if self.broker_port else {})}
+        taken = [f"{name} {port}" for name, port in wanted.items() if not port_is_free(port)]
+        if taken:
+            raise StartupError(
+                f"端口已被占用（port in use）：{'、'.join(taken)}。是否已有一套在运行？请先停止它，或换端口："
+                "shixiang dev --<service>-port / --broker-port，或 SHIXIANG_<SERVICE>_PORT")
 
     def stop(self) -> None:
         for name in list(self.processes):
@@ -122,15 +148,16 @@ class Suite:
             while True:
                 process = self.processes[name]
                 if process.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {process.returncode}; see {self.logs / (name + '.log')}:\n"
-                                       + self.log_tail(name))
+                    raise StartupError(f"{name} 启动失败，退出码 {process.returncode}（{name} exited）；"
+                                       f"日志 {self.logs / (name + '.log')}", self.log_tail(name))
                 try:
                     if httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{name} not ready after {timeout_s}s:\n{self.log_tail(name)}")
+                    raise StartupError(f"{name} 在 {timeout_s:g} 秒内未就绪（{name} not ready）；"
+                                       f"日志 {self.logs / (name + '.log')}", self.log_tail(name))
                 time.sleep(0.1)
 
     def log_tail(self, name: str, lines: int = 40) -> str:
@@ -166,3 +193,13 @@ class Suite:
                   f"  curl -s -X POST {self.url('registry')}/registry/v1/items -H 'Content-Type: application/json' \\",
                   "    -H \"Authorization: Bearer <entry-gz token>\" -d @docs/examples/hukou.json", ""]
         return "\n".join(lines)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line: a failed command's first line of error output (pg_ctl's own reason), else the
+    exception's first non-empty line, else its type."""
+    text = str(exc)
+    if isinstance(exc, subprocess.CalledProcessError) and exc.stderr:
+        text = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else str(exc.stderr)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

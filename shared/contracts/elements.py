@@ -21,6 +21,7 @@ regions: ``shared/data/dictionaries``) as their codes."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -457,4 +458,25 @@ def walk(shape: Shape = ITEM, prefix: str = "") -> Iterator[tuple[str, Field]]:
         yield path, f
         if f.shape is not None:
             yield from walk(f.shape, path + ".")
+
+
+def _label_tree(shape: Shape) -> dict[str, tuple[str, dict[str, Any]]]:
+    return {f.key: (f.label, _label_tree(f.shape) if f.shape is not None else {}) for f in shape.fields}
+
+
+_LABEL_TREE = _label_tree(ITEM)
+_INDEXED = re.compile(r"(\w+)\[(\d+)\]")
+
+
+def label_of(path: str) -> str:
+    """The Chinese name of a field path, for every message a person reads (the path itself stays in machine-readable
+    fields): ``legal_basis[2].rank`` → ``设定依据第3条·层级``. A key the table does not know is shown as it is."""
+    parts = []
+    node = _LABEL_TREE
+    for segment in path.split("."):
+        match = _INDEXED.fullmatch(segment)
+        key = match[1] if match else segment
+        label, node = node.get(key, (key, {}))
+        parts.append(f"{label}第{int(match[2]) + 1}条" if match else label)
+    return "·".join(parts)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.infra import free_port
+from shared.infra import free_port, port_is_free
 from shixiang.services import SERVICES
+from shixiang.suite import Suite
 
 pytestmark = pytest.mark.e2e
 
@@ -77,3 +79,91 @@ def test_make_dev_prints_urls_and_tokens_and_stops_every_child(tmp_path: Path, s
     assert processes_mentioning(str(root)) == []  # postgres -D <root>/pg
     assert [p for port in ports.values() for p in processes_mentioning(f"--port {port}")] == []  # uvicorn
     assert processes_mentioning(f"127.0.0.1:{broker_port}") == []  # tansu
+
+
+# ---- restarting at once ---------------------------------------------------------------------------------------------
+TIME_WAIT = "06"  # the state column of /proc/net/tcp
+
+
+def lingering_in_time_wait(port: int) -> None:
+    """Leave the port as a stopped suite leaves it when a client (a feed long-poll) was still connected: the server
+    closed its side first, so the server's end of the connection lingers in TIME_WAIT, and nothing listens."""
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = server.accept()
+            accepted.close()  # the server side closes first …
+            assert client.recv(1) == b""  # … the client sees the end of the stream and closes too
+    deadline = time.monotonic() + 5  # on loopback the last ACK is handled at once; this only bounds a surprise
+    while (port, TIME_WAIT) not in tcp_states() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (port, TIME_WAIT) in tcp_states()
+
+
+def tcp_states() -> set[tuple[int, str]]:
+    """(local port, state) of every IPv4 TCP socket, TIME_WAIT ones included."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return {(int(row[1].split(":")[1], 16), row[3]) for row in rows}
+
+
+def bound_without_reuse(port: int) -> bool:
+    """What the launcher checked before: a bind without SO_REUSEADDR."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_a_port_lingering_in_time_wait_is_free_for_the_suite(tmp_path: Path) -> None:
+    port = free_port()
+    lingering_in_time_wait(port)
+    assert not bound_without_reuse(port)  # what made `make dev` refuse to start for up to a minute
+    assert port_is_free(port)
+    Suite(root=tmp_path, ports={**{n: free_port() for n in SERVICES}, "sync": port}).check_ports()  # no error
+
+
+def test_make_dev_starts_again_at_once_on_ports_its_last_run_left_in_time_wait(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in SERVICES}
+    broker_port = free_port()
+    for port in [*ports.values(), broker_port]:
+        lingering_in_time_wait(port)
+    args = [sys.executable, "-m", "shixiang.cli", "dev", "--root", str(tmp_path / "dev"),
+            "--broker-port", str(broker_port)]
+    for name, port in ports.items():
+        args += [f"--{name}-port", str(port)]
+    launcher = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    output: list[str] = []
+    try:
+        assert launcher.stdout is not None
+        for line in launcher.stdout:
+            output.append(line)
+            if "suite is up" in line or "无法启动" in line:
+                break
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        rest, _ = launcher.communicate(timeout=60)
+    assert "suite is up" in "".join(output), "".join(output) + rest
+
+
+def test_make_dev_on_a_port_in_use_says_so_in_one_line_and_exits_non_zero(tmp_path: Path) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        ports = {**{name: free_port() for name in SERVICES}, "lifecycle": taken}
+        args = [sys.executable, "-m", "shixiang.cli", "dev", "--root", str(tmp_path / "dev"),
+                "--broker-port", str(free_port())]
+        for name, port in ports.items():
+            args += [f"--{name}-port", str(port)]
+        result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1, result.stderr
+    assert "端口已被占用" in errors[0] and f"lifecycle {taken}" in errors[0]
+    assert processes_mentioning(str(tmp_path / "dev")) == []  # nothing was started, or it was stopped

@@ -156,3 +156,19 @@ def _token(client: SuiteClient, sub: str, roles: list[str], regions: list[str]) 
     from shared.settings import DEVELOPMENT_JWT_SECRET
 
     return mint_token(DEVELOPMENT_JWT_SECRET, subject=sub, roles=roles, regions=regions)
+
+
+async def test_every_service_serves_its_api_docs_with_no_asset_from_another_host(suite: Suite) -> None:
+    # Government networks are often offline: Swagger UI and ReDoc must not load anything from a CDN.
+    async with httpx.AsyncClient() as http:
+        for name in suite.ports:
+            for page in ("/docs", "/redoc"):
+                response = await http.get(f"{suite.url(name)}{page}")
+                assert response.status_code == 200, (name, page)
+                html = response.text
+                assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html), (name, page, html)
+                assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+                assert any(a.endswith(".js") for a in assets), (name, page, html)
+                for asset in assets:
+                    served = await http.get(f"{suite.url(name)}{asset}")
+                    assert served.status_code == 200 and served.content, (name, asset)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -91,3 +92,19 @@ async def test_shixiang_import_loads_a_filled_in_template_with_a_progress_bar(su
     assert "第 5 行  事项类型  UNKNOWN_CODE" in run.stdout
     again = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=120, check=False)
     assert "新建 0" in again.stdout and "未变 3" in again.stdout
+
+
+async def test_shixiang_import_needs_nothing_but_the_file_against_the_running_dev_suite(
+        suite: Suite, client: SuiteClient, tmp_path: Path) -> None:
+    template = await client.call("GET", "registry", "/registry/v1/imports/template.xlsx", user="entry-gz")
+    book = openpyxl.load_workbook(io.BytesIO(template.content))
+    book["事项清单"].append(format_row("NOFLAGS-1", {**HUKOU, "name": "户口簿补领", "short_name": "户口簿补领"},
+                                    load_dictionaries(), {}))
+    path = tmp_path / "清单.xlsx"
+    book.save(path)
+    env = {k: v for k, v in os.environ.items() if k not in ("SHIXIANG_REGISTRY_URL", "SHIXIANG_TOKEN")}
+    run = await asyncio.to_thread(  # the suite's manifest (suite.json) is where `shixiang dev` leaves it
+        subprocess.run, [sys.executable, "-m", "shixiang.cli", "import", str(path)], capture_output=True, text=True,
+        timeout=120, check=False, env={**env, "SHIXIANG_DEV_ROOT": str(suite.root)})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "新建 1" in run.stdout

@@ -296,7 +296,8 @@ async def test_an_incomplete_draft_is_refused_at_submission_alone_and_in_a_batch
     refused = await h.command(incomplete, "submit", user="entry-gz", expect=422)
     assert refused["code"] == "ELEMENTS_INCOMPLETE"
     assert refused["message"] == ("第 1 版事项要素不完整，补全后才能提交审核"
-                                  "（缺少 2 项：legal_basis、service_guide.steps）")
+                                  "（缺少 2 项：设定依据、办事指南·办理流程）")
+    assert refused["details"]["missing"] == ["legal_basis", "service_guide.steps"]  # the paths, for programs
     complete = await h.drafted()
     report = (await h.call("POST", "/batches", user="entry-gz",
                            json={"command": "submit", "item_ids": [incomplete, complete]})).json()
@@ -498,6 +499,28 @@ async def test_the_list_filters_by_phase_region_types_and_code_and_pages_with_a_
     row = next(r for r in (await listing(phase="online"))["items"] if r["item_id"] == online[0])
     assert (row["phase"], row["step"], row["name"], row["published_revision"]) == ("online", "published",
                                                                                    "户口迁移审批", 1)
+
+
+async def test_the_list_searches_names_and_codes_with_q_and_takes_a_phase_by_its_chinese_name(h: Harness) -> None:
+    passport = await h.drafted({**HUKOU, "name": "普通护照签发", "short_name": "护照签发"})
+    hukou = await h.drafted()
+    online = await h.drafted({**HUKOU, "name": "居民身份证申领", "short_name": "身份证申领"})
+    await h.to_online(online, code="014401150203SFZSL0000000")
+
+    async def ids(**params: Any) -> set[str]:
+        return {r["item_id"] for r in (await h.call("GET", "/items", user="publisher-gz", params=params)).json()[
+            "items"]}
+
+    assert passport in await ids(q="护照") and hukou not in await ids(q="护照")
+    assert await ids(q="身份证") == {online}
+    assert await ids(q="01-440115-02-03-SFZSL") == {online}  # the code as printed, a prefix of it
+    assert await ids(q="014401150203sfz") == {online}
+    assert await ids(q="100%") == set()  # LIKE characters are text
+    assert await ids(phase="形成期") == await ids(phase="forming")
+    assert {passport, hukou} <= await ids(phase="形成期") and online not in await ids(phase="形成期")
+    assert await ids(phase="在线期") == {online}
+    unknown = (await h.call("GET", "/items", user="publisher-gz", expect=422, params={"phase": "上线期"})).json()
+    assert unknown["code"] == "UNKNOWN_PHASE" and "形成期（forming）" in unknown["message"]
 
 
 async def test_events_can_be_paged_by_version(h: Harness) -> None:

@@ -212,6 +212,26 @@ async def test_a_change_to_a_published_item_becomes_a_pending_revision(api: Regi
     assert settled["published"]["revision"] == 2 and settled["pending"] is None
 
 
+async def test_a_change_answers_the_path_it_took_and_hints_at_a_maintenance_sent_as_an_update(
+        api: RegistryClient) -> None:
+    item = await api.create(FULL)
+    renamed = {**FULL, "name": "户口迁入审批"}
+    draft = (await api.revise(item["item_id"], renamed, 1)).json()
+    assert (draft["path"], draft["hint"]) == ("draft", None) and draft["path_label"].startswith("修改")
+    await api.lifecycle(item["item_id"], PUBLISHED, 7, phase="online", revision=2, elements=renamed)
+    moved = copy.deepcopy(renamed)
+    moved["service_guide"]["place"] = "南沙区政务服务中心二楼"
+    update = (await api.revise(item["item_id"], moved, 2)).json()
+    assert update["path"] == "update" and update["path_label"].startswith("更新")
+    assert "maintenance=true" in update["hint"] and "办事指南·办理地点" in update["hint"]
+    assert (await stream(api, item["item_id"]))[-1].data["maintenance"] is False  # the path is what was asked
+    moved["service_guide"]["hours"] = "工作日 8:30-17:30"
+    fixed = (await api.revise(item["item_id"], moved, 3, params={"maintenance": "true"})).json()
+    assert (fixed["path"], fixed["hint"]) == ("maintenance", None) and fixed["path_label"].startswith("维护")
+    same = (await api.revise(item["item_id"], moved, 4)).json()
+    assert (same["path"], same["revision"]) == ("unchanged", 4)
+
+
 async def test_a_cancelled_item_cannot_change(api: RegistryClient) -> None:
     item = await api.create(FULL)
     await api.lifecycle(item["item_id"], "lifecycle.item.cancelled.v1", 2, phase="cancelled", reason="职能调整")

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from shared import contracts
 from shared.contracts import elements as spec
-from shared.contracts.elements import Column, Field, InCell, NoColumn, NotPublished, Published, Shape, Text
+from shared.contracts.elements import Column, Field, InCell, NoColumn, NotPublished, Published, Shape, Text, label_of
 from shared.contracts.feed import PublishedElements, published_model_of
 from shared.dictionaries import Dictionaries, load_dictionaries
 from tests.integration.test_registry_helpers import FULL
@@ -22,7 +22,7 @@ from tests.integration.test_registry_helpers import FULL
 from registry.adapters.schemas import ItemElements, model_of
 from registry.bootstrap import create_app
 from registry.domain import elements, tabular
-from registry.domain.elements import RULES, compile_plan, label_of, missing_for_submission, validate_elements
+from registry.domain.elements import RULES, compile_plan, missing_for_submission, validate_elements
 from registry.domain.revisions import MAINTENANCE_FIELDS
 
 DICTIONARIES = load_dictionaries()

@@ -257,7 +257,7 @@ def test_an_incomplete_revision_cannot_be_submitted_for_review() -> None:
     with pytest.raises(ElementsIncompleteError) as caught:
         story.when(Command.submit, "bob")
     assert caught.value.context == {"revision": 1, "missing": ["competent_department", "legal_basis"], "count": 2,
-                                    "missing_list": "competent_department、legal_basis"}
+                                    "missing_list": "主管部门、设定依据"}
     assert len(story.events) == 1
     story.when_revision(2, elements=ELEMENTS_V2, missing=[])  # completed in the registry
     assert types(story.when(Command.submit, "bob")) == [EventType.SUBMITTED]
@@ -345,7 +345,7 @@ def test_a_rejection_must_say_why(reason: str | None) -> None:
     story = in_review()
     with pytest.raises(ReasonRequiredError) as caught:
         decide(story.state, ItemCommand(Command.reject, reason=reason), actor="carol", now=T0)
-    assert caught.value.context == {"command": "reject"}
+    assert caught.value.context == {"command": "reject", "command_label": "审核退回"}
 
 
 def test_a_rejection_returns_the_item_to_entry_with_the_reason_recorded() -> None:

@@ -18,11 +18,15 @@ from shared.errors import RegionDeniedError
 from tests.integration.test_registry_helpers import FULL
 
 from registry.domain.decisions import (
+    CHANGE_PATH_LABELS,
+    ChangePath,
     NewItem,
     NewRevision,
     Refused,
     Unchanged,
+    change_path,
     decide_revision,
+    maintenance_hint,
     read_source_ref,
     source_ref_change_problems,
 )
@@ -175,6 +179,46 @@ def test_a_maintenance_fix_may_not_touch_substance_and_is_reported_with_the_rule
     assert {(p.field, p.code) for p in decision.problems} == {
         ("service_guide.promised_time_limit_days", "MAINTENANCE_NOT_ALLOWED"), ("tier", "MAINTENANCE_NOT_ALLOWED"),
         ("parent_item_id", "MAINTENANCE_NOT_ALLOWED"), ("parent_item_id", "REFERENCE_NOT_FOUND")}
+
+
+# ---- which path a change took, and a 维护 that was not asked as one ------------------------------------------------
+PLACE_MOVED = {"service_guide.place": "南沙区政务服务中心二楼"}
+
+
+@pytest.mark.parametrize(("phase", "maintenance", "path"), [
+    ("forming", False, ChangePath.draft), ("preparing", False, ChangePath.draft),
+    ("online", False, ChangePath.update), ("offline", False, ChangePath.update),
+    ("online", True, ChangePath.maintenance), ("preparing", True, ChangePath.maintenance),
+    ("forming", True, ChangePath.draft),  # nothing reviewed yet: the lifecycle takes it as an ordinary revision
+])
+def test_a_change_says_which_path_it_took(phase: str, maintenance: bool, path: ChangePath) -> None:
+    decision = decide_revision(Stored(phase=phase), with_changes(**PLACE_MOVED), nothing_around(), now=T0,
+                               maintenance=maintenance)
+    assert change_path(decision, phase) is path
+    assert CHANGE_PATH_LABELS[path]
+
+
+def test_unchanged_content_takes_no_path() -> None:
+    decision = decide_revision(Stored(phase="online"), copy.deepcopy(ELEMENTS), nothing_around(), now=T0)
+    assert change_path(decision, "online") is ChangePath.unchanged
+
+
+@pytest.mark.parametrize("phase", ["preparing", "online", "offline"])
+def test_a_maintenance_only_change_sent_as_an_update_hints_that_it_could_have_been_a_maintenance(phase: str) -> None:
+    path = ChangePath.update if phase != "preparing" else ChangePath.draft
+    hint = maintenance_hint(ELEMENTS, with_changes(**PLACE_MOVED), phase=phase, path=path)
+    assert hint is not None and "maintenance=true" in hint and "办事指南·办理地点" in hint
+
+
+@pytest.mark.parametrize(("phase", "changes", "path"), [
+    ("online", {"name": "户口迁入审批"}, ChangePath.update),  # substance: an update indeed
+    ("online", PLACE_MOVED, ChangePath.maintenance),  # asked as a 维护 already
+    ("forming", PLACE_MOVED, ChangePath.draft),  # never reviewed: nothing to keep in force
+    ("online", {}, ChangePath.unchanged),
+])
+def test_no_hint_where_a_maintenance_would_not_do_or_was_asked(phase: str, changes: dict[str, Any],
+                                                              path: ChangePath) -> None:
+    assert maintenance_hint(ELEMENTS, with_changes(**changes), phase=phase, path=path) is None
 
 
 # ---- the rules between items, on what was loaded ------------------------------------------------------------------

@@ -24,7 +24,7 @@ from coding.domain.errors import (
 ERRORS = ErrorTable({
     **COMMON_ERRORS,
     CodeElementsInvalidError: ErrorSpec(422, "CODE_ELEMENTS_INVALID", "编码要素无效，无法生成事项编码"),
-    MalformedCodeError: ErrorSpec(422, "MALFORMED_CODE", "编码格式错误（{part}）：{reason}"),
+    MalformedCodeError: ErrorSpec(422, "MALFORMED_CODE", "编码格式错误：{reason}"),
     # Never answered by itself: preview and allocation list it among the elements' problems (with this code).
     EmptyNameCodeError: ErrorSpec(422, "EMPTY_NAME_CODE", "{reason}"),
     # The service makes every sequence itself: one out of range is a bug, named here.

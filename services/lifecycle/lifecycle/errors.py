@@ -14,6 +14,7 @@ from lifecycle.domain.errors import (
     ReasonRequiredError,
     StaleVersionError,
     UnknownItemVersionError,
+    UnknownPhaseError,
 )
 
 ERRORS = ErrorTable({
@@ -26,7 +27,7 @@ ERRORS = ErrorTable({
         "事项当前处于{phase_label}（{step_label}），不能执行“{command_label}”；当前允许：{allowed_labels}"),
     FourEyesViolationError: ErrorSpec(
         403, "FOUR_EYES_VIOLATION", "审核人不能审核自己录入或提交的事项（第 {revision} 版）"),
-    ReasonRequiredError: ErrorSpec(422, "REASON_REQUIRED", "执行“{command}”必须填写原因"),
+    ReasonRequiredError: ErrorSpec(422, "REASON_REQUIRED", "执行“{command_label}”必须填写原因"),
     InvalidTestResultError: ErrorSpec(422, "INVALID_TEST_RESULT", "测试结果必须是 pass（通过）或 fail（未通过）"),
     AdjustmentShapeError: ErrorSpec(
         422, "ADJUSTMENT_INVALID",
@@ -39,4 +40,5 @@ ERRORS = ErrorTable({
         "第 {revision} 版事项要素不完整，补全后才能提交审核（缺少 {count} 项：{missing_list}）"),
     UnknownItemVersionError: ErrorSpec(
         422, "UNKNOWN_ITEM_VERSION", "事项“{item_id}”没有第 {item_version} 版（当前为第 {version} 版）"),
+    UnknownPhaseError: ErrorSpec(422, "UNKNOWN_PHASE", "没有“{phase}”这一阶段；可选：{choices}"),
 })

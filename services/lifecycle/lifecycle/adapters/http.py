@@ -18,7 +18,7 @@ from lifecycle.adapters.views import chain_view, event_view, state_view
 from lifecycle.domain.adjustments import Adjustment, AdjustmentKind
 from lifecycle.domain.decide import ItemCommand
 from lifecycle.domain.model import ItemState
-from lifecycle.domain.vocabulary import PHASE_LABELS, STEP_LABELS, Command, UnpublishKind
+from lifecycle.domain.vocabulary import PHASE_LABELS, STEP_LABELS, Command, Phase, UnpublishKind, phase_named
 from lifecycle.errors import ERRORS
 from lifecycle.service_layer.adjustments import Adjustments
 from lifecycle.service_layer.batches import BatchCommands, BatchReport
@@ -27,6 +27,8 @@ from lifecycle.service_layer.items import LifecycleService
 router = APIRouter(prefix="/lifecycle/v1", tags=["lifecycle 事项生命周期"], responses=error_responses(ERRORS))
 
 MAX_BATCH_ITEMS = 10_000
+PHASE_QUERY_DOC = "生命周期阶段，英文值或中文名均可：" + "、".join(
+    f"{phase.value} / {PHASE_LABELS[phase]}" for phase in Phase) + "；其他值返回 422 UNKNOWN_PHASE"
 
 
 # Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per
@@ -197,10 +199,10 @@ async def verify_item(item_id: str, svc: LifecycleDep, principal: CurrentPrincip
     return chain_view(await svc.verify(item_id, principal))
 
 
-@router.get("/items", summary="按阶段、区划、警种、事项类型、编码等列出事项（投影，游标分页）")
+@router.get("/items", summary="按阶段、区划、警种、事项类型、编码或名称搜索（q）列出事项（投影，游标分页）")
 async def list_items(
     svc: LifecycleDep, principal: CurrentPrincipal,
-    phase: Annotated[str | None, Query(description="forming/preparing/online/offline/cancelled")] = None,
+    phase: Annotated[str | None, Query(description=PHASE_QUERY_DOC)] = None,
     step: Annotated[str | None, Query(description="子状态，如 in_review、update_in_review")] = None,
     region: Annotated[str | None, Query(description="区划代码前缀")] = None,
     police_type: Annotated[str | None, Query(description="业务警种编码")] = None,
@@ -209,11 +211,14 @@ async def list_items(
     code: Annotated[str | None, Query(description="事项编码（前缀）")] = None,
     name: Annotated[str | None, Query(description="事项名称包含")] = None,
     pending_update: Annotated[bool | None, Query(description="true：只列有待更新版本的事项")] = None,
+    q: Annotated[str | None, Query(max_length=100, description=(
+        "搜索：事项名称或简称包含的文字（如 护照），或事项编码（前缀，可带连字符，如 01-440115）"))] = None,
     cursor: Annotated[str | None, Query(description="上一页最后一个 item_id")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    filters = ListFilter(phase=phase, step=step, region=region, police_type=police_type, item_type=item_type,
-                         service_category=service_category, code=code, name=name, pending_update=pending_update)
+    filters = ListFilter(phase=phase_named(phase).value if phase else None, step=step, region=region,
+                         police_type=police_type, item_type=item_type, service_category=service_category, code=code,
+                         name=name, pending_update=pending_update, q=q)
     rows = await svc.list(principal, filters, after=cursor, limit=limit)
     for row in rows:
         row["updated_at"] = row["updated_at"].isoformat()

@@ -27,6 +27,7 @@ class ListFilter:
     code: str | None = None  # prefix
     name: str | None = None  # substring
     pending_update: bool | None = None
+    q: str | None = None  # the name or short name containing it, or the item code (as printed, hyphens allowed)
 
 
 async def list_items(conn: AsyncConnection, regions: tuple[str, ...], filters: ListFilter, *, after: str | None,
@@ -45,6 +46,11 @@ async def list_items(conn: AsyncConnection, regions: tuple[str, ...], filters: L
         query = query.where(t.c.code.startswith(filters.code, autoescape=True))
     if filters.name:
         query = query.where(t.c.name.contains(filters.name, autoescape=True))
+    if filters.q and filters.q.strip():
+        q = filters.q.strip()
+        code = q.replace("-", "").replace(" ", "").upper()
+        query = query.where(or_(t.c.name.icontains(q, autoescape=True), t.c.short_name.icontains(q, autoescape=True),
+                                *([t.c.code.startswith(code, autoescape=True)] if code else [])))
     if filters.pending_update is not None:
         query = query.where(t.c.pending_revision.isnot(None) if filters.pending_update
                             else t.c.pending_revision.is_(None))

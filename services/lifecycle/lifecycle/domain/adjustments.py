@@ -57,7 +57,7 @@ def check_shape(adjustment: Adjustment) -> None:
                                    predecessors=len(adjustment.predecessors), successors=len(adjustment.successors),
                                    distinct=distinct)
     if not adjustment.reason.strip():
-        raise ReasonRequiredError(command=kind.value)
+        raise ReasonRequiredError(command=kind.value, command_label=ADJUSTMENT_LABELS[kind])
 
 
 def decide_adjustment(states: dict[str, ItemState], adjustment: Adjustment, *,

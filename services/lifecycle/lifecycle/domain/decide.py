@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.contracts.elements import label_of
+
 from lifecycle.domain.errors import (
     ElementsIncompleteError,
     FourEyesViolationError,
@@ -69,8 +71,10 @@ def decide(state: ItemState, cmd: ItemCommand, *, actor: str, now: datetime) -> 
             number = update.revision if update is not None else state.latest_revision
             revision = state.revisions[number]
             if not revision.complete:
+                # ``missing`` stays the paths (machine-readable); the message names the elements in Chinese.
                 raise ElementsIncompleteError(revision=number, missing=list(revision.missing),
-                                              count=len(revision.missing), missing_list="、".join(revision.missing))
+                                              count=len(revision.missing),
+                                              missing_list="、".join(label_of(p) for p in revision.missing))
             if update is not None:
                 return [DomainEvent(EventType.SUBMITTED, {"revision": number, "update": True, "at": at})]
             return [DomainEvent(EventType.SUBMITTED, {"revision": number, "at": at})]
@@ -126,10 +130,10 @@ def retire(state: ItemState, *, reason: str, now: datetime, label: str,
     if not state.exists or state.phase is Phase.cancelled:
         raise illegal(state, "cancel", label)
     if not reason.strip():
-        raise ReasonRequiredError(command=label)
+        raise ReasonRequiredError(command=Command.cancel.value, command_label=label)
     return [DomainEvent(EventType.CANCELLED, {**cancelled_payload(state, reason, now.isoformat()), **extra})]
 
 
 def _require_reason(cmd: ItemCommand) -> None:
     if not (cmd.reason and cmd.reason.strip()):
-        raise ReasonRequiredError(command=cmd.command.value)
+        raise ReasonRequiredError(command=cmd.command.value, command_label=COMMAND_LABELS[cmd.command])

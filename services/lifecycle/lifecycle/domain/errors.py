@@ -48,3 +48,7 @@ class AdjustmentShapeError(LifecycleError):
 
 class AdjustmentItemCancelledError(LifecycleError):
     """An item of the adjustment is already cancelled."""
+
+
+class UnknownPhaseError(LifecycleError):
+    """A list filtered by a phase that is neither a phase's value nor its Chinese name."""

@@ -14,9 +14,20 @@ from enum import StrEnum
 
 from shared import contracts
 
+from lifecycle.domain.errors import UnknownPhaseError
+
 # The five phases and their Chinese names are every service's vocabulary (shared.contracts.vocabulary).
 Phase = contracts.Phase
 PHASE_LABELS = contracts.PHASE_LABELS
+
+def phase_named(name: str) -> Phase:
+    """A phase by its English value (``forming``) or its Chinese name (``形成期``), as a person may type either."""
+    text = name.strip()
+    for phase in Phase:
+        if text in (phase.value, PHASE_LABELS[phase]):
+            return phase
+    raise UnknownPhaseError(phase=name, choices="、".join(f"{PHASE_LABELS[p]}（{p.value}）" for p in Phase))
+
 
 # The elements a code is made of (domain.md "The item code"): changing one after registration re-codes the item.
 CODED_ELEMENTS = contracts.CODED_ELEMENTS

@@ -21,6 +21,7 @@ from registry.adapters.schemas import (
     ItemElements,
     ItemPage,
     ItemView,
+    RevisedItemView,
     RevisionDiff,
     RevisionSummary,
     request_body,
@@ -113,15 +114,18 @@ async def get_item(item_id: str, response: Response, svc: RegistryDep, principal
     return view
 
 
-@router.put("/items/{item_id}", summary="修改事项：以完整要素产生新版本（须 If-Match 版本号）", response_model=None,
-            responses={200: {"model": ItemView}, **error_responses(ERRORS, statuses=(400, 428))},
+@router.put("/items/{item_id}", summary="修改事项：以完整要素产生新版本（须 If-Match；响应的 path 说明所走路径）",
+            response_model=None,
+            responses={200: {"model": RevisedItemView}, **error_responses(ERRORS, statuses=(400, 428))},
             openapi_extra=request_body(ItemElements))
 async def revise_item(
     item_id: str, body: JsonBody, response: Response, svc: RegistryDep, principal: CurrentPrincipal,
     correlation_id: CorrelationId,
     if_match: Annotated[str | None, Header(description="所修改的版本号（读取时的 ETag）")] = None,
     maintenance: Annotated[bool, Query(
-        description="维护：只改办理地点、时间、咨询投诉方式、国家编码等非实质性要素")] = False,
+        description="true：作为维护提交——只改办理地点、办理时间、咨询和投诉方式、网办深度、国家编码等非实质性要素，"
+                    "免审核生效（改了其他要素则 422，问题代码 MAINTENANCE_NOT_ALLOWED）。"
+                    "不加时，已发布事项的任何修改都是需要审核的更新；只改了维护要素时响应的 hint 会提示")] = False,
 ) -> dict[str, Any]:
     view = await svc.revise(item_id, principal, body, if_match=if_match, maintenance=maintenance,
                             correlation_id=correlation_id)

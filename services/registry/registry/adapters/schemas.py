@@ -126,6 +126,20 @@ class ItemView(BaseModel):
     pending: PendingRevision | None = Field(None, description="待审核的新版本（没有时为 null）")
 
 
+class RevisedItemView(ItemView):
+    """修改事项的结果：事项当前版本，另说明这次修改走了哪条路径。"""
+
+    path: Literal["draft", "update", "maintenance", "unchanged"] = Field(..., description=(
+        "这次修改的路径：draft 修改（事项尚未发布，须提交审核；审核中或上线准备期的事项退回录入）/ "
+        "update 更新（事项已发布，新版本待审核，审核上线前已发布版本继续对外，先审后用）/ "
+        "maintenance 维护（请求带 ?maintenance=true，只改非实质性要素，免审核生效；事项另有待审核的更新时，"
+        "事项生命周期服务按更新处理）/ unchanged 未变（内容与当前版本相同，没有产生新版本）"))
+    path_label: str = Field(..., description="路径中文说明")
+    hint: str | None = Field(None, description=(
+        "提示：这次修改只涉及维护要素（办理地点、办理时间、咨询和投诉方式、网办深度、国家编码）却未作为维护提交时，"
+        "说明可加 ?maintenance=true 免审核生效；修改仍按 path 所示路径处理。没有提示时为 null"))
+
+
 class ItemSummary(BaseModel):
     item_id: str
     revision: int

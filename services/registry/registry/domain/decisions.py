@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from shared.contracts import PUBLISHED_PHASES
@@ -25,7 +26,13 @@ from shared.errors import DomainError, RegionDeniedError
 
 from registry.domain.errors import ElementsInvalidError, ItemCancelledError
 from registry.domain.problems import Problem
-from registry.domain.revisions import CANCELLED, changed_fields, maintenance_problems
+from registry.domain.revisions import (
+    CANCELLED,
+    FORMING,
+    MAINTAINABLE_LABELS,
+    changed_fields,
+    maintenance_problems,
+)
 from registry.domain.structure import RelatedItems, structure_problems
 
 SOURCE_REF_MAX = 100
@@ -120,6 +127,48 @@ def decide_revision(current: StoredItem | None, elements: dict[str, Any], refs: 
     if not changed:
         return _UNCHANGED
     return NewRevision(current.revision + 1, changed, current.phase in PUBLISHED_PHASES, maintenance, now)
+
+
+# ---- which path a change took, for the caller (a PUT answers it) ---------------------------------------------------
+class ChangePath(StrEnum):
+    """What a change became: it decides who must act next, so the caller is told."""
+
+    draft = "draft"  # not yet published: the item's next revision, reviewed when it is submitted (again)
+    update = "update"  # published: a pending revision, reviewed before it replaces the published one (更新, 先审后用)
+    maintenance = "maintenance"  # published or reviewed: a non-substantive fix, in force without review (维护)
+    unchanged = "unchanged"  # the content is what the item holds: no revision
+
+
+CHANGE_PATH_LABELS = {
+    ChangePath.draft: "修改（须提交审核；审核中或上线准备期的事项退回录入）",
+    ChangePath.update: "更新（待审核，审核上线前已发布版本继续对外）",
+    ChangePath.maintenance: "维护（免审核生效）",
+    ChangePath.unchanged: "未变（没有产生新版本）",
+}
+
+
+def change_path(decision: RevisionDecision, phase: str) -> ChangePath:
+    """The path of an accepted change of an item in ``phase``. A 维护 of an item never reviewed (形成期) is an
+    ordinary revision: the lifecycle has no reviewed content it could keep in force."""
+    match decision:
+        case NewRevision(maintenance=True) if phase != FORMING:
+            return ChangePath.maintenance
+        case NewRevision(pending=True):
+            return ChangePath.update
+        case NewRevision() | NewItem():
+            return ChangePath.draft
+    return ChangePath.unchanged
+
+
+def maintenance_hint(before: dict[str, Any], after: dict[str, Any], *, phase: str, path: ChangePath) -> str | None:
+    """A change that could have been a 维护 (only maintainable elements, an item with reviewed content) but was not
+    asked as one: say so, since it now waits for review. The path taken stays what was asked."""
+    if path not in (ChangePath.draft, ChangePath.update) or phase == FORMING or before == after:
+        return None
+    if maintenance_problems(before, after):
+        return None
+    return (f"本次只修改了维护要素（{MAINTAINABLE_LABELS}），可以作为维护免审核生效：修改时加 ?maintenance=true。"
+            f"本次已按{CHANGE_PATH_LABELS[path]}处理")
 
 
 # ---- the 来源编号 (source_ref): the caller's own id of an item, unique in its region, fixed once the item exists -----

@@ -22,7 +22,7 @@ from datetime import date
 from typing import Any
 
 from shared.contracts import elements as spec
-from shared.contracts.elements import COMPOSITE, HANDLING, LEGAL_RANKS, LINE_MAX, MAIN, META, SUB
+from shared.contracts.elements import COMPOSITE, HANDLING, LEGAL_RANKS, LINE_MAX, MAIN, META, SUB, label_of
 from shared.dictionaries import (
     Dictionaries,
     DictionaryError,
@@ -45,28 +45,7 @@ DICTIONARY_PROBLEM_CODES = {
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_INDEXED = re.compile(r"(\w+)\[(\d+)\]")
 _ELEMENT_KEY_SET = frozenset(ELEMENT_KEYS)
-
-
-def _label_tree(shape: spec.Shape) -> dict[str, tuple[str, dict[str, Any]]]:
-    return {f.key: (f.label, _label_tree(f.shape) if f.shape is not None else {}) for f in shape.fields}
-
-
-_LABEL_TREE = _label_tree(spec.ITEM)
-
-
-def label_of(path: str) -> str:
-    """A Chinese label for a field path: ``legal_basis[2].rank`` → ``设定依据第3条·层级``. A key the table does not
-    know is shown as it is."""
-    parts = []
-    node = _LABEL_TREE
-    for segment in path.split("."):
-        match = _INDEXED.fullmatch(segment)
-        key = match[1] if match else segment
-        label, node = node.get(key, (key, {}))
-        parts.append(f"{label}第{int(match[2]) + 1}条" if match else label)
-    return "·".join(parts)
 
 
 class _Checker:
@@ -413,7 +392,7 @@ def fees_free_or_listed(c: _Checker, guide: dict[str, Any]) -> None:
     if free is None and items:
         free = False
     if not isinstance(free, bool):
-        c.add(f"{path}.free", "NOT_BOOLEAN", "请注明是否收费（free: true 表示不收费）")
+        c.add(f"{path}.free", "NOT_BOOLEAN", "请注明是否收费（“不收费”应为 true 或 false）")
     if free is True and items:
         c.add(f"{path}.items", "FEES_CONFLICT", "已注明“不收费”，不能再列收费项目")
     if free is False and not items:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from shared.contracts import PHASES
+from shared.contracts.elements import label_of
 from shared.contracts.vocabulary import MAINTAINABLE_PATHS
 
-from registry.domain.elements import ELEMENT_KEYS, label_of
+from registry.domain.elements import ELEMENT_KEYS
 from registry.domain.problems import Problem
 
 FORMING, PREPARING, ONLINE, OFFLINE, CANCELLED = PHASES
@@ -61,8 +62,11 @@ def _structured(values: list[Any]) -> bool:
     return any(isinstance(v, dict) for v in values)
 
 
+# The maintainable elements by their Chinese names, for messages.
+MAINTAINABLE_LABELS = "、".join(label_of(f) for f in sorted(MAINTENANCE_FIELDS))
+
+
 def maintenance_problems(before: dict[str, Any], after: dict[str, Any]) -> list[Problem]:
-    allowed = "、".join(label_of(f) for f in sorted(MAINTENANCE_FIELDS))
     return [Problem(change["field"], "MAINTENANCE_NOT_ALLOWED",
-                    f"“{change['label']}”的修改属于事项更新，需要审核；维护只能修改：{allowed}")
+                    f"“{change['label']}”的修改属于事项更新，需要审核；维护只能修改：{MAINTAINABLE_LABELS}")
             for change in diff(before, after) if change["field"] not in MAINTENANCE_FIELDS]

@@ -21,10 +21,13 @@ from shared.service import ServiceRuntime
 
 from registry.adapters import queries, store
 from registry.domain.decisions import (
+    CHANGE_PATH_LABELS,
     NewItem,
     NewRevision,
     Refused,
+    change_path,
     decide_revision,
+    maintenance_hint,
     read_source_ref,
     source_ref_change_problems,
 )
@@ -109,7 +112,9 @@ class Registry:
 
     async def revise(self, item_id: str, principal: Principal, body: dict[str, Any], *, if_match: str | None,
                      maintenance: bool, correlation_id: str) -> dict[str, Any]:
-        """A new revision from the full element set. If-Match names the revision the caller edited."""
+        """A new revision from the full element set. If-Match names the revision the caller edited. The answer is the
+        item's view with the path the change took (``path``, ``path_label``) and, for a change that could have been a
+        维护 but was not asked as one, a ``hint`` saying so."""
         principal.require_role(*WRITE_ROLES)
         expected = parse_if_match(if_match)
         now = self.now()
@@ -125,8 +130,9 @@ class Registry:
             problems += element_problems
             related = (RelatedItems(item_id) if problems
                        else await store.load_related(conn, item_id, elements, before=current.elements))
-            match decide_revision(current, elements, related, now=now, maintenance=maintenance, problems=problems,
-                                  require_region=principal.require_region):
+            decision = decide_revision(current, elements, related, now=now, maintenance=maintenance,
+                                       problems=problems, require_region=principal.require_region)
+            match decision:
                 case Refused() as refused:
                     raise refused.as_error()
                 case NewRevision() as revision:
@@ -135,7 +141,10 @@ class Registry:
                                           pending=revision.pending, now=revision.at)
                     await store.write_items(conn, [write], EventMetadata(
                         actor=principal.subject, correlation_id=correlation_id, recorded_at=revision.at))
-            return await self._view(conn, item_id)  # Unchanged: no new revision
+            path = change_path(decision, current.phase)
+            view = await self._view(conn, item_id)  # Unchanged: no new revision
+        return {**view, "path": path.value, "path_label": CHANGE_PATH_LABELS[path],
+                "hint": maintenance_hint(current.elements, elements, phase=current.phase, path=path)}
 
     # ---- reads --------------------------------------------------------------------------------------------------
     async def get(self, item_id: str, principal: Principal) -> dict[str, Any]:
