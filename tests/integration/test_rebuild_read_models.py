@@ -10,8 +10,10 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import column, select, text
 from sqlalchemy import table as table_
@@ -19,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import contracts
 from shared.auth import ALL_REGIONS, Principal
+from shared.db import ensure_database
+from shared.infra import EmbeddedPostgres
 from tests.integration.test_coding_support import cancellation, deliver, lineage, new_item_id, registration
 from tests.integration.test_registry_helpers import FULL, MINIMAL, RegistryClient
 from tests.integration.test_registry_imports import csv_bytes, listed, row_for
@@ -28,6 +32,8 @@ from coding.adapters.rebuild import rebuild_read_models as rebuild_coding
 from coding.bootstrap import Coding
 from registry.adapters.rebuild import rebuild_read_models as rebuild_registry
 from sync_gateway.adapters.rebuild import rebuild_read_models as rebuild_sync
+from sync_gateway.bootstrap import create_app as create_sync_app
+from sync_gateway.config import SyncSettings
 
 PUBLISHED = contracts.LIFECYCLE_PUBLISHED
 
@@ -57,8 +63,8 @@ async def registry_state(api: RegistryClient) -> None:
     """Items drafted and revised one at a time, imported from a list (and imported again, changed), composites that
     refer to other items, a published item with a pending revision, a cancelled one."""
     first = await api.create(FULL, headers={"Idempotency-Key": "k-1"})
-    await api.revise(first["item_id"], {**FULL, "implementing_agency": "广州市公安局"}, 1)
-    second = await api.create({**MINIMAL, "name": "出入境证件换发", "short_name": "出入境证件换发"}, user="entry-sz")
+    assert (await api.revise(first["item_id"], {**FULL, "implementing_agency": "广州市公安局"}, 1)).status_code == 200
+    second = await api.create({**MINIMAL, "name": "出入境证件换发", "short_name": "出入境证件换发"}, user="entry-gd")
     names = ["出生登记", "分户登记", "曾用名登记", "养犬登记"]
     listing = [row_for(f"R-{i}", {**FULL, "name": n, "short_name": n}) for i, n in enumerate(names)]
     await api.import_file(csv_bytes(listing, "utf-8"))
@@ -170,6 +176,19 @@ async def test_coding_rebuilds_codes_and_services_from_its_log_row_for_row(codin
 # ================================================================================================ sync gateway
 SYNC_MODELS = {"catalog": "item_id", "national_feedback": "item_id, item_version"}
 SYNC_KEPT = {"feed_entries": "position"}
+
+
+@pytest.fixture
+async def gateway(postgres: EmbeddedPostgres, topic_prefix: str) -> AsyncIterator[Gateway]:
+    """The sync gateway app in-process (api role) on a fresh database, as in test_sync_national_feedback."""
+    url = postgres.url(f"sync_{uuid.uuid4().hex[:12]}")
+    await ensure_database(url)
+    app = create_sync_app(SyncSettings(database_url=url, topic_prefix=topic_prefix, roles="api"))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sync") as http,
+    ):
+        yield Gateway(app, http)
 
 
 async def sync_state(gateway: Gateway) -> list[str]:

@@ -13,10 +13,10 @@ every process folds its stream (``service_layer.overrides``).
 
 What it leaves as it is: ``coding_known_items`` and ``item_lineage`` are what the ``lifecycle-registrations``
 consumer made of the lifecycle's ``item.entered`` and ``item.lineage_recorded`` events, which coding's log does not
-hold. They cannot be re-derived by replaying the lifecycle topic through that consumer either: it also allocates
-and retires codes (appending events), so a replay would answer every registration again. They are kept; a lost
-``coding_known_items`` row only makes the consumer refuse (dead-letter) a later event of that item, which
-``shixiang dlt replay`` applies once the item's ``item.entered`` is replayed from the dead letters or the topic.
+hold (its events are caused by them, not copies of them). Nor can they be re-derived by replaying the lifecycle's
+log through that consumer (clearing its tracking and republishing the topic, as the registry's phases can be): the
+same consumer allocates and retires codes, so a replay would answer every registration again with new events. Both
+tables are only ever inserted into, idempotently, so nothing but losing the database loses their rows.
 
 Locks: ``item_codes`` and ``item_services`` (the order allocation takes them) and then ``events``."""
 

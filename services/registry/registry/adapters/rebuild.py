@@ -11,12 +11,15 @@ What it leaves as it is, and why:
 
 - ``registry_item_phases`` is not derived from the registry's log: it is what the ``lifecycle-phases`` consumer made
   of the lifecycle's events, and the registry keeps nothing of those events but their ids (``processed_events``).
-  Rebuilding it means replaying the lifecycle's topic through that consumer, which no single transaction of this
-  database can do, so this rebuild keeps it. To re-derive it (docs/architecture.md, "Read models"): with the
-  registry stopped, delete its rows and the consumer's tracking rows, reset the consumer group to the earliest
-  offsets, and run ``shixiang republish --service lifecycle`` if the broker no longer holds the whole topic (what
-  the relays do after a broker loss); the consumer then reads every lifecycle event again, and since it ignores
-  older versions of an item and stamps each row with its own clock, only ``updated_at`` differs from before.
+  So it can only be re-derived by replaying the lifecycle's log through that consumer, which no transaction of
+  this database can do, and which is unsafe while the registry serves: until the replay has caught up, an item
+  without its row reads as 形成期, and a change to a published item would not become a pending revision. This
+  rebuild keeps the table. To re-derive it (docs/architecture.md, "Read models and how each is rebuilt"): stop the
+  registry, delete the table's rows and the consumer's ``processed_events`` rows
+  (``consumer = '<prefix>.registry.lifecycle-phases'``), run ``shixiang republish --service lifecycle`` (what the
+  relays do after a broker loss: every other consumer drops the copies as duplicates) and start the registry; its
+  consumer applies every lifecycle event again, in order per item, and the rows come back as they were but for
+  ``updated_at`` (the consumer's clock).
 - ``idempotency_keys`` and the import jobs and their errors are bookkeeping of requests, not read models of the log.
 
 Locks: ``registry_items`` (every writer upserts its rows before it appends) and then ``events``."""
