@@ -11,9 +11,10 @@ would make the platform skip or re-read entries. It is the log the catalogue is 
 it was made of are on the lifecycle's topic, and a republish of that topic only adds what was never fed (each entry
 keeps its source event id, which is unique).
 
-Locks: ``feed_entries`` in SHARE mode (the consumer's EXCLUSIVE insert lock waits; feed readers and long polls go
-on), the read models (the consumer writes the catalogue after the feed; feedback locks its row and then appends),
-then ``events``."""
+Locks: the read models first, then ``feed_entries`` in SHARE mode (the consumer's EXCLUSIVE insert lock waits; feed
+readers and long polls go on), then ``events``. The consumer reads the catalogue before it locks the feed, and
+feedback reads the feed and locks its row before it appends, so taking the read models first is the order that
+never makes either of them and the rebuild wait for each other."""
 
 from __future__ import annotations
 
@@ -50,9 +51,9 @@ ORDER BY stream_id, (data ->> 'item_version')::int, version DESC"""
 
 async def rebuild_read_models(engine: AsyncEngine) -> RebuildReport:
     started = time.perf_counter()
-    async with locked_rebuild(engine, [(feed_entries_table.name, "SHARE"),
-                                       (catalog_table.name, "ACCESS EXCLUSIVE"),
+    async with locked_rebuild(engine, [(catalog_table.name, "ACCESS EXCLUSIVE"),
                                        (national_feedback_table.name, "ACCESS EXCLUSIVE"),
+                                       (feed_entries_table.name, "SHARE"),
                                        ("events", "SHARE")]) as driver:
         entries = int(await driver.fetchval(f"SELECT count(*) FROM {feed_entries_table.name}"))
         events = int(await driver.fetchval("SELECT count(*) FROM events"))
