@@ -77,7 +77,7 @@ async def registry_state(api: RegistryClient) -> None:
     combo = {**MINIMAL, "name": "出生一件事", "short_name": "出生一件事", "composition": "组合事项",
              "member_item_ids": [ids["R-0"], ids["R-3"]]}
     await api.create(combo)
-    await api.lifecycle(second["item_id"], contracts.LIFECYCLE_ENTERED, 1)
+    await api.lifecycle(second["item_id"], contracts.LIFECYCLE_APPROVED, 3)
 
 
 async def test_the_registry_rebuilds_its_items_from_the_item_streams_row_for_row(api: RegistryClient) -> None:
@@ -151,7 +151,7 @@ async def test_coding_rebuilds_codes_and_services_from_its_log_row_for_row(codin
 
     await execute(engine, "DELETE FROM item_services WHERE sequence = 2",
                   "UPDATE item_codes SET status = 'retired', elements = '{}', replaced_by = NULL",
-                  "UPDATE item_services SET service_code = '0'")
+                  "UPDATE item_services SET service_code = service_code || 'X'")
     report = await rebuild_coding(engine)
     assert await snapshot(engine, CODING_MODELS) == before
     assert await snapshot(engine, CODING_KEPT) == kept
