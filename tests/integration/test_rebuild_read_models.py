@@ -28,6 +28,7 @@ from tests.integration.test_registry_helpers import FULL, MINIMAL, RegistryClien
 from tests.integration.test_registry_imports import csv_bytes, listed, row_for
 from tests.integration.test_sync_national_feedback import Gateway
 
+from coding.adapters.rebuild import LogPredatesRebuildError
 from coding.adapters.rebuild import rebuild_read_models as rebuild_coding
 from coding.bootstrap import Coding
 from registry.adapters.rebuild import rebuild_read_models as rebuild_registry
@@ -171,6 +172,18 @@ async def test_coding_rebuilds_codes_and_services_from_its_log_row_for_row(codin
     after = {r["code"]: r for r in await rows(engine, "item_codes", "code")}
     assert set(after) - {r["code"] for r in before["item_codes"]} == {"014401150203HKQYSP000006"}
     assert after["014401150203HKQYSP000000"] == next(r for r in before["item_codes"] if r["item_id"] == items[0])
+
+
+async def test_a_coding_log_whose_codes_lack_their_coded_elements_is_refused_and_nothing_changes(
+        coding: Coding) -> None:
+    await deliver(coding, registration(new_item_id()))
+    engine = coding.runtime.engine
+    before = await snapshot(engine, CODING_MODELS)
+    # as written before the events carried the coded elements: the rows cannot be rebuilt from them
+    await execute(engine, "UPDATE events SET data = data - 'elements' WHERE type = 'coding.code.assigned.v1'")
+    with pytest.raises(LogPredatesRebuildError, match="shixiang dev --fresh"):
+        await rebuild_coding(engine)
+    assert await snapshot(engine, CODING_MODELS) == before
 
 
 # ================================================================================================ sync gateway

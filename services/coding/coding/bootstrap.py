@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from shared.service import ServiceRuntime
 
 from coding.adapters.consumers import LIFECYCLE_EVENTS, LifecycleConsumer
 from coding.adapters.http import router
-from coding.adapters.rebuild import rebuild_read_models
+from coding.adapters.rebuild import LogPredatesRebuildError, rebuild_read_models
 from coding.adapters.tables import coding_metadata
 from coding.config import CodingSettings
 from coding.domain.codes import PinyinOverrides
@@ -109,6 +110,9 @@ async def rebuild(settings: CodingSettings) -> int:
     try:
         await create_schema(runtime.engine, *runtime.metadata)
         report = await rebuild_read_models(runtime.engine)
+    except LogPredatesRebuildError as exc:  # nothing was changed: say why in one line
+        print(f"coding: {exc}", file=sys.stderr)
+        return 1
     finally:
         await runtime.engine.dispose()
     print(report.summary())
