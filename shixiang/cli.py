@@ -8,7 +8,7 @@
   shixiang dlt show --service NAME ID
   shixiang dlt replay --service NAME (ID … | --all)
   shixiang dlt discard --service NAME ID --reason TEXT
-  shixiang rebuild --service lifecycle           rebuild a service's read models from its event log (events/s)
+  shixiang rebuild [SERVICE …] [--database-url U] rebuild read models from the services' logs (default: all; rate)
   shixiang import FILE [--url URL] [--token T]   import an item list into the registry, with a progress bar
 
 Operational commands read the service's SHIXIANG_* environment, or, when it is not set, the running development
@@ -80,8 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     import_arguments(sub.add_parser("import", help="import an item list (xlsx, csv, ndjson) with a progress bar"))
 
-    rebuild = sub.add_parser("rebuild", help="rebuild a service's read models from its event log")
-    rebuild.add_argument("--service", required=True)
+    rebuild = sub.add_parser("rebuild", help="rebuild the services' read models from their logs (one locked "
+                                             "transaction per service; running services wait, then carry on)")
+    rebuild.add_argument("services", nargs="*", metavar="SERVICE",
+                         help=f"{', '.join(SERVICES)} (default: every service)")
+    rebuild.add_argument("--service", dest="named", action="append", default=[], help=argparse.SUPPRESS)  # older form
+    rebuild.add_argument("--database-url", default=None,
+                         help="the service's database (one SERVICE only; default: its SHIXIANG_DATABASE_URL or the "
+                              "running development suite's)")
 
     dlt = sub.add_parser("dlt", help="dead letters: messages a service's consumers gave up on (kept in its database)")
     dlt_sub = dlt.add_subparsers(dest="dlt_command", required=True)
@@ -126,11 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         case "dlt":
             return asyncio.run(run_dlt(args))
         case "rebuild":
-            rebuild_service = getattr(service_entry(args.service).bootstrap(), "rebuild", None)
-            if rebuild_service is None:
-                print(f"{args.service} has no read models to rebuild from its log")
-                return 2
-            return int(asyncio.run(rebuild_service(_settings(args.service))))
+            return run_rebuild([*args.services, *args.named] or list(SERVICES), args.database_url)
         case "import":
             from shixiang.import_command import run as run_import
 
@@ -167,6 +169,30 @@ def run_serve(service: str, host: str, port: int | None) -> int:
     tune_garbage_collector()  # everything is imported and built by now
     uvicorn.run(app, host=host, port=port or entry.port, log_level=os.environ.get("SHIXIANG_LOG_LEVEL", "warning"),
                 access_log=False)
+    return 0
+
+
+def run_rebuild(services: list[str], database_url: str | None) -> int:
+    """``shixiang rebuild``: each service's ``bootstrap.rebuild`` (its read models from its log), one after another,
+    each on its own database: the given URL, SHIXIANG_DATABASE_URL, or the running development suite's."""
+    entries = list({service_entry(name).name: service_entry(name) for name in services}.values())
+    url = database_url or os.environ.get("SHIXIANG_DATABASE_URL")
+    if url is not None and len(entries) != 1:
+        print("a database URL (--database-url or SHIXIANG_DATABASE_URL) names one service's database: "
+              "give exactly one SERVICE", file=sys.stderr)
+        return 2
+    for entry in entries:
+        saved = dict(os.environ)
+        try:  # each service's settings from its own environment: nothing of one carries over to the next
+            if url is not None:
+                os.environ["SHIXIANG_DATABASE_URL"] = url
+            settings = _settings(entry.name)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        code = int(asyncio.run(entry.bootstrap().rebuild(settings)))
+        if code:
+            return code
     return 0
 
 

@@ -212,6 +212,8 @@ class CodeAssigned(_Data):
                                    description="读出简称所用词典的版本：拼音修正词典，自 2026.12 起加“/地名读音表版本”")
     replaces: str | None = Field(None, description="被本编码取代的旧编码（重新赋码时）")
     repeated: bool = Field(False, description="已持有该编码，本次为重复应答")
+    elements: dict[str, str] | None = Field(
+        None, description="赋码所依据的五个编码要素（事项类型、区划代码、业务警种、服务类别、简称）；重复应答不带")
 
 
 class CodeRetired(_Data):
@@ -316,7 +318,9 @@ CONTRACTS: dict[str, EventContract] = {c.type: c for c in (
                                            "service_category": "03", "name_code": "HKQYSP000000"},
                                  "pinyin_letters": "HKQYSP",
                                  "overrides_version": "2026.12.1+3/2026.09.11+cedict-2026-01-04",
-                                 "replaces": None}),
+                                 "replaces": None,
+                                 "elements": {"item_type": "01", "region_code": "440115", "police_type": "02",
+                                              "service_category": "03", "short_name": "户口迁移审批"}}),
     EventContract(CODING_CODE_RETIRED, "coding", {}, CodeRetired,
                   {"item_id": _ITEM, "code": _CODE, "reason": "cancelled", "replaced_by": None}),
     EventContract(SYNC_NATIONAL_ACKNOWLEDGED, "sync", {"lifecycle": "记录国家平台已接收（同步）"},

@@ -8,13 +8,16 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 
 from shared.cloudevents import CloudEvent
 from shared.kafka import make_producer
+from shixiang.client import SuiteClient
 from shixiang.suite import Suite
+from tests.e2e.conftest import HUKOU, feed_entries_for
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.e2e
@@ -78,3 +81,31 @@ async def test_a_forged_registration_is_dead_lettered_listed_replayed_in_vain_an
     again = await asyncio.to_thread(shixiang, suite, "dlt", "discard", "--service", "coding", str(letter["id"]),
                                     "--reason", "再次")
     assert again.returncode == 2 and "DeadLetterResolvedError" in again.stderr
+
+
+async def test_shixiang_rebuild_rebuilds_every_services_read_models_while_the_suite_runs(
+        suite: Suite, client: SuiteClient) -> None:
+    """With no service named, every service rebuilds its read models from its log (against the running suite, by its
+    dev manifest) and reports them; what the services answer afterwards is what they answered before."""
+    item_id = (await client.create_item({**HUKOU, "name": "重建前后一致", "short_name": "重建前后一致"}))["item_id"]
+    await client.drive_to_online(item_id)
+    await feed_entries_for(client, item_id, want=1)  # everything the services take from each other has arrived
+    deadline = asyncio.get_running_loop().time() + 30
+    while (await client.registry_item(item_id))["phase"] != "online":
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.1)
+
+    async def answers() -> tuple[Any, ...]:
+        state = await client.item_state(item_id)
+        snapshot = (await client.call("GET", "sync", "/sync/v1/snapshot", user="national")).json()
+        return (await client.registry_item(item_id), await client.item_code(item_id),
+                (state["phase"], state["version"], state["code"]), snapshot)
+
+    before = await answers()
+    rebuilt = await asyncio.to_thread(shixiang, suite, "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "no read models" not in rebuilt.stdout
+    for line in ("registry read models rebuilt from", "coding read models rebuilt from",
+                 "lifecycle projections rebuilt from", "sync read models rebuilt from"):
+        assert line in rebuilt.stdout, rebuilt.stdout
+    assert await answers() == before

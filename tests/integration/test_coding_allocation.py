@@ -59,6 +59,9 @@ async def test_first_registration_assigns_the_base_code_with_one_event(coding: C
         "parts": {"item_type": "01", "region_code": "440115", "police_type": "02", "service_category": "03",
                   "name_code": "HKQYSP000000"},
         "pinyin_letters": "HKQYSP", "overrides_version": f"2026.12.1/{PlaceNames.load().version}", "replaces": None,
+        # the coded elements the code was computed from: what its item_codes row keeps, so a rebuild gives it back
+        "elements": {"item_type": "01", "region_code": "440115", "police_type": "02", "service_category": "03",
+                     "short_name": "户口迁移审批"},
     }
     assert assigned.actor == "coding" and assigned.correlation_id == f"corr-{item}"
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from shared.db import create_schema
 from shared.dictionaries import Dictionaries, load_dictionaries
 from shared.http import create_service_app
 from shared.service import ServiceRuntime
 
 from coding.adapters.consumers import LIFECYCLE_EVENTS, LifecycleConsumer
 from coding.adapters.http import router
+from coding.adapters.rebuild import LogPredatesRebuildError, rebuild_read_models
 from coding.adapters.tables import coding_metadata
 from coding.config import CodingSettings
 from coding.domain.codes import PinyinOverrides
@@ -99,3 +102,18 @@ def create_app(settings: CodingSettings | None = None) -> FastAPI:
     app.state.override_administration = coding.override_administration
     app.include_router(router)
     return app
+
+
+async def rebuild(settings: CodingSettings) -> int:
+    """``shixiang rebuild coding``: every read model derived from the coding log, with the rate."""
+    runtime, _ = build(settings)
+    try:
+        await create_schema(runtime.engine, *runtime.metadata)
+        report = await rebuild_read_models(runtime.engine)
+    except LogPredatesRebuildError as exc:  # nothing was changed: say why in one line
+        print(f"coding: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await runtime.engine.dispose()
+    print(report.summary())
+    return 0

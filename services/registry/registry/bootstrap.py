@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from shared.db import create_schema
 from shared.dictionaries import load_dictionaries
 from shared.http import create_service_app
 from shared.service import ServiceRuntime
 
 from registry.adapters.consumers import LifecyclePhases
 from registry.adapters.http import router
+from registry.adapters.rebuild import rebuild_read_models
 from registry.adapters.schemas import document_request_models
 from registry.adapters.tables import registry_metadata
 from registry.config import RegistrySettings
@@ -56,3 +58,15 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     app.include_router(router)
     document_request_models(app)
     return app
+
+
+async def rebuild(settings: RegistrySettings) -> int:
+    """``shixiang rebuild registry``: every read model derived from the registry's log, with the rate."""
+    runtime, _ = build(settings)
+    try:
+        await create_schema(runtime.engine, *runtime.metadata)
+        report = await rebuild_read_models(runtime.engine)
+    finally:
+        await runtime.engine.dispose()
+    print(report.summary())
+    return 0

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from shared.contracts.feed import FeedEntry
+from shared.db import create_schema
 from shared.http import create_service_app, document_models
 from shared.service import ServiceRuntime
 
 from sync_gateway.adapters.consumers import FED_EVENTS, project_public_events
 from sync_gateway.adapters.http import router
 from sync_gateway.adapters.queries import FeedReader
+from sync_gateway.adapters.rebuild import rebuild_read_models
 from sync_gateway.adapters.tables import sync_metadata
 from sync_gateway.config import SyncSettings
 from sync_gateway.errors import ERRORS
@@ -65,3 +67,15 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     app.include_router(router)
     document_models(app, FeedEntry)
     return app
+
+
+async def rebuild(settings: SyncSettings) -> int:
+    """``shixiang rebuild sync``: every read model derived from the feed and the gateway's log, with the rate."""
+    runtime, _ = build(settings)
+    try:
+        await create_schema(runtime.engine, *runtime.metadata)
+        report = await rebuild_read_models(runtime.engine)
+    finally:
+        await runtime.engine.dispose()
+    print(report.summary())
+    return 0

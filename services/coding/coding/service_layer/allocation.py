@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -124,7 +124,7 @@ class CodeAllocator:
         # same initials): the lifecycle waits for coding.code.assigned.v1 before the item may go (back) online.
         held = {r.item_id: r for r in rows if r.status == ACTIVE}
         repeated = [(requests_by_index[i].item_id, [_repeated_answer(held[requests_by_index[i].item_id])],
-                     requests_by_index[i].metadata)
+                     _at(requests_by_index[i].metadata, now))
                     for i, r in results.items()
                     if isinstance(r, Allocation) and r.outcome == "unchanged"
                     for requests_by_index in [dict(requests)]]
@@ -147,8 +147,8 @@ class CodeAllocator:
             await store.set_replaced_by(conn, [p.held.code for p in replaced], [str(p.code) for p in replaced])
         for plan in claimed:
             results[plan.index] = await self._record(conn, plan, overrides)
-        await store.append_item_events(conn, [(p.request.item_id, p.events, p.request.metadata) for p in claimed]
-                                       + repeated, versions)
+        await store.append_item_events(conn, [(p.request.item_id, p.events, _at(p.request.metadata, now))
+                                              for p in claimed] + repeated, versions)
         return results
 
     def _plan(self, requests: list[tuple[int, RegistrationRequest]], rows: Sequence[Any], overrides: PinyinOverrides,
@@ -189,7 +189,8 @@ class CodeAllocator:
         plan.events.append(NewEvent(CODE_ASSIGNED, {
             "item_id": item_id, "code": code, "base_code": plan.base, "collided_with": plan.collided_with,
             "parts": parts_json(plan.parts), "pinyin_letters": plan.pinyin_letters,
-            "overrides_version": overrides.dictionary_version, "replaces": old}))
+            "overrides_version": overrides.dictionary_version, "replaces": old,
+            "elements": coded_elements(plan.request.elements)}))
         if old is not None:
             plan.events += await move_services(conn, item_id, code)
         return Allocation(item_id, code, "recoded" if old else "assigned", plan.collided_with, old)
@@ -252,8 +253,14 @@ class CodeAllocator:
         events = [NewEvent(CODE_RETIRED, {"item_id": item_id, "code": code, "reason": reason,
                                           "replaced_by": replaced_by})]
         events += await withdraw_services(conn, item_id, reason, now)
-        await store.append_item_events(conn, [(item_id, events, metadata)])
+        await store.append_item_events(conn, [(item_id, events, _at(metadata, now))])
         return code
+
+
+def _at(metadata: EventMetadata, now: datetime) -> EventMetadata:
+    """The events' time is the time their rows were written with (``allocated_at``, ``retired_at``): a rebuild
+    from the log (``coding.adapters.rebuild``) then gives back exactly the rows."""
+    return replace(metadata, recorded_at=now)
 
 
 def _repeated_answer(row: Any) -> NewEvent:

@@ -54,17 +54,20 @@ class ItemServices:
     async def allocate(self, item_id: str, name: str, principal: Principal, correlation_id: str) -> ServiceOutcome:
         principal.require_role(WRITE_ROLE)
         await self._require_item_region(item_id, principal)
+        # The events carry the rows' time (created_at, withdrawn_at), so that a rebuild from the log gives them back.
+        now = self.clock()
         return await allocate_service(
-            self.engine, item_id, name, EventMetadata(actor=principal.subject, correlation_id=correlation_id),
-            self.clock())
+            self.engine, item_id, name,
+            EventMetadata(actor=principal.subject, correlation_id=correlation_id, recorded_at=now), now)
 
     async def withdraw(self, item_id: str, sequence: int, reason: str, principal: Principal,
                        correlation_id: str) -> dict[str, Any]:
         principal.require_role(WRITE_ROLE)
         await self._require_item_region(item_id, principal)
+        now = self.clock()
         return await withdraw_service(
             self.engine, item_id, sequence, reason,
-            EventMetadata(actor=principal.subject, correlation_id=correlation_id), self.clock())
+            EventMetadata(actor=principal.subject, correlation_id=correlation_id, recorded_at=now), now)
 
     async def services_of(self, item_id: str, principal: Principal) -> dict[str, Any]:
         await self._require_item_region(item_id, principal)

@@ -91,7 +91,7 @@ def drafted(elements: dict[str, Any], *, author: str, source_ref: str | None, no
     data = revision_data(item_id=item_id, revision=1, elements=elements, author=author, source_ref=source_ref,
                          import_job_id=import_job_id, missing=missing)
     return ItemWrite(item_id, 0, GENESIS_HASH, _event(DRAFTED, data, elements_json, event_id),
-                     _row(data, author=author, now=now, created=True))
+                     item_row(data, author=author, now=now, created=True))
 
 
 def revised(current: CurrentItem, elements: dict[str, Any], *, author: str, changed: list[str], maintenance: bool,
@@ -103,7 +103,7 @@ def revised(current: CurrentItem, elements: dict[str, Any], *, author: str, chan
                          pending=pending, import_job_id=import_job_id, missing=missing)
     return ItemWrite(current.item_id, current.revision, current.head_hash,
                      _event(REVISED, data, elements_json, event_id),
-                     _row(data, author=author, now=now, created=False))
+                     item_row(data, author=author, now=now, created=False))
 
 
 def _event(type_: str, data: dict[str, Any], elements_json: bytes | None, event_id: uuid.UUID | None) -> NewEvent:
@@ -111,7 +111,9 @@ def _event(type_: str, data: dict[str, Any], elements_json: bytes | None, event_
     return NewEvent(type_, data, event_id or uuid.uuid4(), data_json=data_json)
 
 
-def _row(data: dict[str, Any], *, author: str, now: datetime, created: bool) -> dict[str, Any]:
+def item_row(data: dict[str, Any], *, author: str, now: datetime, created: bool) -> dict[str, Any]:
+    """The read-model row of a revision event's ``data`` written by ``author`` at ``now`` (``created``: the first
+    revision, which also sets who created the item and when)."""
     e = data["elements"]
     row = {
         "item_id": data["item_id"], "revision": data["revision"], "region_code": e["region_code"],

@@ -7,7 +7,7 @@ side may later be acknowledged). Each answer becomes ``sync.national.acknowledge
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +38,12 @@ def check_feedback(feedback: Feedback) -> None:
     """Raises :class:`~sync_gateway.domain.errors.RejectionReasonRequiredError` for a rejection without a reason."""
     if feedback.result is FeedbackResult.rejected and not (feedback.reason and feedback.reason.strip()):
         raise RejectionReasonRequiredError(item_id=feedback.item_id, item_version=feedback.item_version)
+
+
+def as_recorded(feedback: Feedback) -> Feedback:
+    """What is recorded of an answer: a reason only with a rejection. An acknowledgement's event carries none, so
+    its row keeps none either (the ``national_feedback`` rows are rebuilt from the events)."""
+    return feedback if feedback.result is FeedbackResult.rejected else replace(feedback, reason=None)
 
 
 def is_repeat(feedback: Feedback, recorded_result: str, recorded_reason: str | None) -> bool:

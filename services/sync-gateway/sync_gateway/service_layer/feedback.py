@@ -18,7 +18,7 @@ from shared.eventstore import EventMetadata, NewEvent, append_events, current_ve
 
 from sync_gateway.adapters import queries, store
 from sync_gateway.domain.errors import FeedEntryNotFoundError
-from sync_gateway.domain.feedback import Feedback, check_feedback, feedback_event, is_repeat
+from sync_gateway.domain.feedback import Feedback, as_recorded, check_feedback, feedback_event, is_repeat
 
 FEEDBACK_ROLES = ("national",)
 READ_ROLES = ("national", "operator")
@@ -35,6 +35,7 @@ class NationalFeedback:
         """(the recorded answer, whether it is new)."""
         principal.require_role(*FEEDBACK_ROLES)
         check_feedback(feedback)
+        feedback = as_recorded(feedback)
         for attempt in range(1, APPEND_ATTEMPTS + 1):
             try:
                 async with self.engine.begin() as conn:
