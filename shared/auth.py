@@ -102,9 +102,13 @@ def mint_token(
     now: float | None = None,
 ) -> str:
     issued = int(now if now is not None else time.time())
+    roles, regions = list(roles), list(regions)
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles: {sorted(unknown)}")
+    malformed = [r for r in regions if not _REGION_CLAIM.fullmatch(r)]
+    if malformed:
+        raise ValueError(f"regions must be * or GB/T 2260 prefixes of 2, 4 or 6 digits: {malformed}")
     claims = {
         "sub": subject,
         "roles": list(roles),
