@@ -4,11 +4,15 @@ services' read tables leave the national platform out. Pure: no I/O."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
 from shared.auth import (
+    ALGORITHM,
     OUTSIDE_ROLES,
     STAFF_ROLES,
     Principal,
@@ -18,6 +22,7 @@ from shared.auth import (
     verify_token,
 )
 from shared.errors import COMMON_ERRORS, AuthenticationRequiredError, ErrorTable
+from shixiang.suite import DEMO_USERS, Suite
 
 SECRET = "x" * 40
 
@@ -58,10 +63,14 @@ def test_a_subject_empty_or_holding_a_control_or_invisible_character_is_refused_
                                      [44], ["4401011"]])
 def test_a_region_claim_is_star_or_a_prefix_of_2_4_or_6_digits(regions: list[Any]) -> None:
     # An empty prefix would match every region code: a token of [""] used to read the whole country.
-    token = mint_token(SECRET, subject="a", roles=["entry"], regions=regions)
+    forged = jwt.encode({"sub": "a", "roles": ["entry"], "regions": regions, "iss": "shixiang",
+                         "exp": int(time.time()) + 60}, SECRET, algorithm=ALGORITHM)
     with pytest.raises(AuthenticationRequiredError) as refused:
-        verify_token(token, SECRET)
+        verify_token(forged, SECRET)
     assert "区划声明" in refused.value.context["reason"]
+    if all(isinstance(r, str) for r in regions):
+        with pytest.raises(ValueError, match="regions must be"):  # and nobody mints one by mistake
+            mint_token(SECRET, subject="a", roles=["entry"], regions=regions)
 
 
 def test_well_formed_region_claims_are_accepted() -> None:
@@ -92,3 +101,11 @@ def test_the_national_platform_is_an_outside_consumer_and_no_service_lets_it_rea
     for service, roles in internal_reads.items():
         assert not set(roles) & set(OUTSIDE_ROLES), service
     assert "national" in sync_roles.FEED_ROLES and "national" in sync_roles.FEEDBACK_READ_ROLES
+
+
+def test_the_demo_national_token_is_nationwide_and_regional_demo_staff_are_not() -> None:
+    suite = Suite(root=Path("/nonexistent-suite"))  # never started: it only mints the demo tokens
+    national = verify_token(suite.token("national"), suite.jwt_secret)
+    assert national.nationwide and national.roles == frozenset(OUTSIDE_ROLES)
+    assert not verify_token(suite.token("admin-gd"), suite.jwt_secret).nationwide
+    assert all(set(roles) <= set(STAFF_ROLES) for user, (roles, _) in DEMO_USERS.items() if user != "national")
