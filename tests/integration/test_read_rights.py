@@ -23,7 +23,7 @@ from shared.auth import Principal, mint_token
 from shared.cloudevents import CloudEvent
 from shared.db import ensure_database
 from shared.dictionaries import load_dictionaries
-from shared.errors import PermissionDeniedError, RegionDeniedError
+from shared.errors import RegionDeniedError
 from shared.infra import EmbeddedPostgres
 from shared.settings import DEVELOPMENT_JWT_SECRET
 from tests.integration.test_coding_support import HUKOU, HUKOU_CODE, deliver, lineage, new_item_id, registration
@@ -32,12 +32,16 @@ from tests.integration.test_lifecycle_commands import lifecycle_harness
 from tests.integration.test_registry_helpers import MINIMAL, RegistryClient
 
 from coding.bootstrap import Coding
+from coding.bootstrap import create_app as create_coding_app
+from coding.config import CodingSettings
 from registry.domain.tabular import HEADERS, format_row
 from sync_gateway.adapters import queries as sync_queries
 from sync_gateway.bootstrap import create_app as create_sync_app
 from sync_gateway.config import SyncSettings
 
-MARKER = "内部草稿标记ZQXJ"  # planted in unpublished text: no national read may ever show it
+TAG = "ZQXJ"  # ASCII: no escaping of the JSON could hide it
+MARKER = f"内部草稿标记{TAG}"  # planted in unpublished text: no national read may ever show it
+PREVIEW = {k: HUKOU[k] for k in ("item_type", "region_code", "police_type", "service_category", "short_name")}
 
 
 def bearer(subject: str, roles: list[str], regions: list[str]) -> dict[str, str]:
@@ -56,7 +60,7 @@ def assert_refused_for_its_role(response: httpx.Response) -> None:
     assert response.status_code == 403, response.text
     body = response.json()
     assert body["code"] == "ROLE_FORBIDDEN" and body["message"].startswith("当前用户没有执行此操作所需的角色")
-    assert MARKER not in response.text
+    assert TAG not in response.text
 
 
 # ================================================================ the national platform reads no internal content
@@ -67,9 +71,11 @@ async def test_the_national_platform_reads_no_draft_pending_revision_or_history_
         online = await h.drafted()
         await h.to_online(online)
         await h.revision(online, 2, author="entry2-gz", elements={**LIFECYCLE_HUKOU, "name": f"更新{MARKER}"})
-        for item_id in (draft, online):  # the marker is there for the staff to read
-            assert MARKER in (await h.call("GET", f"/items/{item_id}", user="publisher-gz")).text
-            assert MARKER in (await h.call("GET", f"/items/{item_id}/events", user="operator")).text
+        # The marker is there for the staff to read: in both histories, the pending revision and the list.
+        for item_id in (draft, online):
+            assert TAG in (await h.call("GET", f"/items/{item_id}/events", user="operator")).text
+        assert TAG in (await h.call("GET", f"/items/{online}", user="publisher-gz")).text
+        assert TAG in (await h.call("GET", f"/items?name={MARKER}", user="publisher-gz")).text
         reads = [f"/items/{draft}", f"/items/{draft}/events", f"/items/{draft}/verify", f"/items/{online}",
                  f"/items/{online}/events", f"/items/{online}?as_of=2030-01-01T00:00:00Z", f"/items?name={MARKER}",
                  "/items", "/items?pending_update=true"]
@@ -88,14 +94,27 @@ async def test_the_national_platform_reads_nothing_of_the_registry(api: Registry
         assert_refused_for_its_role(await api.http.get(f"/registry/v1{path}", headers=NATIONAL))
 
 
-async def test_the_national_platform_reads_no_code_of_an_unpublished_item(coding: Coding) -> None:
+@pytest.fixture
+async def coding_app(database_url: str, topic_prefix: str) -> AsyncIterator[Any]:
+    """The coding app in-process (api role); its HTTP client is ``app.state.test_http``."""
+    app = create_coding_app(CodingSettings(database_url=database_url, topic_prefix=topic_prefix, roles="api"))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://coding") as http,
+    ):
+        app.state.test_http = http
+        yield app
+
+
+async def test_the_national_platform_reads_no_code_of_an_unpublished_item(coding_app: Any) -> None:
     item = new_item_id()
-    await deliver(coding, registration(item))
-    national = Principal("national", frozenset({"national"}), ("*",))
-    for read in (coding.item_codes.item_code(item, national), coding.item_codes.code_info(HUKOU_CODE, national),
-                 coding.item_codes.preview(dict(HUKOU), national), coding.item_services.services_of(item, national)):
-        with pytest.raises(PermissionDeniedError):
-            await read
+    await deliver(coding_app.state.coding, registration(item))  # registered, not published
+    http = coding_app.state.test_http
+    for path in (f"/coding/v1/items/{item}/code", f"/coding/v1/codes/{HUKOU_CODE}", f"/coding/v1/items/{item}/services",
+                 "/coding/v1/pinyin-overrides"):
+        assert_refused_for_its_role(await http.get(path, headers=NATIONAL))
+    assert_refused_for_its_role(await http.post("/coding/v1/codes:preview", json=PREVIEW, headers=NATIONAL))
+    assert item in (await http.get(f"/coding/v1/items/{item}/code", headers=OPERATOR_ALL)).text
 
 
 # ================================================================================ the feed, by the caller's regions
@@ -208,21 +227,23 @@ async def test_the_snapshot_and_the_feedback_of_a_region_limited_token_hold_only
 
 # ============================================================================ a code preview names no foreign item
 async def test_a_preview_says_a_code_is_taken_but_names_its_holder_only_within_the_callers_regions(
-        coding: Coding) -> None:
+        coding_app: Any) -> None:
     holder = new_item_id()
-    await deliver(coding, registration(holder))  # a Guangzhou (440115) item takes HUKOU_CODE
-    beijing_entry = Principal("entry-bj", frozenset({"entry"}), ("11",))
-    guangzhou_entry = Principal("entry-gz", frozenset({"entry"}), ("4401",))
-    seen_from_beijing = await coding.item_codes.preview(dict(HUKOU), beijing_entry)
-    assert (seen_from_beijing["would_collide"], seen_from_beijing["held_by"]) == (True, None)
-    assert holder not in str(seen_from_beijing)
-    assert seen_from_beijing["code_if_allocated_now"] not in (None, HUKOU_CODE)
-    seen_from_guangzhou = await coding.item_codes.preview(dict(HUKOU), guangzhou_entry)
-    assert (seen_from_guangzhou["would_collide"], seen_from_guangzhou["held_by"]) == (True, holder)
-    with pytest.raises(RegionDeniedError):  # the other code reads refuse another region outright
-        await coding.item_codes.code_info(HUKOU_CODE, beijing_entry)
-    with pytest.raises(RegionDeniedError):
-        await coding.item_codes.item_code(holder, beijing_entry)
+    await deliver(coding_app.state.coding, registration(holder))  # a Guangzhou (440115) item takes HUKOU_CODE
+    http = coding_app.state.test_http
+    beijing_entry, guangzhou_entry = bearer("entry-bj", ["entry"], ["11"]), bearer("entry-gz", ["entry"], ["4401"])
+    from_beijing = await http.post("/coding/v1/codes:preview", json=PREVIEW, headers=beijing_entry)
+    assert from_beijing.status_code == 200, from_beijing.text
+    assert (from_beijing.json()["would_collide"], from_beijing.json()["held_by"]) == (True, None)
+    assert holder not in from_beijing.text
+    assert from_beijing.json()["code_if_allocated_now"] not in (None, HUKOU_CODE)
+    from_guangzhou = (await http.post("/coding/v1/codes:preview", json=PREVIEW, headers=guangzhou_entry)).json()
+    assert (from_guangzhou["would_collide"], from_guangzhou["held_by"]) == (True, holder)
+    for path in (f"/coding/v1/codes/{HUKOU_CODE}", f"/coding/v1/items/{holder}/code",
+                 f"/coding/v1/items/{holder}/services"):  # the other code reads refuse another region outright
+        refused = await http.get(path, headers=beijing_entry)
+        assert (refused.status_code, refused.json()["code"]) == (403, "REGION_FORBIDDEN"), path
+        assert holder not in str(refused.json()["message"])
 
 
 async def test_an_uncoded_successor_is_read_only_within_its_regions(coding: Coding) -> None:
