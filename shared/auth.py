@@ -1,12 +1,24 @@
-"""Bearer-token authentication (HS256 JWT) and the role / region rules every write obeys.
+"""Bearer-token authentication (HS256 JWT) and the role / region rules every request obeys.
 
 Claims: ``sub`` (user), ``roles`` (entry, reviewer, tester, publisher, admin, operator, national) and ``regions``
-(GB/T 2260 prefixes such as ``44``, ``4401``, ``440115``, or ``*`` for the whole country). A caller may act on an
-item only when the item's region code starts with one of its region prefixes."""
+(GB/T 2260 prefixes such as ``44``, ``4401``, ``440115``, or ``*`` for the whole country). A caller may act on, or
+read, an item only when the item's region code starts with one of its region prefixes. Only the ``regions`` claim
+scopes a caller: roles never widen it (the national platform sees every region because its token carries ``*``,
+not because of its role).
+
+Who may read what: the staff roles (``STAFF_ROLES``) read the services' internal content — drafts, pending
+revisions, histories, codes of items not yet published — each service naming which of them in its service layer's
+role table (``service_layer/roles.py``). Outside consumers (``OUTSIDE_ROLES``: the national platform) read only what
+was published, through the sync gateway's feed, snapshot and feedback.
+
+Identities: a subject is compared only in its normal form (``normalise_subject``), so that one user is one subject
+however a token spells it."""
 
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -15,12 +27,39 @@ import jwt
 
 from shared.errors import AuthenticationRequiredError, PermissionDeniedError, RegionDeniedError
 
-ROLES = ("entry", "reviewer", "tester", "publisher", "admin", "operator", "national")
+STAFF_ROLES = ("entry", "reviewer", "tester", "publisher", "admin", "operator")
+OUTSIDE_ROLES = ("national",)
+ROLES = STAFF_ROLES + OUTSIDE_ROLES
 #: The roles by their Chinese names, for messages (the claims keep the English keys).
 ROLE_LABELS = {"entry": "录入", "reviewer": "审核", "tester": "测试", "publisher": "发布", "admin": "管理员",
                "operator": "运维", "national": "国家平台"}
 ALGORITHM = "HS256"
 ALL_REGIONS = "*"  # the national platform and national operators: every region
+# A region claim: ``*`` or a GB/T 2260 prefix of 2, 4 or 6 digits. Anything else is refused: an empty prefix would
+# match every region code, and characters PostgreSQL cannot store would fail the query that filters by it.
+_REGION_CLAIM = re.compile(r"\*|[0-9]{2}(?:[0-9]{2}){0,2}")
+# Characters no subject may hold (Unicode categories): controls (NUL included: PostgreSQL cannot store it), invisible
+# format characters (zero-width, bidi overrides: "alice\u200b" would look like "alice" yet be another user),
+# surrogates, private-use and unassigned code points, and line or paragraph separators.
+_REFUSED_IN_SUBJECT = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def normalise_subject(subject: str) -> str:
+    """The one form a subject is compared and recorded in: Unicode NFKC, surrounding whitespace removed.
+
+    NFKC folds compatibility variants — full-width ``ａｌｉｃｅ``, the ideographic space, ligatures — into the
+    characters they stand for, so a subject typed through another input method is the same user; stripping removes
+    the spaces an identity provider or a copied user name may carry. Case is kept on purpose: identity providers
+    treat subjects as case-sensitive (OpenID Connect Core §2: ``sub`` is a case-sensitive string), so ``Alice`` and
+    ``alice`` may be two people, and folding them together would let one read the other's import jobs or replay the
+    other's idempotency keys. Raises ``ValueError`` for a subject that is empty once normalised or that holds a
+    control, invisible or unassigned character."""
+    normal = unicodedata.normalize("NFKC", subject).strip()
+    if not normal:
+        raise ValueError("empty subject")
+    if any(unicodedata.category(c) in _REFUSED_IN_SUBJECT for c in normal):
+        raise ValueError("subject holds a control or invisible character")
+    return normal
 
 
 @dataclass(frozen=True)
@@ -36,8 +75,20 @@ class Principal:
         raise PermissionDeniedError(required="/".join(allowed), roles=sorted(self.roles),
                                     required_labels="、".join(ROLE_LABELS.get(role, role) for role in allowed))
 
+    @property
+    def nationwide(self) -> bool:
+        """Whether the caller's regions are the whole country (``*``)."""
+        return ALL_REGIONS in self.regions
+
     def may_access_region(self, region_code: str) -> bool:
         return any(prefix == ALL_REGIONS or region_code.startswith(prefix) for prefix in self.regions)
+
+    def covers(self, regions: Iterable[str]) -> bool:
+        """Whether all of ``regions`` (codes, prefixes or ``*``) lie within the caller's: ``*`` only within ``*``;
+        an empty list within nobody's."""
+        wanted = list(regions)
+        return bool(wanted) and all(self.nationwide or (r != ALL_REGIONS and self.may_access_region(r))
+                                    for r in wanted)
 
     def require_region(self, region_code: str) -> None:
         if not self.may_access_region(region_code):
@@ -55,9 +106,13 @@ def mint_token(
     now: float | None = None,
 ) -> str:
     issued = int(now if now is not None else time.time())
+    roles, regions = list(roles), list(regions)
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles: {sorted(unknown)}")
+    malformed = [r for r in regions if not _REGION_CLAIM.fullmatch(r)]
+    if malformed:
+        raise ValueError(f"regions must be * or GB/T 2260 prefixes of 2, 4 or 6 digits: {malformed}")
     claims = {
         "sub": subject,
         "roles": list(roles),
@@ -86,8 +141,13 @@ def _verify(token: str, secret: str, issuer: str) -> tuple[Principal, float]:
     regions = claims.get("regions") or []
     if not isinstance(roles, list) or not isinstance(regions, list):
         raise AuthenticationRequiredError(reason="令牌声明格式错误")
-    principal = Principal(subject=str(claims["sub"]), roles=frozenset(map(str, roles)),
-                          regions=tuple(map(str, regions)))
+    if not all(isinstance(r, str) and _REGION_CLAIM.fullmatch(r) for r in regions):
+        raise AuthenticationRequiredError(reason="令牌的区划声明（regions）应为 * 或 2、4、6 位区划代码")
+    try:
+        subject = normalise_subject(str(claims["sub"]))
+    except ValueError as exc:
+        raise AuthenticationRequiredError(reason="令牌的用户标识（sub）为空或含控制字符、不可见字符") from exc
+    principal = Principal(subject=subject, roles=frozenset(map(str, roles)), regions=tuple(regions))
     return principal, float(claims["exp"])
 
 

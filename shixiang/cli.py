@@ -69,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="mint a bearer token")
     token.add_argument("--sub", required=True)
     token.add_argument("--roles", required=True, help="comma-separated: entry,reviewer,tester,publisher,admin,…")
-    token.add_argument("--regions", required=True, help="comma-separated GB/T 2260 prefixes, or *")
+    token.add_argument("--regions", required=True,
+                       help="comma-separated GB/T 2260 prefixes (2, 4 or 6 digits), or * for the whole country "
+                            "(the national platform's token); the caller reads and acts only within them, whatever "
+                            "its roles")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
 
     republish = sub.add_parser("republish", help="re-send a service's stored events to Kafka")
@@ -124,8 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         case "token":
             secret = os.environ.get("SHIXIANG_JWT_SECRET") or _manifest_env("registry").get(
                 "SHIXIANG_JWT_SECRET", DEVELOPMENT_JWT_SECRET)
-            print(mint_token(secret, subject=args.sub, roles=_split(args.roles), regions=_split(args.regions),
-                             ttl_s=args.ttl))
+            try:
+                print(mint_token(secret, subject=args.sub, roles=_split(args.roles), regions=_split(args.regions),
+                                 ttl_s=args.ttl))
+            except ValueError as exc:
+                print(f"shixiang token: {exc}", file=sys.stderr)
+                return 2
             return 0
         case "republish":
             return asyncio.run(run_republish(args.service, args.from_position))

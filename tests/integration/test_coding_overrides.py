@@ -23,7 +23,8 @@ from coding.domain.events import OVERRIDES_STREAM
 from coding.domain.place_names import PlaceNames
 
 ADMIN = EventMetadata(actor="admin-gd", correlation_id="corr-admin")
-NATIONAL = Principal(subject="national", roles=frozenset({"national"}), regions=("*",))
+# The national platform reads codes from the feed only: an operator reads them here, nationwide.
+OPERATOR = Principal(subject="operator", roles=frozenset({"operator"}), regions=("*",))
 SHANXIAN = {**HUKOU, "region_code": "371722", "short_name": "单县户籍证明"}  # 山东省菏泽市单县
 SHANXIAN_SX = "013717220203SXHJZM000000"
 SHANXIAN_DX = "013717220203DXHJZM000000"
@@ -44,19 +45,19 @@ async def test_an_override_change_leaves_allocated_codes_alone_and_applies_to_pr
     engine = coding.runtime.engine
     first = new_item_id()
     await deliver(coding, registration(first, **elements()))
-    assert (await coding.item_codes.preview(elements()))["code"] == SHANXIAN_SX
+    assert (await coding.item_codes.preview(elements(), OPERATOR))["code"] == SHANXIAN_SX
 
     change = await coding.catalog.set_phrase(engine, "单县", "DX", "按地方习惯读作 dān", ADMIN)
     assert (change.changed, change.previous_letters, change.overrides_version) == (True, None, "2026.12.1+1")
 
-    preview = await coding.item_codes.preview(elements())
+    preview = await coding.item_codes.preview(elements(), OPERATOR)
     assert (preview["code"], preview["pinyin_letters"], preview["overrides_version"]) == (
         SHANXIAN_DX, "DXHJZM", read_with("2026.12.1+1"))
     assert preview["name_reading"][0] | {"reason": None} == {
         "text": "单", "letter": "D", "position": 1, "in_code": True, "rule": "override", "rule_label": "拼音修正词典",
         "piece": "单县", "reason": None}
     assert preview["would_collide"] is False
-    assert (await coding.item_codes.item_code(first, NATIONAL))["code"] == SHANXIAN_SX  # never recomputed
+    assert (await coding.item_codes.item_code(first, OPERATOR))["code"] == SHANXIAN_SX  # never recomputed
 
     await deliver(coding, registration(first, **elements()))  # asked again: the same (stored) code, not recomputed
     answers = await item_events(engine, first)
@@ -88,9 +89,10 @@ async def test_every_process_sees_a_change_made_by_another_without_restarting(da
     runtime_a, process_a = await start_coding(database_url)
     runtime_b, process_b = await start_coding(database_url)
     try:
-        assert (await process_b.item_codes.preview(elements()))["code"] == SHANXIAN_SX  # b has loaded the dictionary
+        # b has loaded the dictionary
+        assert (await process_b.item_codes.preview(elements(), OPERATOR))["code"] == SHANXIAN_SX
         await process_a.catalog.set_phrase(runtime_a.engine, "单县", "DX", "测试", ADMIN)
-        seen_by_b = await process_b.item_codes.preview(elements())
+        seen_by_b = await process_b.item_codes.preview(elements(), OPERATOR)
         assert (seen_by_b["code"], seen_by_b["overrides_version"]) == (SHANXIAN_DX, read_with("2026.12.1+1"))
         item = new_item_id()
         await deliver(process_b, registration(item, **elements()))
@@ -114,10 +116,10 @@ async def test_repeating_a_change_writes_nothing_and_removal_restores_the_place_
     again = await coding.catalog.set_phrase(engine, "单县", "DX", "重复提交", ADMIN)
     assert again.changed is False and again.overrides_version == "2026.12.1+1"
     # the override wins over the place table
-    assert (await coding.item_codes.preview(elements()))["code"] == SHANXIAN_DX
+    assert (await coding.item_codes.preview(elements(), OPERATOR))["code"] == SHANXIAN_DX
     removed = await coding.catalog.remove_phrase(engine, "单县", "恢复地名读音", ADMIN)
     assert (removed.previous_letters, removed.overrides_version) == ("DX", "2026.12.1+2")
-    restored = await coding.item_codes.preview(elements())
+    restored = await coding.item_codes.preview(elements(), OPERATOR)
     assert restored["code"] == SHANXIAN_SX and restored["name_reading"][0]["rule"] == "place"
     assert restored["name_reading"][0]["place"]["code"] == "371722"
     async with engine.connect() as conn:

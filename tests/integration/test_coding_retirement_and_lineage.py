@@ -23,7 +23,8 @@ from coding.adapters import queries
 from coding.bootstrap import Coding
 from coding.service_layer import item_services
 
-NATIONAL = Principal(subject="national", roles=frozenset({"national"}), regions=("*",))
+# The national platform reads codes from the feed only: an operator reads them here, nationwide.
+OPERATOR = Principal(subject="operator", roles=frozenset({"operator"}), regions=("*",))
 
 
 async def test_a_changed_coded_element_retires_the_old_code_and_assigns_a_linked_new_one(
@@ -42,18 +43,18 @@ async def test_a_changed_coded_element_retires_the_old_code_and_assigns_a_linked
     assert assigned.data["code"] == new_code and assigned.data["replaces"] == HUKOU_CODE
     assert retired.causation_id == assigned.causation_id == recode.id
 
-    view = await coding.item_codes.item_code(item, NATIONAL)
+    view = await coding.item_codes.item_code(item, OPERATOR)
     assert view["code"] == new_code and view["status"] == "active"
     assert [(h["code"], h["status"], h["replaced_by"], h["replaces"]) for h in view["history"]] == [
         (HUKOU_CODE, "retired", new_code, None), (new_code, "active", None, HUKOU_CODE)]
-    old = await coding.item_codes.code_info(HUKOU_CODE, NATIONAL)
+    old = await coding.item_codes.code_info(HUKOU_CODE, OPERATOR)
     assert (old["status"], old["retire_reason"], old["replaced_by"], old["holder_item_id"]) == (
         "retired", "recoded", new_code, item)
 
     await deliver(coding, registration(item, police_type="01"))  # the same parts again: the same code, answered
     events = await item_events(coding.runtime.engine, item)
     assert len(events) == 4 and (events[3].data["code"], events[3].data["repeated"]) == (new_code, True)
-    assert (await coding.item_codes.item_code(item, NATIONAL))["code"] == new_code
+    assert (await coding.item_codes.item_code(item, OPERATOR))["code"] == new_code
 
 
 async def test_a_changed_short_name_recodes_and_its_services_follow_the_new_code(coding: Coding) -> None:
@@ -81,7 +82,7 @@ async def test_cancellation_retires_the_code_and_withdraws_its_services(coding: 
     assert [e.type for e in events] == ["coding.code.assigned.v1", "coding.item_service.allocated.v1",
                                         "coding.code.retired.v1", "coding.item_service.withdrawn.v1"]
     assert events[2].data == {"item_id": item, "code": HUKOU_CODE, "reason": "cancelled", "replaced_by": None}
-    view = await coding.item_codes.item_code(item, NATIONAL)
+    view = await coding.item_codes.item_code(item, OPERATOR)
     assert view["code"] is None and view["status"] == "retired"
     [service] = await queries.list_services(coding.runtime.engine, item)
     assert (service["status"], service["withdraw_reason"]) == ("withdrawn", "cancelled")
@@ -112,17 +113,17 @@ async def test_a_split_retires_the_predecessor_and_shows_successor_codes_once_th
     assert retired.data == {"item_id": old, "code": HUKOU_CODE, "reason": "split", "replaced_by": None}
     assert await item_events(coding.runtime.engine, left) == []  # successors get links, no events
 
-    before = await coding.item_codes.item_code(old, NATIONAL)
+    before = await coding.item_codes.item_code(old, OPERATOR)
     assert sorted((s["item_id"], s["code"], s["code_status"]) for s in before["lineage"]["successors"]) == sorted([
         (left, None, "uncoded"), (right, None, "uncoded")])
 
     await deliver(coding, registration(left, short_name="户口迁入审批"))
     await deliver(coding, registration(right, short_name="户口迁出审批"))
-    after = await coding.item_codes.code_info(HUKOU_CODE, NATIONAL)
+    after = await coding.item_codes.code_info(HUKOU_CODE, OPERATOR)
     assert (after["status"], after["retire_reason"]) == ("retired", "split")
     assert sorted((s["item_id"], s["code"], s["kind"]) for s in after["lineage"]["successors"]) == sorted([
         (left, "014401150203HKQRSP000000", "split"), (right, "014401150203HKQCSP000000", "split")])
-    successor = await coding.item_codes.item_code(left, NATIONAL)
+    successor = await coding.item_codes.item_code(left, OPERATOR)
     assert [(p["item_id"], p["code"], p["code_status"]) for p in successor["lineage"]["predecessors"]] == [
         (old, HUKOU_CODE, "retired")]
 
@@ -138,7 +139,7 @@ async def test_a_merge_retires_each_predecessor_replaced_by_the_coded_successor(
         retired = (await item_events(coding.runtime.engine, predecessor))[-1]
         assert retired.data == {"item_id": predecessor, "code": code, "reason": "merged",
                                 "replaced_by": HUKOU_CODE}
-    view = await coding.item_codes.item_code(merged, NATIONAL)
+    view = await coding.item_codes.item_code(merged, OPERATOR)
     assert view["code"] == HUKOU_CODE
     assert sorted(p["item_id"] for p in view["lineage"]["predecessors"]) == sorted([a, b])
     assert [e.type for e in await item_events(coding.runtime.engine, merged)] == ["coding.code.assigned.v1"]
@@ -166,8 +167,8 @@ async def test_the_main_item_of_a_split_keeps_its_code(coding: Coding) -> None:
     main, sub = new_item_id(), new_item_id()
     await deliver(coding, registration(main))
     await deliver(coding, lineage(main, "split", [main], [main, sub]))
-    assert (await coding.item_codes.item_code(main, NATIONAL))["code"] == HUKOU_CODE
-    assert [s["item_id"] for s in (await coding.item_codes.item_code(main, NATIONAL))["lineage"]["successors"]] == [sub]
+    assert (await coding.item_codes.item_code(main, OPERATOR))["code"] == HUKOU_CODE
+    assert [s["item_id"] for s in (await coding.item_codes.item_code(main, OPERATOR))["lineage"]["successors"]] == [sub]
 
 
 async def test_a_lineage_event_of_an_unknown_kind_is_a_permanent_error(coding: Coding) -> None:

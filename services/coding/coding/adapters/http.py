@@ -55,7 +55,8 @@ REGION_PREFIX_PATTERN = "^[0-9]{2}([0-9]{2}([0-9]{2})?)?$"
     "/codes:preview",
     summary="预览事项编码（不分配）",
     description="按编码要素计算今天会得到的事项编码：各部分及其含义、拼音首字母、事项名称编码、"
-                "是否与已分配的编码重码（重码时给出现在分配会得到的重码序号编码 code_if_allocated_now）、"
+                "是否与已分配的编码重码（重码时给出现在分配会得到的重码序号编码 code_if_allocated_now；"
+                "持有该编码的事项 held_by 只在编码的区划属于调用人管辖区划时给出，否则为 null）、"
                 "所用读音词典版本（拼音修正词典/地名读音表）。"
                 "name_reading 逐字母说明简称如何读出：每个字母来自简称的哪个字、由哪条规则得出（override 拼音修正词典、"
                 "place 地名读音表——附所指区划的代码、全称、读音与来源、phrase pypinyin 词组读音、character 单字读音、"
@@ -64,7 +65,7 @@ REGION_PREFIX_PATTERN = "^[0-9]{2}([0-9]{2}([0-9]{2})?)?$"
                 "要素无效返回 422 CODE_ELEMENTS_INVALID，details.problems 逐项说明。",
 )
 async def preview(body: PreviewBody, codes: ItemCodesDep, principal: CurrentPrincipal) -> dict[str, Any]:
-    return await codes.preview(body.model_dump())
+    return await codes.preview(body.model_dump(), principal)
 
 
 @router.get(

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select, text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from coding.adapters.tables import item_codes_table, item_lineage_table, item_services_table
+from coding.adapters.tables import item_codes_table, item_lineage_table, item_services_table, known_items_table
 
 # The code each item holds now, or else the last it held: how lineage shows the codes of related items.
 _LATEST_CODES_SQL = text("""
@@ -69,6 +69,13 @@ async def item_region(engine: AsyncEngine, item_id: str) -> str | None:
         parts = await conn.scalar(select(item_codes_table.c.parts).where(item_codes_table.c.item_id == item_id)
                                   .order_by(item_codes_table.c.allocated_at.desc()).limit(1))
     return parts["region_code"] if parts else None
+
+
+async def entered_region(conn: AsyncConnection, item_id: str) -> str | None:
+    """The region the item was entered with (lifecycle.item.entered), or None if coding never heard of it."""
+    region: str | None = await conn.scalar(
+        select(known_items_table.c.region_code).where(known_items_table.c.item_id == item_id))
+    return region
 
 
 # ---- 事项服务 ------------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Item codes as the API reads them: decode a code (事项编码 or 事项服务编码) and say who holds it, preview the code
-elements would get, and an item's codes with their history and lineage. Reads only; the caller's region is checked
-against the code's."""
+elements would get, and an item's codes with their history and lineage. Reads only, for the roles of
+``roles.READ_ROLES``; the caller's region is checked against the code's, and a preview names the item holding a code
+only within the caller's regions."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from coding.domain.codes import (
 )
 from coding.domain.errors import CodeElementsInvalidError, CodeNotFoundError
 from coding.service_layer.overrides import OverrideCatalog
+from coding.service_layer.roles import READ_ROLES
 
 _PART_LABELS = (("item_type", "事项类型编码"), ("region_code", "区划代码"), ("police_type", "业务警种编码"),
                 ("service_category", "服务类别编码"), ("name_code", "事项名称编码"))
@@ -62,9 +64,12 @@ class ItemCodes:
                              "meaning": entry.label if entry else None})
         return labelled
 
-    async def preview(self, elements: dict[str, Any]) -> dict[str, Any]:
+    async def preview(self, elements: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """The code these elements would get today, without allocating: parts, pinyin letters, and whether it
-        collides (then also the code an allocation now would give)."""
+        collides (then also the code an allocation now would give). The item holding the code is named only when
+        the code's region lies within the caller's: anyone may ask about any region's elements, and learns that a
+        code is taken, never which item of another region took it."""
+        principal.require_role(*READ_ROLES)
         async with self.engine.connect() as conn:
             overrides = (await self.catalog.refresh(conn)).overrides
             parts, letters, problems = code_parts(elements, self.dictionaries, overrides, on=self.clock().date())
@@ -74,13 +79,15 @@ class ItemCodes:
             taken = await store.codes_taken(conn, [code[:COLLISION_PREFIX_LENGTH]])
         return {**self.describe(code), "pinyin_letters": letters, "name_code": parts.name_code,
                 "name_reading": name_reading(elements["short_name"], overrides),
-                "would_collide": code in taken, "held_by": taken.get(code),
+                "would_collide": code in taken,
+                "held_by": taken.get(code) if principal.may_access_region(parts.region_code) else None,
                 "code_if_allocated_now": lowest_free_code(code, taken),
                 "overrides_version": overrides.dictionary_version}
 
     # ---- reads -----------------------------------------------------------------------------------------------------
     async def code_info(self, code: str, principal: Principal) -> dict[str, Any]:
         """Decode a code (24-character item code or 27-character service code) and say who holds it."""
+        principal.require_role(*READ_ROLES)
         if len(code) == SERVICE_CODE_LENGTH:
             return await self._service_code_info(code, principal)
         info = self.describe(code)
@@ -109,14 +116,20 @@ class ItemCodes:
 
     async def item_code(self, item_id: str, principal: Principal) -> dict[str, Any]:
         """The item's current code, every code it held (with why each ended), its lineage and its coding events."""
+        principal.require_role(*READ_ROLES)
         async with self.engine.connect() as conn:
             rows = await queries.codes_of_item(conn, item_id)
             lineage = await queries.lineage(conn, item_id)
+            # An item never coded may still have a lineage (a successor of a split): its region is the one it was
+            # entered with.
+            region = rows[-1].parts["region_code"] if rows else await queries.entered_region(conn, item_id)
             events = await load_stream(conn, item_id)
         if not rows and not (lineage["predecessors"] or lineage["successors"]):
             raise CodeNotFoundError(item_id=item_id)
-        if rows:
-            principal.require_region(rows[-1].parts["region_code"])
+        if region is None and not principal.nationwide:
+            raise CodeNotFoundError(item_id=item_id)  # whose it is cannot be told: only nationwide callers see it
+        if region is not None:
+            principal.require_region(region)
         current = next((r for r in rows if r.status == ACTIVE), None)
         return {
             "item_id": item_id,

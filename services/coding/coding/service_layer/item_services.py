@@ -30,9 +30,7 @@ from coding.domain.errors import (
     ServiceSequenceExhaustedError,
 )
 from coding.domain.events import SERVICE_ALLOCATED, SERVICE_RECODED, SERVICE_WITHDRAWN
-
-# Who may allocate and withdraw service codes (admin holds every role).
-WRITE_ROLE = "publisher"
+from coding.service_layer.roles import READ_ROLES, SERVICE_WRITE_ROLES
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ class ItemServices:
         self.clock = clock
 
     async def allocate(self, item_id: str, name: str, principal: Principal, correlation_id: str) -> ServiceOutcome:
-        principal.require_role(WRITE_ROLE)
+        principal.require_role(*SERVICE_WRITE_ROLES)
         await self._require_item_region(item_id, principal)
         # The events carry the rows' time (created_at, withdrawn_at), so that a rebuild from the log gives them back.
         now = self.clock()
@@ -62,7 +60,7 @@ class ItemServices:
 
     async def withdraw(self, item_id: str, sequence: int, reason: str, principal: Principal,
                        correlation_id: str) -> dict[str, Any]:
-        principal.require_role(WRITE_ROLE)
+        principal.require_role(*SERVICE_WRITE_ROLES)
         await self._require_item_region(item_id, principal)
         now = self.clock()
         return await withdraw_service(
@@ -70,6 +68,7 @@ class ItemServices:
             EventMetadata(actor=principal.subject, correlation_id=correlation_id, recorded_at=now), now)
 
     async def services_of(self, item_id: str, principal: Principal) -> dict[str, Any]:
+        principal.require_role(*READ_ROLES)
         await self._require_item_region(item_id, principal)
         return {"item_id": item_id, "services": await queries.list_services(self.engine, item_id)}
 

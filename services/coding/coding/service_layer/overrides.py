@@ -33,11 +33,10 @@ from coding.domain.overrides import (
     decide_set,
     overrides_version,
 )
+from coding.service_layer.roles import OVERRIDE_ROLES
 
 # Concurrent administrators: a command that lost the race on the stream version is re-decided on the new state.
 _COMMAND_ATTEMPTS = 5
-# Only the admin role: require_role("admin") passes admins only (admin holds every role, nobody else holds admin).
-ADMIN_ROLE = "admin"
 
 
 @dataclass(frozen=True)
@@ -176,18 +175,18 @@ class PinyinOverrideAdministration:
         self.catalog = catalog
 
     async def dictionary(self, principal: Principal) -> dict[str, Any]:
-        principal.require_role(ADMIN_ROLE)
+        principal.require_role(*OVERRIDE_ROLES)
         return await self.catalog.describe(self.engine)
 
     async def set_override(self, phrase: str, letters: str, reason: str, principal: Principal,
                            correlation_id: str) -> OverrideChange:
-        principal.require_role(ADMIN_ROLE)
+        principal.require_role(*OVERRIDE_ROLES)
         return await self.catalog.set_phrase(self.engine, phrase, letters, reason,
                                              EventMetadata(actor=principal.subject, correlation_id=correlation_id))
 
     async def remove_override(self, phrase: str, reason: str, principal: Principal,
                               correlation_id: str) -> OverrideChange:
-        principal.require_role(ADMIN_ROLE)
+        principal.require_role(*OVERRIDE_ROLES)
         return await self.catalog.remove_phrase(self.engine, phrase, reason,
                                                 EventMetadata(actor=principal.subject, correlation_id=correlation_id))
 

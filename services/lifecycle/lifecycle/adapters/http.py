@@ -172,7 +172,14 @@ async def adjust(body: AdjustmentBody, adjustments: AdjustmentsDep, principal: C
                          "items": {item_id: state_view(s) for item_id, s in states.items()}}, status_code=201)
 
 
-@router.get("/items/{item_id}", summary="事项当前状态（由事件日志重建）；as_of 重建过去某一时刻的状态")
+# Who reads: the staff (service_layer/roles.py READ_ROLES), within their regions. A state holds drafts and pending
+# revisions, a history every internal step: the national platform reads published content through the sync gateway.
+READ_RIGHTS = ("内部角色（录入、审核、测试、发布、管理、运维）可读，限本人管辖区划，区划外的事项返回 404；"
+               "国家平台（national）返回 403 ROLE_FORBIDDEN：它通过同步源（/sync/v1）读取已发布的内容。")
+
+
+@router.get("/items/{item_id}", summary="事项当前状态（由事件日志重建）；as_of 重建过去某一时刻的状态",
+            description=READ_RIGHTS)
 async def get_item(
     item_id: str, svc: LifecycleDep, principal: CurrentPrincipal,
     as_of: Annotated[datetime | None, Query(description="ISO 8601 时间，返回该时刻的状态")] = None,
@@ -180,7 +187,8 @@ async def get_item(
     return _state_response(await svc.get(item_id, principal, as_of=as_of), svc)
 
 
-@router.get("/items/{item_id}/events", summary="事项的事件历史（含操作人、时间、原因、哈希）")
+@router.get("/items/{item_id}/events", summary="事项的事件历史（含操作人、时间、原因、哈希）",
+            description=READ_RIGHTS)
 async def get_events(
     item_id: str, svc: LifecycleDep, principal: CurrentPrincipal,
     after_version: Annotated[int, Query(ge=0, description="只返回此版本之后的事件")] = 0,
@@ -193,13 +201,14 @@ async def get_events(
     "/items/{item_id}/verify",
     summary="校验事项事件日志的哈希链（篡改或删除任何事件都会被发现）",
     description=("逐条重算哈希链；另将链头版本与读模型记录的版本比较，以发现被删除的最后一条事件。"
-                 "verified=false 时给出第一处断点与原因。"),
+                 "verified=false 时给出第一处断点与原因。" + READ_RIGHTS),
 )
 async def verify_item(item_id: str, svc: LifecycleDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return chain_view(await svc.verify(item_id, principal))
 
 
-@router.get("/items", summary="按阶段、区划、警种、事项类型、编码或名称搜索（q）列出事项（投影，游标分页）")
+@router.get("/items", summary="按阶段、区划、警种、事项类型、编码或名称搜索（q）列出事项（投影，游标分页）",
+            description="只列调用人管辖区划内的事项。" + READ_RIGHTS)
 async def list_items(
     svc: LifecycleDep, principal: CurrentPrincipal,
     phase: Annotated[str | None, Query(description=PHASE_QUERY_DOC)] = None,

@@ -3,6 +3,8 @@ entry in ``COMMAND_ROLES``: ``tests/unit/test_lifecycle_completeness.py`` fails 
 
 from __future__ import annotations
 
+from shared.auth import STAFF_ROLES
+
 from lifecycle.domain.vocabulary import Command
 
 # Who may give which command.
@@ -19,4 +21,7 @@ COMMAND_ROLES: dict[Command, tuple[str, ...]] = {
 }
 ADJUSTMENT_ROLES = ("publisher",)  # split / merge cancel items: whoever may cancel may adjust
 
-READ_ROLES = ("entry", "reviewer", "tester", "publisher", "operator", "national")
+# Who may read an item's state, its event history, its hash chain and the list: the staff. A state holds drafts and
+# pending revisions, a history every internal step: the national platform reads what was published, through the
+# sync gateway, and nothing here.
+READ_ROLES = STAFF_ROLES

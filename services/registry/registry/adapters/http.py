@@ -188,7 +188,9 @@ async def template(svc: RegistryDep, principal: CurrentPrincipal) -> FileRespons
     return _download(exports.import_template(svc, principal), "事项清单导入模板.xlsx", XLSX_MEDIA)
 
 
-@router.get("/imports/{job_id}", summary="导入任务进度与逐行错误", response_model=ImportJob)
+@router.get("/imports/{job_id}", summary="导入任务进度与逐行错误", response_model=ImportJob,
+            description="内部角色可读：发起人本人，或管辖区划覆盖任务发起时全部区划的用户（任务各行只能写入这些区划）；"
+                        "其他内部用户返回 404 IMPORT_JOB_NOT_FOUND，国家平台返回 403 ROLE_FORBIDDEN。")
 async def import_job(
     job_id: str, jobs: ImportsDep, principal: CurrentPrincipal,
     errors_after: Annotated[int, Query(ge=0, description="只返回该序号之后的错误（分页）")] = 0,

@@ -103,6 +103,9 @@ import_jobs_table = Table(
     registry_metadata,
     Column("job_id", Text, primary_key=True),
     Column("subject", Text, nullable=False),
+    # The starter's regions (claim prefixes or *): every row the job may write lies within them, and who else may
+    # read the job follows from them.
+    Column("regions", ARRAY(Text), nullable=False),
     Column("filename", Text),
     Column("format", Text, nullable=False),
     Column("status", Text, nullable=False),  # queued, running, completed, failed

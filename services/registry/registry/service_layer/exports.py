@@ -12,7 +12,8 @@ from shared.auth import Principal
 from registry.adapters import queries
 from registry.adapters.spreadsheets.template import write_template
 from registry.adapters.spreadsheets.writing import write_csv, write_xlsx
-from registry.service_layer.items import READ_ROLES, WRITE_ROLES, Registry
+from registry.service_layer.items import Registry
+from registry.service_layer.roles import READ_ROLES, WRITE_ROLES
 
 
 async def export_xlsx(registry: Registry, principal: Principal, filters: queries.ItemFilter) -> Path:

@@ -42,10 +42,7 @@ from registry.domain.errors import (
 )
 from registry.domain.revisions import changed_fields, diff
 from registry.domain.structure import RelatedItems
-
-WRITE_ROLES = ("entry",)
-# Registry content includes drafts: the national platform reads published content through the sync feed only.
-READ_ROLES = ("entry", "reviewer", "tester", "publisher", "operator")
+from registry.service_layer.roles import READ_ROLES, WRITE_ROLES
 
 
 class Registry:

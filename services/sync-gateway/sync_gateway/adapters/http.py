@@ -43,6 +43,9 @@ NationalFeedbackDep = Annotated[NationalFeedback, Depends(get_national_feedback)
         "data 为对外发布记录（PublishedItemRecord：变更 change、同步类型 operation、状态、编码、对外要素），"
         "从不包含内部事件的内容。下一次请求用 after=<响应头 X-Next-Cursor>；到达末尾返回 []。"
         "wait=秒 为长轮询：无新条目时最多等待这么久。字段说明见 docs/events.md。"
+        "区划：令牌 regions 为 *（全国，国家平台的令牌）时返回全部条目；其他调用人只得到其管辖区划内事项的条目，"
+        "X-Next-Cursor 越过其他区划的条目（不会停滞，也不会重复读到）。区划受限的调用人一次最多查看 100,000 条："
+        "返回 [] 而 X-Next-Cursor 前移，表示其间没有本人区划的条目，用新游标继续读取即可。"
     ),
     response_class=Response,
     responses={200: {"content": {BATCH_CONTENT_TYPE: {"schema": {
@@ -54,17 +57,18 @@ async def feed(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     wait: Annotated[float, Query(ge=0, description="长轮询秒数")] = 0.0,
 ) -> Response:
-    entries = await national_feed.read(principal, after=after, limit=limit, wait_s=wait)
-    next_cursor = str(entries[-1][0]) if entries else str(after)
+    page = await national_feed.read(principal, after=after, limit=limit, wait_s=wait)
+    next_cursor = str(page.cursor)
     return Response(
-        content="[" + ",".join(entry for _, entry in entries) + "]",
+        content="[" + ",".join(entry for _, entry in page.entries) + "]",
         media_type=BATCH_CONTENT_TYPE,
         headers={"X-Next-Cursor": next_cursor,
                  "Link": f'</sync/v1/feed?after={next_cursor}&limit={limit}>; rel="next"'},
     )
 
 
-@router.get("/snapshot", summary="当前已上线事项目录快照，及继续读取同步源的游标")
+@router.get("/snapshot", summary="当前已上线事项目录快照，及继续读取同步源的游标",
+            description="令牌 regions 为 *（全国）时列出全部已上线事项；其他调用人只列其管辖区划内的事项。")
 async def get_snapshot(
     national_feed: NationalFeedDep, principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
@@ -98,7 +102,8 @@ async def post_feedback(body: FeedbackBody, feedback: NationalFeedbackDep, princ
     return JSONResponse(recorded, status_code=201 if created else 200)
 
 
-@router.get("/national/feedback", summary="某事项已记录的国家平台反馈（每个版本最新一次）")
+@router.get("/national/feedback", summary="某事项已记录的国家平台反馈（每个版本最新一次）",
+            description="事项不在调用人管辖区划内时返回 []，与没有反馈的事项相同。")
 async def get_feedback(feedback: NationalFeedbackDep, principal: CurrentPrincipal,
                        item_id: Annotated[str, Query(description="事项 ID")]) -> list[dict[str, object]]:
     return await feedback.list_for_item(item_id, principal)

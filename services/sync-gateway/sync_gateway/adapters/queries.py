@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import raw_driver
@@ -22,6 +24,34 @@ log = logging.getLogger(__name__)
 # An entry with its cursor, as JSON text (see FeedReader.read).
 _READ_SQL = """SELECT position, (entry || jsonb_build_object('sequence', position::text))::text FROM feed_entries
 WHERE position > $1 ORDER BY position LIMIT $2"""
+# The same for a caller of some regions: of the next $3 entries (scanned by position, reading only their region
+# column), those whose region starts with one of the prefixes $4, at most $2; and a last row (entry NULL) with the
+# highest position scanned and how many were scanned, where the caller's cursor moves on to when fewer than $2 of
+# them were its own. One statement, so the scan and the entries are of one snapshot.
+_READ_REGIONS_SQL = """WITH scanned AS MATERIALIZED (
+    SELECT position, region_code FROM feed_entries WHERE position > $1 ORDER BY position LIMIT $3),
+visible AS (
+    SELECT position FROM scanned
+    WHERE EXISTS (SELECT FROM unnest($4::text[]) AS p(prefix) WHERE starts_with(scanned.region_code, p.prefix))
+    ORDER BY position LIMIT $2)
+SELECT f.position, (f.entry || jsonb_build_object('sequence', f.position::text))::text, NULL::bigint
+FROM visible JOIN feed_entries f USING (position)
+UNION ALL
+SELECT max(position), NULL, count(*) FROM scanned"""
+# How many entries one statement of a region-limited read looks at, and how many such statements one request may
+# run before it answers (maybe with no entry but a cursor moved on): a caller whose regions are rare in the feed
+# walks it in bounded steps, never stalls at a cursor and never reads an entry twice.
+SCAN_ROWS = 10_000
+SCANS_PER_READ = 10
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """Entries (position, JSON text) and the cursor to read on from: past the last entry, or — for a caller of some
+    regions — past every entry the read looked at, those of other regions included."""
+
+    entries: list[tuple[int, str]]
+    cursor: int
 
 
 class FeedReader:
@@ -41,18 +71,33 @@ class FeedReader:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
 
-    async def read(self, after: int, limit: int, wait_s: float = 0.0) -> list[tuple[int, str]]:
+    async def read(self, after: int, limit: int, wait_s: float = 0.0,
+                   regions: Sequence[str] | None = None) -> FeedPage:
         """The entries after ``after``, long-polling up to ``wait_s``: each one's position and its JSON text with
         its ``sequence``, for the HTTP response to join as it is (a page of 1,000 entries of 3 KB is 3 MB of JSON:
-        PostgreSQL writes it out, Python never parses it)."""
-        deadline = asyncio.get_running_loop().time() + wait_s
+        PostgreSQL writes it out, Python never parses it). ``regions``: only entries of items whose region starts
+        with one of these prefixes (``None``: every entry, read as cheaply as ever)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        scans = 0
         while True:
             changed = self._changed
-            entries = await self._read(after, limit)
-            remaining = deadline - asyncio.get_running_loop().time()
-            if entries or remaining <= 0:
-                return entries
-            # Re-check at least every second in case a NOTIFY was missed (listener reconnecting).
+            if regions is None:
+                entries = await self._read(after, limit)
+                page, at_end = FeedPage(entries, entries[-1][0] if entries else after), not entries
+            else:
+                page, at_end = await self._read_regions(after, limit, list(regions))
+                scans += 1
+            if page.entries or (not at_end and scans >= SCANS_PER_READ):
+                return page
+            after = page.cursor
+            if not at_end:
+                continue  # only other regions' entries so far: look further at once
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return page
+            # Re-check at least every second in case a NOTIFY was missed (listener reconnecting). A wake by entries
+            # of other regions moves the cursor past them and waits again: it never re-reads them.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=min(remaining, 1.0))
 
@@ -60,6 +105,17 @@ class FeedReader:
         async with self.engine.connect() as conn:
             driver = await raw_driver(conn)
             return [(r[0], r[1]) for r in await driver.fetch(_READ_SQL, after, limit)]
+
+    async def _read_regions(self, after: int, limit: int, prefixes: list[str]) -> tuple[FeedPage, bool]:
+        """One bounded scan for a caller of some regions: its page, and whether the scan reached the feed's end."""
+        async with self.engine.connect() as conn:
+            driver = await raw_driver(conn)
+            rows = await driver.fetch(_READ_REGIONS_SQL, after, limit, SCAN_ROWS, prefixes)
+        entries = sorted((r[0], r[1]) for r in rows if r[2] is None)
+        last_scanned, scanned = next((r[0], r[2]) for r in rows if r[2] is not None)
+        if len(entries) == limit:  # entries of the caller's may follow the last one within the scan
+            return FeedPage(entries, entries[-1][0]), False
+        return FeedPage(entries, last_scanned if scanned else after), scanned < SCAN_ROWS
 
     def _wake(self, *_: Any) -> None:
         # Swap in a fresh event so every waiter of the old one wakes exactly once.
@@ -83,10 +139,11 @@ class FeedReader:
                 await asyncio.sleep(1)
 
 
-async def snapshot(engine: AsyncEngine, *, limit: int, after_item: str | None) -> tuple[list[dict[str, Any]], int]:
+async def snapshot(engine: AsyncEngine, *, limit: int, after_item: str | None,
+                   regions: Sequence[str] | None = None) -> tuple[list[dict[str, Any]], int]:
     """The current published catalogue (items whose last public event left them online) and the cursor to
     continue the feed from. The cursor is read first: entries after it may repeat what the snapshot shows, never
-    miss anything."""
+    miss anything. ``regions``: only items whose region starts with one of these prefixes (``None``: all)."""
     async with engine.connect() as conn:
         cursor: int = (await conn.execute(
             select(func.coalesce(func.max(feed_entries_table.c.position), 0)))).scalar_one()
@@ -94,16 +151,28 @@ async def snapshot(engine: AsyncEngine, *, limit: int, after_item: str | None) -
             catalog_table.c.item_id).limit(limit)
         if after_item:
             query = query.where(catalog_table.c.item_id > after_item)
+        if regions is not None:
+            query = query.where(_in_regions(catalog_table.c.region_code, regions))
         rows = await conn.execute(query)
         return [r.entry for r in rows], cursor
 
 
-async def feedback_for_item(engine: AsyncEngine, item_id: str) -> list[dict[str, Any]]:
-    """The item's recorded national answers (the latest per version), by version."""
+async def feedback_for_item(engine: AsyncEngine, item_id: str,
+                            regions: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The item's recorded national answers (the latest per version), by version. ``regions``: none unless the
+    item, as last published, lies in one of these prefixes (``None``: any item)."""
     t = national_feedback_table
+    query = select(t).where(t.c.item_id == item_id).order_by(t.c.item_version)
+    if regions is not None:
+        query = query.where(select(catalog_table.c.item_id).where(
+            catalog_table.c.item_id == item_id, _in_regions(catalog_table.c.region_code, regions)).exists())
     async with engine.connect() as conn:
-        rows = await conn.execute(select(t).where(t.c.item_id == item_id).order_by(t.c.item_version))
-        return [feedback_view(r._mapping) for r in rows]
+        return [feedback_view(r._mapping) for r in await conn.execute(query)]
+
+
+def _in_regions(column: Any, regions: Sequence[str]) -> Any:
+    """``column`` starts with one of the region prefixes (none: nothing matches)."""
+    return or_(false(), *(func.starts_with(column, prefix) for prefix in regions))
 
 
 def feedback_view(row: Any) -> dict[str, Any]:

@@ -24,11 +24,11 @@ from sync_gateway.domain.feed import FedEntry
 FEED_CHANNEL = "shixiang_feed"
 
 _INSERT_ENTRIES = text("""
-INSERT INTO feed_entries (event_id, item_id, item_version, type, entry)
-SELECT n.event_id, n.item_id, n.item_version, n.type, n.entry::jsonb
+INSERT INTO feed_entries (event_id, item_id, item_version, type, region_code, entry)
+SELECT n.event_id, n.item_id, n.item_version, n.type, n.region_code, n.entry::jsonb
 FROM unnest(CAST(:event_ids AS text[]), CAST(:item_ids AS text[]), CAST(:item_versions AS int[]),
-            CAST(:types AS text[]), CAST(:entries AS text[])) WITH ORDINALITY
-     AS n(event_id, item_id, item_version, type, entry, ord)
+            CAST(:types AS text[]), CAST(:regions AS text[]), CAST(:entries AS text[])) WITH ORDINALITY
+     AS n(event_id, item_id, item_version, type, region_code, entry, ord)
 ORDER BY n.ord
 ON CONFLICT (event_id) DO NOTHING
 RETURNING position, event_id""")
@@ -58,6 +58,7 @@ async def add_feed_entries(conn: AsyncConnection, fed: Sequence[FedEntry]) -> No
     inserted = {r.event_id: r.position for r in await conn.execute(_INSERT_ENTRIES, {
         "event_ids": [f.event_id for f in fed], "item_ids": [f.item_id for f in fed],
         "item_versions": [f.item_version for f in fed], "types": [f.entry["type"] for f in fed],
+        "regions": [f.entry["data"]["region_code"] for f in fed],
         "entries": [jsoncodec.dumps(f.entry) for f in fed]})}
     latest: dict[str, dict[str, Any]] = {}
     for f in fed:

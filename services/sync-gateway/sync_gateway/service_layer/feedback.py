@@ -19,9 +19,9 @@ from shared.eventstore import EventMetadata, NewEvent, append_events, current_ve
 from sync_gateway.adapters import queries, store
 from sync_gateway.domain.errors import FeedEntryNotFoundError
 from sync_gateway.domain.feedback import Feedback, as_recorded, check_feedback, feedback_event, is_repeat
+from sync_gateway.service_layer.feed import region_filter
+from sync_gateway.service_layer.roles import FEEDBACK_READ_ROLES, FEEDBACK_ROLES
 
-FEEDBACK_ROLES = ("national",)
-READ_ROLES = ("national", "operator")
 APPEND_ATTEMPTS = 3  # the item's sync stream is only contended by feedback on that item: retry, don't bother the caller
 
 
@@ -68,5 +68,6 @@ class NationalFeedback:
         return queries.feedback_view(row), True
 
     async def list_for_item(self, item_id: str, principal: Principal) -> list[dict[str, Any]]:
-        principal.require_role(*READ_ROLES)
-        return await queries.feedback_for_item(self.engine, item_id)
+        """The item's answers; none for an item outside the caller's regions, as for an item never answered."""
+        principal.require_role(*FEEDBACK_READ_ROLES)
+        return await queries.feedback_for_item(self.engine, item_id, regions=region_filter(principal))

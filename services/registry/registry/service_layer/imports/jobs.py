@@ -32,7 +32,8 @@ from registry.adapters.spool import Spool, remove_part_copies, remove_quietly
 from registry.adapters.spreadsheets.formats import detect_format
 from registry.domain.errors import ImportFileError, ImportJobNotFoundError, ImportTooLargeError
 from registry.service_layer.imports.pipeline import ChunkPipeline, JobState
-from registry.service_layer.items import WRITE_ROLES, Registry
+from registry.service_layer.items import Registry
+from registry.service_layer.roles import IMPORT_JOB_READ_ROLES, WRITE_ROLES
 
 log = logging.getLogger(__name__)
 # How often a job waiting for its turn says it still waits (a heartbeat older than queries.HEARTBEAT_STALE reads
@@ -95,8 +96,8 @@ class ImportJobs:
     async def create_job(self, principal: Principal, *, filename: str | None, fmt: str) -> str:
         job_id = str(uuid.uuid4())
         async with self.engine.begin() as conn:
-            await import_jobs.insert_job(conn, job_id, subject=principal.subject, filename=filename, fmt=fmt,
-                                         now=self.registry.now())
+            await import_jobs.insert_job(conn, job_id, subject=principal.subject, regions=principal.regions,
+                                         filename=filename, fmt=fmt, now=self.registry.now())
         return job_id
 
     async def prepare_spool_dir(self) -> None:
@@ -210,10 +211,19 @@ class ImportJobs:
     # ---- status -----------------------------------------------------------------------------------------------------
     async def get(self, job_id: str, principal: Principal, *, errors_after: int = 0,
                   errors_limit: int = 1000) -> dict[str, Any]:
-        """The job's progress and a page of its row errors; only its starter (or an admin) may read it."""
+        """The job's progress and a page of its row errors, for the registry's readers (403 for anyone else). Of
+        them, its starter may read it, and so may one whose regions cover all the regions the job was started with:
+        every row the job wrote lies within them (rows outside are refused), so such a reader may read those items
+        anyway. To the others the job does not exist (404), as a registry item of another region does not."""
+        principal.require_role(*IMPORT_JOB_READ_ROLES)
         async with self.engine.connect() as conn:
             job = await queries.import_job_row(conn, job_id)
-            if job is None or (job.subject != principal.subject and "admin" not in principal.roles):
+            if job is None or not may_read_job(principal, job.subject, job.regions):
                 raise ImportJobNotFoundError(job_id=job_id)
             return await queries.import_job_view(conn, job, now=self.registry.now(), errors_after=errors_after,
                                                  errors_limit=errors_limit)
+
+
+def may_read_job(principal: Principal, starter: str, regions: list[str]) -> bool:
+    """The starter, or a reader whose regions cover the job's (see ImportJobs.get)."""
+    return principal.subject == starter or principal.covers(regions)

@@ -1,0 +1,14 @@
+"""Who may do what in the sync gateway (admin may do all): the one table the service layer's checks read.
+
+The gateway holds only what was published, so it is where the national platform reads — and the only place. Which
+items a caller sees is its ``regions`` claim's business, never its role's: the national platform's token carries
+``*`` (every region); any other token sees the items of its regions only (feed, snapshot and feedback alike)."""
+
+from __future__ import annotations
+
+# Who may read the national feed and the catalogue snapshot.
+FEED_ROLES = ("national", "operator")
+# Who may answer the feed (acknowledge or reject a fed version).
+FEEDBACK_ROLES = ("national",)
+# Who may read the recorded answers.
+FEEDBACK_READ_ROLES = ("national", "operator")
