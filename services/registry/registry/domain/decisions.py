@@ -98,9 +98,9 @@ def decide_revision(current: StoredItem | None, elements: dict[str, Any], refs: 
     check that the editor may write in the item's (new) region; it raises :class:`RegionDeniedError`.
 
     Checked in this order, and the first that fails is the answer: the item is not cancelled, unless the content is
-    exactly what it holds (that is :class:`Unchanged`, not a change); the content has no ``problems``; the editor may write in its region (so that nobody outside it learns what the rules between items
-    would say); a maintenance fix touches only maintenance fields, and the rules between items hold (both reported
-    together)."""
+    exactly what it holds (that is :class:`Unchanged`, not a change); the content has no ``problems``; the editor
+    may write in its region (so that nobody outside it learns what the rules between items would say); a
+    maintenance fix touches only maintenance fields, and the rules between items hold (both reported together)."""
     if current is not None and current.phase == CANCELLED:
         if not problems and not changed_fields(current.elements, elements):
             return _UNCHANGED
