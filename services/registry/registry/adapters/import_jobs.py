@@ -18,11 +18,12 @@ from registry.domain.problems import Problem
 jobs_t, errors_t = import_jobs_table, import_errors_table
 
 
-async def insert_job(conn: AsyncConnection, job_id: str, *, subject: str, filename: str | None, fmt: str,
-                     now: datetime) -> None:
-    """A new job, queued."""
-    await conn.execute(jobs_t.insert().values(job_id=job_id, subject=subject, filename=filename, format=fmt,
-                                              status="queued", created_at=now, heartbeat_at=now))
+async def insert_job(conn: AsyncConnection, job_id: str, *, subject: str, regions: Sequence[str],
+                     filename: str | None, fmt: str, now: datetime) -> None:
+    """A new job, queued; ``regions``: its starter's, within which its rows may write."""
+    await conn.execute(jobs_t.insert().values(job_id=job_id, subject=subject, regions=list(regions),
+                                              filename=filename, format=fmt, status="queued", created_at=now,
+                                              heartbeat_at=now))
 
 
 async def update_job(conn: AsyncConnection, job_id: str, **values: Any) -> None:

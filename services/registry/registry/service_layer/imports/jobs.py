@@ -31,13 +31,16 @@ from registry.adapters.import_reading import PreparedFile
 from registry.adapters.spool import Spool, remove_part_copies, remove_quietly
 from registry.adapters.spreadsheets.formats import detect_format
 from registry.domain.errors import ImportFileError, ImportJobNotFoundError, ImportTooLargeError
+from registry.errors import ERRORS
 from registry.service_layer.imports.pipeline import ChunkPipeline, JobState
-from registry.service_layer.items import WRITE_ROLES, Registry
+from registry.service_layer.items import READ_ROLES, WRITE_ROLES, Registry
 
 log = logging.getLogger(__name__)
 # How often a job waiting for its turn says it still waits (a heartbeat older than queries.HEARTBEAT_STALE reads
 # as interrupted).
 QUEUED_HEARTBEAT = timedelta(seconds=30)
+# Who reads the jobs of others besides their starters: those whose regions cover every region a job was started with.
+JOB_READERS = ("admin",)
 
 
 class ImportJobs:
@@ -95,8 +98,8 @@ class ImportJobs:
     async def create_job(self, principal: Principal, *, filename: str | None, fmt: str) -> str:
         job_id = str(uuid.uuid4())
         async with self.engine.begin() as conn:
-            await import_jobs.insert_job(conn, job_id, subject=principal.subject, filename=filename, fmt=fmt,
-                                         now=self.registry.now())
+            await import_jobs.insert_job(conn, job_id, subject=principal.subject, regions=principal.regions,
+                                         filename=filename, fmt=fmt, now=self.registry.now())
         return job_id
 
     async def prepare_spool_dir(self) -> None:
@@ -185,13 +188,13 @@ class ImportJobs:
                             rows_total=state.counts["rows_processed"])
         except ImportFileError as exc:
             await self._set(job_id, status="failed", error=str(exc.context.get("reason")),
-                            finished_at=self.registry.now())
+                            error_code=ERRORS.spec_for(exc).code, finished_at=self.registry.now())
         except asyncio.CancelledError:
             raise  # shutting down: the heartbeat goes stale and the job reads as interrupted
         except Exception as exc:
             log.exception("import job %s failed", job_id)
             await self._set(job_id, status="failed", error=f"导入过程出错：{type(exc).__name__}: {exc}",
-                            finished_at=self.registry.now())
+                            error_code="IMPORT_FAILED", finished_at=self.registry.now())
         finally:
             if reading is not None:
                 await asyncio.shield(asyncio.to_thread(self._stop_reader, reading, path))
@@ -217,3 +220,14 @@ class ImportJobs:
                 raise ImportJobNotFoundError(job_id=job_id)
             return await queries.import_job_view(conn, job, now=self.registry.now(), errors_after=errors_after,
                                                  errors_limit=errors_limit)
+
+    async def recent(self, principal: Principal, *, cursor: str | None, limit: int,
+                     errors_limit: int) -> dict[str, Any]:
+        """The caller's recent jobs, newest first, each as :meth:`get` shows it (with its first ``errors_limit``
+        row errors): those it started, and — for an admin (JOB_READERS) — those started with regions that all lie
+        within the admin's, the same rule as reading one job. Cursor pagination as the item list's."""
+        principal.require_role(*READ_ROLES)
+        async with self.engine.connect() as conn:
+            return await queries.recent_import_jobs(
+                conn, principal, readers=JOB_READERS, cursor=cursor, limit=limit, now=self.registry.now(),
+                errors_limit=errors_limit)
