@@ -75,15 +75,21 @@ def _sheet_xml_parts(read: Any, rows_per_part: int) -> Iterator[bytes]:
             closing = end_of_data + b"</" + prefix + b"worksheet>"
             del buffer[:rows_start]
         while True:
+            full = False  # the next row would take the part beyond XLSX_PART_MAX_BYTES: it ends before
             while found < rows_per_part and (at := buffer.find(end_of_row, position)) >= 0:
+                if at + len(end_of_row) > XLSX_PART_MAX_BYTES:
+                    if not found:
+                        raise bounds.too_large(f"工作表中有一行超过 {XLSX_PART_MAX_BYTES // bounds.MB} MB", "row")
+                    full = True
+                    break
                 found, position = found + 1, at + len(end_of_row)
-            if found == rows_per_part or (found and len(buffer) > XLSX_PART_MAX_BYTES):  # a part, or a large one
+            if found == rows_per_part or (found and (full or len(buffer) > XLSX_PART_MAX_BYTES)):
                 with memoryview(buffer) as view:  # one copy of the part, not three
                     part = b"".join((opening, view[:position], closing))
                 del buffer[:position]
                 found = position = 0
                 yield part
-            elif len(buffer) > XLSX_PART_MAX_BYTES:
+            elif len(buffer) > XLSX_PART_MAX_BYTES:  # not one whole row in it
                 raise bounds.too_large(f"工作表中有一行超过 {XLSX_PART_MAX_BYTES // bounds.MB} MB", "row")
             else:
                 break
