@@ -149,7 +149,8 @@ async def test_an_xlsx_beyond_any_item_list_fails_its_job_with_the_reason_and_no
 # ---- form uploads ----------------------------------------------------------------------------------------------------
 async def test_a_form_upload_is_imported_like_the_file_itself(api: RegistryClient) -> None:
     content = csv_bytes([row_for("FORM-1", MINIMAL)], "utf-8")
-    response = await api.call("POST", "/imports", files={"file": ("广州清单.csv", content, "application/octet-stream")})
+    # as a Windows browser with Excel installed labels a .csv file
+    response = await api.call("POST", "/imports", files={"file": ("广州清单.csv", content, "application/vnd.ms-excel")})
     assert response.status_code == 202, response.text
     job = await wait_for(api, response.json())
     assert (job["status"], job["format"], job["filename"], job["created"]) == ("completed", "csv", "广州清单.csv", 1)

@@ -29,6 +29,7 @@ from registry.adapters.schemas import (
     request_body,
 )
 from registry.adapters.spool import remove_quietly
+from registry.adapters.spreadsheets.formats import part_type_hint
 from registry.domain.errors import ElementsInvalidError
 from registry.domain.problems import Problem
 from registry.errors import ERRORS
@@ -168,7 +169,7 @@ _IMPORT_BODY = {"required": True, "description": (
     "两种方式任选其一：文件内容本身作为请求体（Content-Type 为下列文件类型，或 application/octet-stream 由文件名和"
     "内容判断），或表单上传 multipart/form-data，文件放在字段 file 中（curl -F file=@事项清单.xlsx），其文件名如"
     " ?filename= 一样用于识别格式（?filename= 优先）。两种方式都边收边写入磁盘，超过大小限制即 413。"), "content": {
-    XLSX_MEDIA: _FILE, "text/csv": _FILE, "application/x-ndjson": _FILE,
+    XLSX_MEDIA: _FILE, "text/csv": _FILE, "application/x-ndjson": _FILE, "application/octet-stream": _FILE,
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary",
                  "description": "事项清单文件（xlsx、csv 或 ndjson），文件名用于识别格式"}}},
@@ -189,7 +190,7 @@ async def start_import(
     body: AsyncIterator[bytes] = request.stream()
     if is_form_upload(content_type):
         form = await FormUpload(body, content_type or "").open()
-        body, filename, content_type = form.file_bytes(), filename or form.filename, form.content_type
+        body, filename, content_type = form.file_bytes(), filename or form.filename, part_type_hint(form.content_type)
     job = await jobs.start(principal, body, filename=filename, content_type=content_type, declared_format=fmt)
     response.headers["Location"] = f"/registry/v1/imports/{job['job_id']}"
     return job

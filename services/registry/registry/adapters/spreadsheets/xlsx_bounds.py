@@ -46,6 +46,13 @@ _TAG = re.compile(rb"<(?:\w+:)?(row|c)(?=[\s/>])([^>]*)>")
 _R = re.compile(rb"\br=\"([A-Z]*)(\d*)\"")
 
 
+def is_read(name: str) -> bool:
+    """Whether a reader reads the member: the workbook's XML parts (sheets, shared strings, styles, relationships,
+    content types). Pictures, embedded objects and printer settings are neither read nor bounded (their bytes are
+    no text: a run of zeros in an embedded document is no cell)."""
+    return name.lower().endswith((".xml", ".rels")) and not name.endswith("/")
+
+
 def too_large(reason: str, limit: str) -> ImportFileTooLargeError:
     return ImportFileTooLargeError(reason=reason, limit=limit)
 
@@ -95,13 +102,13 @@ def read_member(archive: zipfile.ZipFile, name: str, *, limit: int, what: str) -
 
 
 def check_archive(path: str | os.PathLike[str]) -> None:
-    """Every member of the archive but pictures, read through as a stream within its bound (for a reader that
+    """Every member a reader reads (:func:`is_read`), read through as a stream within its bound (for a reader that
     reads them as it pleases: openpyxl). Worksheets are also checked for cells beyond ZZ."""
     with zipfile.ZipFile(path) as archive:
         budget = OTHERS_MAX_BYTES
         for info in archive.infolist():
             name = info.filename.lower()
-            if info.is_dir() or name.startswith("xl/media/"):
+            if not is_read(info.filename):
                 continue
             if name.startswith("xl/worksheets/") and name.endswith(".xml"):
                 stream = Expanding(archive.open(info), limit=SHEET_MAX_BYTES, what="工作表", columns=True)

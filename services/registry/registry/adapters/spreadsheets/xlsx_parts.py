@@ -169,7 +169,7 @@ def whole_read_fits(path: Path) -> bool:
             member = members[SHEET if SHEET in members else next(iter(members))]
             budget, sheet = WHOLE_READ_MAX_EXPANDED, b""
             for info in archive.infolist():
-                if info.is_dir() or info.filename.startswith("xl/media/"):
+                if not bounds.is_read(info.filename):
                     continue
                 xml = bounds.read_member(archive, info.filename, limit=budget, what="xlsx 的全部部件")
                 budget -= len(xml)
@@ -211,11 +211,12 @@ def xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
         member = members[name]
         size = max(archive.getinfo(member).file_size, 1)
         # What calamine needs besides the sheet (workbook, relationships, styles, shared strings), not the other
-        # sheets nor pictures, which would only be copied again for every part. Each is read within its bound
-        # (xlsx_bounds.py): the shared strings within theirs, the others together within theirs.
+        # sheets nor pictures or embedded objects, which would only be copied again for every part. Each is read
+        # within its bound (xlsx_bounds.py): the shared strings within theirs, the others together within theirs.
         others, strings_member, strings, budget = {}, None, None, bounds.OTHERS_MAX_BYTES
         for info in archive.infolist():
-            if info.filename == member or _OTHER_SHEET_OR_MEDIA.match(info.filename) or info.is_dir():
+            if (info.filename == member or _OTHER_SHEET_OR_MEDIA.match(info.filename)
+                    or not bounds.is_read(info.filename)):
                 continue
             if info.filename.lower().endswith("sharedstrings.xml") and strings_member is None:
                 strings_member = info.filename
