@@ -27,7 +27,7 @@ from registry.adapters.spreadsheets.csv_file import escape_cell, unescape_cell
 from registry.adapters.spreadsheets.template import write_template
 from registry.domain import tabular
 from registry.domain.elements import validate_elements
-from registry.domain.errors import ImportFileTooLargeError, MalformedUploadError
+from registry.domain.errors import ImportFileError, ImportFileTooLargeError, MalformedUploadError
 
 DICTIONARIES = load_dictionaries()
 TODAY = date(2026, 12, 7)
@@ -243,3 +243,35 @@ def test_an_unknown_region_says_where_the_regions_are_found() -> None:
     [problem] = problems
     assert problem.code == "UNKNOWN_CODE"
     assert "下拉列表" in problem.message and "/coding/v1/dictionaries/regions" in problem.message
+
+
+# ---- csv and ndjson: what one row may hold ---------------------------------------------------------------------------
+def test_an_ndjson_line_longer_than_any_item_is_reported_and_skipped_not_held(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry.adapters.spreadsheets import ndjson_file
+
+    monkeypatch.setattr(ndjson_file, "LINE_MAX_BYTES", 100)
+    path = tmp_path / "list.ndjson"
+    path.write_bytes(b'{"source_ref": "A"}\n' + b'{"name": "' + b"x" * 1000 + b'"}\n{"source_ref": "B"}\n'
+                     + b"y" * 150)
+    reader = ndjson_file.ndjson_rows(path)
+    rows = list(reader)
+    reader.close()
+    assert [(r.row, r.source_ref, [p.code for p in r.problems]) for r in rows] == [
+        (1, "A", []), (2, None, ["UNREADABLE_ROW"]), (3, "B", []), (4, None, ["UNREADABLE_ROW"])]
+    assert "超过" in rows[1].problems[0].message
+
+
+def test_a_csv_cell_beyond_the_limit_fails_the_file_with_the_row_it_is_in(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry.adapters.spreadsheets import csv_file
+
+    monkeypatch.setattr(csv_file, "CELL_MAX_BYTES", 1000)
+    path = tmp_path / "list.csv"
+    path.write_text(",".join(tabular.HEADERS) + "\nR-1,名称\nR-2," + "长" * 2000 + "\n", encoding="utf-8")
+    reader = csv_file.csv_rows(path, DICTIONARIES)
+    try:
+        with pytest.raises(ImportFileError, match="第 3 行"):
+            list(reader)
+    finally:
+        reader.close()

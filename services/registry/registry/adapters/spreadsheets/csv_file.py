@@ -31,6 +31,7 @@ from registry.adapters.spreadsheets.rows import RowReader, tabular_rows
 from registry.domain.errors import ImportFileError
 
 _SNIFF_BYTES = 64 * 1024
+CELL_MAX_BYTES = 16 * 1024 * 1024  # a cell of many legal texts can exceed csv's 128 KiB default; none this
 _FORMULA_START = "=+-@\t\r"
 _TO_ESCAPE = re.compile(f"'*[{re.escape(_FORMULA_START)}]")
 _ESCAPED = re.compile(f"'+[{re.escape(_FORMULA_START)}]")
@@ -47,7 +48,7 @@ def unescape_cell(value: str) -> str:
 
 
 def csv_rows(path: Path, dictionaries: Dictionaries) -> RowReader:
-    csv.field_size_limit(16 * 1024 * 1024)  # a cell of many legal texts can exceed the 128 KiB default
+    csv.field_size_limit(CELL_MAX_BYTES)
     size = max(path.stat().st_size, 1)
     binary = path.open("rb")
     encoding = sniff_encoding(binary.read(_SNIFF_BYTES))
@@ -62,8 +63,12 @@ def csv_rows(path: Path, dictionaries: Dictionaries) -> RowReader:
 
     def numbered() -> Iterator[tuple[int, list[Any]]]:
         # Rows as Excel shows them: the header is row 1, and a cell with line breaks is still one row.
-        for number, record in enumerate(reader, start=2):
-            yield number, [unescape_cell(cell) if cell[:1] == "'" else cell for cell in record]
+        number = 1
+        try:
+            for number, record in enumerate(reader, start=2):
+                yield number, [unescape_cell(cell) if cell[:1] == "'" else cell for cell in record]
+        except (UnicodeDecodeError, csv.Error) as exc:  # a cell beyond CELL_MAX_BYTES, or bytes of another encoding
+            raise ImportFileError(reason=f"无法读取 csv 文件第 {number + 1} 行：{exc}") from exc
 
     def progress() -> float:
         return 1.0 if stream.closed else min(1.0, binary.tell() / size)
