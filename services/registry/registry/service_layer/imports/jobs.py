@@ -224,8 +224,9 @@ class ImportJobs:
     async def recent(self, principal: Principal, *, cursor: str | None, limit: int,
                      errors_limit: int) -> dict[str, Any]:
         """The caller's recent jobs, newest first, each as :meth:`get` shows it (with its first ``errors_limit``
-        row errors): those it started, and — for an admin (JOB_READERS) — those started with regions that all lie
-        within the admin's, the same rule as reading one job. Cursor pagination as the item list's."""
+        row errors): those it started, and — for an admin (JOB_READERS) — those whose starter's regions all lie
+        within the admin's (every row a job writes lies within its starter's regions). Cursor pagination as the
+        item list's."""
         principal.require_role(*READ_ROLES)
         async with self.engine.connect() as conn:
             return await queries.recent_import_jobs(
