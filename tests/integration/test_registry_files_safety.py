@@ -166,7 +166,7 @@ async def test_a_form_upload_without_a_file_field_is_refused_and_starts_nothing(
 
 async def test_a_form_upload_beyond_the_size_limit_is_refused_while_it_arrives(database_url: str) -> None:
     async for client in start_client(database_url, import_max_mb=1):
-        big = csv_bytes([row_for(f"BIG-{i}", MINIMAL) for i in range(6000)], "utf-8")
+        big = csv_bytes([row_for(f"BIG-{i}", MINIMAL) for i in range(9000)], "utf-8")
         assert len(big) > 1024 * 1024
         response = await client.call("POST", "/imports", files={"file": ("big.csv", big, "text/csv")})
         assert response.status_code == 413 and response.json()["code"] == "IMPORT_TOO_LARGE"
