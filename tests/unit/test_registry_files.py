@@ -155,18 +155,24 @@ def test_cells_beyond_column_zz_are_refused_in_the_cells_or_the_dimension() -> N
 
 def test_the_grid_of_one_read_is_bounded_by_its_farthest_cells() -> None:
     normal = "".join(f'<row r="{r}"><c r="A{r}"><v>1</v></c><c r="AK{r}"><v>2</v></c></row>' for r in range(1, 300))
-    assert xlsx_bounds.check_grid(sheet(normal)).cells == 299 * 37
+    assert (xlsx_bounds.check_grid(sheet(normal)).first_row, xlsx_bounds.check_grid(sheet(normal)).last_row) == (1, 299)
     far = '<row r="1"><c r="A1"/></row><row r="1048576" s="2" customFormat="1"><c r="ZZ1048576"/></row>'
     with pytest.raises(ImportFileTooLargeError, match="第 1 行至第 1048576 行、702 列"):
         xlsx_bounds.check_grid(sheet(far))
     styled_row_only = '<row r="1"><c r="A1"/></row><row r="1048576" s="2" customFormat="1"/>'
-    assert xlsx_bounds.check_grid(sheet(styled_row_only)).cells == 1  # an empty row is not read into the grid
+    assert xlsx_bounds.check_grid(sheet(styled_row_only)).last_row == 1  # an empty row is not read into the grid
+    misplaced = '<row r="1"><c r="A1"/><c r="ZZ1048576"/></row>'  # a cell's own position is the one read
+    with pytest.raises(ImportFileTooLargeError, match="第 1 行至第 1048576 行"):
+        xlsx_bounds.check_grid(sheet(misplaced))
 
 
 def test_cells_without_their_position_are_counted_where_they_stand() -> None:
-    wide = '<row r="2">' + "<c/>" * 800 + "</row>"
-    with pytest.raises(ImportFileTooLargeError):
-        xlsx_bounds.check_grid(sheet('<row r="1"><c/></row>' + wide.replace('r="2"', 'r="20000"')))
+    wide = '<row r="20000">' + "<c/>" * 800 + "</row>"
+    with pytest.raises(ImportFileTooLargeError, match="ZZ 列"):
+        xlsx_bounds.check_grid(sheet('<row r="1"><c/></row>' + wide))
+    far = '<row r="1"><c t="s"><v>0</v></c></row><row r="1048576">' + "<c/>" * 700 + "</row>"
+    with pytest.raises(ImportFileTooLargeError, match="第 1 行至第 1048576 行、700 列"):
+        xlsx_bounds.check_grid(sheet(far))
     assert xlsx_bounds.check_grid(sheet('<row><c/><c/></row><row><c/></row>')).cells == 4
 
 
