@@ -123,9 +123,16 @@ def test_a_cancelled_item_refuses_every_change_naming_the_item() -> None:
     assert isinstance(decision.as_error(), ItemCancelledError)
 
 
-def test_a_cancelled_item_refuses_even_the_same_content_and_comes_before_the_contents_problems() -> None:
-    same = decide_revision(Stored(phase="cancelled"), copy.deepcopy(ELEMENTS), nothing_around(), now=T0)
-    assert isinstance(same, Refused) and isinstance(same.error, ItemCancelledError)
+def test_the_same_content_again_for_a_cancelled_item_is_no_change_and_no_refusal() -> None:
+    """Given a cancelled item, when its own content comes back (an unedited export imported again), then nothing
+    changes and nothing is refused: only a change to a cancelled item is one."""
+    region = RegionCheck()
+    same = decide_revision(Stored(phase="cancelled"), copy.deepcopy(ELEMENTS), nothing_around(), now=T0,
+                           require_region=region)
+    assert same == Unchanged()
+
+
+def test_a_cancelled_item_comes_before_the_contents_problems_even_with_otherwise_the_same_content() -> None:
     sent = [Problem("parent_item_id", "REFERENCE_NOT_FOUND", "找不到")]
     region = RegionCheck()
     decision = decide_revision(Stored(phase="cancelled"), ELEMENTS, nothing_around(), now=T0, problems=sent,

@@ -5,12 +5,14 @@ from shared.errors import COMMON_ERRORS, ErrorSpec, ErrorTable
 from registry.domain.errors import (
     ElementsInvalidError,
     ImportFileError,
+    ImportFileTooLargeError,
     ImportJobNotFoundError,
     ImportTooLargeError,
     InvalidCursorError,
     ItemCancelledError,
     ItemNotFoundError,
     MalformedRevisionError,
+    MalformedUploadError,
     RevisionNotFoundError,
     RevisionRequiredError,
     SourceRefTakenError,
@@ -37,4 +39,6 @@ ERRORS = ErrorTable({
         415, "UNSUPPORTED_IMPORT_FORMAT",
         "无法识别的文件格式“{format}”：请上传 xlsx、csv（UTF-8 或 GB18030）或 ndjson"),
     ImportFileError: ErrorSpec(422, "IMPORT_FILE_UNREADABLE", "{reason}"),
+    ImportFileTooLargeError: ErrorSpec(422, "IMPORT_FILE_TOO_LARGE_EXPANDED", "{reason}"),
+    MalformedUploadError: ErrorSpec(400, "IMPORT_UPLOAD_MALFORMED", "{reason}"),
 })

@@ -3,6 +3,7 @@ regions and SQL are the service layer's and the adapters' business, never a rout
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -13,10 +14,12 @@ from starlette.background import BackgroundTask
 from shared.http import CorrelationId, CurrentPrincipal, error_responses
 
 from registry.adapters import queries
+from registry.adapters.multipart import FormUpload, is_form_upload
 from registry.adapters.schemas import (
     PROBLEMS_DESCRIPTION,
     ConsistencyReport,
     ImportJob,
+    ImportJobPage,
     ItemCreate,
     ItemElements,
     ItemPage,
@@ -27,6 +30,7 @@ from registry.adapters.schemas import (
     request_body,
 )
 from registry.adapters.spool import remove_quietly
+from registry.adapters.spreadsheets.formats import part_type_hint
 from registry.domain.errors import ElementsInvalidError
 from registry.domain.problems import Problem
 from registry.errors import ERRORS
@@ -164,22 +168,47 @@ async def consistency(
 
 
 # ---- lists in ---------------------------------------------------------------------------------------------------
-@router.post("/imports", status_code=202, summary="导入事项清单（xlsx、csv、ndjson），后台任务",
-             response_model=ImportJob, responses=error_responses(ERRORS, statuses=(413, 415)),
-             openapi_extra={"requestBody": {"required": True, "description": "文件内容本身（不是表单）", "content": {
-                 XLSX_MEDIA: {"schema": {"type": "string", "format": "binary"}},
-                 "text/csv": {"schema": {"type": "string", "format": "binary"}},
-                 "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}}}}})
+_FILE = {"schema": {"type": "string", "format": "binary"}}
+_IMPORT_BODY = {"required": True, "description": (
+    "两种方式任选其一：文件内容本身作为请求体（Content-Type 为下列文件类型，或 application/octet-stream 由文件名和"
+    "内容判断），或表单上传 multipart/form-data，文件放在字段 file 中（curl -F file=@事项清单.xlsx），其文件名如"
+    " ?filename= 一样用于识别格式（?filename= 优先）。两种方式都边收边写入磁盘，超过大小限制即 413。"), "content": {
+    XLSX_MEDIA: _FILE, "text/csv": _FILE, "application/x-ndjson": _FILE, "application/octet-stream": _FILE,
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary",
+                 "description": "事项清单文件（xlsx、csv 或 ndjson），文件名用于识别格式"}}},
+                            "encoding": {"file": {"contentType": f"{XLSX_MEDIA}, text/csv, application/x-ndjson, "
+                                                                 "application/octet-stream"}}}}}
+
+
+@router.post("/imports", status_code=202, summary="导入事项清单（xlsx、csv、ndjson；文件本身或表单上传），后台任务",
+             response_model=ImportJob, responses=error_responses(ERRORS, statuses=(400, 413, 415)),
+             openapi_extra={"requestBody": _IMPORT_BODY})
 async def start_import(
     request: Request, response: Response, jobs: ImportsDep, principal: CurrentPrincipal,
     filename: Annotated[str | None, Query(max_length=255, description="原文件名（用于识别格式和显示）")] = None,
     fmt: Annotated[Literal["xlsx", "csv", "ndjson"] | None, Query(
         alias="format", description="文件格式；不给时按 Content-Type、文件名和内容判断")] = None,
 ) -> dict[str, Any]:
-    job = await jobs.start(principal, request.stream(), filename=filename,
-                           content_type=request.headers.get("content-type"), declared_format=fmt)
+    content_type = request.headers.get("content-type")
+    body: AsyncIterator[bytes] = request.stream()
+    if is_form_upload(content_type):
+        form = await FormUpload(body, content_type or "").open()
+        body, filename, content_type = form.file_bytes(), filename or form.filename, part_type_hint(form.content_type)
+    job = await jobs.start(principal, body, filename=filename, content_type=content_type, declared_format=fmt)
     response.headers["Location"] = f"/registry/v1/imports/{job['job_id']}"
     return job
+
+
+@router.get("/imports", summary="我的导入任务：最近的在前，游标分页（管理员另见其管辖区划内发起的任务）",
+            response_model=ImportJobPage)
+async def list_imports(
+    jobs: ImportsDep, principal: CurrentPrincipal,
+    cursor: Annotated[str | None, Query(description="上一页返回的 next_cursor")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    errors_limit: Annotated[int, Query(ge=1, le=1000, description="每个任务附带的逐行错误条数（其余见任务本身）")] = 10,
+) -> dict[str, Any]:
+    return await jobs.recent(principal, cursor=cursor, limit=limit, errors_limit=errors_limit)
 
 
 @router.get("/imports/template.xlsx", summary="下载导入模板（中文表头、字典下拉、本人管辖区划）",

@@ -75,6 +75,7 @@ class FileHead:
 class ReadFailure:
     file_error: dict[str, Any] | None  # the context of an ImportFileError: the file itself is unreadable
     crash: str | None = None  # anything else: a bug, reported on the job
+    error_type: type[ImportFileError] = ImportFileError  # which ImportFileError (its code differs)
 
 
 def prepare_row(source: SourceRow, dictionaries: Dictionaries, principal: Principal, today: date,
@@ -151,7 +152,7 @@ def _work(out: Any, path: Path, fmt: str, dictionaries: Dictionaries, principal:
             out.put(encode_chunk(message) if isinstance(message, Chunk) else message)
         out.put(None)
     except ImportFileError as exc:
-        out.put(ReadFailure(file_error=dict(exc.context)))
+        out.put(ReadFailure(file_error=dict(exc.context), error_type=type(exc)))
     except Exception as exc:  # noqa: BLE001 - reported on the job by the parent
         out.put(ReadFailure(file_error=None, crash=f"{type(exc).__name__}: {exc}"))
 
@@ -197,7 +198,7 @@ class PreparedFile:
         if isinstance(message, ReadFailure):
             self._finished = True
             if message.file_error is not None:
-                raise ImportFileError(**message.file_error)
+                raise message.error_type(**message.file_error)
             raise RuntimeError(f"导入文件读取进程出错：{message.crash}")
         return message
 

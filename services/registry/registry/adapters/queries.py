@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, false, func, or_, select, true, tuple_
+from sqlalchemy import Row, Select, and_, false, func, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.auth import ALL_REGIONS, Principal
@@ -160,18 +160,28 @@ def summary(row: Any) -> dict[str, Any]:
 
 
 def encode_cursor(row: Any) -> str:
-    raw = json.dumps([row.region_code, row.name, row.item_id], ensure_ascii=False).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _encode_keys([row.region_code, row.name, row.item_id])
 
 
 def decode_cursor(cursor: str) -> tuple[str, str, str]:
+    values = _decode_keys(cursor, 3)
+    return values[0], values[1], values[2]
+
+
+def _encode_keys(values: list[str]) -> str:
+    """A page's last keyset values as an opaque cursor."""
+    raw = json.dumps(values, ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_keys(cursor: str, count: int) -> list[str]:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise InvalidCursorError(cursor=cursor) from exc
-    if not (isinstance(values, list) and len(values) == 3 and all(isinstance(v, str) for v in values)):
+    if not (isinstance(values, list) and len(values) == count and all(isinstance(v, str) for v in values)):
         raise InvalidCursorError(cursor=cursor)
-    return values[0], values[1], values[2]
+    return values
 
 
 async def iter_items(engine: AsyncEngine, principal: Principal, f: ItemFilter,
@@ -263,6 +273,43 @@ async def import_job_row(conn: AsyncConnection, job_id: str) -> Row[Any] | None:
     return (await conn.execute(select(jobs_t).where(jobs_t.c.job_id == job_id))).first()
 
 
+def jobs_visible_to(principal: Principal, readers: tuple[str, ...]) -> Any:
+    """The jobs ``principal`` may read: those it started, and — if it holds one of ``readers`` — those whose
+    starter's regions all lie within its own (``*`` only within ``*``; a job started without regions within
+    nobody's)."""
+    own = jobs_t.c.subject == principal.subject
+    if not principal.roles.intersection(readers):
+        return own
+    if ALL_REGIONS in principal.regions:
+        return true()
+    region = func.unnest(jobs_t.c.regions).table_valued("code").render_derived()
+    covered = or_(*(region.c.code.like(f"{escape_like(p)}%") for p in principal.regions)) if principal.regions \
+        else false()
+    outside = select(region.c.code).where(~covered).exists()
+    return or_(own, and_(func.cardinality(jobs_t.c.regions) > 0, ~outside))
+
+
+async def recent_import_jobs(conn: AsyncConnection, principal: Principal, *, readers: tuple[str, ...],
+                             cursor: str | None, limit: int, now: datetime, errors_limit: int) -> dict[str, Any]:
+    """A page of the jobs ``principal`` may read (:func:`jobs_visible_to`), newest first, each as one job's view
+    with its first ``errors_limit`` row errors."""
+    order = (jobs_t.c.created_at, jobs_t.c.job_id)
+    query = select(jobs_t).where(jobs_visible_to(principal, readers)).order_by(*(c.desc() for c in order))
+    if cursor:
+        created_at, job_id = _decode_keys(cursor, 2)
+        try:
+            after = datetime.fromisoformat(created_at)
+        except ValueError as exc:
+            raise InvalidCursorError(cursor=cursor) from exc
+        query = query.where(tuple_(*order) < tuple_(after, job_id))
+    rows = list(await conn.execute(query.limit(limit + 1)))
+    page = rows[:limit]
+    jobs = [await import_job_view(conn, job, now=now, errors_after=0, errors_limit=errors_limit) for job in page]
+    last = page[-1] if page else None
+    return {"jobs": jobs, "next_cursor": _encode_keys([last.created_at.isoformat(), last.job_id])
+            if last is not None and len(rows) > limit else None}
+
+
 async def import_job_view(conn: AsyncConnection, job: Row[Any], *, now: datetime, errors_after: int,
                           errors_limit: int) -> dict[str, Any]:
     """The job's progress and a page of its row errors (those after ``errors_after``, in file order)."""
@@ -281,7 +328,7 @@ def job_view(job: Any, errors: list[Any], errors_total: int, *, now: datetime, e
         "job_id": job.job_id, "status": status, "status_label": STATUS_LABELS[status], "filename": job.filename,
         "format": job.format, "rows_total": job.rows_total, "rows_processed": job.rows_processed,
         "progress": round(job.progress, 4), "created": job.created, "revised": job.revised,
-        "unchanged": job.unchanged, "failed": job.failed, "error": job.error,
+        "unchanged": job.unchanged, "failed": job.failed, "error": job.error, "error_code": job.error_code,
         "created_at": job.created_at.isoformat(),
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,

@@ -218,12 +218,23 @@ class ImportJob(BaseModel):
     unchanged: int = Field(..., description="内容未变、未写入的行数")
     failed: int = Field(..., description="未通过校验的行数")
     error: str | None = Field(None, description="整个文件无法导入时的原因")
+    error_code: str | None = Field(None, description=(
+        "整个文件无法导入时的问题代码：IMPORT_FILE_UNREADABLE（无法读取、缺少必需的列）、"
+        "IMPORT_FILE_TOO_LARGE_EXPANDED（xlsx 解压后超出限制：单元格、工作表、列或行号范围过大）；"
+        "IMPORT_FAILED 为系统内部错误"))
     created_at: str
     started_at: str | None
     finished_at: str | None
     errors_total: int
     errors: list[RowError]
     next_errors_after: int | None = Field(None, description="还有更多错误时，下一页的 errors_after 参数")
+
+
+class ImportJobPage(BaseModel):
+    """调用人最近的导入任务，最新的在前：本人发起的；管理员另见发起人管辖区划都在其管辖区划内的任务。"""
+
+    jobs: list[ImportJob] = Field(..., description="每个任务同 GET /imports/{job_id}，只带前 errors_limit 条逐行错误")
+    next_cursor: str | None = Field(None, description="下一页游标；null 表示已是最后一页")
 
 
 class ConsistencyItem(BaseModel):

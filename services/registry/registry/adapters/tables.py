@@ -117,6 +117,7 @@ import_jobs_table = Table(
     Column("unchanged", Integer, nullable=False, server_default=text("0")),
     Column("failed", Integer, nullable=False, server_default=text("0")),
     Column("error", Text),  # why the whole job failed (unreadable file, missing columns)
+    Column("error_code", Text),  # its stable code (the error table's, e.g. IMPORT_FILE_TOO_LARGE_EXPANDED)
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
@@ -135,3 +136,6 @@ import_errors_table = Table(
     Column("message", Text, nullable=False),
     PrimaryKeyConstraint("job_id", "seq"),
 )
+# A caller's recent jobs, newest first (GET /imports): the starter's own by this index, an admin's by the scan.
+Index("registry_import_jobs_recent_idx", import_jobs_table.c.subject, import_jobs_table.c.created_at.desc(),
+      import_jobs_table.c.job_id.desc())

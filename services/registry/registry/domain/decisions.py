@@ -6,9 +6,10 @@ an import, so that the two can never judge the same content differently.
 - :class:`NewRevision` — the content differs: the item's next revision, with the fields it changes; *pending* once
   the item has been published (在线期, 离线期: the published revision stays what the public sees until the lifecycle
   reviews and publishes this one, 先审后用), a *maintenance* fix if the caller said so;
-- :class:`Unchanged` — the content is what the item holds: no revision (importing a file again changes nothing);
+- :class:`Unchanged` — the content is what the item holds: no revision (importing a file again changes nothing,
+  a cancelled item's row included: re-importing an unedited export is no attempt to change it);
 - :class:`Refused` — why not: the problems of the content, or a domain error (a cancelled item, 注销期: its content
-  is final).
+  is final, so any *change* to it is refused).
 
 What it needs is loaded before (the item as stored, what the rules between items need of the others, the editor's
 region check); nothing here reads a store or a clock."""
@@ -103,11 +104,13 @@ def decide_revision(current: StoredItem | None, elements: dict[str, Any], refs: 
     changed 来源编号, references it could not resolve): they refuse it. ``require_region``: the service layer's
     check that the editor may write in the item's (new) region; it raises :class:`RegionDeniedError`.
 
-    Checked in this order, and the first that fails is the answer: the item is not cancelled; the content has no
-    ``problems``; the editor may write in its region (so that nobody outside it learns what the rules between items
-    would say); a maintenance fix touches only maintenance fields, and the rules between items hold (both reported
-    together)."""
+    Checked in this order, and the first that fails is the answer: the item is not cancelled, unless the content is
+    exactly what it holds (that is :class:`Unchanged`, not a change); the content has no ``problems``; the editor
+    may write in its region (so that nobody outside it learns what the rules between items would say); a
+    maintenance fix touches only maintenance fields, and the rules between items hold (both reported together)."""
     if current is not None and current.phase == CANCELLED:
+        if not problems and not changed_fields(current.elements, elements):
+            return _UNCHANGED
         return Refused(problems, ItemCancelledError(name=current.name))
     if problems:
         return Refused(problems)

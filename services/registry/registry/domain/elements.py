@@ -25,6 +25,7 @@ from shared.contracts import elements as spec
 from shared.contracts.elements import COMPOSITE, HANDLING, LEGAL_RANKS, LINE_MAX, MAIN, META, SUB, label_of
 from shared.dictionaries import (
     Dictionaries,
+    Dictionary,
     DictionaryError,
     ExpiredCodeError,
     NotYetValidCodeError,
@@ -156,13 +157,28 @@ def _code_check(key: str, dictionary: str, required: bool, pattern: str | None =
             path = prefix + key
             c.add(path, "MALFORMED", malformed.format(label=label_of(path), value=value))
             return value  # not looked up: the problem says what is wrong with it
+        table = getattr(c.dictionaries, dictionary)
         try:
-            getattr(c.dictionaries, dictionary).lookup(value, c.today)
+            table.lookup(value, c.today)
         except DictionaryError as exc:
-            c.add(prefix + key, DICTIONARY_PROBLEM_CODES.get(type(exc), "UNKNOWN_CODE"), exc.message)
+            hint = accepted_codes(table, c.today) if isinstance(exc, UnknownCodeError) else ""
+            c.add(prefix + key, DICTIONARY_PROBLEM_CODES.get(type(exc), "UNKNOWN_CODE"), exc.message + hint)
         return value
 
     return check
+
+
+LISTED_CODES_MAX = 30  # a table this small is listed in an unknown code's message; a larger one (regions) pointed to
+
+
+def accepted_codes(table: Dictionary, today: date) -> str:
+    """What to write instead of an unknown code, for its message: the codes valid today with their names (a sheet
+    reads either), or where a large table is found."""
+    valid = [f"{e.code} {e.label}" for e in table.entries.values() if e.valid_on(today)]
+    if len(valid) > LISTED_CODES_MAX:
+        return (f"；{table.title}请从导入模板“{table.title}”列的下拉列表中选择，"
+                f"或查代码表 GET /coding/v1/dictionaries/{table.name}")
+    return f"；可填（编码或名称）：{'、'.join(valid)}"
 
 
 def _choice_check(key: str, allowed: tuple[str, ...], required: bool, default: str | None) -> Check:

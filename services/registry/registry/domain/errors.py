@@ -65,5 +65,14 @@ class UnsupportedFormatError(RegistryError):
     """Neither xlsx, csv nor ndjson."""
 
 
+class MalformedUploadError(RegistryError):
+    """A form upload (multipart/form-data) that cannot be read: no boundary, no ``file`` field, cut short."""
+
+
 class ImportFileError(RegistryError):
     """The file cannot be read as an item list at all (format, encoding, missing columns)."""
+
+
+class ImportFileTooLargeError(ImportFileError):
+    """An xlsx that would expand beyond what an import may hold in memory (a zip bomb, a cell or a sheet far beyond
+    any item list): refused before a spreadsheet library reads it. ``limit`` names the bound it broke."""

@@ -1,11 +1,26 @@
 """csv as rows: csv.reader over a text stream (memory bounded whatever the size), in UTF-8 (with or without BOM) or
-GB18030, told apart on the first 64 KiB."""
+GB18030, told apart on the first 64 KiB; and the escaping of cells that a spreadsheet would run as formulas.
+
+Formula injection (CSV injection, OWASP): Excel and WPS run a csv cell that starts with ``=``, ``+``, ``-``, ``@``,
+a tab or a carriage return as a formula (``=HYPERLINK(…)``, ``+cmd|' /C calc'!A0``). Exports therefore write such a
+cell with a single quote in front, and every data cell in double quotes (:func:`escape_cell`). The rule, exactly:
+
+* written: a text cell that starts with any number of single quotes (none included) followed by one of those six
+  characters gets one more single quote in front;
+* read: a cell that starts with one or more single quotes followed by one of those six characters loses its first
+  single quote (:func:`unescape_cell`).
+
+Every escaped cell is of the second kind and no cell left as it was is, so an exported file imported unedited gives
+back exactly the values it was written from, and a cell typed by hand changes only if it is one a spreadsheet would
+show as text anyway (``'=1+1``, Excel's own way of saying "text, not a formula"); ``'中文`` or ``'abc'`` stay as they
+are. The xlsx export needs none of this: its text cells are typed as text and never read as formulas."""
 
 from __future__ import annotations
 
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +31,24 @@ from registry.adapters.spreadsheets.rows import RowReader, tabular_rows
 from registry.domain.errors import ImportFileError
 
 _SNIFF_BYTES = 64 * 1024
+CELL_MAX_BYTES = 16 * 1024 * 1024  # a cell of many legal texts can exceed csv's 128 KiB default; none this
+_FORMULA_START = "=+-@\t\r"
+_TO_ESCAPE = re.compile(f"'*[{re.escape(_FORMULA_START)}]")
+_ESCAPED = re.compile(f"'+[{re.escape(_FORMULA_START)}]")
+
+
+def escape_cell(value: str) -> str:
+    """A text cell as an export writes it: never something a spreadsheet runs as a formula (see the module)."""
+    return "'" + value if _TO_ESCAPE.match(value) else value
+
+
+def unescape_cell(value: str) -> str:
+    """The exact inverse of :func:`escape_cell` (see the module for why no other value changes)."""
+    return value[1:] if _ESCAPED.match(value) else value
 
 
 def csv_rows(path: Path, dictionaries: Dictionaries) -> RowReader:
-    csv.field_size_limit(16 * 1024 * 1024)  # a cell of many legal texts can exceed the 128 KiB default
+    csv.field_size_limit(CELL_MAX_BYTES)
     size = max(path.stat().st_size, 1)
     binary = path.open("rb")
     encoding = sniff_encoding(binary.read(_SNIFF_BYTES))
@@ -34,8 +63,12 @@ def csv_rows(path: Path, dictionaries: Dictionaries) -> RowReader:
 
     def numbered() -> Iterator[tuple[int, list[Any]]]:
         # Rows as Excel shows them: the header is row 1, and a cell with line breaks is still one row.
-        for number, record in enumerate(reader, start=2):
-            yield number, list(record)
+        number = 1
+        try:
+            for number, record in enumerate(reader, start=2):
+                yield number, [unescape_cell(cell) if cell[:1] == "'" else cell for cell in record]
+        except (UnicodeDecodeError, csv.Error) as exc:  # a cell beyond CELL_MAX_BYTES, or bytes of another encoding
+            raise ImportFileError(reason=f"无法读取 csv 文件第 {number + 1} 行：{exc}") from exc
 
     def progress() -> float:
         return 1.0 if stream.closed else min(1.0, binary.tell() / size)

@@ -19,6 +19,14 @@ _CONTENT_TYPES = {
 _GENERIC_TYPES = ("", "application/octet-stream", "text/plain", "application/x-www-form-urlencoded")
 
 
+def part_type_hint(content_type: str | None) -> str | None:
+    """A form part's content type, if it names one of the formats. Browsers label a part by what the desktop
+    thinks of its file name (Windows with Excel: ``application/vnd.ms-excel`` for a .csv), so any other type is no
+    hint and leaves the format to the file name and the bytes."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    return content_type if media in _CONTENT_TYPES else None
+
+
 def detect_format(head: bytes, *, declared: str | None, content_type: str | None, filename: str | None) -> str:
     """The caller's word first (``format``), then the content type, the file name, and finally the bytes."""
     if declared:

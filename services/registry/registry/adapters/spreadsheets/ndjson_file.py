@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
 from registry.adapters.spreadsheets.rows import RowReader, SourceRow
 from registry.domain.problems import Problem
+
+# An item's elements as one JSON line are a few KB, at most a few MB with long statutes; a longer line is no item
+# and is not held in memory (it is reported and skipped).
+LINE_MAX_BYTES = 16 * 1024 * 1024
 
 
 def ndjson_rows(path: Path) -> RowReader:
@@ -18,7 +22,11 @@ def ndjson_rows(path: Path) -> RowReader:
     binary = path.open("rb")
 
     def rows() -> Iterator[SourceRow]:
-        for number, line in enumerate(binary, start=1):
+        for number, line in enumerate(_lines(binary), start=1):
+            if line is None:
+                problem = Problem("", "UNREADABLE_ROW", f"第 {number} 行超过 {LINE_MAX_BYTES // (1024 * 1024)} MB")
+                yield SourceRow(number, None, {}, [problem])
+                continue
             if not line.strip():
                 continue
             try:
@@ -35,6 +43,17 @@ def ndjson_rows(path: Path) -> RowReader:
                             else None, record)
 
     return RowReader(rows(), lambda: min(1.0, binary.tell() / size), None, [], tabular=False, close=binary.close)
+
+
+def _lines(binary: IO[bytes]) -> Iterator[bytes | None]:
+    """The file's lines, each at most LINE_MAX_BYTES (a longer one is None, and skipped without being held)."""
+    while line := binary.readline(LINE_MAX_BYTES + 1):
+        if len(line) <= LINE_MAX_BYTES or line.endswith(b"\n"):
+            yield line
+            continue
+        while (rest := binary.readline(LINE_MAX_BYTES)) and not rest.endswith(b"\n"):
+            pass
+        yield None
 
 
 def _json_line(line: bytes) -> Any:

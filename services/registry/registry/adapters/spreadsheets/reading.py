@@ -11,10 +11,11 @@ from registry.adapters.spreadsheets.formats import CSV, XLSX
 from registry.adapters.spreadsheets.ndjson_file import ndjson_rows
 from registry.adapters.spreadsheets.rows import RowReader
 from registry.adapters.spreadsheets.xlsx_file import xlsx_rows_whole
-from registry.adapters.spreadsheets.xlsx_parts import xlsx_rows_in_parts
+from registry.adapters.spreadsheets.xlsx_parts import whole_read_fits, xlsx_rows_in_parts
 
-# xlsx files up to this size (≈9,000 rows of a full element set) are read whole by calamine; larger ones a part of
-# XLSX_PART_ROWS rows at a time (calamine too, memory bounded by two parts: ≈230 MB for any size of our lists).
+# xlsx files up to this size (≈9,000 rows of a full element set) are read whole by calamine, if what they expand to
+# allows it (whole_read_fits); larger ones a part of XLSX_PART_ROWS rows at a time (calamine too, memory bounded by
+# two parts: ≈230 MB for any size of our lists). What either may expand to is bounded: xlsx_bounds.py.
 XLSX_WHOLE_READ_MAX_BYTES = 1024 * 1024
 
 
@@ -27,6 +28,6 @@ def open_rows(path: Path, fmt: str, dictionaries: Dictionaries) -> RowReader:
 
 
 def _xlsx_rows(path: Path, dictionaries: Dictionaries) -> RowReader:
-    if path.stat().st_size <= XLSX_WHOLE_READ_MAX_BYTES:
+    if path.stat().st_size <= XLSX_WHOLE_READ_MAX_BYTES and whole_read_fits(path):
         return xlsx_rows_whole(path, dictionaries)
     return xlsx_rows_in_parts(path, dictionaries)

@@ -6,13 +6,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from shared.contracts.elements import (
-    CASE_TYPES,
-    COMPOSITIONS,
-    HANDLING_KINDS,
-    ONLINE_SERVICE_DEPTHS,
-    TIERS,
-)
+from shared.contracts.elements import ONLINE_SERVICE_DEPTHS
 from shared.dictionaries import Dictionaries
 
 from registry.adapters.spreadsheets.formats import SHEET
@@ -52,10 +46,13 @@ def write_template(path: Path, dictionaries: Dictionaries, *, regions: list[str]
         for row, value in enumerate(values, start=2):
             lists.cell(row=row, column=list_index, value=value)
         target = get_column_letter(tabular.HEADERS.index(header) + 1)
-        # Warning style: a value typed by hand (a bare code) is allowed after a prompt; the import reads it.
+        # Warning style: a value typed by hand (a bare code, several values of a list) is allowed after a prompt;
+        # the import reads it.
+        several = tabular.COLUMNS[tabular.HEADERS.index(header)].kind in (tabular.DICT_LIST, tabular.CHOICE_LIST)
+        hint = f"；可多选，用“、”分隔（如 {'、'.join(values[:2])}）" if several else ""
         validation = DataValidation(type="list", formula1=f"=字典!${letter}$2:${letter}${len(values) + 1}",
                                     allow_blank=True, errorStyle="warning", showErrorMessage=True,
-                                    errorTitle=header, error=f"请从下拉列表中选择{header}")
+                                    errorTitle=header, error=f"请从下拉列表中选择{header}{hint}")
         validation.add(f"{target}2:{target}{TEMPLATE_ROWS + 1}")
         sheet.add_data_validation(validation)
     lists.sheet_state = "hidden"
@@ -72,14 +69,21 @@ def write_template(path: Path, dictionaries: Dictionaries, *, regions: list[str]
 
 
 def _template_choices(dictionaries: Dictionaries, regions: list[str], today: date) -> dict[str, list[str]]:
-    def table(name: str) -> list[str]:
-        return [f"{e.code} {e.label}" for e in dictionaries.by_name(name).entries.values() if e.valid_on(today)]
-
-    in_scope = [f"{e.code} {e.label}" for e in dictionaries.regions.entries.values()
-                if e.valid_on(today) and any(p == "*" or e.code.startswith(p) for p in regions)]
-    return {
-        "事项类型": table("item_types"), "业务警种": table("police_types"), "服务类别": table("service_categories"),
-        "区划代码": in_scope, "办件类型": list(CASE_TYPES),
-        "网办深度": [f"{k} {v}" for k, v in ONLINE_SERVICE_DEPTHS.items()], "事项形式": list(COMPOSITIONS),
-        "事项层级": list(TIERS), "办理项类型": list(HANDLING_KINDS),
-    }
+    """Header → the values of its drop-down, for every column of a closed set (derived from the column's kind, so
+    a new coded or choice element gets its drop-down): reference tables as the sheet writes them (``code label``;
+    a list of codes by their names, as in 行使层级 ``省级、地市级``), valid today, regions only the caller's own;
+    choices as they are; 网办深度 by grade."""
+    choices: dict[str, list[str]] = {}
+    for column in tabular.COLUMNS:
+        match column.kind:
+            case tabular.DICT | tabular.DICT_LIST:
+                entries = [e for e in dictionaries.by_name(str(column.source)).entries.values() if e.valid_on(today)]
+                if column.source == "regions":
+                    entries = [e for e in entries if any(p == "*" or e.code.startswith(p) for p in regions)]
+                choices[column.header] = [e.label if column.kind == tabular.DICT_LIST else f"{e.code} {e.label}"
+                                          for e in entries]
+            case tabular.CHOICE | tabular.CHOICE_LIST:
+                choices[column.header] = list(column.source)
+            case tabular.DEPTH:
+                choices[column.header] = [f"{k} {v}" for k, v in ONLINE_SERVICE_DEPTHS.items()]
+    return choices

@@ -10,20 +10,23 @@ from typing import Any
 
 from shared.dictionaries import Dictionaries
 
+from registry.adapters.spreadsheets.csv_file import escape_cell
 from registry.adapters.spreadsheets.formats import SHEET
 from registry.domain import tabular
 
 
 async def write_csv(path: Path, batches: AsyncIterator[tuple[list[Any], dict[str, str]]],
                     dictionaries: Dictionaries, *, encoding: str = "utf-8-sig") -> int:
-    """UTF-8 with BOM by default, so that Excel opens it with the Chinese intact; ``gb18030`` on request."""
+    """UTF-8 with BOM by default, so that Excel opens it with the Chinese intact; ``gb18030`` on request. Every data
+    cell is quoted and a cell a spreadsheet would run as a formula is escaped (csv_file.py says how; the import
+    undoes exactly that)."""
     count = 0
     with path.open("w", encoding=encoding, newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(tabular.HEADERS)
+        csv.writer(out).writerow(tabular.HEADERS)  # our own headers: nothing to escape
+        writer = csv.writer(out, quoting=csv.QUOTE_ALL)
         async for rows, names in batches:
             for r in rows:
-                writer.writerow(["" if v is None else v for v in
+                writer.writerow(["" if v is None else escape_cell(v) if isinstance(v, str) else v for v in
                                  tabular.format_row(r.source_ref or r.item_id, r.elements, dictionaries, names)])
                 count += 1
     return count

@@ -4,12 +4,14 @@ read-only mode (slow, memory flat: for a workbook whose sheet xlsx_parts.py cann
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from shared.dictionaries import Dictionaries
 
+from registry.adapters.spreadsheets import xlsx_bounds as bounds
 from registry.adapters.spreadsheets.formats import SHEET
 from registry.adapters.spreadsheets.rows import RowReader, tabular_rows
 from registry.domain.errors import ImportFileError
@@ -52,6 +54,10 @@ def xlsx_rows_streamed(path: Path, dictionaries: Dictionaries) -> RowReader:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
+    try:
+        bounds.check_archive(path)  # openpyxl reads members as it pleases: each is bounded before it may
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        raise ImportFileError(reason=f"无法读取 xlsx 文件：{exc}") from exc
     handle = path.open("rb")  # a file object: openpyxl would refuse the spooled file's name (no .xlsx suffix)
     try:
         book = openpyxl.load_workbook(handle, read_only=True, data_only=True)

@@ -22,12 +22,16 @@ from defusedxml.ElementTree import fromstring as parse_untrusted_xml
 from shared.dictionaries import Dictionaries
 
 from registry.adapters.spool import part_copy, remove_quietly
+from registry.adapters.spreadsheets import xlsx_bounds as bounds
 from registry.adapters.spreadsheets.formats import SHEET
 from registry.adapters.spreadsheets.rows import RowReader, tabular_rows
 from registry.adapters.spreadsheets.xlsx_file import sheet_rows, xlsx_rows_streamed
-from registry.domain.errors import ImportFileError
+from registry.domain.errors import ImportFileError, ImportFileTooLargeError
 
 XLSX_PART_ROWS = 10_000
+# A part is cut before its rows reach this size, however few they are (calamine holds a part several times over);
+# a single row beyond it is refused. The sheet's opening (up to <sheetData>) may not exceed it either.
+XLSX_PART_MAX_BYTES = 128 * bounds.MB
 
 
 def _sheet_members(archive: zipfile.ZipFile) -> dict[str, str]:
@@ -37,8 +41,10 @@ def _sheet_members(archive: zipfile.ZipFile) -> dict[str, str]:
           "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
           "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
     # An upload is untrusted XML: defusedxml refuses entity declarations (billion laughs) and external references.
-    workbook = parse_untrusted_xml(archive.read("xl/workbook.xml"))
-    rels = parse_untrusted_xml(archive.read("xl/_rels/workbook.xml.rels"))
+    workbook = parse_untrusted_xml(bounds.read_member(archive, "xl/workbook.xml", limit=bounds.OTHERS_MAX_BYTES,
+                                                      what="工作簿（workbook.xml）"))
+    rels = parse_untrusted_xml(bounds.read_member(archive, "xl/_rels/workbook.xml.rels",
+                                                  limit=bounds.OTHERS_MAX_BYTES, what="工作簿的关系部件"))
     targets = {rel.get("Id"): rel.get("Target") or "" for rel in rels.iterfind("p:Relationship", ns)}
     members = {}
     for sheet in workbook.iterfind("m:sheets/m:sheet", ns):
@@ -60,20 +66,33 @@ def _sheet_xml_parts(read: Any, rows_per_part: int) -> Iterator[bytes]:
         if not opening:
             data = _SHEET_DATA.search(buffer)  # how the elements are spelt: <row> or <x:row>
             if data is None:
+                if len(buffer) > XLSX_PART_MAX_BYTES:
+                    raise bounds.too_large(f"工作表在数据之前的部分超过 {XLSX_PART_MAX_BYTES // bounds.MB} MB", "part")
                 continue
             rows_start = buffer.index(b">", data.start()) + 1
             opening, prefix = bytes(buffer[:rows_start]), data[1]
             end_of_row, end_of_data = b"</" + prefix + b"row>", b"</" + prefix + b"sheetData>"
             closing = end_of_data + b"</" + prefix + b"worksheet>"
             del buffer[:rows_start]
-        while (at := buffer.find(end_of_row, position)) >= 0:
-            found, position = found + 1, at + len(end_of_row)
-            if found == rows_per_part:
+        while True:
+            full = False  # the next row would take the part beyond XLSX_PART_MAX_BYTES: it ends before
+            while found < rows_per_part and (at := buffer.find(end_of_row, position)) >= 0:
+                if at + len(end_of_row) > XLSX_PART_MAX_BYTES:
+                    if not found:
+                        raise bounds.too_large(f"工作表中有一行超过 {XLSX_PART_MAX_BYTES // bounds.MB} MB", "row")
+                    full = True
+                    break
+                found, position = found + 1, at + len(end_of_row)
+            if found == rows_per_part or (found and (full or len(buffer) > XLSX_PART_MAX_BYTES)):
                 with memoryview(buffer) as view:  # one copy of the part, not three
                     part = b"".join((opening, view[:position], closing))
                 del buffer[:position]
                 found = position = 0
                 yield part
+            elif len(buffer) > XLSX_PART_MAX_BYTES:  # not one whole row in it
+                raise bounds.too_large(f"工作表中有一行超过 {XLSX_PART_MAX_BYTES // bounds.MB} MB", "row")
+            else:
+                break
     if opening:
         end = buffer.find(end_of_data)
         rest = bytes(buffer[:end] if end >= 0 else buffer)
@@ -128,6 +147,48 @@ class SharedStrings:
 
 _SHEET_DATA = re.compile(rb"<((?:\w+:)?)sheetData[\s>]")
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"[A-Z]+\d+:[A-Z]+(\d+)\"")
+_DIMENSION_ELEMENT = re.compile(rb"<(?:\w+:)?dimension\s[^>]*>")
+
+
+# What calamine may read whole: the sheet and everything else together, expanded.
+WHOLE_READ_MAX_EXPANDED = 64 * bounds.MB
+
+
+def whole_read_fits(path: Path) -> bool:
+    """Whether calamine may read the file whole (see reading.py): everything in it expands to at most
+    :data:`WHOLE_READ_MAX_EXPANDED` and its sheet's grid, announced and filled, is within bounds. Else it is read in
+    parts, which hold less at a time (and refuse what breaks a bound there). A cell or grid that no reader may take
+    is refused here (ImportFileTooLargeError)."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        return False  # the parts' reader says why
+    with archive:
+        try:
+            members = _sheet_members(archive)
+            member = members[SHEET if SHEET in members else next(iter(members))]
+            budget, sheet = WHOLE_READ_MAX_EXPANDED, b""
+            for info in archive.infolist():
+                if not bounds.is_read(info.filename):
+                    continue
+                xml = bounds.read_member(archive, info.filename, limit=budget, what="xlsx 的全部部件")
+                budget -= len(xml)
+                if info.filename == member:
+                    sheet = xml
+                elif info.filename.lower().endswith("sharedstrings.xml"):
+                    bounds.check_string_count(len(_SHARED_STRING.findall(xml)))
+        except ImportFileTooLargeError as exc:
+            if exc.context.get("limit") == "member":
+                return False  # larger than a whole read: the parts' reader bounds it
+            raise
+        except (KeyError, StopIteration, ParseError, DefusedXmlException, zipfile.BadZipFile, OSError, ValueError,
+                EOFError, zlib.error):
+            return False  # the parts' reader falls back to openpyxl, or says why
+    announced = bounds.announced_grid(sheet)
+    if announced is not None and announced.cells > bounds.GRID_MAX_CELLS:
+        return False  # the parts leave the <dimension> out
+    bounds.check_grid(sheet)
+    return True
 
 
 def xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
@@ -150,12 +211,26 @@ def xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
         member = members[name]
         size = max(archive.getinfo(member).file_size, 1)
         # What calamine needs besides the sheet (workbook, relationships, styles, shared strings), not the other
-        # sheets nor pictures, which would only be copied again for every part.
-        others = {info.filename: archive.read(info) for info in archive.infolist()
-                  if info.filename != member and not _OTHER_SHEET_OR_MEDIA.match(info.filename)}
-        strings_member = next((f for f in others if f.lower().endswith("sharedstrings.xml")), None)
-        strings = SharedStrings(others.pop(strings_member)) if strings_member else None
-        stream = archive.open(member)
+        # sheets nor pictures or embedded objects, which would only be copied again for every part. Each is read
+        # within its bound (xlsx_bounds.py): the shared strings within theirs, the others together within theirs.
+        others, strings_member, strings, budget = {}, None, None, bounds.OTHERS_MAX_BYTES
+        for info in archive.infolist():
+            if (info.filename == member or _OTHER_SHEET_OR_MEDIA.match(info.filename)
+                    or not bounds.is_read(info.filename)):
+                continue
+            if info.filename.lower().endswith("sharedstrings.xml") and strings_member is None:
+                strings_member = info.filename
+                strings = SharedStrings(bounds.read_member(archive, info.filename, limit=bounds.STRINGS_MAX_BYTES,
+                                                           what="共享字符串（sharedStrings.xml）"))
+                bounds.check_string_count(len(strings.starts))
+                continue
+            others[info.filename] = bounds.read_member(archive, info.filename, limit=budget,
+                                                       what="工作表以外的部件（样式、关系等）合计")
+            budget -= len(others[info.filename])
+        stream = bounds.Expanding(archive.open(member), limit=bounds.SHEET_MAX_BYTES, what="工作表")
+    except ImportFileError:
+        archive.close()
+        raise
     except (KeyError, StopIteration, ParseError, DefusedXmlException, zipfile.BadZipFile, OSError, ValueError):
         archive.close()
         return xlsx_rows_streamed(path, dictionaries)
@@ -168,6 +243,10 @@ def xlsx_rows_in_parts(path: Path, dictionaries: Dictionaries) -> RowReader:
         return block
 
     def load(xml: bytes) -> Any:  # in the loader thread: calamine lets go of the GIL while it parses
+        bounds.check_grid(xml)
+        # Without the sheet's <dimension>: it announces the whole sheet, not this part (bounded above by the cells).
+        opening = xml.find(b"sheetData")
+        xml = _DIMENSION_ELEMENT.sub(b"", xml[:opening], count=1) + xml[opening:]
         handle, copy_name = part_copy(path)  # a file: calamine reads it as needed
         try:
             with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED) as copy:

@@ -31,6 +31,7 @@ from registry.adapters.import_reading import PreparedFile
 from registry.adapters.spool import Spool, remove_part_copies, remove_quietly
 from registry.adapters.spreadsheets.formats import detect_format
 from registry.domain.errors import ImportFileError, ImportJobNotFoundError, ImportTooLargeError
+from registry.errors import ERRORS
 from registry.service_layer.imports.pipeline import ChunkPipeline, JobState
 from registry.service_layer.items import Registry
 from registry.service_layer.roles import IMPORT_JOB_READ_ROLES, WRITE_ROLES
@@ -186,13 +187,13 @@ class ImportJobs:
                             rows_total=state.counts["rows_processed"])
         except ImportFileError as exc:
             await self._set(job_id, status="failed", error=str(exc.context.get("reason")),
-                            finished_at=self.registry.now())
+                            error_code=ERRORS.spec_for(exc).code, finished_at=self.registry.now())
         except asyncio.CancelledError:
             raise  # shutting down: the heartbeat goes stale and the job reads as interrupted
         except Exception as exc:
             log.exception("import job %s failed", job_id)
             await self._set(job_id, status="failed", error=f"导入过程出错：{type(exc).__name__}: {exc}",
-                            finished_at=self.registry.now())
+                            error_code="IMPORT_FAILED", finished_at=self.registry.now())
         finally:
             if reading is not None:
                 await asyncio.shield(asyncio.to_thread(self._stop_reader, reading, path))
@@ -222,6 +223,17 @@ class ImportJobs:
                 raise ImportJobNotFoundError(job_id=job_id)
             return await queries.import_job_view(conn, job, now=self.registry.now(), errors_after=errors_after,
                                                  errors_limit=errors_limit)
+
+    async def recent(self, principal: Principal, *, cursor: str | None, limit: int,
+                     errors_limit: int) -> dict[str, Any]:
+        """The caller's recent jobs, newest first, each as :meth:`get` shows it (with its first ``errors_limit``
+        row errors): those it started, and those whose starter's regions all lie within the caller's — the same
+        rule as :func:`may_read_job`. Cursor pagination as the item list's."""
+        principal.require_role(*IMPORT_JOB_READ_ROLES)
+        async with self.engine.connect() as conn:
+            return await queries.recent_import_jobs(
+                conn, principal, readers=IMPORT_JOB_READ_ROLES, cursor=cursor, limit=limit, now=self.registry.now(),
+                errors_limit=errors_limit)
 
 
 def may_read_job(principal: Principal, starter: str, regions: list[str]) -> bool:
