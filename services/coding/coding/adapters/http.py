@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from shared.http import CorrelationId, CurrentPrincipal, error_responses
+from shared.http import CorrelationId, CurrentPrincipal, ServiceRoute, error_responses
 
 from coding.adapters.schemas import OverrideBody, PreviewBody, ServiceBody, WithdrawBody
 from coding.domain.dictionary_views import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, DictionaryQuery
@@ -18,7 +18,8 @@ from coding.service_layer.dictionaries import DictionaryViews
 from coding.service_layer.item_services import ItemServices
 from coding.service_layer.overrides import PinyinOverrideAdministration
 
-router = APIRouter(prefix="/coding/v1", tags=["coding 事项编码"], responses=error_responses(ERRORS))
+router = APIRouter(prefix="/coding/v1", tags=["coding 事项编码"], responses=error_responses(ERRORS),
+                   route_class=ServiceRoute)
 
 
 # The getters are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per request.

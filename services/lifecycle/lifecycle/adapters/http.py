@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -11,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import jsoncodec
-from shared.http import CorrelationId, CurrentPrincipal, error_responses
+from shared.http import INT4_MAX, CorrelationId, CurrentPrincipal, ServiceRoute, UtcDatetime, error_responses
 
 from lifecycle.adapters.queries import ListFilter
 from lifecycle.adapters.views import chain_view, event_view, state_view
@@ -24,7 +23,8 @@ from lifecycle.service_layer.adjustments import Adjustments
 from lifecycle.service_layer.batches import BatchCommands, BatchReport
 from lifecycle.service_layer.items import LifecycleService
 
-router = APIRouter(prefix="/lifecycle/v1", tags=["lifecycle 事项生命周期"], responses=error_responses(ERRORS))
+router = APIRouter(prefix="/lifecycle/v1", tags=["lifecycle 事项生命周期"], responses=error_responses(ERRORS),
+                   route_class=ServiceRoute)
 
 MAX_BATCH_ITEMS = 10_000
 
@@ -64,7 +64,8 @@ class CommandOptions(BaseModel):
 
 
 class CommandBody(CommandOptions):
-    expected_version: int | None = Field(None, ge=0, description="乐观并发：事项当前版本，不一致时返回 409")
+    expected_version: int | None = Field(None, ge=0, le=INT4_MAX,
+                                         description="乐观并发：事项当前版本，不一致时返回 409")
 
 
 class BatchBody(BaseModel):
@@ -173,7 +174,7 @@ async def adjust(body: AdjustmentBody, adjustments: AdjustmentsDep, principal: C
 @router.get("/items/{item_id}", summary="事项当前状态（由事件日志重建）；as_of 重建过去某一时刻的状态")
 async def get_item(
     item_id: str, svc: LifecycleDep, principal: CurrentPrincipal,
-    as_of: Annotated[datetime | None, Query(description="ISO 8601 时间，返回该时刻的状态")] = None,
+    as_of: Annotated[UtcDatetime | None, Query(description="ISO 8601 时间，返回该时刻的状态")] = None,
 ) -> JSONResponse:
     return _state_response(await svc.get(item_id, principal, as_of=as_of), svc)
 
@@ -181,7 +182,7 @@ async def get_item(
 @router.get("/items/{item_id}/events", summary="事项的事件历史（含操作人、时间、原因、哈希）")
 async def get_events(
     item_id: str, svc: LifecycleDep, principal: CurrentPrincipal,
-    after_version: Annotated[int, Query(ge=0, description="只返回此版本之后的事件")] = 0,
+    after_version: Annotated[int, Query(ge=0, le=INT4_MAX, description="只返回此版本之后的事件")] = 0,
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> list[dict[str, Any]]:
     return [event_view(e) for e in await svc.events(item_id, principal, after_version=after_version, limit=limit)]

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from shared.http import CorrelationId, CurrentPrincipal, error_responses
+from shared.http import INT4_MAX, CorrelationId, CurrentPrincipal, ServiceRoute, error_responses
 
 from registry.adapters import queries
 from registry.adapters.schemas import (
@@ -26,6 +27,7 @@ from registry.adapters.schemas import (
     request_body,
 )
 from registry.adapters.spool import remove_quietly
+from registry.domain.elements import null_problems
 from registry.domain.errors import ElementsInvalidError
 from registry.domain.problems import Problem
 from registry.errors import ERRORS
@@ -33,7 +35,7 @@ from registry.service_layer import exports
 from registry.service_layer.imports.jobs import ImportJobs
 from registry.service_layer.items import Registry
 
-router = APIRouter(prefix="/registry/v1", tags=["registry 事项要素"],
+router = APIRouter(prefix="/registry/v1", tags=["registry 事项要素"], route_class=ServiceRoute,
                    responses={**error_responses(ERRORS), 422: {"description": PROBLEMS_DESCRIPTION}})
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Phase = Literal["forming", "preparing", "online", "offline", "cancelled"]
@@ -54,13 +56,14 @@ ImportsDep = Annotated[ImportJobs, Depends(get_import_jobs)]
 
 
 async def json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object; the domain checks its content (so every problem has a path, code and message)."""
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise ElementsInvalidError.of([Problem("", "MALFORMED", "请求体不是有效的 JSON")]) from exc
+    """The body as a JSON object; the domain checks its content (so every problem has a path, code and message).
+    The route (shared.http.ServiceRoute) has parsed it already and refused what is not JSON (400 MALFORMED_JSON), a
+    NUL character, nesting too deep or another Content-Type (415)."""
+    body = await request.json()
     if not isinstance(body, dict):
         raise ElementsInvalidError.of([Problem("", "NOT_OBJECT", "请求体应为 JSON 对象（事项要素）")])
+    if problems := null_problems(body):
+        raise ElementsInvalidError.of(problems)
     return body
 
 
@@ -136,15 +139,16 @@ async def list_revisions(item_id: str, svc: RegistryDep, principal: CurrentPrinc
 
 
 @router.get("/items/{item_id}/revisions/{revision}", summary="某一版本的事项要素")
-async def get_revision(item_id: str, revision: int, svc: RegistryDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def get_revision(item_id: str, revision: Annotated[int, PathParam(ge=1, le=INT4_MAX, description="版本号")],
+                       svc: RegistryDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return await svc.revision(item_id, revision, principal)
 
 
 @router.get("/items/{item_id}/diff", summary="任意两个版本之间逐字段的变化", response_model=RevisionDiff)
 async def diff_revisions(
     item_id: str, svc: RegistryDep, principal: CurrentPrincipal,
-    from_revision: Annotated[int, Query(alias="from", ge=1, description="起始版本")],
-    to_revision: Annotated[int, Query(alias="to", ge=1, description="目标版本")],
+    from_revision: Annotated[int, Query(alias="from", ge=1, le=INT4_MAX, description="起始版本")],
+    to_revision: Annotated[int, Query(alias="to", ge=1, le=INT4_MAX, description="目标版本")],
 ) -> dict[str, Any]:
     return await svc.diff(item_id, principal, from_revision=from_revision, to_revision=to_revision)
 
@@ -187,7 +191,7 @@ async def template(svc: RegistryDep, principal: CurrentPrincipal) -> FileRespons
 @router.get("/imports/{job_id}", summary="导入任务进度与逐行错误", response_model=ImportJob)
 async def import_job(
     job_id: str, jobs: ImportsDep, principal: CurrentPrincipal,
-    errors_after: Annotated[int, Query(ge=0, description="只返回该序号之后的错误（分页）")] = 0,
+    errors_after: Annotated[int, Query(ge=0, le=INT4_MAX, description="只返回该序号之后的错误（分页）")] = 0,
     errors_limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
     return await jobs.get(job_id, principal, errors_after=errors_after, errors_limit=errors_limit)
