@@ -25,6 +25,7 @@ import pytest
 
 from shared.errors import COMMON_ERRORS, FALLBACK, DomainError, ErrorSpec, ErrorTable
 from shared.http import error_responses
+from shixiang import errors_doc
 
 # package → the base class of its error hierarchy (in <package>.domain.errors).
 SERVICES = {
@@ -230,3 +231,14 @@ def test_every_client_error_status_of_a_table_is_documented_on_some_route_of_its
     missing = sorted(statuses - documented)
     assert not missing, (f"{package_name}: statuses {missing} of its error table are on no route: add "
                          f"error_responses(ERRORS, statuses=…) to the routes that answer them")
+
+
+def test_docs_errors_md_is_generated_from_the_current_error_tables() -> None:
+    """docs/errors.md (which the README's error section links) lists every code a client can meet, as the tables
+    say today."""
+    assert errors_doc.DOCUMENT.read_text(encoding="utf-8") == errors_doc.render(), (
+        "docs/errors.md is out of date: run python -m shixiang.errors_doc")
+    document = errors_doc.DOCUMENT.read_text(encoding="utf-8")
+    for package_name in SERVICES:
+        assert not [spec.code for spec in table_of(package_name).codes()
+                    if spec.status < 500 and f"`{spec.code}`" not in document]
