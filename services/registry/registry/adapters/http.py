@@ -69,6 +69,22 @@ async def json_object(request: Request) -> dict[str, Any]:
 
 JsonBody = Annotated[dict[str, Any], Depends(json_object)]
 
+# OpenAPI links from an item just written or read to what a client does next with it (schemathesis follows them in
+# tests/integration/test_schemathesis.py: create → read → revise).
+ITEM_LINKS = {
+    "GetItem": {"operationId": "get_item_registry_v1_items__item_id__get", "description": "读取该事项",
+                "parameters": {"item_id": "$response.body#/item_id"}},
+    "ReviseItem": {"operationId": "revise_item_registry_v1_items__item_id__put",
+                   "description": "以所读版本（ETag）修改该事项",
+                   "parameters": {"item_id": "$response.body#/item_id", "header.If-Match": "$response.header.ETag"},
+                   "requestBody": "$response.body#/elements"},
+    "ListRevisions": {"operationId": "list_revisions_registry_v1_items__item_id__revisions_get",
+                      "description": "该事项的全部版本", "parameters": {"item_id": "$response.body#/item_id"}},
+    "GetRevision": {"operationId": "get_revision_registry_v1_items__item_id__revisions__revision__get",
+                    "description": "该事项的最新版本",
+                    "parameters": {"item_id": "$response.body#/item_id", "revision": "$response.body#/revision"}},
+}
+
 
 async def item_filter(
     region: Annotated[str | None, Query(pattern=r"^\d{2,6}$", description="区划代码前缀：44、4401、440115")] = None,
@@ -85,7 +101,8 @@ Filter = Annotated[queries.ItemFilter, Depends(item_filter)]
 
 
 @router.post("/items", status_code=201, summary="录入事项草稿（Idempotency-Key、来源编号防止重复创建）",
-             response_model=None, responses={201: {"model": ItemView}, 200: {"description": "已存在的同一事项"}},
+             response_model=None, responses={201: {"model": ItemView, "links": ITEM_LINKS},
+                        200: {"model": ItemView, "description": "已存在的同一事项", "links": ITEM_LINKS}},
              openapi_extra=request_body(ItemCreate))
 async def create_item(
     body: JsonBody, response: Response, svc: RegistryDep, principal: CurrentPrincipal, correlation_id: CorrelationId,
@@ -109,7 +126,7 @@ async def list_items(
 
 
 @router.get("/items/{item_id}", summary="读取事项（最新版本；已发布事项另含已发布版本与待审核版本）",
-            response_model=None, responses={200: {"model": ItemView}})
+            response_model=None, responses={200: {"model": ItemView, "links": ITEM_LINKS}})
 async def get_item(item_id: str, response: Response, svc: RegistryDep, principal: CurrentPrincipal) -> dict[str, Any]:
     view = await svc.get(item_id, principal)
     response.headers["ETag"] = f'"{view["revision"]}"'
@@ -117,7 +134,7 @@ async def get_item(item_id: str, response: Response, svc: RegistryDep, principal
 
 
 @router.put("/items/{item_id}", summary="修改事项：以完整要素产生新版本（须 If-Match 版本号）", response_model=None,
-            responses={200: {"model": ItemView}, **error_responses(ERRORS, statuses=(400, 428))},
+            responses={200: {"model": ItemView, "links": ITEM_LINKS}, **error_responses(ERRORS, statuses=(400, 428))},
             openapi_extra=request_body(ItemElements))
 async def revise_item(
     item_id: str, body: JsonBody, response: Response, svc: RegistryDep, principal: CurrentPrincipal,
