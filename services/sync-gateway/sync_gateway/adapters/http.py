@@ -90,6 +90,7 @@ class FeedbackBody(BaseModel):
     summary="国家平台反馈：对同步源中某事项某版本的接收确认或退回",
     description="只能反馈同步源中已有的条目；同一反馈重复提交不重复记录（200），新的反馈记录为事件（201），由生命周期服务记录到事项上。",
     status_code=201,
+    responses={200: {"description": "同一反馈已记录：不重复记录"}},
 )
 async def post_feedback(body: FeedbackBody, feedback: NationalFeedbackDep, principal: CurrentPrincipal,
                         correlation_id: CorrelationId) -> JSONResponse:
