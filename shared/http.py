@@ -123,7 +123,7 @@ def create_service_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         spec = FRAMEWORK_ERRORS.get(exc.status_code)
-        code, message = (spec.code, spec.message) if spec else ("HTTP_ERROR", HTTPStatus(exc.status_code).phrase)
+        code, message = (spec.code, spec.message) if spec else ("HTTP_ERROR", f"请求未能处理（HTTP {exc.status_code}）")
         headers = exc.headers
         if exc.status_code == 405:  # RFC 9110: a 405 names every method the path allows (the router names one route's)
             headers = {**(headers or {}), "Allow": _allowed_methods(request)}
@@ -302,7 +302,7 @@ class ServiceRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
-        errors = _JSON_ROUTE_ERRORS if self._takes_json() else (NulCharacterError,)
+        errors = _JSON_ROUTE_ERRORS if self.takes_json else (NulCharacterError,)
         for error in errors:
             spec = COMMON_ERRORS[error]
             # A copy: the router's responses are shared by its routes.
@@ -313,7 +313,9 @@ class ServiceRoute(APIRoute):
                 response["description"] += f"\n{line}"
             self.responses[spec.status] = response
 
-    def _takes_json(self) -> bool:
+    @property
+    def takes_json(self) -> bool:
+        """Whether the route's body is JSON (a pydantic body, or a JSON request body its OpenAPI extra documents)."""
         if self.body_field is not None:
             return not isinstance(self.body_field.field_info, params.Form)
         content = ((self.openapi_extra or {}).get("requestBody") or {}).get("content") or {}
@@ -321,7 +323,7 @@ class ServiceRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        takes_json = self._takes_json()
+        takes_json = self.takes_json
 
         async def checked(request: Request) -> Response:
             refuse_nul_in_url(request.scope)
