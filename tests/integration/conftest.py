@@ -28,10 +28,10 @@ from shared.relay import Relay
 from tests.integration.test_coding_support import start_coding
 from tests.integration.test_registry_helpers import RegistryClient, start_client
 
-import coding.bootstrap
-import lifecycle.bootstrap
-import registry.bootstrap
-import sync_gateway.bootstrap
+import coding.bootstrap as coding_bootstrap
+import lifecycle.bootstrap as lifecycle_bootstrap
+import registry.bootstrap as registry_bootstrap
+import sync_gateway.bootstrap as sync_bootstrap
 from coding.bootstrap import Coding
 
 TEST_SOURCE = "/shixiang/test"  # the source of every event the tests' relays and producers write
@@ -192,8 +192,8 @@ async def coding(database_url: str) -> AsyncIterator[Coding]:
 
 
 # ---- all four services in-process, each on its own fresh database -------------------------------------------------
-SERVICE_BOOTSTRAPS = {"registry": registry.bootstrap, "coding": coding.bootstrap, "lifecycle": lifecycle.bootstrap,
-                      "sync": sync_gateway.bootstrap}
+SERVICE_BOOTSTRAPS = {"registry": registry_bootstrap, "coding": coding_bootstrap, "lifecycle": lifecycle_bootstrap,
+                      "sync": sync_bootstrap}
 
 
 @dataclass
