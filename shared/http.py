@@ -132,7 +132,9 @@ def create_service_app(
 
     app.router.route_class = ServiceRoute  # the routes below (health, readiness, metrics)
     app.add_middleware(RequestMetrics, service=service)
-    app.include_router(dead_letter_router(api_prefix, route_class=ServiceRoute))
+    # The dead-letter routes raise only the shared errors (auth, roles, the dead letter's own).
+    app.include_router(dead_letter_router(api_prefix, route_class=ServiceRoute,
+                                          responses=error_responses(ErrorTable(COMMON_ERRORS))))
 
     @app.get("/healthz", tags=["ops"], summary="存活检查：进程与后台任务（relay、consumer）都活着 (liveness)")
     async def healthz() -> JSONResponse:

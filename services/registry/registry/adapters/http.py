@@ -76,7 +76,7 @@ ITEM_LINKS = {
                 "parameters": {"item_id": "$response.body#/item_id"}},
     "ReviseItem": {"operationId": "revise_item_registry_v1_items__item_id__put",
                    "description": "以所读版本（ETag）修改该事项",
-                   "parameters": {"item_id": "$response.body#/item_id", "header.If-Match": "$response.header.ETag"},
+                   "parameters": {"item_id": "$response.body#/item_id", "header.if-match": "$response.header.ETag"},
                    "requestBody": "$response.body#/elements"},
     "ListRevisions": {"operationId": "list_revisions_registry_v1_items__item_id__revisions_get",
                       "description": "该事项的全部版本", "parameters": {"item_id": "$response.body#/item_id"}},
