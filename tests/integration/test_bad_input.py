@@ -105,6 +105,16 @@ async def test_a_nul_character_in_a_json_body_is_refused_with_400_and_changes_no
     assert body["details"] == {"where": "请求体"}
 
 
+async def test_a_nul_inside_an_uploaded_file_is_the_imports_business_not_the_routes(
+        services: dict[str, InProcessService]) -> None:
+    """The import's body is streamed to its reader, never read by the route checks: the file's content (NUL bytes
+    included) is judged by the import job, row by row."""
+    response = await services["registry"].http.post(
+        "/registry/v1/imports", params={"filename": "list.csv"}, headers={**ADMIN, "Content-Type": "text/csv"},
+        content="事项名称,来源编号\n户口\x00迁移,NUL-1\n".encode())
+    assert response.status_code == 202, response.text
+
+
 async def test_the_text_backslash_u0000_in_a_json_string_is_no_nul(services: dict[str, InProcessService]) -> None:
     raw = ('{"name": "户口迁移审批", "short_name": "户口迁移审批", "item_type": "01", "police_type": "02", '
            '"service_category": "03", "region_code": "440115", "source_ref": "C:\\\\u0000"}').encode()
