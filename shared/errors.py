@@ -108,7 +108,8 @@ class ValidationFailedError(DomainError):
 
 
 class NulCharacterError(DomainError):
-    """The request (path, query or JSON body) holds a NUL character (U+0000), which no text column can store."""
+    """The request (path, query, a header or the JSON body) holds a NUL character (U+0000), which no text column
+    can store."""
 
 
 class MalformedJsonError(DomainError):

@@ -236,13 +236,16 @@ _JSON_ROUTE_ERRORS = (NulCharacterError, MalformedJsonError, JsonTooDeepError, U
 
 
 def refuse_nul_in_url(scope: Scope) -> None:
-    """A NUL in the path or the query string (raw or percent-encoded) is refused: PostgreSQL text cannot hold it, and
-    no identifier or search term of the suite contains one."""
+    """A NUL in the path, the query string (raw or percent-encoded) or a header is refused: PostgreSQL text cannot
+    hold it, and no identifier, search term or key of the suite contains one. (HTTP/1 servers refuse a NUL in a
+    header themselves; an ASGI caller or a proxy may not.)"""
     if "\x00" in scope["path"]:
         raise NulCharacterError(where="路径")
     query: bytes = scope.get("query_string", b"")
     if b"%00" in query or b"\x00" in query:
         raise NulCharacterError(where="查询参数")
+    if any(b"\x00" in value for _, value in scope.get("headers", ())):
+        raise NulCharacterError(where="请求头")
 
 
 def parse_json_body(body: bytes) -> Any:

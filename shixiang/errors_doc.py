@@ -38,8 +38,8 @@ def render() -> str:
         "## Every service",
         "",
         ("Checked before a route's own code runs (`shared/http.py`: `ServiceRoute`): a NUL character (U+0000) "
-         "anywhere in the path, query or JSON body; on a route that takes JSON, a non-empty body sent as anything but "
-         "`application/json` or `application/*+json`, text that is not JSON (syntax, invalid UTF-8, a lone "
+         "anywhere in the path, query, headers or JSON body; on a route that takes JSON, a non-empty body sent as "
+         "anything but `application/json` or `application/*+json`, text that is not JSON (syntax, invalid UTF-8, a lone "
          f"surrogate, NaN) and nesting deeper than {MAX_JSON_DEPTH} levels. Parameters beyond their declared ranges "
          "(integers beyond the database's columns, times that do not convert to UTC) are `VALIDATION_FAILED`, "
          "`details.problems` naming each field with a Chinese message."),

@@ -82,6 +82,12 @@ async def test_a_nul_character_in_a_url_is_refused_with_400_and_changes_nothing(
     assert body["message"] == f"请求的{body['details']['where']}中含有空字符（U+0000），已拒绝"
 
 
+async def test_a_nul_character_in_a_header_is_refused_with_400_and_changes_nothing(
+        services: dict[str, InProcessService]) -> None:
+    response = await call(services, "POST", "/registry/v1/items", json=ITEM, headers={"Idempotency-Key": "k\x00"})
+    assert assert_refused(response, 400, "NUL_CHARACTER")["details"] == {"where": "请求头"}
+
+
 NUL_IN_BODIES = [
     ("POST", "/registry/v1/items", {**ITEM, "source_ref": "NS\u0000001"}),
     ("POST", "/registry/v1/items", {**ITEM, "name": "户口\u0000迁移"}),

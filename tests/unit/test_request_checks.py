@@ -46,10 +46,14 @@ def test_text_that_is_not_json_is_refused_with_a_chinese_reason(body: bytes) -> 
     assert "行" in refused.value.context["reason"] or refused.value.context["reason"] == "请求体为空"
 
 
-@pytest.mark.parametrize(("path", "query"), [("/items/a\x00b", b""), ("/items", b"q=%00"), ("/items", b"q=\x00")])
-def test_a_nul_in_the_path_or_query_is_refused(path: str, query: bytes) -> None:
+@pytest.mark.parametrize(("path", "query", "headers"), [
+    ("/items/a\x00b", b"", []), ("/items", b"q=%00", []), ("/items", b"q=\x00", []),
+    ("/items", b"", [(b"idempotency-key", b"a\x00")]),
+])
+def test_a_nul_in_the_path_query_or_a_header_is_refused(path: str, query: bytes,
+                                                         headers: list[tuple[bytes, bytes]]) -> None:
     with pytest.raises(NulCharacterError):
-        refuse_nul_in_url({"path": path, "query_string": query})
+        refuse_nul_in_url({"path": path, "query_string": query, "headers": headers})
 
 
 def test_a_percent_sign_before_00_that_is_itself_escaped_is_no_nul() -> None:
