@@ -39,10 +39,10 @@ def render() -> str:
         "",
         ("Checked before a route's own code runs (`shared/http.py`: `ServiceRoute`): a NUL character (U+0000) "
          "anywhere in the path, query, headers or JSON body; on a route that takes JSON, a non-empty body sent as "
-         "anything but `application/json` or `application/*+json`, text that is not JSON (syntax, invalid UTF-8, a lone "
-         f"surrogate, NaN) and nesting deeper than {MAX_JSON_DEPTH} levels. Parameters beyond their declared ranges "
-         "(integers beyond the database's columns, times that do not convert to UTC) are `VALIDATION_FAILED`, "
-         "`details.problems` naming each field with a Chinese message."),
+         "anything but `application/json` or `application/*+json`, text that is not JSON (syntax, invalid UTF-8, "
+         f"a lone surrogate, NaN) and nesting deeper than {MAX_JSON_DEPTH} levels. Parameters beyond their declared "
+         "ranges (integers beyond the database's columns, times that do not convert to UTC) are "
+         "`VALIDATION_FAILED`, `details.problems` naming each field with a Chinese message."),
         "",
         *_table([(spec, _when(error)) for error, spec in COMMON_ERRORS.items()]
                 + [(FRAMEWORK_ERRORS[status], FRAMEWORK_WHEN[status]) for status in sorted(FRAMEWORK_ERRORS)]),
