@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from shared import dead_letters
@@ -21,8 +22,11 @@ class DiscardRequest(BaseModel):
     reason: str = Field(..., max_length=2000, description="丢弃原因（必填，记录在死信上）")
 
 
-def dead_letter_router(prefix: str) -> APIRouter:
-    router = APIRouter(prefix=f"{prefix}/dead-letters", tags=["dead letters 死信"])
+def dead_letter_router(prefix: str, route_class: type[APIRoute] = APIRoute,
+                       responses: dict[int | str, dict[str, Any]] | None = None) -> APIRouter:
+    """The routes under ``{prefix}/dead-letters``; ``responses`` documents the errors they answer."""
+    router = APIRouter(prefix=f"{prefix}/dead-letters", tags=["dead letters 死信"], route_class=route_class,
+                       responses=responses)
 
     @router.get("", summary="死信列表（消费者放弃处理的消息，保存在本服务数据库中）")
     async def list_dead_letters(

@@ -107,6 +107,23 @@ class ValidationFailedError(DomainError):
     """Input broke one or more rules; ``problems`` lists {field, code, message}."""
 
 
+class NulCharacterError(DomainError):
+    """The request (path, query, a header or the JSON body) holds a NUL character (U+0000), which no text column
+    can store."""
+
+
+class MalformedJsonError(DomainError):
+    """A JSON route's body is not JSON text (syntax, encoding, a lone surrogate, NaN)."""
+
+
+class JsonTooDeepError(DomainError):
+    """A JSON body nested deeper than any request of the API is (``limit`` levels)."""
+
+
+class UnsupportedMediaTypeError(DomainError):
+    """A JSON route's body was sent with a Content-Type other than application/json or application/*+json."""
+
+
 class DeadLetterNotFoundError(DomainError):
     """No dead letter with this id in this service."""
 
@@ -129,6 +146,11 @@ COMMON_ERRORS: dict[type[DomainError], ErrorSpec] = {
     ),
     NotFoundError: ErrorSpec(404, "NOT_FOUND", "未找到{what}“{key}”"),
     ValidationFailedError: ErrorSpec(422, "VALIDATION_FAILED", "提交的数据未通过校验"),
+    NulCharacterError: ErrorSpec(400, "NUL_CHARACTER", "请求的{where}中含有空字符（U+0000），已拒绝"),
+    MalformedJsonError: ErrorSpec(400, "MALFORMED_JSON", "请求体不是有效的 JSON：{reason}"),
+    JsonTooDeepError: ErrorSpec(400, "JSON_TOO_DEEP", "请求体 JSON 嵌套超过 {limit} 层，已拒绝"),
+    UnsupportedMediaTypeError: ErrorSpec(
+        415, "UNSUPPORTED_MEDIA_TYPE", "请求体须为 JSON（Content-Type: application/json），收到的是“{content_type}”"),
     DeadLetterNotFoundError: ErrorSpec(404, "DEAD_LETTER_NOT_FOUND", "没有编号为 {id} 的死信"),
     DeadLetterResolvedError: ErrorSpec(409, "DEAD_LETTER_RESOLVED", "死信 {id} 已处理（{status_label}），不能再次处理"),
     DeadLetterReasonRequiredError: ErrorSpec(422, "REASON_REQUIRED", "丢弃死信 {id} 必须填写原因"),

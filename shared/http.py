@@ -3,21 +3,37 @@ routes), and — from shared.http_auth — the bearer-token dependency and reque
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+import orjson
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AfterValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import TokenVerifier
 from shared.dead_letter_routes import dead_letter_router
-from shared.errors import DomainError, ErrorTable
+from shared.errors import (
+    COMMON_ERRORS,
+    DomainError,
+    ErrorSpec,
+    ErrorTable,
+    JsonTooDeepError,
+    MalformedJsonError,
+    NulCharacterError,
+    UnsupportedMediaTypeError,
+)
 from shared.http_auth import CorrelationId, CurrentPrincipal, correlation_id, current_principal
 from shared.http_docs import serve_docs_offline
 from shared.metrics import HTTP_LATENCY
@@ -28,6 +44,22 @@ from shared.settings import ServiceSettings
 # with the state of things, input that breaks a rule. Statuses only some routes answer (a missing If-Match, a file
 # too large) are added by those routes with ``error_responses(ERRORS, statuses=(…))``.
 EVERY_ROUTE_STATUSES = (401, 403, 404, 409, 422)
+
+# The largest values of PostgreSQL's integer (versions, revisions, row numbers) and bigint (positions) columns:
+# every integer a route passes to the database is bounded by its column's, so a larger one is a validation error.
+INT4_MAX = 2**31 - 1
+INT8_MAX = 2**63 - 1
+
+# The body of every error response (documented on each error status, so clients and schemathesis can check it).
+ERROR_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["code", "message", "details"],
+    "properties": {
+        "code": {"type": "string", "pattern": "^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$", "description": "稳定的错误代码"},
+        "message": {"type": "string", "description": "中文说明"},
+        "details": {"anyOf": [{"type": "object"}, {"type": "null"}], "description": "说明中引用的上下文"},
+    },
+}
+ERROR_CONTENT = {"application/json": {"schema": ERROR_BODY_SCHEMA}}
 
 
 def error_responses(table: ErrorTable,
@@ -42,7 +74,8 @@ def error_responses(table: ErrorTable,
         if 400 <= spec.status < 500 and spec.status in statuses:
             listed.setdefault(spec.status, {})[(spec.code, spec.message)] = None
     responses: dict[int | str, dict[str, Any]] = {
-        status: {"description": _status_description(status, list(listed[status]))} for status in sorted(listed)}
+        status: {"description": _status_description(status, list(listed[status])), "content": ERROR_CONTENT}
+        for status in sorted(listed)}
     return responses
 
 
@@ -91,12 +124,19 @@ def create_service_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
-        message = {404: "请求的路径不存在", 405: "不支持该请求方法"}.get(exc.status_code, str(exc.detail))
-        return JSONResponse({"code": code, "message": message, "details": None}, status_code=exc.status_code)
+        spec = FRAMEWORK_ERRORS.get(exc.status_code)
+        code, message = (spec.code, spec.message) if spec else ("HTTP_ERROR", f"请求未能处理（HTTP {exc.status_code}）")
+        headers = exc.headers
+        if exc.status_code == 405:  # RFC 9110: a 405 names every method the path allows (the router names one route's)
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+        return JSONResponse({"code": code, "message": message, "details": None}, status_code=exc.status_code,
+                            headers=headers)
 
+    app.router.route_class = ServiceRoute  # the routes below (health, readiness, metrics)
     app.add_middleware(RequestMetrics, service=service)
-    app.include_router(dead_letter_router(api_prefix))
+    # The dead-letter routes raise only the shared errors (auth, roles, the dead letter's own).
+    app.include_router(dead_letter_router(api_prefix, route_class=ServiceRoute,
+                                          responses=error_responses(ErrorTable(COMMON_ERRORS))))
 
     @app.get("/healthz", tags=["ops"], summary="存活检查：进程与后台任务（relay、consumer）都活着 (liveness)")
     async def healthz() -> JSONResponse:
@@ -172,10 +212,181 @@ def document_models(app: FastAPI, *models: type[Any]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
 
 
+def _allowed_methods(request: Request) -> str:
+    allowed = [method for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+               if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+                      for route in request.app.router.routes)]
+    return ", ".join(allowed)
+
+
+# What the framework itself answers, before any route runs (no error table has them: no DomainError is raised).
+FRAMEWORK_ERRORS: dict[int, ErrorSpec] = {
+    404: ErrorSpec(404, "NOT_FOUND", "请求的路径不存在"),
+    405: ErrorSpec(405, "METHOD_NOT_ALLOWED", "不支持该请求方法（Allow 响应头列出允许的方法）"),
+}
+
+
+# ---- what every route checks before its own code: NUL characters, JSON bodies ------------------------------------
+MAX_JSON_DEPTH = 32
+"""Deeper than any request body of the API (an item is nested five levels): a body nested deeper is refused before
+anything walks it (a parser or validator recursing 100,000 levels deep ends in RecursionError)."""
+
+# An escaped NUL (\u0000) in JSON text: an odd run of backslashes before u0000. An even run is an escaped backslash
+# followed by the text "u0000", which is no NUL.
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_JSON_ROUTE_ERRORS = (NulCharacterError, MalformedJsonError, JsonTooDeepError, UnsupportedMediaTypeError)
+
+
+def refuse_nul_in_url(scope: Scope) -> None:
+    """A NUL in the path, the query string (raw or percent-encoded) or a header is refused: PostgreSQL text cannot
+    hold it, and no identifier, search term or key of the suite contains one. (HTTP/1 servers refuse a NUL in a
+    header themselves; an ASGI caller or a proxy may not.)"""
+    if "\x00" in scope["path"]:
+        raise NulCharacterError(where="路径")
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        raise NulCharacterError(where="查询参数")
+    if any(b"\x00" in value for _, value in scope.get("headers", ())):
+        raise NulCharacterError(where="请求头")
+
+
+def parse_json_body(body: bytes) -> Any:
+    """The body of a JSON route as a value, or the client error that says why it is none: a NUL character anywhere
+    (raw, or escaped as \\u0000), text that is not JSON (syntax, invalid UTF-8, a lone surrogate, NaN), or nesting
+    deeper than :data:`MAX_JSON_DEPTH`. The checks cost a substring search on ordinary bodies."""
+    if b"\x00" in body or (b"\\u0000" in body and _ESCAPED_NUL.search(body)):
+        raise NulCharacterError(where="请求体")
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if exc.msg.startswith("depth limit"):
+            raise JsonTooDeepError(limit=MAX_JSON_DEPTH) from exc
+        where = f"第 {exc.lineno} 行第 {exc.colno} 列有误" if body.strip() else "请求体为空"
+        raise MalformedJsonError(reason=where, error=exc.msg) from exc
+    # Fewer brackets than the limit cannot nest deeper than it: most bodies are never walked.
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _deeper_than(value, MAX_JSON_DEPTH):
+        raise JsonTooDeepError(limit=MAX_JSON_DEPTH)
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """application/json or application/<anything>+json, with or without parameters (charset=…)."""
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+class _JsonRequest(Request):
+    """A request whose JSON body was parsed (and checked) once, by :func:`parse_json_body`: FastAPI's body reading
+    and a route's own ``await request.json()`` get that value."""
+
+    _parsed: Any
+    _has_parsed = False
+
+    async def json(self) -> Any:
+        if not self._has_parsed:
+            self._parsed = parse_json_body(await self.body())
+            self._has_parsed = True
+        return self._parsed
+
+
+class ServiceRoute(APIRoute):
+    """The route class of every service (its routers are built with ``route_class=ServiceRoute``): before a route's
+    own code runs, a NUL character in the path or query is refused (400 NUL_CHARACTER) and, on a route that takes a
+    JSON body, a non-empty body must be sent as JSON (415 UNSUPPORTED_MEDIA_TYPE) and be JSON free of NUL characters
+    and not absurdly deep (400). Routes whose body is a file or a form (the registry's import) keep their own rules
+    and their bodies are never read here. The statuses are documented on each route."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        errors = _JSON_ROUTE_ERRORS if self.takes_json else (NulCharacterError,)
+        for error in errors:
+            spec = COMMON_ERRORS[error]
+            # A copy: the router's responses are shared by its routes.
+            response = dict(self.responses.get(spec.status) or {
+                "description": _status_description(spec.status, []).rstrip(), "content": ERROR_CONTENT})
+            line = f"- `{spec.code}`：{spec.message}"
+            if line not in response["description"]:
+                response["description"] += f"\n{line}"
+            self.responses[spec.status] = response
+
+    @property
+    def takes_json(self) -> bool:
+        """Whether the route's body is JSON (a pydantic body, or a JSON request body its OpenAPI extra documents)."""
+        if self.body_field is not None:
+            return not isinstance(self.body_field.field_info, params.Form)
+        content = ((self.openapi_extra or {}).get("requestBody") or {}).get("content") or {}
+        return any(is_json_media_type(media) for media in content)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        takes_json = self.takes_json
+
+        async def checked(request: Request) -> Response:
+            refuse_nul_in_url(request.scope)
+            if takes_json:
+                request = _JsonRequest(request.scope, request.receive)
+                body = await request.body()
+                if body:
+                    content_type = request.headers.get("content-type")
+                    if not content_type or not is_json_media_type(content_type):
+                        raise UnsupportedMediaTypeError(content_type=content_type or "（未给出）")
+                    await request.json()  # parsed and checked here, where its errors render as themselves
+            return await handler(request)
+
+        return checked
+
+
+def _in_utc_range(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("换算为 UTC 后超出可表示的时间范围（0001-01-01 至 9999-12-31）") from None
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_in_utc_range)]
+"""A datetime parameter that can be compared with a timestamptz column: one whose UTC time falls outside years
+1–9999 (9999-12-31T23:59:59-14:00) is a validation error, not an OverflowError in the database driver."""
+
+
 def _chinese_validation_message(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
+    context = error.get("ctx") or {}
     if kind == "missing":
         return "缺少必填项"
+    if kind == "value_error" and "error" in context:
+        return str(context["error"])
+    bounds = {"less_than_equal": ("不能大于", "le"), "less_than": ("须小于", "lt"),
+              "greater_than_equal": ("不能小于", "ge"), "greater_than": ("须大于", "gt")}
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"取值超出允许范围：{words} {context.get(key)}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "应为整数"
+    if kind in ("float_parsing", "float_type", "finite_number"):
+        return "应为有限的数字"
+    if kind in ("bool_parsing", "bool_type"):
+        return "应为 true 或 false"
+    if kind.startswith(("datetime_", "date_", "timezone_")):
+        return "应为 ISO 8601 日期或时间"
+    if kind in ("string_type", "str_type"):
+        return "应为文本"
+    if kind in ("list_type", "too_short", "too_long"):
+        return {"list_type": "应为数组", "too_short": "条目过少", "too_long": "条目过多"}[kind]
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "应为 JSON 对象"
     if kind.startswith("string_too_long"):
         return "内容过长"
     if kind.startswith("string_too_short"):
@@ -189,5 +400,7 @@ def _chinese_validation_message(error: dict[str, Any]) -> str:
     return f"取值无效（{error.get('msg', kind)}）"
 
 
-__all__ = ["CorrelationId", "CurrentPrincipal", "RequestMetrics", "correlation_id", "create_service_app",
-           "current_principal", "document_models", "error_responses"]
+__all__ = ["FRAMEWORK_ERRORS", "INT4_MAX", "INT8_MAX", "MAX_JSON_DEPTH", "CorrelationId", "CurrentPrincipal",
+           "RequestMetrics", "ServiceRoute", "UtcDatetime", "correlation_id", "create_service_app",
+           "current_principal", "document_models", "error_responses", "is_json_media_type", "parse_json_body",
+           "refuse_nul_in_url"]

@@ -25,6 +25,7 @@ import pytest
 
 from shared.errors import COMMON_ERRORS, FALLBACK, DomainError, ErrorSpec, ErrorTable
 from shared.http import error_responses
+from shixiang import errors_doc
 
 # package → the base class of its error hierarchy (in <package>.domain.errors).
 SERVICES = {
@@ -206,7 +207,9 @@ def test_shared_error_responses_list_every_client_error_code_under_its_status() 
         _ExampleError: ErrorSpec(409, "EXAMPLE_CONFLICT", "示例冲突 {key}"),
         _OtherExampleError: ErrorSpec(500, "EXAMPLE_BROKEN", "不对外承诺"),
     })
-    responses = error_responses(table)
+    # Every status asked for (by default those any route may answer; the request checks' 400 and 415 are added by
+    # shared.http.ServiceRoute to the routes that make them).
+    responses = error_responses(table, statuses=tuple(range(400, 600)))
     statuses = sorted({spec.status for _, spec in table.items() if spec.status < 500})
     assert list(responses) == statuses  # one response per 4xx status, in order; no 5xx
     for error, spec in table.items():
@@ -228,3 +231,14 @@ def test_every_client_error_status_of_a_table_is_documented_on_some_route_of_its
     missing = sorted(statuses - documented)
     assert not missing, (f"{package_name}: statuses {missing} of its error table are on no route: add "
                          f"error_responses(ERRORS, statuses=…) to the routes that answer them")
+
+
+def test_docs_errors_md_is_generated_from_the_current_error_tables() -> None:
+    """docs/errors.md (which the README's error section links) lists every code a client can meet, as the tables
+    say today."""
+    assert errors_doc.DOCUMENT.read_text(encoding="utf-8") == errors_doc.render(), (
+        "docs/errors.md is out of date: run python -m shixiang.errors_doc")
+    document = errors_doc.DOCUMENT.read_text(encoding="utf-8")
+    for package_name in SERVICES:
+        assert not [spec.code for spec in table_of(package_name).codes()
+                    if spec.status < 500 and f"`{spec.code}`" not in document]

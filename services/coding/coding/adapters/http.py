@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from shared.http import CorrelationId, CurrentPrincipal, error_responses
+from shared.http import CorrelationId, CurrentPrincipal, ServiceRoute, error_responses
 
 from coding.adapters.schemas import OverrideBody, PreviewBody, ServiceBody, WithdrawBody
 from coding.domain.dictionary_views import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, DictionaryQuery
@@ -18,7 +18,8 @@ from coding.service_layer.dictionaries import DictionaryViews
 from coding.service_layer.item_services import ItemServices
 from coding.service_layer.overrides import PinyinOverrideAdministration
 
-router = APIRouter(prefix="/coding/v1", tags=["coding 事项编码"], responses=error_responses(ERRORS))
+router = APIRouter(prefix="/coding/v1", tags=["coding 事项编码"], responses=error_responses(ERRORS),
+                   route_class=ServiceRoute)
 
 
 # The getters are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per request.
@@ -102,6 +103,7 @@ async def list_services(item_id: str, services: ItemServicesDep, principal: Curr
 @router.post(
     "/items/{item_id}/services",
     status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "同名的有效事项服务已存在：原编码"}},
     summary="为事项服务分配事项服务编码（事项编码 + 001–999）",
     description="需要 publisher 角色（或 admin）且事项在本人区划内。"
                 "按名称幂等：同名的有效事项服务已存在时返回 200 和原编码；新分配返回 201。"
@@ -186,6 +188,7 @@ async def get_overrides(overrides: OverrideAdministrationDep, principal: Current
 @router.post(
     "/pinyin-overrides",
     status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "与现有词条相同：未产生事件"}},
     summary="新增或修改拼音修正词条（仅 admin）",
     description="每次修改是 pinyin-overrides 流上的一个事件，词典版本随之递增（如 2026.12.1+3）；"
                 "所有编码进程在计算编码前核对版本并加载新事件。词条优先于地名读音表。已分配的编码保存在分配事件中，永不重算；预览立即按新词典计算。"

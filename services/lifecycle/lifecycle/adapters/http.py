@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -11,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import jsoncodec
-from shared.http import CorrelationId, CurrentPrincipal, error_responses
+from shared.http import INT4_MAX, CorrelationId, CurrentPrincipal, ServiceRoute, UtcDatetime, error_responses
 
 from lifecycle.adapters.queries import ListFilter
 from lifecycle.adapters.views import chain_view, event_view, state_view
@@ -24,7 +23,8 @@ from lifecycle.service_layer.adjustments import Adjustments
 from lifecycle.service_layer.batches import BatchCommands, BatchReport
 from lifecycle.service_layer.items import LifecycleService
 
-router = APIRouter(prefix="/lifecycle/v1", tags=["lifecycle 事项生命周期"], responses=error_responses(ERRORS))
+router = APIRouter(prefix="/lifecycle/v1", tags=["lifecycle 事项生命周期"], responses=error_responses(ERRORS),
+                   route_class=ServiceRoute)
 
 MAX_BATCH_ITEMS = 10_000
 PHASE_QUERY_DOC = "生命周期阶段，英文值或中文名均可：" + "、".join(
@@ -66,7 +66,8 @@ class CommandOptions(BaseModel):
 
 
 class CommandBody(CommandOptions):
-    expected_version: int | None = Field(None, ge=0, description="乐观并发：事项当前版本，不一致时返回 409")
+    expected_version: int | None = Field(None, ge=0, le=INT4_MAX,
+                                         description="乐观并发：事项当前版本，不一致时返回 409")
 
 
 class BatchBody(BaseModel):
@@ -182,7 +183,7 @@ READ_RIGHTS = ("内部角色（录入、审核、测试、发布、管理、运�
             description=READ_RIGHTS)
 async def get_item(
     item_id: str, svc: LifecycleDep, principal: CurrentPrincipal,
-    as_of: Annotated[datetime | None, Query(description="ISO 8601 时间，返回该时刻的状态")] = None,
+    as_of: Annotated[UtcDatetime | None, Query(description="ISO 8601 时间，返回该时刻的状态")] = None,
 ) -> JSONResponse:
     return _state_response(await svc.get(item_id, principal, as_of=as_of), svc)
 
@@ -191,7 +192,7 @@ async def get_item(
             description=READ_RIGHTS)
 async def get_events(
     item_id: str, svc: LifecycleDep, principal: CurrentPrincipal,
-    after_version: Annotated[int, Query(ge=0, description="只返回此版本之后的事件")] = 0,
+    after_version: Annotated[int, Query(ge=0, le=INT4_MAX, description="只返回此版本之后的事件")] = 0,
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> list[dict[str, Any]]:
     return [event_view(e) for e in await svc.events(item_id, principal, after_version=after_version, limit=limit)]

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from shared.http import CorrelationId, CurrentPrincipal, error_responses
+from shared.http import INT4_MAX, CorrelationId, CurrentPrincipal, ServiceRoute, error_responses
 
 from registry.adapters import queries
 from registry.adapters.multipart import FormUpload, is_form_upload
@@ -31,6 +32,7 @@ from registry.adapters.schemas import (
 )
 from registry.adapters.spool import remove_quietly
 from registry.adapters.spreadsheets.formats import part_type_hint
+from registry.domain.elements import null_problems
 from registry.domain.errors import ElementsInvalidError
 from registry.domain.problems import Problem
 from registry.errors import ERRORS
@@ -38,7 +40,7 @@ from registry.service_layer import exports
 from registry.service_layer.imports.jobs import ImportJobs
 from registry.service_layer.items import Registry
 
-router = APIRouter(prefix="/registry/v1", tags=["registry 事项要素"],
+router = APIRouter(prefix="/registry/v1", tags=["registry 事项要素"], route_class=ServiceRoute,
                    responses={**error_responses(ERRORS), 422: {"description": PROBLEMS_DESCRIPTION}})
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Phase = Literal["forming", "preparing", "online", "offline", "cancelled"]
@@ -59,17 +61,34 @@ ImportsDep = Annotated[ImportJobs, Depends(get_import_jobs)]
 
 
 async def json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object; the domain checks its content (so every problem has a path, code and message)."""
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise ElementsInvalidError.of([Problem("", "MALFORMED", "请求体不是有效的 JSON")]) from exc
+    """The body as a JSON object; the domain checks its content (so every problem has a path, code and message).
+    The route (shared.http.ServiceRoute) has parsed it already and refused what is not JSON (400 MALFORMED_JSON), a
+    NUL character, nesting too deep or another Content-Type (415)."""
+    body = await request.json()
     if not isinstance(body, dict):
         raise ElementsInvalidError.of([Problem("", "NOT_OBJECT", "请求体应为 JSON 对象（事项要素）")])
+    if problems := null_problems(body):
+        raise ElementsInvalidError.of(problems)
     return body
 
 
 JsonBody = Annotated[dict[str, Any], Depends(json_object)]
+
+# OpenAPI links from an item just written or read to what a client does next with it (schemathesis follows them in
+# tests/integration/test_schemathesis.py: create → read → revise).
+ITEM_LINKS = {
+    "GetItem": {"operationId": "get_item_registry_v1_items__item_id__get", "description": "读取该事项",
+                "parameters": {"item_id": "$response.body#/item_id"}},
+    "ReviseItem": {"operationId": "revise_item_registry_v1_items__item_id__put",
+                   "description": "以所读版本（ETag）修改该事项",
+                   "parameters": {"item_id": "$response.body#/item_id", "header.if-match": "$response.header.ETag"},
+                   "requestBody": "$response.body#/elements"},
+    "ListRevisions": {"operationId": "list_revisions_registry_v1_items__item_id__revisions_get",
+                      "description": "该事项的全部版本", "parameters": {"item_id": "$response.body#/item_id"}},
+    "GetRevision": {"operationId": "get_revision_registry_v1_items__item_id__revisions__revision__get",
+                    "description": "该事项的最新版本",
+                    "parameters": {"item_id": "$response.body#/item_id", "revision": "$response.body#/revision"}},
+}
 
 
 async def item_filter(
@@ -87,7 +106,8 @@ Filter = Annotated[queries.ItemFilter, Depends(item_filter)]
 
 
 @router.post("/items", status_code=201, summary="录入事项草稿（Idempotency-Key、来源编号防止重复创建）",
-             response_model=None, responses={201: {"model": ItemView}, 200: {"description": "已存在的同一事项"}},
+             response_model=None, responses={201: {"model": ItemView, "links": ITEM_LINKS},
+                        200: {"model": ItemView, "description": "已存在的同一事项", "links": ITEM_LINKS}},
              openapi_extra=request_body(ItemCreate))
 async def create_item(
     body: JsonBody, response: Response, svc: RegistryDep, principal: CurrentPrincipal, correlation_id: CorrelationId,
@@ -111,7 +131,7 @@ async def list_items(
 
 
 @router.get("/items/{item_id}", summary="读取事项（最新版本；已发布事项另含已发布版本与待审核版本）",
-            response_model=None, responses={200: {"model": ItemView}})
+            response_model=None, responses={200: {"model": ItemView, "links": ITEM_LINKS}})
 async def get_item(item_id: str, response: Response, svc: RegistryDep, principal: CurrentPrincipal) -> dict[str, Any]:
     view = await svc.get(item_id, principal)
     response.headers["ETag"] = f'"{view["revision"]}"'
@@ -120,7 +140,8 @@ async def get_item(item_id: str, response: Response, svc: RegistryDep, principal
 
 @router.put("/items/{item_id}", summary="修改事项：以完整要素产生新版本（须 If-Match；响应的 path 说明所走路径）",
             response_model=None,
-            responses={200: {"model": RevisedItemView}, **error_responses(ERRORS, statuses=(400, 428))},
+            responses={200: {"model": RevisedItemView, "links": ITEM_LINKS},
+                       **error_responses(ERRORS, statuses=(400, 428))},
             openapi_extra=request_body(ItemElements))
 async def revise_item(
     item_id: str, body: JsonBody, response: Response, svc: RegistryDep, principal: CurrentPrincipal,
@@ -144,15 +165,16 @@ async def list_revisions(item_id: str, svc: RegistryDep, principal: CurrentPrinc
 
 
 @router.get("/items/{item_id}/revisions/{revision}", summary="某一版本的事项要素")
-async def get_revision(item_id: str, revision: int, svc: RegistryDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def get_revision(item_id: str, revision: Annotated[int, PathParam(ge=1, le=INT4_MAX, description="版本号")],
+                       svc: RegistryDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return await svc.revision(item_id, revision, principal)
 
 
 @router.get("/items/{item_id}/diff", summary="任意两个版本之间逐字段的变化", response_model=RevisionDiff)
 async def diff_revisions(
     item_id: str, svc: RegistryDep, principal: CurrentPrincipal,
-    from_revision: Annotated[int, Query(alias="from", ge=1, description="起始版本")],
-    to_revision: Annotated[int, Query(alias="to", ge=1, description="目标版本")],
+    from_revision: Annotated[int, Query(alias="from", ge=1, le=INT4_MAX, description="起始版本")],
+    to_revision: Annotated[int, Query(alias="to", ge=1, le=INT4_MAX, description="目标版本")],
 ) -> dict[str, Any]:
     return await svc.diff(item_id, principal, from_revision=from_revision, to_revision=to_revision)
 
@@ -222,7 +244,7 @@ async def template(svc: RegistryDep, principal: CurrentPrincipal) -> FileRespons
                         "其他内部用户返回 404 IMPORT_JOB_NOT_FOUND，国家平台返回 403 ROLE_FORBIDDEN。")
 async def import_job(
     job_id: str, jobs: ImportsDep, principal: CurrentPrincipal,
-    errors_after: Annotated[int, Query(ge=0, description="只返回该序号之后的错误（分页）")] = 0,
+    errors_after: Annotated[int, Query(ge=0, le=INT4_MAX, description="只返回该序号之后的错误（分页）")] = 0,
     errors_limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
     return await jobs.get(job_id, principal, errors_after=errors_after, errors_limit=errors_limit)

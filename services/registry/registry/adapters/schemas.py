@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from shared.contracts import elements as spec
 from shared.http import document_models
 
+from registry.domain.elements import nullable
 from registry.domain.problems import PROBLEM_CODES
 
 # Type forms subscripted with what is known only when the table is read (the type checker sees them as Any).
@@ -65,8 +66,10 @@ def model_of(shape: spec.Shape, config: ConfigDict | None = None) -> type[BaseMo
             default = Field(..., description=f.doc, **_constraints(f.kind))
         elif f.default == []:
             default = Field(default_factory=list, description=f.doc, **_constraints(f.kind))
+        elif isinstance(f.kind, spec.Section):  # always an object: left out, its fields take their defaults
+            default = Field(default_factory=dict, description=f.doc)
         else:
-            annotation = annotation if f.default is not None else annotation | None
+            annotation = annotation | None if nullable(f) else annotation
             default = Field(f.default, description=f.doc, **_constraints(f.kind))
         fields[f.key] = (annotation, default)
     return create_model(shape.api_model, __doc__=shape.api_doc, __module__=__name__, __config__=config, **fields)

@@ -569,3 +569,31 @@ def missing_for_submission(e: dict[str, Any]) -> list[str]:
     as missing except where the table says an empty list answers (``service_guide.materials``: ``[]`` means
     无需提交材料)."""
     return _FIND_GAPS(e)
+
+
+# ---- null where the API's schema forbids it ----------------------------------------------------------------------
+def nullable(f: spec.Field) -> bool:
+    """Whether the API's schema lets ``f`` be ``null`` (adapters/schemas.py builds the models by this rule): only an
+    optional field whose default is ``null``; a section (办事指南) is always an object, so it never is. (A
+    spreadsheet's blank cell is read as absent, never as ``null``.)"""
+    return f.required is not spec.DRAFT and f.default is None and not isinstance(f.kind, spec.Section)
+
+
+def null_problems(raw: dict[str, Any], shape: spec.Shape = spec.ITEM, prefix: str = "") -> list[Problem]:
+    """Every ``null`` a JSON body gives where the schema forbids one (``service_guide: null``), down through its
+    sections, records and entries: the API refuses what its schema refuses instead of reading it as absent."""
+    problems: list[Problem] = []
+    for f in shape.fields:
+        if f.key not in raw:
+            continue
+        value, path = raw[f.key], prefix + f.key
+        if value is None:
+            if not nullable(f):
+                problems.append(Problem(path, "NULL_NOT_ALLOWED", f"{label_of(path)}不能为 null（不填请省略该项）"))
+        elif isinstance(f.kind, (spec.Record, spec.Section)) and isinstance(value, dict):
+            problems += null_problems(value, f.kind.shape, f"{path}.")
+        elif isinstance(f.kind, spec.Entries) and isinstance(value, list):
+            for i, entry in enumerate(value):
+                if isinstance(entry, dict):
+                    problems += null_problems(entry, f.kind.shape, f"{index_path(path, i)}.")
+    return problems

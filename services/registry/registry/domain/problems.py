@@ -13,6 +13,7 @@ PROBLEM_CODES: dict[str, str] = {
     "NOT_TEXT": "应为文本",
     "NOT_LIST": "应为列表",
     "NOT_OBJECT": "应为对象",
+    "NULL_NOT_ALLOWED": "该要素不能为 null（不填请省略）",
     "NOT_INTEGER": "应为整数",
     "NOT_DATE": "应为日期（YYYY-MM-DD）",
     "NOT_BOOLEAN": "应为是/否",

@@ -10,14 +10,15 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cloudevents import BATCH_CONTENT_TYPE
-from shared.http import CorrelationId, CurrentPrincipal, error_responses
+from shared.http import INT4_MAX, INT8_MAX, CorrelationId, CurrentPrincipal, ServiceRoute, error_responses
 
 from sync_gateway.domain.feedback import Feedback, FeedbackResult
 from sync_gateway.errors import ERRORS
 from sync_gateway.service_layer.feed import NationalFeed
 from sync_gateway.service_layer.feedback import NationalFeedback
 
-router = APIRouter(prefix="/sync/v1", tags=["sync 国家平台同步"], responses=error_responses(ERRORS))
+router = APIRouter(prefix="/sync/v1", tags=["sync 国家平台同步"], responses=error_responses(ERRORS),
+                   route_class=ServiceRoute)
 
 
 # The getters are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per request.
@@ -53,9 +54,9 @@ NationalFeedbackDep = Annotated[NationalFeedback, Depends(get_national_feedback)
 )
 async def feed(
     national_feed: NationalFeedDep, principal: CurrentPrincipal,
-    after: Annotated[int, Query(ge=0, description="游标：上一批最后一条的 sequence（从 0 开始）")] = 0,
+    after: Annotated[int, Query(ge=0, le=INT8_MAX, description="游标：上一批最后一条的 sequence（从 0 开始）")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    wait: Annotated[float, Query(ge=0, description="长轮询秒数")] = 0.0,
+    wait: Annotated[float, Query(ge=0, allow_inf_nan=False, description="长轮询秒数")] = 0.0,
 ) -> Response:
     page = await national_feed.read(principal, after=after, limit=limit, wait_s=wait)
     next_cursor = str(page.cursor)
@@ -82,7 +83,7 @@ async def get_snapshot(
 class FeedbackBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item_id: str = Field(min_length=1, max_length=200, description="事项 ID（同步源条目的 subject）")
-    item_version: int = Field(ge=1, description="同步源条目的 itemversion（事项生命周期版本）")
+    item_version: int = Field(ge=1, le=INT4_MAX, description="同步源条目的 itemversion（事项生命周期版本）")
     result: FeedbackResult = Field(description="acknowledged 已接收 / rejected 退回")
     reason: str | None = Field(None, max_length=2000, description="退回原因（rejected 必填）")
     note: str | None = Field(None, max_length=2000, description="备注")
@@ -93,6 +94,7 @@ class FeedbackBody(BaseModel):
     summary="国家平台反馈：对同步源中某事项某版本的接收确认或退回",
     description="只能反馈同步源中已有的条目；同一反馈重复提交不重复记录（200），新的反馈记录为事件（201），由生命周期服务记录到事项上。",
     status_code=201,
+    responses={200: {"description": "同一反馈已记录：不重复记录"}},
 )
 async def post_feedback(body: FeedbackBody, feedback: NationalFeedbackDep, principal: CurrentPrincipal,
                         correlation_id: CorrelationId) -> JSONResponse:
