@@ -104,11 +104,25 @@ class Bridge:
             body["content"] = sent["data"]
         elif "data" in sent:
             body["data"] = sent["data"]
-        if "files" in sent:
-            body["files"] = sent["files"]
-        request = self.service.http.request(sent["method"], sent["url"], params=sent.get("params"),
-                                            headers=sent["headers"], **body)
-        return Response.from_any(asyncio.run_coroutine_threadsafe(request, self.loop).result(timeout=120))
+        if sent.get("files"):
+            body["files"] = sendable_files(sent["files"])
+        request = self.service.http.build_request(sent["method"], sent["url"], params=sent.get("params"),
+                                                  headers=sent["headers"], **body)
+        request.read()  # a form's body is a stream: read now, so that the response's record of it can show it
+        sending = self.service.http.send(request)
+        return Response.from_any(asyncio.run_coroutine_threadsafe(sending, self.loop).result(timeout=120))
+
+
+def sendable_files(files: Any) -> list[tuple[str, Any]]:
+    """A negative case may put a number or an object where a form's file goes; a client would send its text, which
+    httpx only does for text or bytes (anything else fails in the client, before the service sees a byte)."""
+
+    def content(value: Any) -> Any:
+        return value if isinstance(value, (bytes, str)) or hasattr(value, "read") else str(value).encode()
+
+    parts = files.items() if isinstance(files, dict) else files
+    return [(name, (value[0], content(value[1]), *value[2:]) if isinstance(value, tuple) else content(value))
+            for name, value in parts]
 
 
 def tame(case: Case) -> None:
