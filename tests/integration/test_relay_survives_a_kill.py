@@ -62,20 +62,20 @@ async def test_a_killed_and_restarted_relay_loses_and_doubles_nothing_downstream
         relay = start_relay_process(database_url, broker.bootstrap_servers, topic_prefix)
         kills, ids = 0, []
         per_round = EVENTS // (KILLS + 1)
-        for round_ in range(KILLS + 1):
-            # Each round writes new events, so there is always something left for the relay to move on to: kill it
-            # once it has moved its checkpoint (however fast it caught up with the round before).
-            before = await _checkpoint(store_engine)
-            writer = asyncio.create_task(write(range(round_ * per_round, (round_ + 1) * per_round)))
-            if round_ < KILLS:
-                await wait_until(functools.partial(_moved_past, store_engine, before), what="relay publishing")
-                await asyncio.sleep(0.2)
-                relay.send_signal(signal.SIGKILL)
-                relay.wait()
-                kills += 1
-                relay = start_relay_process(database_url, broker.bootstrap_servers, topic_prefix)
-            ids += await writer
-        try:
+        try:  # whatever fails, the relay process of the moment is stopped (it would outlive the test)
+            for round_ in range(KILLS + 1):
+                # Each round writes new events, so there is always something left for the relay to move on to:
+                # kill it once it has moved its checkpoint (however fast it caught up with the round before).
+                before = await _checkpoint(store_engine)
+                writer = asyncio.create_task(write(range(round_ * per_round, (round_ + 1) * per_round)))
+                if round_ < KILLS:
+                    await wait_until(functools.partial(_moved_past, store_engine, before), what="relay publishing")
+                    await asyncio.sleep(0.2)
+                    relay.send_signal(signal.SIGKILL)
+                    relay.wait()
+                    kills += 1
+                    relay = start_relay_process(database_url, broker.bootstrap_servers, topic_prefix)
+                ids += await writer
             await wait_until(lambda: _count_at_least(downstream_engine, EVENTS), timeout_s=120,
                              what="all events downstream")
             await asyncio.sleep(1.0)  # let any late duplicate arrive before judging
