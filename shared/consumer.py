@@ -52,6 +52,7 @@ from shared.metrics import (
 )
 
 log = logging.getLogger(__name__)
+batch_log = logging.getLogger("shixiang.consumed")  # one line per consumed batch (ConsumerRunner.finish)
 
 # event id → why the handler refuses it for good (dead-lettered; never tracked, so a replay tries it again)
 Rejections = Mapping[str, str]
@@ -235,7 +236,8 @@ class ConsumerRunner:
         return self.read([r for records in fetched.values() for r in records])
 
     async def finish(self, batch: _Fetched, producer: AIOKafkaProducer | None) -> None:
-        """Steps 2 and 3 but the offsets: apply the read events, dead-letter what failed."""
+        """Steps 2 and 3 but the offsets: apply the read events, dead-letter what failed; one log line per batch."""
+        started = time.perf_counter()
         if batch.passed_over:
             CONSUMED.labels(self.spec.name, "passed_over").inc(batch.passed_over)
         dead = list(batch.dead)
@@ -243,6 +245,12 @@ class ConsumerRunner:
             dead += await self._apply_batch(batch.events)
         if dead:
             await self.dead_letter(dead, producer)
+        if batch_log.isEnabledFor(logging.INFO) and (batch.events or dead or batch.passed_over):
+            batch_log.info("%s", jsoncodec.dumps({
+                "consumer": self.spec.name, "events": len(batch.events) + len(batch.dead),
+                "applied": len(batch.events) - (len(dead) - len(batch.dead)), "dead_lettered": len(dead),
+                "passed_over": batch.passed_over, "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            }))
 
     # ---- 1. reading ------------------------------------------------------------------------------------------------
     def read(self, records: Sequence[Record]) -> _Fetched:

@@ -3,6 +3,7 @@ routes), and — from shared.http_auth — the bearer-token dependency and reque
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -22,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import jsoncodec
 from shared.auth import TokenVerifier
 from shared.dead_letter_routes import dead_letter_router
 from shared.errors import (
@@ -39,6 +41,8 @@ from shared.http_docs import serve_docs_offline
 from shared.metrics import HTTP_LATENCY
 from shared.service import ServiceRuntime, runtime_lifespan
 from shared.settings import ServiceSettings
+
+access_log = logging.getLogger("shixiang.access")  # one line per request (RequestMetricsAndLog)
 
 # What any route may answer: no or a bad token, a role or region not the caller's, something not found, a conflict
 # with the state of things, input that breaks a rule. Statuses only some routes answer (a missing If-Match, a file
@@ -133,7 +137,7 @@ def create_service_app(
                             headers=headers)
 
     app.router.route_class = ServiceRoute  # the routes below (health, readiness, metrics)
-    app.add_middleware(RequestMetrics, service=service)
+    app.add_middleware(RequestMetricsAndLog, service=service)
     # The dead-letter routes raise only the shared errors (auth, roles, the dead letter's own).
     app.include_router(dead_letter_router(api_prefix, route_class=ServiceRoute,
                                           responses=error_responses(ErrorTable(COMMON_ERRORS))))
@@ -163,14 +167,17 @@ def create_service_app(
     return app
 
 
-class RequestMetrics:
-    """Latency of every HTTP request by service, method, route template and status (``HTTP_LATENCY``), measured
-    from the request's arrival to the start of its response.
+class RequestMetricsAndLog:
+    """Every HTTP request measured and logged. Its latency by service, method, route template and status
+    (``HTTP_LATENCY``), from the request's arrival to the start of its response; and one structured line on the
+    ``shixiang.access`` logger (INFO) once its response is sent: method, path, route, status, duration, correlation
+    id and subject (the caller the bearer token named, when a route read it). The query string is not logged: it
+    may carry search text.
 
     A plain ASGI middleware: Starlette's ``@app.middleware("http")`` (BaseHTTPMiddleware) runs the rest of the app
     in a task of its own and pipes the request and response bodies through in-memory streams, which cost about a
     fifth of a lifecycle command's CPU (profiled). A request that fails without a response (an unhandled exception,
-    answered 500 by the server error middleware outside this one) is not measured, as before."""
+    answered 500 by the server error middleware outside this one) is logged with status 500 but not measured."""
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
@@ -181,15 +188,35 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        status = 500
 
         async def measured_send(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                route = scope.get("route")  # set by the router on this same scope once a route matched
-                HTTP_LATENCY.labels(self.service, scope["method"], getattr(route, "path", "unmatched"),
-                                    message["status"]).observe(time.perf_counter() - started)
+                status = message["status"]
+                HTTP_LATENCY.labels(self.service, scope["method"], _route_template(scope),
+                                    status).observe(time.perf_counter() - started)
             await send(message)
 
-        await self.app(scope, receive, measured_send)
+        try:
+            await self.app(scope, receive, measured_send)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info("%s", self._line(scope, status, time.perf_counter() - started))
+
+    def _line(self, scope: Scope, status: int, seconds: float) -> str:
+        state = scope.get("state") or {}
+        headers = dict(scope.get("headers") or ())
+        correlation = state.get("correlation_id") or headers.get(b"x-correlation-id", b"").decode("latin-1")
+        return jsoncodec.dumps({
+            "service": self.service, "method": scope["method"], "path": scope["path"],
+            "route": _route_template(scope), "status": status, "duration_ms": round(seconds * 1000, 2),
+            "correlation_id": correlation or None, "subject": state.get("subject")})
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")  # set by the router on this same scope once a route matched
+    return getattr(route, "path", "unmatched")
 
 
 def document_models(app: FastAPI, *models: type[Any]) -> None:
@@ -401,6 +428,6 @@ def _chinese_validation_message(error: dict[str, Any]) -> str:
 
 
 __all__ = ["FRAMEWORK_ERRORS", "INT4_MAX", "INT8_MAX", "MAX_JSON_DEPTH", "CorrelationId", "CurrentPrincipal",
-           "RequestMetrics", "ServiceRoute", "UtcDatetime", "correlation_id", "create_service_app",
+           "RequestMetricsAndLog", "ServiceRoute", "UtcDatetime", "correlation_id", "create_service_app",
            "current_principal", "document_models", "error_responses", "is_json_media_type", "parse_json_body",
            "refuse_nul_in_url"]

@@ -17,7 +17,9 @@ async def current_principal(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise AuthenticationRequiredError(reason="缺少 Authorization: Bearer 令牌")
     verify: TokenVerifier = request.app.state.verify_token
-    return verify(token.strip())
+    principal = verify(token.strip())
+    request.state.subject = principal.subject  # for the request's log line (shared.http.RequestMetricsAndLog)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -25,7 +27,8 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 async def correlation_id(request: Request) -> str:  # async: a sync dependency costs a thread hop per request
     """The caller's ``X-Correlation-ID`` (or a fresh one): carried on every event the request causes."""
-    return request.headers.get("x-correlation-id") or uuid.uuid4().hex
+    request.state.correlation_id = value = request.headers.get("x-correlation-id") or uuid.uuid4().hex
+    return value
 
 
 CorrelationId = Annotated[str, Depends(correlation_id)]

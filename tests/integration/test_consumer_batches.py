@@ -4,9 +4,12 @@ it is dead-lettered alone while the others apply."""
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import dead_letters
@@ -26,8 +29,9 @@ from tests.integration.conftest import (
 
 
 async def test_batches_apply_each_event_once_and_a_poison_event_falls_back_to_one_at_a_time(
-    downstream_engine: AsyncEngine, broker: EmbeddedBroker, topic_prefix: str
+    downstream_engine: AsyncEngine, broker: EmbeddedBroker, topic_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="shixiang.consumed")
     topic = f"{topic_prefix}.events"
     batch_sizes: list[int] = []
 
@@ -58,6 +62,11 @@ async def test_batches_apply_each_event_once_and_a_poison_event_falls_back_to_on
     rows = await received_rows(downstream_engine)
     assert [r.version for r in rows] == [n + 1 for n in range(500) if n != 250]  # once each, in order
     assert [dict(r.headers)["ce_id"] for r in dead] == [events[250].id.encode()]
+    # One structured log line per consumed batch, which together account for every record read.
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "shixiang.consumed"]
+    assert lines and all(line["consumer"] == runner.spec.name for line in lines)
+    assert sum(line["events"] + line["passed_over"] for line in lines) == 600
+    assert sum(line["dead_lettered"] for line in lines) == 1
     [letter] = await dead_letters.listing(downstream_engine, dead_letters.Listing())
     assert (letter["event_id"], letter["kind"], letter["attempts"]) == (events[250].id, "refused", 1)
     assert max(batch_sizes) > 1  # the batch path really ran
