@@ -47,6 +47,7 @@ from shared.kafka import KafkaConfig
 from shared.metrics import (
     CONSUMED,
     CONSUMER_LAG,
+    CONSUMER_STUCK,
     CONSUMER_WAITING,
     DEAD_LETTERED,
 )
@@ -475,8 +476,9 @@ class ConsumerRunner:
             if highwater is not None and position is not None:
                 CONSUMER_LAG.labels(self.spec.name, tp.topic, tp.partition).set(max(0, highwater - position))
             waiting = self._waiting.get(tp)
-            CONSUMER_WAITING.labels(self.spec.name, tp.topic, tp.partition).set(
-                now - waiting.since if waiting else 0)
+            waited = now - waiting.since if waiting else 0
+            CONSUMER_WAITING.labels(self.spec.name, tp.topic, tp.partition).set(waited)
+            CONSUMER_STUCK.labels(self.spec.name, tp.topic, tp.partition).set(int(waited > self.stuck_after_s))
 
     def status(self) -> str:
         """"ok", or what is stuck: a partition waiting past ``stuck_after_s`` (named, with its message and the last

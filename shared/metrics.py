@@ -17,6 +17,10 @@ CONSUMER_WAITING = Gauge("shixiang_consumer_waiting_seconds",
                          "How long the partition's oldest fetched, uncommitted message has waited (0: none); past "
                          "SHIXIANG_CONSUMER_STUCK_AFTER_S the service reports degraded",
                          ["consumer", "topic", "partition"])
+CONSUMER_STUCK = Gauge("shixiang_consumer_stuck",
+                       "1 while the partition's oldest fetched, uncommitted message has waited past "
+                       "SHIXIANG_CONSUMER_STUCK_AFTER_S (the service reports degraded), else 0",
+                       ["consumer", "topic", "partition"])
 HTTP_LATENCY = Histogram(
     "shixiang_http_request_seconds", "HTTP request latency", ["service", "method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
