@@ -39,10 +39,12 @@ from shared.contracts.events import (
 from shared.contracts.vocabulary import (
     CODED_ELEMENTS,
     MAINTAINABLE_PATHS,
+    PHASE_CHOICES,
     PHASE_LABELS,
     PHASES,
     PUBLISHED_PHASES,
     Phase,
+    phase_named,
 )
 
 # What the national platform may see. Everything else (drafts, reviews, tests) never leaves through the feed.
@@ -67,9 +69,9 @@ __all__ = [
     "CODED_ELEMENTS", "CODING_CODE_ASSIGNED", "CODING_CODE_RETIRED", "CONTRACTS", "INTERNAL_EVENTS",
     "LIFECYCLE_APPROVED", "LIFECYCLE_CANCELLED", "LIFECYCLE_ENTERED", "LIFECYCLE_LINEAGE_RECORDED",
     "LIFECYCLE_PUBLISHED", "LIFECYCLE_REGISTRATION_REQUESTED", "LIFECYCLE_RESUMED", "LIFECYCLE_UNPUBLISHED",
-    "MAINTAINABLE_PATHS", "PHASES", "PHASE_LABELS", "PUBLIC_LIFECYCLE_EVENTS", "PUBLISHED_PHASES",
+    "MAINTAINABLE_PATHS", "PHASES", "PHASE_CHOICES", "PHASE_LABELS", "PUBLIC_LIFECYCLE_EVENTS", "PUBLISHED_PHASES",
     "REGISTRY_ITEM_DRAFTED", "REGISTRY_ITEM_DRAFTED_V1", "REGISTRY_ITEM_REVISED", "SYNC_NATIONAL_ACKNOWLEDGED",
     "SYNC_NATIONAL_REJECTED",
     "UPCASTS", "ContractViolationError", "EventContract", "Phase", "check_outgoing", "current_type",
-    "is_public_event", "read_incoming", "source_of",
+    "is_public_event", "phase_named", "read_incoming", "source_of",
 ]

@@ -29,6 +29,16 @@ PHASE_LABELS: dict[str, str] = {
     Phase.cancelled: "注销期",
 }
 PHASES: tuple[str, ...] = tuple(p.value for p in Phase)
+# How a list names the phases a person may type: 形成期（forming）、…
+PHASE_CHOICES = "、".join(f"{label}（{phase}）" for phase, label in PHASE_LABELS.items())
+
+
+def phase_named(name: str) -> Phase | None:
+    """A phase by its English value (``forming``) or its Chinese name (``形成期``), as a person may type either; None
+    when the name is neither."""
+    text = name.strip()
+    return next((phase for phase in Phase if text in (phase.value, PHASE_LABELS[phase])), None)
+
 # The phases in which an item has content the national platform has seen (a change is an update, reviewed first).
 PUBLISHED_PHASES: tuple[str, ...] = (Phase.online.value, Phase.offline.value)
 

@@ -292,6 +292,10 @@ async def test_lists_filter_search_and_page_with_a_cursor(api: RegistryClient) -
     assert await names(user="entry-gd", q="护照") == ["普通护照签发", "普通护照签发"]
     assert await names(phase="online") == []
     assert len(await names(phase="forming")) == 8
+    assert len(await names(phase="形成期")) == 8  # a phase by its Chinese name, as the lifecycle list takes it
+    unknown = await api.call("GET", "/items", params={"phase": "县级"})
+    assert unknown.status_code == 422 and unknown.json()["code"] == "VALIDATION_FAILED"
+    assert "形成期（forming）" in str(unknown.json())
 
     seen: list[str] = []
     cursor = None

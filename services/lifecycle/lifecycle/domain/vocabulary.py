@@ -22,11 +22,10 @@ PHASE_LABELS = contracts.PHASE_LABELS
 
 def phase_named(name: str) -> Phase:
     """A phase by its English value (``forming``) or its Chinese name (``形成期``), as a person may type either."""
-    text = name.strip()
-    for phase in Phase:
-        if text in (phase.value, PHASE_LABELS[phase]):
-            return phase
-    raise UnknownPhaseError(phase=name, choices="、".join(f"{PHASE_LABELS[p]}（{p.value}）" for p in Phase))
+    phase = contracts.phase_named(name)
+    if phase is None:
+        raise UnknownPhaseError(phase=name, choices=contracts.PHASE_CHOICES)
+    return phase
 
 
 # The elements a code is made of (domain.md "The item code"): changing one after registration re-codes the item.

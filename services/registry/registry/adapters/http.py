@@ -10,8 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
+from pydantic import AfterValidator
 from starlette.background import BackgroundTask
 
+from shared.contracts import PHASE_CHOICES, PHASE_LABELS, phase_named
 from shared.http import INT4_MAX, CorrelationId, CurrentPrincipal, ServiceRoute, error_responses
 
 from registry.adapters import queries
@@ -43,7 +45,6 @@ from registry.service_layer.items import Registry
 router = APIRouter(prefix="/registry/v1", tags=["registry 事项要素"], route_class=ServiceRoute,
                    responses={**error_responses(ERRORS), 422: {"description": PROBLEMS_DESCRIPTION}})
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-Phase = Literal["forming", "preparing", "online", "offline", "cancelled"]
 
 
 async def get_registry(request: Request) -> Registry:
@@ -91,12 +92,25 @@ ITEM_LINKS = {
 }
 
 
+PHASE_QUERY_DOC = "生命周期阶段，英文值或中文名均可：" + "、".join(
+    f"{phase} / {label}" for phase, label in PHASE_LABELS.items())
+
+
+def _phase_named(name: str | None) -> str | None:
+    if name is None:
+        return None
+    phase = phase_named(name)
+    if phase is None:  # a validation error: 422 VALIDATION_FAILED naming the parameter
+        raise ValueError(f"没有“{name}”这一阶段；可选：{PHASE_CHOICES}")
+    return phase.value
+
+
 async def item_filter(
     region: Annotated[str | None, Query(pattern=r"^\d{2,6}$", description="区划代码前缀：44、4401、440115")] = None,
     police_type: Annotated[str | None, Query(description="业务警种编码")] = None,
     item_type: Annotated[str | None, Query(description="事项类型编码")] = None,
     service_category: Annotated[str | None, Query(description="服务类别编码")] = None,
-    phase: Annotated[Phase | None, Query(description="生命周期阶段")] = None,
+    phase: Annotated[str | None, Query(description=PHASE_QUERY_DOC), AfterValidator(_phase_named)] = None,
     q: Annotated[str | None, Query(max_length=100, description="事项名称包含的文字（如 护照）")] = None,
 ) -> queries.ItemFilter:
     return queries.ItemFilter(region, police_type, item_type, service_category, phase, q)
