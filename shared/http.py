@@ -137,7 +137,7 @@ def create_service_app(
                             headers=headers)
 
     app.router.route_class = ServiceRoute  # the routes below (health, readiness, metrics)
-    app.add_middleware(RequestMetricsAndLog, service=service)
+    app.add_middleware(RequestMetricsAndLog, service=service, log_requests=settings.access_log)
     # The dead-letter routes raise only the shared errors (auth, roles, the dead letter's own).
     app.include_router(dead_letter_router(api_prefix, route_class=ServiceRoute,
                                           responses=error_responses(ErrorTable(COMMON_ERRORS))))
@@ -168,20 +168,21 @@ def create_service_app(
 
 
 class RequestMetricsAndLog:
-    """Every HTTP request measured and logged. Its latency by service, method, route template and status
-    (``HTTP_LATENCY``), from the request's arrival to the start of its response; and one structured line on the
-    ``shixiang.access`` logger (INFO) once its response is sent: method, path, route, status, duration, correlation
-    id and subject (the caller the bearer token named, when a route read it). The query string is not logged: it
-    may carry search text.
+    """Every HTTP request measured, and logged if asked. Its latency by service, method, route template and status
+    (``HTTP_LATENCY``), from the request's arrival to the start of its response; and, with ``log_requests``
+    (SHIXIANG_ACCESS_LOG), one structured line on the ``shixiang.access`` logger (INFO) once its response is sent:
+    method, path, route, status, duration, correlation id and subject (the caller the bearer token named, when a
+    route read it). The query string is not logged: it may carry search text.
 
     A plain ASGI middleware: Starlette's ``@app.middleware("http")`` (BaseHTTPMiddleware) runs the rest of the app
     in a task of its own and pipes the request and response bodies through in-memory streams, which cost about a
     fifth of a lifecycle command's CPU (profiled). A request that fails without a response (an unhandled exception,
     answered 500 by the server error middleware outside this one) is logged with status 500 but not measured."""
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
+    def __init__(self, app: ASGIApp, service: str, *, log_requests: bool = True) -> None:
         self.app = app
         self.service = service
+        self.log_requests = log_requests  # SHIXIANG_ACCESS_LOG (ServiceSettings.access_log): see its cost there
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -201,7 +202,7 @@ class RequestMetricsAndLog:
         try:
             await self.app(scope, receive, measured_send)
         finally:
-            if access_log.isEnabledFor(logging.INFO):
+            if self.log_requests and access_log.isEnabledFor(logging.INFO):
                 access_log.info("%s", self._line(scope, status, time.perf_counter() - started))
 
     def _line(self, scope: Scope, status: int, seconds: float) -> str:

@@ -288,7 +288,9 @@ def run_dev(args: argparse.Namespace) -> int:
         remove_tree(args.root)
     ports = {name: getattr(args, f"{name}_port") for name in SERVICES}
     suite = Suite(root=args.root, ports=ports, broker_port=args.broker_port,
-                  jwt_secret=os.environ.get("SHIXIANG_JWT_SECRET", DEVELOPMENT_JWT_SECRET))
+                  jwt_secret=os.environ.get("SHIXIANG_JWT_SECRET", DEVELOPMENT_JWT_SECRET),
+                  # what operators of the dev suite read in .dev/logs: a line per request (off by default: its cost)
+                  extra_env={"SHIXIANG_ACCESS_LOG": os.environ.get("SHIXIANG_ACCESS_LOG", "true")})
     stopping = False
 
     def _stop(signum: int, _frame: Any) -> None:
