@@ -12,14 +12,17 @@ nothing, and running it again gives the same rows."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import raw_driver
+from shared.db import create_schema, raw_driver
+
+if TYPE_CHECKING:
+    from shared.service import ServiceRuntime
 
 LockMode = Literal["ACCESS EXCLUSIVE", "SHARE"]
 
@@ -63,3 +66,16 @@ async def locked_rebuild(engine: AsyncEngine, locks: Sequence[tuple[str, LockMod
 def inserted_rows(status: str) -> int:
     """The rows an ``INSERT`` wrote, from its command status (``INSERT 0 <rows>``)."""
     return int(status.rsplit(" ", 1)[-1])
+
+
+Report = TypeVar("Report")
+
+
+async def rebuild_service(runtime: ServiceRuntime, rebuild: Callable[[AsyncEngine], Awaitable[Report]]) -> Report:
+    """What ``shixiang rebuild SERVICE`` does around a service's own rebuild: its tables made if missing (a fresh
+    database rebuilds to empty read models), the rebuild run, the engine closed whatever happens."""
+    try:
+        await create_schema(runtime.engine, *runtime.metadata)
+        return await rebuild(runtime.engine)
+    finally:
+        await runtime.engine.dispose()

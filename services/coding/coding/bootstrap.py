@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
-from shared.db import create_schema
 from shared.dictionaries import Dictionaries, load_dictionaries
 from shared.http import create_service_app
+from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 
 from coding.adapters.consumers import LIFECYCLE_EVENTS, LifecycleConsumer
@@ -108,12 +108,9 @@ async def rebuild(settings: CodingSettings) -> int:
     """``shixiang rebuild coding``: every read model derived from the coding log, with the rate."""
     runtime, _ = build(settings)
     try:
-        await create_schema(runtime.engine, *runtime.metadata)
-        report = await rebuild_read_models(runtime.engine)
+        report = await rebuild_service(runtime, rebuild_read_models)
     except LogPredatesRebuildError as exc:  # nothing was changed: say why in one line
         print(f"coding: {exc}", file=sys.stderr)
         return 1
-    finally:
-        await runtime.engine.dispose()
     print(report.summary())
     return 0

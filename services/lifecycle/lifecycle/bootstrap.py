@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from shared import contracts
-from shared.db import create_schema
 from shared.http import create_service_app
+from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 from shared.settings import ProcessRole
 
@@ -107,11 +107,7 @@ def create_app(settings: LifecycleSettings | None = None, *, clock: Clock | None
 async def rebuild(settings: LifecycleSettings) -> int:
     """``shixiang rebuild --service lifecycle``: every read model from the log, with the rate."""
     runtime, lifecycle = build(settings)
-    try:
-        await create_schema(runtime.engine, *runtime.metadata)
-        report = await rebuild_projections(runtime.engine, lifecycle.repository)
-    finally:
-        await runtime.engine.dispose()
-    assert report is not None
+    report = await rebuild_service(runtime, lambda engine: rebuild_projections(engine, lifecycle.repository))
+    assert report is not None  # None only when asked to rebuild just a stale projection (start-up)
     print(report.summary())
     return 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from shared.db import create_schema
 from shared.dictionaries import load_dictionaries
 from shared.http import create_service_app
+from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 
 from registry.adapters.consumers import LifecyclePhases
@@ -63,10 +63,6 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
 async def rebuild(settings: RegistrySettings) -> int:
     """``shixiang rebuild registry``: every read model derived from the registry's log, with the rate."""
     runtime, _ = build(settings)
-    try:
-        await create_schema(runtime.engine, *runtime.metadata)
-        report = await rebuild_read_models(runtime.engine)
-    finally:
-        await runtime.engine.dispose()
+    report = await rebuild_service(runtime, rebuild_read_models)
     print(report.summary())
     return 0

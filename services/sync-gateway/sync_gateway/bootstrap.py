@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from shared.contracts.feed import FeedEntry
-from shared.db import create_schema
 from shared.http import create_service_app, document_models
+from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 
 from sync_gateway.adapters.consumers import FED_EVENTS, project_public_events
@@ -72,10 +72,6 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
 async def rebuild(settings: SyncSettings) -> int:
     """``shixiang rebuild sync``: every read model derived from the feed and the gateway's log, with the rate."""
     runtime, _ = build(settings)
-    try:
-        await create_schema(runtime.engine, *runtime.metadata)
-        report = await rebuild_read_models(runtime.engine)
-    finally:
-        await runtime.engine.dispose()
+    report = await rebuild_service(runtime, rebuild_read_models)
     print(report.summary())
     return 0
