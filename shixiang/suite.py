@@ -118,6 +118,9 @@ class Suite:
             "SHIXIANG_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
             "SHIXIANG_JWT_SECRET": self.jwt_secret,
             "SHIXIANG_TOPIC_PREFIX": self.topic_prefix,
+            # The sync gateway's console reads the others through their APIs.
+            **({f"SHIXIANG_{other.upper()}_URL": self.url(other) for other in SERVICES if other != name}
+               if name == "sync" else {}),
             **self.extra_env,
         }
 

@@ -16,6 +16,7 @@ from sync_gateway.adapters.consumers import FED_EVENTS, project_public_events
 from sync_gateway.adapters.http import router
 from sync_gateway.adapters.queries import FeedReader
 from sync_gateway.adapters.rebuild import rebuild_read_models
+from sync_gateway.adapters.services import ServiceClients
 from sync_gateway.adapters.tables import sync_metadata
 from sync_gateway.config import SyncSettings
 from sync_gateway.errors import ERRORS
@@ -37,6 +38,15 @@ class SyncGateway:
     reader: FeedReader
     national_feed: NationalFeed
     national_feedback: NationalFeedback
+    services: ServiceClients  # the other services' APIs, read by the operators' console
+
+    async def start(self) -> None:
+        await self.reader.start()
+        await self.services.start()
+
+    async def stop(self) -> None:
+        await self.services.stop()
+        await self.reader.stop()
 
 
 def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
@@ -44,7 +54,9 @@ def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
     runtime.consumers.append(runtime.consumer_spec("lifecycle-feed", "lifecycle", FED_EVENTS, project_public_events))
     reader = FeedReader(runtime.engine)
     feed = NationalFeed(runtime.engine, reader, max_wait_s=settings.feed_max_wait_s)
-    return runtime, SyncGateway(runtime, reader, feed, NationalFeedback(runtime.engine))
+    services = ServiceClients({"registry": settings.registry_url, "coding": settings.coding_url,
+                               "lifecycle": settings.lifecycle_url}, timeout_s=settings.service_timeout_s)
+    return runtime, SyncGateway(runtime, reader, feed, NationalFeedback(runtime.engine), services)
 
 
 def create_app(settings: SyncSettings | None = None) -> FastAPI:
@@ -58,8 +70,8 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
         runtime=runtime,
         api_prefix="/sync/v1",
         settings=settings,
-        on_start=sync.reader.start,
-        on_stop=sync.reader.stop,
+        on_start=sync.start,
+        on_stop=sync.stop,
     )
     app.state.sync = sync
     app.state.national_feed = sync.national_feed

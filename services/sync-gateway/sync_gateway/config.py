@@ -5,3 +5,10 @@ from shared.settings import ServiceSettings
 
 class SyncSettings(ServiceSettings):
     feed_max_wait_s: float = Field(30.0, gt=0, description="Longest long-poll a feed client may ask for (wait=).")
+    # The operators' console reads the other services through their APIs, forwarding the operator's own token (so
+    # every role and region check stays in the service that owns the data).
+    registry_url: str = Field("http://127.0.0.1:8001", description="Base URL of the registry's API (the console).")
+    coding_url: str = Field("http://127.0.0.1:8002", description="Base URL of the coding service's API (the console).")
+    lifecycle_url: str = Field("http://127.0.0.1:8003",
+                               description="Base URL of the lifecycle service's API (the console).")
+    service_timeout_s: float = Field(10.0, gt=0, description="Timeout of one console call to another service.")

@@ -2,7 +2,18 @@
 
 from shared.errors import COMMON_ERRORS, ErrorSpec, ErrorTable
 
-from sync_gateway.domain.errors import FeedEntryNotFoundError, RejectionReasonRequiredError
+from sync_gateway.domain.errors import (
+    ConsoleRoleRequiredError,
+    FeedEntryNotFoundError,
+    RejectionReasonRequiredError,
+    ServiceUnavailableError,
+    UpstreamConflictError,
+    UpstreamForbiddenError,
+    UpstreamInvalidError,
+    UpstreamNotFoundError,
+    UpstreamRefusedError,
+    UpstreamUnauthorizedError,
+)
 
 ERRORS = ErrorTable({
     **COMMON_ERRORS,
@@ -10,4 +21,13 @@ ERRORS = ErrorTable({
         404, "FEED_ENTRY_NOT_FOUND", "同步源中没有事项“{item_id}”第 {item_version} 版的条目，无法反馈"),
     RejectionReasonRequiredError: ErrorSpec(
         422, "REASON_REQUIRED", "退回事项“{item_id}”第 {item_version} 版必须填写原因"),
+    ConsoleRoleRequiredError: ErrorSpec(
+        403, "CONSOLE_ROLE_REQUIRED", "运维控制台只对运维、管理员角色开放（本人角色：{roles}）"),
+    ServiceUnavailableError: ErrorSpec(503, "SERVICE_UNAVAILABLE", "{service}服务暂时无法访问（{reason}），请稍后再试"),
+    UpstreamRefusedError: ErrorSpec(400, "UPSTREAM_REFUSED", "{service}服务拒绝了请求：{upstream_message}"),
+    UpstreamInvalidError: ErrorSpec(422, "UPSTREAM_INVALID", "{service}服务认为请求不合法：{upstream_message}"),
+    UpstreamUnauthorizedError: ErrorSpec(401, "UPSTREAM_UNAUTHORIZED", "{service}服务不接受该令牌：{upstream_message}"),
+    UpstreamForbiddenError: ErrorSpec(403, "UPSTREAM_FORBIDDEN", "{service}服务拒绝了本人的访问：{upstream_message}"),
+    UpstreamNotFoundError: ErrorSpec(404, "UPSTREAM_NOT_FOUND", "{service}服务中没有所查找的对象：{upstream_message}"),
+    UpstreamConflictError: ErrorSpec(409, "UPSTREAM_CONFLICT", "{service}服务因当前状态拒绝：{upstream_message}"),
 })

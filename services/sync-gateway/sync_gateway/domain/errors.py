@@ -16,3 +16,37 @@ class FeedEntryNotFoundError(SyncError):
 
 class RejectionReasonRequiredError(SyncError):
     """A rejection must say why."""
+
+
+class ConsoleRoleRequiredError(SyncError):
+    """The operators' console is for operators and administrators (the national platform and the provincial staff
+    have their own channels)."""
+
+
+class ServiceUnavailableError(SyncError):
+    """Another service the console reads could not be reached or failed (a 5xx there): the console says which."""
+
+
+class UpstreamRefusedError(SyncError):
+    """Another service refused what the console asked on the caller's behalf (its own code and message are kept);
+    the subclasses carry the status it answered."""
+
+
+class UpstreamInvalidError(UpstreamRefusedError):
+    """The other service found the request invalid (400/422 there)."""
+
+
+class UpstreamUnauthorizedError(UpstreamRefusedError):
+    """The other service refused the caller's token (401 there)."""
+
+
+class UpstreamForbiddenError(UpstreamRefusedError):
+    """The other service refused the caller's roles or regions (403 there)."""
+
+
+class UpstreamNotFoundError(UpstreamRefusedError):
+    """The other service has no such thing (404 there)."""
+
+
+class UpstreamConflictError(UpstreamRefusedError):
+    """The other service refused because of the state of what was asked (409 there)."""

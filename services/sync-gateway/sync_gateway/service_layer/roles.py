@@ -12,3 +12,10 @@ FEED_ROLES = ("national", "operator")
 FEEDBACK_ROLES = ("national",)
 # Who may read the recorded answers.
 FEEDBACK_READ_ROLES = ("national", "operator")
+
+# Who may open the operators' console (pages, stream, pipeline, items, dead letters): operators, within their
+# regions. The national platform and the provincial staff are refused: they have the feed and the services' own APIs.
+CONSOLE_ROLES = ("operator",)
+# Who may act on a dead letter from the console (replay or discard, with a reason that is recorded): admin alone
+# (require_role("admin") passes admins only: admin holds every role, nobody else holds admin).
+CONSOLE_ADMIN_ROLES = ("admin",)
