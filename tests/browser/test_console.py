@@ -5,6 +5,7 @@ script error. Screenshots: test-artefacts/console/*.png."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sys
 import uuid
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from shared.auth import mint_token
 from shared.cloudevents import CloudEvent
@@ -186,3 +187,82 @@ async def test_an_operator_of_region_11_sees_no_guangdong_event(suite: Suite, cl
     await screenshot(page, "events-region-11")
 
 
+
+
+def ops_event(position: int) -> dict[str, object]:
+    """An OpsEvent as the stream sends it (CONSOLE_API.md, section A)."""
+    return {"position": position, "id": str(uuid.uuid4()), "service": "lifecycle", "service_label": "生命周期",
+            "type": "lifecycle.item.published.v1", "label": "发布上线", "item_id": f"item-{position}",
+            "item_version": 1, "item_code": None, "item_name": f"事项{position}", "region_code": "440115",
+            "region_name": "南沙区", "police_type": "02", "police_type_name": None, "actor": "publisher-gz",
+            "reason": None, "occurred_at": datetime.now(UTC).isoformat(), "recorded_at": datetime.now(UTC).isoformat(),
+            "correlation_id": None}
+
+
+def sse_batches(first: int, last: int, size: int = 500) -> str:
+    """The stream's wire format: one `events` message per batch, its id the position of its last event."""
+    text = ""
+    for start in range(first, last + 1, size):
+        batch = [ops_event(p) for p in range(start, min(start + size, last + 1))]
+        text += f"id: {batch[-1]['position']}\nevent: events\ndata: {json.dumps(batch, ensure_ascii=False)}\n\n"
+    return text
+
+
+async def test_the_live_page_keeps_500_rows_counts_while_paused_and_resumes_with_last_event_id(
+        suite: Suite, page: Page) -> None:
+    """The page's own behaviour, with the gateway's stream played by the test: 600 events in one go leave the
+    newest 500 rows; after the connection ends the page reconnects with Last-Event-ID = the last batch's id; what
+    arrives while paused is counted, and shown on resume."""
+    asked_after: list[str | None] = []
+    released = asyncio.Event()
+
+    async def stream(route: Route) -> None:
+        asked_after.append(route.request.headers.get("last-event-id"))
+        if len(asked_after) == 1:
+            body = sse_batches(1, 600)
+        elif len(asked_after) == 2:
+            await released.wait()  # the test pauses the page first
+            body = sse_batches(601, 620)
+        else:
+            body = ": keepalive\n\n"
+        await route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+
+    async def no_history(route: Route) -> None:
+        await route.fulfill(status=200, json={"events": [], "next": None})
+
+    await page.route(re.compile(r".*/sync/v1/stream(\?.*)?$"), stream)
+    await page.route(re.compile(r".*/sync/v1/console/events(\?.*)?$"), no_history)
+    await signed_in(page, suite, route="events")
+    rows = page.locator("[data-test=events] tbody tr[data-item]")
+    await expect(rows.first).to_have_attribute("data-item", "item-600", timeout=WAIT_MS)
+    await expect(rows).to_have_count(500)
+    await page.locator("[data-test=pause]").click()
+    released.set()
+    await expect(page.locator("[data-test=pending]")).to_contain_text("新到 20 条", timeout=WAIT_MS)
+    await expect(rows.first).to_have_attribute("data-item", "item-600")  # paused: nothing new rendered
+    await screenshot(page, "events-paused")
+    await page.locator("[data-test=pause]").click()
+    await expect(rows.first).to_have_attribute("data-item", "item-620", timeout=WAIT_MS)
+    await expect(rows).to_have_count(500)
+    assert asked_after[:2] == [None, "600"]
+
+
+async def test_the_stream_restarts_with_the_filters_and_search_as_query_parameters(suite: Suite, page: Page) -> None:
+    queries: list[str] = []
+    filtered = asyncio.Event()
+
+    async def stream(route: Route) -> None:
+        queries.append(route.request.url.partition("?")[2])
+        if "region=4401" in queries[-1] and "q=%E6%88%B7%E5%8F%A3" in queries[-1]:  # q=户口
+            filtered.set()
+        await route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=": keepalive\n\n")
+
+    await page.route(re.compile(r".*/sync/v1/stream(\?.*)?$"), stream)
+    await page.route(re.compile(r".*/sync/v1/console/events(\?.*)?$"),
+                     lambda route: route.fulfill(status=200, json={"events": [], "next": None}))
+    await signed_in(page, suite, route="events")
+    await expect(page.locator("[data-test=stream-status]")).not_to_have_text("连接中", timeout=WAIT_MS)
+    await page.locator("[data-test=filter-region]").fill("4401")
+    await page.locator("[data-test=filter-q]").fill("户口")
+    await page.locator("[data-test=apply]").click()
+    await asyncio.wait_for(filtered.wait(), WAIT_MS / 1000)
