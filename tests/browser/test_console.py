@@ -48,6 +48,7 @@ async def signed_in(page: Page, suite: Suite, user: str = "operator", route: str
 
 async def test_the_console_loads_signs_in_and_shows_every_page_with_no_request_leaving_127_0_0_1(
         suite: Suite, page: Page, recorded: Recorded) -> None:
+    assert f"{suite.url('sync')}/console/" in suite.banner()  # `make dev` says where the console is
     response = await page.goto(f"{suite.url('sync')}/")  # `/` is the console now
     assert response is not None and response.url.endswith("/console/")
     await expect(page.locator("[data-test=signin]")).to_have_text("登录", timeout=WAIT_MS)

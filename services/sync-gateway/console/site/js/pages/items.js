@@ -4,7 +4,9 @@
 import { api } from "../api.js";
 import { formatTime, show } from "../format.js";
 
-const { ref, onMounted } = Vue;
+const { ref, computed, onMounted } = Vue;
+
+const CODE_STATUS = { active: "有效", retired: "已注销", uncoded: "未赋码" };
 
 export const ItemSearchPage = {
   props: { q: String },
@@ -83,7 +85,12 @@ export const ItemPage = {
       location.hash = `#/items/${encodeURIComponent(props.itemId)}${q}`;
     }
     const json = (v) => JSON.stringify(v, null, 2);
-    return { item, timeline, error, asOf, chooseTime, formatTime, show, json };
+    // The state's plain fields in a grid, its nested ones (elements, lists) folded below: long values stay readable.
+    const isNested = (v) => v !== null && typeof v === "object";
+    const scalars = computed(() => Object.fromEntries(Object.entries(item.value?.state || {}).filter(([, v]) => !isNested(v))));
+    const nested = computed(() => Object.fromEntries(Object.entries(item.value?.state || {}).filter(([, v]) => isNested(v))));
+    const codes = computed(() => item.value?.codes || null);
+    return { item, timeline, error, asOf, chooseTime, formatTime, show, json, scalars, nested, codes, CODE_STATUS };
   },
   template: `
   <div>
@@ -101,8 +108,11 @@ export const ItemPage = {
         <span v-if="asOf" class="muted" style="margin-left: 8px">截至 {{ formatTime(asOf) }}</span>
       </template>
       <el-descriptions v-if="item && item.state" :column="3" border size="small">
-        <el-descriptions-item v-for="(v, k) in item.state" :key="k" :label="k">{{ show(v) }}</el-descriptions-item>
+        <el-descriptions-item v-for="(v, k) in scalars" :key="k" :label="k">{{ show(v) }}</el-descriptions-item>
       </el-descriptions>
+      <el-collapse v-if="Object.keys(nested).length" style="margin-top: 8px">
+        <el-collapse-item v-for="(v, k) in nested" :key="k" :title="k"><pre class="json">{{ json(v) }}</pre></el-collapse-item>
+      </el-collapse>
     </el-card>
     <el-card shadow="never" class="section" header="时间线（跨服务）">
       <el-timeline data-test="timeline">
@@ -124,11 +134,27 @@ export const ItemPage = {
       </div>
     </el-card>
     <div class="grid2">
-      <el-card shadow="never" header="编码历史与拆分合并"><pre class="json" data-test="codes">{{ item ? json(item.codes) : '' }}</pre></el-card>
+      <el-card shadow="never" header="编码历史与拆分合并" data-test="codes">
+        <p v-if="codes">当前编码：<b class="mono">{{ codes.code || '无' }}</b> <el-tag size="small">{{ CODE_STATUS[codes.status] || codes.status }}</el-tag></p>
+        <el-table :data="codes ? codes.history : []" size="small" empty-text="尚未赋码">
+          <el-table-column label="编码" width="220"><template #default="{ row }"><span class="mono">{{ row.display || row.code }}</span></template></el-table-column>
+          <el-table-column label="状态" width="80"><template #default="{ row }">{{ CODE_STATUS[row.status] || row.status }}</template></el-table-column>
+          <el-table-column label="赋码时间" width="170"><template #default="{ row }">{{ formatTime(row.allocated_at) }}</template></el-table-column>
+          <el-table-column label="注销原因"><template #default="{ row }">{{ row.retire_reason || '' }}<span v-if="row.replaced_by" class="mono"> → {{ row.replaced_by }}</span></template></el-table-column>
+        </el-table>
+        <template v-for="side in ['predecessors', 'successors']" :key="side">
+          <p v-if="codes && codes.lineage && codes.lineage[side].length"><b>{{ side === 'predecessors' ? '前序事项（拆分/合并自）' : '后续事项（拆分/合并为）' }}</b></p>
+          <ul v-if="codes && codes.lineage">
+            <li v-for="l in codes.lineage[side]" :key="l.item_id">
+              <a :href="'#/items/' + l.item_id">{{ l.item_id }}</a> <span class="mono">{{ l.code || '未赋码' }}</span>
+              <span class="muted"> {{ l.kind }} · {{ l.reason }} · {{ formatTime(l.recorded_at) }}</span></li>
+          </ul>
+        </template>
+      </el-card>
       <el-card shadow="never" header="国家平台反馈">
         <el-table :data="item ? item.national_feedback : []" size="small" empty-text="暂无反馈">
           <el-table-column prop="item_version" label="版本" width="70" />
-          <el-table-column prop="result" label="结果" width="90" />
+          <el-table-column label="结果" width="90"><template #default="{ row }">{{ row.result_label || row.result }}</template></el-table-column>
           <el-table-column prop="reason" label="原因" />
           <el-table-column label="时间" width="170"><template #default="{ row }">{{ formatTime(row.recorded_at) }}</template></el-table-column>
         </el-table>

@@ -41,7 +41,8 @@ export const PipelinePage = {
 
     async function inspect(row) {
       try {
-        detail.value = await api(`/console/dead-letters/${row.service}/${row.id}`);
+        // The service and id of the row, kept with the detail: the actions' URLs are built from them.
+        detail.value = { ...(await api(`/console/dead-letters/${row.service}/${row.id}`)), service: row.service, id: row.id };
       } catch (e) {
         ElMessage.error(e.message);
       }
