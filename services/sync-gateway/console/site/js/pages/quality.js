@@ -50,7 +50,7 @@ export const QualityPage = {
   <div>
     <h2 class="page-title">事项质量</h2>
     <div class="toolbar">
-      <el-input v-model="region" placeholder="区划代码前缀，如 44、4401（留空为本人全部区划）" style="width: 360px" clearable @keyup.enter="load" />
+      <el-input v-model="region" placeholder="区划代码前缀，如 44、4401（留空：全部）" style="width: 320px" clearable @keyup.enter="load" />
       <el-button type="primary" @click="load">查询</el-button>
     </div>
     <el-alert v-if="error" :title="error" type="error" show-icon :closable="false" class="section" />
