@@ -184,6 +184,8 @@ class Suite:
         lines = ["", "公安政务服务事项 suite is up (Ctrl-C stops everything):", ""]
         for name, entry in SERVICES.items():
             lines.append(f"  {name:<10} {self.url(name)}{entry.prefix}   docs: {self.url(name)}/docs")
+        sync = self.url("sync")
+        lines.append(f"  {'console':<10} {sync}/console/   运维控制台 (sign in: operator or admin-gd token)")
         assert self.broker is not None
         lines += ["", f"  postgres   {self.postgres.socket_dir} (unix socket; databases shixiang_<service>)",
                   f"  kafka      {self.broker.bootstrap_servers} (Tansu, memory only)",

@@ -103,7 +103,8 @@ def _database_of(url: str) -> str:
 
 def test_the_image_runs_the_shixiang_console_script_as_a_non_root_user() -> None:
     instructions = list(_dockerfile_instructions())
-    froms = [args for instruction, args in instructions if instruction == "FROM"]
+    # Every Python stage is python:3.11-slim (the console's npm stage is the one node stage: see the test below).
+    froms = [args for instruction, args in instructions if instruction == "FROM" and not args.endswith(" AS console")]
     assert froms and all(args.split()[0] == "python:3.11-slim" for args in froms)
     final_stage = instructions[max(i for i, (instruction, _) in enumerate(instructions) if instruction == "FROM"):]
     users = [args for instruction, args in final_stage if instruction == "USER"]
@@ -117,6 +118,21 @@ def test_the_image_installs_the_project_without_the_test_extra() -> None:
     runs = " ".join(args for instruction, args in _dockerfile_instructions() if instruction == "RUN")
     assert re.search(r"pip install \.(\s|$|&)", runs)
     assert "[test]" not in runs and "-e ." not in runs
+
+
+def test_the_image_carries_the_built_console_and_the_sync_gateway_serves_it_from_there() -> None:
+    """Issue 14: the console's vendor files come from the pinned npm packages at build time (nothing from a CDN at
+    run time) and the final stage serves them from SHIXIANG_CONSOLE_DIR."""
+    instructions = list(_dockerfile_instructions())
+    console = instructions[instructions.index(("FROM", "node:22-slim AS console")):]
+    runs = [args for instruction, args in console if instruction == "RUN"]
+    assert any(args.startswith("npm ci") for args in runs) and "node copy-vendor.mjs" in runs
+    final_stage = instructions[max(i for i, (instruction, _) in enumerate(instructions) if instruction == "FROM"):]
+    assert ("COPY", "--from=console /console/site /app/console") in final_stage
+    envs = " ".join(args for instruction, args in final_stage if instruction == "ENV")
+    assert "SHIXIANG_CONSOLE_DIR=/app/console" in envs
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert "**/node_modules" in ignored and "services/sync-gateway/console/site/vendor" in ignored
 
 
 # ---------------------------------------------------------------------------------------------------------------- #

@@ -12,6 +12,7 @@ from shared.http import create_service_app, document_models
 from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 
+from sync_gateway.adapters.console_frontend_http import default_console_directory, mount_console
 from sync_gateway.adapters.consumers import FED_EVENTS, project_public_events
 from sync_gateway.adapters.http import router
 from sync_gateway.adapters.queries import FeedReader
@@ -78,6 +79,7 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     app.state.national_feedback = sync.national_feedback
     app.include_router(router)
     document_models(app, FeedEntry)
+    mount_console(app, settings.console_dir or default_console_directory())
     return app
 
 

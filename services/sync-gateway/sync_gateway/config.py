@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from pydantic import Field
 
 from shared.settings import ServiceSettings
@@ -12,3 +14,6 @@ class SyncSettings(ServiceSettings):
     lifecycle_url: str = Field("http://127.0.0.1:8003",
                                description="Base URL of the lifecycle service's API (the console).")
     service_timeout_s: float = Field(10.0, gt=0, description="Timeout of one console call to another service.")
+    console_dir: Path | None = Field(
+        None, description="Folder of the operators' console pages (index.html and vendor/); unset: the source tree's "
+                          "services/sync-gateway/console/site. The image sets it to /app/console.")
