@@ -12,3 +12,8 @@ class SyncSettings(ServiceSettings):
     lifecycle_url: str = Field("http://127.0.0.1:8003",
                                description="Base URL of the lifecycle service's API (the console).")
     service_timeout_s: float = Field(10.0, gt=0, description="Timeout of one console call to another service.")
+    # The operations log (the console's live events): how long its rows are kept, and how often older ones are
+    # pruned (by the API process; a log consumer also leaves out events older than that).
+    operations_log_days: int = Field(30, ge=1, description="Days of events the operations log keeps.")
+    operations_prune_interval_s: float = Field(3600.0, gt=0, description="How often the operations log is pruned.")
+    stream_keepalive_s: float = Field(15.0, gt=0, description="Keepalive comment interval of the live event stream.")
