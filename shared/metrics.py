@@ -25,3 +25,6 @@ HTTP_LATENCY = Histogram(
     "shixiang_http_request_seconds", "HTTP request latency", ["service", "method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+OPERATIONS_LOGGED = Counter("shixiang_operations_logged_total",
+                            "Events added to the sync gateway's operations log (the console's live events), by the "
+                            "service that produced them", ["service"])

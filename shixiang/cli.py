@@ -174,9 +174,30 @@ def run_serve(service: str, host: str, port: int | None) -> int:
     entry = service_entry(service)
     app = entry.bootstrap().create_app()
     tune_garbage_collector()  # everything is imported and built by now
-    uvicorn.run(app, host=host, port=port or entry.port, log_level=os.environ.get("SHIXIANG_LOG_LEVEL", "warning"),
-                access_log=False)
+    config = uvicorn.Config(app, host=host, port=port or entry.port,
+                            log_level=os.environ.get("SHIXIANG_LOG_LEVEL", "warning"), access_log=False)
+    _server(app, config).run()
     return 0
+
+
+def _server(app: Any, config: Any) -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server that also tells the app it is stopping the moment the signal arrives (the app's
+        ``state.on_exit`` callbacks): a graceful shutdown waits for every open response to end, so long-lived ones
+        (the console's event stream) must end themselves — the app's lifespan shutdown only runs after them."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            try:
+                loop = asyncio.get_running_loop()  # a signal handler runs on the loop's (main) thread
+            except RuntimeError:
+                return
+            for callback in getattr(app.state, "on_exit", ()):
+                loop.call_soon_threadsafe(callback)
+
+    return Server(config)
 
 
 def run_rebuild(services: list[str], database_url: str | None) -> int:

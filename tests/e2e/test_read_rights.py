@@ -65,6 +65,9 @@ async def test_a_national_token_finds_no_unpublished_text_anywhere_and_is_refuse
                 # The sync gateway answers it, but for its dead letters: those are the operators' plumbing.
                 published_channel = service == "sync" and "/dead-letters" not in path
                 expected = (200, None) if published_channel else (403, "ROLE_FORBIDDEN")
+                # The operators' console (its data routes and its live stream) refuses the national platform.
+                if path.startswith(("/sync/v1/console/", "/sync/v1/stream")):
+                    expected = (403, "CONSOLE_ROLE_REQUIRED")
                 got = (response.status_code, response.json().get("code") if response.status_code >= 400 else None)
                 if got != expected:
                     wrong.append(f"{path}: {got}, expected {expected}")

@@ -144,7 +144,8 @@ async def publish(app: Any, region: str, *, version: int = 3) -> str:
                        data={"item_id": item_id, "code": f"01{region}0203HKQYSP000000", "revision": 1,
                              "phase": "online", "phase_label": "在线期", "elements": elements,
                              "at": datetime.now(UTC).isoformat()})
-    [runner] = app.state.runtime.consumer_runners().values()
+    runtime = app.state.runtime
+    runner = runtime.consumer_runners()[f"{runtime.settings.topic_prefix}.sync.lifecycle-feed"]
     assert await runner.deliver(event) == "processed"
     return item_id
 

@@ -57,7 +57,7 @@ class Gateway:
                            data={"item_id": item_id, "code": code, "revision": 1, "phase": "online",
                                  "phase_label": "在线期", "elements": ELEMENTS, "at": datetime.now(UTC).isoformat()})
         runtime = self.app.state.runtime
-        [runner] = runtime.consumer_runners().values()
+        runner = runtime.consumer_runners()[f"{runtime.settings.topic_prefix}.sync.lifecycle-feed"]
         assert await runner.deliver(event) == "processed"
 
 

@@ -48,6 +48,13 @@ def test_every_consumer_acts_only_on_contract_types_of_the_topic_it_reads_and_th
         [(topic, source)] = spec.sources.items()
         producer = topic.split(".")[-2]
         assert source == contracts.source_of(producer)
+        if spec.name.endswith(f".sync.ops-{producer}"):
+            # The sync gateway's operations log (the console's live events) takes every current type on a topic,
+            # internal events included, and acts on none of their content: not a consumer the contracts list.
+            on_topic = {t for t, c in CONTRACTS.items() if c.producer == producer} | {
+                t for t, (owner, _) in contracts.INTERNAL_EVENTS.items() if owner == producer}
+            assert spec.accepts == on_topic, spec.name
+            continue
         for event_type in spec.accepts:
             contract = CONTRACTS[event_type]
             assert contract.producer == producer, (event_type, spec.name)

@@ -3,28 +3,38 @@ reader."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
 from shared.contracts.feed import FeedEntry
+from shared.dictionaries import load_dictionaries
 from shared.http import create_service_app, document_models
 from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 
+from sync_gateway.adapters import console_stream_http
 from sync_gateway.adapters.console_frontend_http import default_console_directory, mount_console
-from sync_gateway.adapters.consumers import FED_EVENTS, project_public_events
+from sync_gateway.adapters.consumers import FED_EVENTS, log_operations, project_public_events
 from sync_gateway.adapters.http import router
+from sync_gateway.adapters.operations import OperationsReader
 from sync_gateway.adapters.queries import FeedReader
 from sync_gateway.adapters.rebuild import rebuild_read_models
 from sync_gateway.adapters.services import ServiceClients
 from sync_gateway.adapters.tables import sync_metadata
 from sync_gateway.config import SyncSettings
+from sync_gateway.domain.operations import SERVICES, accepted_types
 from sync_gateway.errors import ERRORS
+from sync_gateway.service_layer.console_stream import ConsoleEvents
 from sync_gateway.service_layer.feed import NationalFeed
 from sync_gateway.service_layer.feedback import NationalFeedback
 
 SERVICE = "sync"
+
+log = logging.getLogger(__name__)
 
 
 SETTINGS = SyncSettings
@@ -40,24 +50,57 @@ class SyncGateway:
     national_feed: NationalFeed
     national_feedback: NationalFeedback
     services: ServiceClients  # the other services' APIs, read by the operators' console
+    console_events: ConsoleEvents  # the operations log: live stream, pages, activity
+    prune_interval_s: float = 3600.0
+    _pruner: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         await self.reader.start()
+        await self.console_events.reader.start()
         await self.services.start()
+        self._pruner.append(asyncio.create_task(self._prune_periodically()))
 
     async def stop(self) -> None:
+        self.console_events.closing.set()  # open streams end (if the server did not say so already)
+        for task in self._pruner:
+            task.cancel()
+        await asyncio.gather(*self._pruner, return_exceptions=True)
         await self.services.stop()
+        await self.console_events.reader.stop()
         await self.reader.stop()
+
+    async def _prune_periodically(self) -> None:
+        """The operations log keeps ``operations_log_days`` of events: older rows are deleted at start and then
+        every ``operations_prune_interval_s``."""
+        while True:
+            try:
+                pruned = await self.console_events.prune()
+                if pruned:
+                    log.info("operations log: %d rows older than the retention pruned", pruned)
+            except Exception:
+                log.warning("operations log: pruning failed; trying again later", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.console_events.closing.wait(), self.prune_interval_s)
+                return
 
 
 def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
     runtime = ServiceRuntime.build(SERVICE, settings, sync_metadata)
     runtime.consumers.append(runtime.consumer_spec("lifecycle-feed", "lifecycle", FED_EVENTS, project_public_events))
+    # The operations log: one consumer per service's topic (its own included), each taking every event type on it.
+    runtime.consumers.extend(
+        runtime.consumer_spec(f"ops-{producer}", producer, accepted_types(producer),
+                              log_operations(producer, settings.operations_log_days))
+        for producer in SERVICES)
     reader = FeedReader(runtime.engine)
     feed = NationalFeed(runtime.engine, reader, max_wait_s=settings.feed_max_wait_s)
     services = ServiceClients({"registry": settings.registry_url, "coding": settings.coding_url,
                                "lifecycle": settings.lifecycle_url}, timeout_s=settings.service_timeout_s)
-    return runtime, SyncGateway(runtime, reader, feed, NationalFeedback(runtime.engine), services)
+    console_events = ConsoleEvents(OperationsReader(runtime.engine, load_dictionaries()),
+                                   keepalive_s=settings.stream_keepalive_s,
+                                   retention_days=settings.operations_log_days)
+    return runtime, SyncGateway(runtime, reader, feed, NationalFeedback(runtime.engine), services, console_events,
+                                prune_interval_s=settings.operations_prune_interval_s)
 
 
 def create_app(settings: SyncSettings | None = None) -> FastAPI:
@@ -77,7 +120,10 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     app.state.sync = sync
     app.state.national_feed = sync.national_feed
     app.state.national_feedback = sync.national_feedback
+    app.state.console_events = sync.console_events
+    app.state.on_exit = [sync.console_events.closing.set]  # the server's signal ends open streams (shixiang.cli)
     app.include_router(router)
+    app.include_router(console_stream_http.router)
     document_models(app, FeedEntry)
     mount_console(app, settings.console_dir or default_console_directory())
     return app

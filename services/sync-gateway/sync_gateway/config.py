@@ -17,3 +17,8 @@ class SyncSettings(ServiceSettings):
     console_dir: Path | None = Field(
         None, description="Folder of the operators' console pages (index.html and vendor/); unset: the source tree's "
                           "services/sync-gateway/console/site. The image sets it to /app/console.")
+    # The operations log (the console's live events): how long its rows are kept, and how often older ones are
+    # pruned (by the API process; a log consumer also leaves out events older than that).
+    operations_log_days: int = Field(30, ge=1, description="Days of events the operations log keeps.")
+    operations_prune_interval_s: float = Field(3600.0, gt=0, description="How often the operations log is pruned.")
+    stream_keepalive_s: float = Field(15.0, gt=0, description="Keepalive comment interval of the live event stream.")

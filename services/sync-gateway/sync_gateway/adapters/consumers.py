@@ -1,14 +1,19 @@
-"""The sync gateway's consumer of the lifecycle topic (``lifecycle-feed``, wired in ``sync_gateway.bootstrap``): the
-public lifecycle events become feed entries (``domain.feed.project``) and refresh the catalogue."""
+"""The sync gateway's consumers (wired in ``sync_gateway.bootstrap``): of the lifecycle topic (``lifecycle-feed``:
+the public lifecycle events become feed entries (``domain.feed.project``) and refresh the catalogue), and of every
+service's topic (``ops-<service>``: the operations log, ``adapters.operations``)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import contracts
 from shared.cloudevents import CloudEvent
+from shared.consumer import Handler
 
-from sync_gateway.adapters import store
+from sync_gateway.adapters import operations, store
+from sync_gateway.domain import operations as operations_domain
 from sync_gateway.domain.feed import project
 
 # The lifecycle events the feed is made of (tests/unit/test_event_contracts.py checks them against the contracts).
@@ -24,3 +29,17 @@ async def project_public_events(conn: AsyncConnection, events: list[CloudEvent])
     projection = project(public, await store.published_regions(conn, {e.subject for e in public}))
     await store.add_feed_entries(conn, projection.fed)
     return projection.refused
+
+
+def log_operations(service: str, retention_days: int) -> Handler:
+    """The effect of the operations-log consumer of ``service``'s topic (``ops-<service>``): every event becomes a
+    log row (``domain.operations.project``) and updates what is known of its item; an event older than the
+    retention is left out (a re-read of the topic does not bring pruned rows back)."""
+
+    async def handler(conn: AsyncConnection, events: list[CloudEvent]) -> dict[str, str]:
+        now = datetime.now(UTC)
+        await operations.record(conn, [operations_domain.project(service, e) for e in events
+                                       if operations_domain.within_retention(e.time, now, retention_days)])
+        return {}
+
+    return handler

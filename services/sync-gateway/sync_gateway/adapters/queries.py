@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,11 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import raw_driver
 
+from sync_gateway.adapters.notify import NotifyListener
 from sync_gateway.adapters.store import FEED_CHANNEL
 from sync_gateway.adapters.tables import catalog_table, feed_entries_table, national_feedback_table
 from sync_gateway.domain.feedback import FeedbackResult
-
-log = logging.getLogger(__name__)
 
 # An entry with its cursor, as JSON text (see FeedReader.read).
 _READ_SQL = """SELECT position, (entry || jsonb_build_object('sequence', position::text))::text FROM feed_entries
@@ -60,16 +58,13 @@ class FeedReader:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._changed = asyncio.Event()
-        self._listener: asyncio.Task[None] | None = None
+        self._listener = NotifyListener(engine, FEED_CHANNEL)
 
     async def start(self) -> None:
-        self._listener = asyncio.create_task(self._listen())
+        await self._listener.start()
 
     async def stop(self) -> None:
-        if self._listener:
-            self._listener.cancel()
-            await asyncio.gather(self._listener, return_exceptions=True)
+        await self._listener.stop()
 
     async def read(self, after: int, limit: int, wait_s: float = 0.0,
                    regions: Sequence[str] | None = None) -> FeedPage:
@@ -81,7 +76,7 @@ class FeedReader:
         deadline = loop.time() + wait_s
         scans = 0
         while True:
-            changed = self._changed
+            changed = self._listener.changed
             if regions is None:
                 entries = await self._read(after, limit)
                 page, at_end = FeedPage(entries, entries[-1][0] if entries else after), not entries
@@ -116,27 +111,6 @@ class FeedReader:
         if len(entries) == limit:  # entries of the caller's may follow the last one within the scan
             return FeedPage(entries, entries[-1][0]), False
         return FeedPage(entries, last_scanned if scanned else after), scanned < SCAN_ROWS
-
-    def _wake(self, *_: Any) -> None:
-        # Swap in a fresh event so every waiter of the old one wakes exactly once.
-        old, self._changed = self._changed, asyncio.Event()
-        old.set()
-
-    async def _listen(self) -> None:
-        while True:
-            try:
-                async with self.engine.connect() as conn:
-                    driver = await raw_driver(conn)
-                    lost = asyncio.Event()  # asyncpg calls its termination listeners when the connection is lost
-                    driver.add_termination_listener(lambda _connection, lost=lost: lost.set())
-                    await driver.add_listener(FEED_CHANNEL, self._wake)
-                    if not driver.is_closed():
-                        await lost.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("feed listener lost its connection; reconnecting", exc_info=True)
-                await asyncio.sleep(1)
 
 
 async def snapshot(engine: AsyncEngine, *, limit: int, after_item: str | None,

@@ -30,6 +30,8 @@ from sync_gateway.domain.feedback import EVENT_TYPES
 
 KEPT = {
     "feed_entries": "the record of what was published: its positions are the national cursor, never renumbered",
+    "operations_log": "a projection of every service's topic, not of this database (re-derived by a republish)",
+    "operations_items": "filled with the operations log, from the same topics",
 }
 
 _CATALOG = """

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Identity,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -61,4 +62,37 @@ national_feedback_table = Table(
     Column("actor", Text, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("item_id", "item_version", name="national_feedback_pk"),
+)
+
+# The operations log (运维事件日志): every event of every service's topic, as the operators' console shows it
+# (``domain.operations``). Append-only; its position is the live stream's SSE id; the unique event id makes a
+# redelivery a no-op. Rows older than ``operations_log_days`` are pruned (``adapters.operations.prune``).
+operations_log_table = Table(
+    "operations_log",
+    sync_metadata,
+    Column("position", BigInteger, Identity(always=True), primary_key=True),
+    Column("event_id", Text, nullable=False, unique=True),
+    Column("service", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("item_id", Text, nullable=False),
+    Column("item_version", Integer, nullable=False),
+    Column("actor", Text),
+    Column("reason", Text),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("correlation_id", Text),
+    Column("details", JSONB, nullable=False),
+    Index("operations_log_item", "item_id", "position"),
+)
+# Each item's latest known name, code, region and police type, from whichever event carried them. Filters by
+# region and police type join it at read time: the topics are not ordered against each other, so the event that
+# tells an item's region may arrive after the item's other events.
+operations_items_table = Table(
+    "operations_items",
+    sync_metadata,
+    Column("item_id", Text, primary_key=True),
+    Column("name", Text),
+    Column("code", Text),
+    Column("region_code", Text),
+    Column("police_type", Text),
 )
