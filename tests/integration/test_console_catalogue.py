@@ -74,5 +74,102 @@ async def test_lifecycle_stats_are_for_staff_and_refuse_a_region_that_is_no_pref
             assert invalid["code"] == "VALIDATION_FAILED"
 
 
-def _unused(*_: Any) -> None:  # keeps the registry helpers imported for the tests below
-    _ = (FULL, MINIMAL, RegistryClient)
+# ================================================================================================ registry quality
+def _bearer(subject: str, roles: list[str], regions: list[str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_token(DEVELOPMENT_JWT_SECRET, subject=subject, roles=roles, regions=regions)}"}
+
+
+OPERATOR = _bearer("operator", ["operator"], ["*"])
+OPERATOR_BJ = _bearer("operator-bj", ["operator"], ["11"])
+ENTRY_BJ = _bearer("entry-bj", ["entry"], ["11"])
+BASIC = FULL["national_basic_code"]
+
+
+async def _quality(api: RegistryClient, headers: dict[str, str], **params: Any) -> dict[str, Any]:
+    response = await api.call("GET", "/quality", headers=headers, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_quality_reports_completeness_per_region_and_department_with_what_incomplete_items_lack(
+        api: RegistryClient) -> None:
+    complete = await api.create(FULL)  # 440115, 广州市公安局
+    lacking = await api.create({**MINIMAL, "name": "临时身份证明", "short_name": "临时身份证明",
+                                "competent_department": "广州市公安局"})
+    shenzhen = await api.create({**MINIMAL, "region_code": "440305"}, user="entry-sz")  # no 主管部门
+    cancelled = await api.create({**MINIMAL, "name": "已注销事项", "short_name": "已注销事项"})
+    await api.lifecycle(cancelled["item_id"], "lifecycle.item.cancelled.v1", 2, phase="cancelled")
+    await api.create({**MINIMAL, "region_code": "110105"}, headers=ENTRY_BJ)
+    assert complete["complete"] is True and lacking["complete"] is False
+
+    report = await _quality(api, OPERATOR, region="44")
+    by_region = {r["code"]: r for r in report["completeness"]["by_region"]}
+    assert list(by_region) == ["4401", "4403"]  # the cancelled item counts nowhere, Beijing is not under 44
+    guangzhou = by_region["4401"]
+    assert (guangzhou["name"], guangzhou["items"], guangzhou["complete"], guangzhou["share"],
+            guangzhou["incomplete_total"]) == ("广州市", 2, 1, 0.5, 1)
+    [item] = guangzhou["incomplete"]
+    assert (item["item_id"], item["name"]) == (lacking["item_id"], "临时身份证明")
+    assert "主管部门" not in item["missing"] and "实施机关" in item["missing"]  # Chinese names, not paths
+    assert by_region["4403"]["share"] == 0.0
+    departments = {d["department"]: d for d in report["completeness"]["by_department"]}
+    assert (departments["广州市公安局"]["items"], departments["广州市公安局"]["complete"]) == (2, 1)
+    assert departments[None]["items"] == 1 and departments[None]["incomplete"][0]["item_id"] == shenzhen["item_id"]
+
+    provinces = await _quality(api, OPERATOR)
+    assert [(r["code"], r["name"], r["items"]) for r in provinces["completeness"]["by_region"]] == [
+        ("11", "北京市", 1), ("44", "广东省", 3)]
+    capped = await _quality(api, OPERATOR, limit=1)
+    guangdong = next(r for r in capped["completeness"]["by_region"] if r["code"] == "44")
+    assert guangdong["incomplete_total"] == 2 and len(guangdong["incomplete"]) == 1
+
+
+async def test_quality_reports_how_many_of_the_provinces_standard_items_each_county_implements(
+        api: RegistryClient) -> None:
+    # the province's standard items: one with a 基本编码, one known by its name
+    standard_a = await api.create({**MINIMAL, "region_code": "440000", "national_basic_code": BASIC},
+                                  user="entry-gd")
+    standard_b = await api.create({**MINIMAL, "region_code": "440000", "name": "居民身份证申领",
+                                   "short_name": "居民身份证申领"}, user="entry-gd")
+    await api.create(FULL)  # 南沙 440115: the same name and 基本编码 as A
+    await api.create({**MINIMAL, "region_code": "440106", "name": "户口迁移审核", "short_name": "户口迁移审核",
+                      "national_basic_code": BASIC})  # 天河: another name, A's 基本编码
+    await api.create({**MINIMAL, "region_code": "440305", "name": "居民身份证申领", "short_name": "居民身份证申领"},
+                     user="entry-sz")  # 南山: B by its name
+    await api.create({**MINIMAL, "region_code": "110105", "name": "居民身份证申领", "short_name": "居民身份证申领"},
+                     headers=ENTRY_BJ)  # Beijing: another province, implements nothing of Guangdong's
+
+    coverage = {c["county_code"]: c for c in (await _quality(api, OPERATOR, region="44"))["coverage"]}
+    assert set(coverage) > {"440115", "440106", "440305", "440104"}
+    assert all(c["standard_items"] == 2 for c in coverage.values())
+    nansha = coverage["440115"]
+    assert (nansha["county_name"], nansha["implemented"], nansha["share"], nansha["missing_total"]) == (
+        "南沙区", 1, 0.5, 1)
+    assert nansha["missing"] == [{"item_id": standard_b["item_id"], "name": "居民身份证申领"}]
+    assert coverage["440106"]["missing"] == [{"item_id": standard_b["item_id"], "name": "居民身份证申领"}]
+    assert coverage["440305"]["missing"] == [{"item_id": standard_a["item_id"], "name": "户口迁移审批"}]
+    assert (coverage["440104"]["implemented"], coverage["440104"]["share"]) == (0, 0.0)
+    # a city's counties only; a province without standard items has no coverage figure
+    assert {c["county_code"][:4] for c in (await _quality(api, OPERATOR, region="4403"))["coverage"]} == {"4403"}
+    assert (await _quality(api, OPERATOR, region="11"))["coverage"] == []
+
+
+async def test_quality_is_limited_to_the_callers_regions_and_refuses_the_national_platform(
+        api: RegistryClient) -> None:
+    await api.create(FULL)
+    await api.create({**MINIMAL, "region_code": "440000"}, user="entry-gd")
+    await api.create({**MINIMAL, "region_code": "110105"}, headers=ENTRY_BJ)
+
+    for params in ({}, {"region": "44"}, {"region": "4401"}):
+        report = await _quality(api, OPERATOR_BJ, **params)
+        assert all(r["code"].startswith("11") for r in report["completeness"]["by_region"])
+        assert all(d["items"] <= 1 for d in report["completeness"]["by_department"])
+        assert all(c["county_code"].startswith("11") for c in report["coverage"])
+    assert [r["code"] for r in (await _quality(api, OPERATOR_BJ))["completeness"]["by_region"]] == ["11"]
+    assert (await _quality(api, OPERATOR_BJ, region="44"))["completeness"] == {"by_region": [],
+                                                                                "by_department": []}
+
+    refused = await api.call("GET", "/quality", user="national")
+    assert refused.status_code == 403 and refused.json()["code"] == "ROLE_FORBIDDEN"
+    invalid = await api.call("GET", "/quality?region=440", headers=OPERATOR)
+    assert invalid.status_code == 422 and invalid.json()["code"] == "VALIDATION_FAILED"

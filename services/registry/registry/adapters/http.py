@@ -21,6 +21,7 @@ from registry.adapters.multipart import FormUpload, is_form_upload
 from registry.adapters.schemas import (
     PROBLEMS_DESCRIPTION,
     ConsistencyReport,
+    QualityReport,
     ImportJob,
     ImportJobPage,
     ItemCreate,
@@ -201,6 +202,31 @@ async def consistency(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     return await svc.consistency(principal, region=region, limit=limit)
+
+
+@router.get(
+    "/quality", summary="事项质量：完备度（按下一级区划、主管部门）与覆盖度（各区县实施省级标准事项的情况）",
+    response_model=QualityReport,
+    description=(
+        "只计调用人管辖区划内、未注销的事项；region 再限定区划前缀。"
+        "完备度 completeness：事项最新版本具备审核所需的全部要素（录入时即按要素表判断并记入版本：complete / missing）"
+        "即为完备。by_region 按 region 的下一级区划分组（不给 region 时为省级 2 位代码，省级下为地市 4 位，地市下为区县 6 位），"
+        "by_department 按主管部门分组（未填写为 null）；每组 items 事项数、complete 完备数、share = complete / items"
+        "（保留 4 位小数，无事项时为 null）、incomplete_total 不完备数、incomplete 前 limit 个不完备事项及其缺少的要素（中文名）。"
+        "覆盖度 coverage：省级标准事项 = 区划为省本级（xx0000）的事项；对 region 下（不给则全国）管辖区划内每个现行区县"
+        "（所在省有标准事项的），implemented 为其已实施的标准事项数——该区县有事项与之为同一事项"
+        "（基本编码相同，或同省内名称相同，与一致性报告 /consistency 的“同一事项”同一规则），"
+        "share = implemented / standard_items，missing_total 未实施数，missing 前 limit 个未实施的标准事项。"
+        "标准事项须在调用人管辖区划内才计入：管辖区划不含省本级的调用人，其覆盖度为空。"
+        "准确度见 GET /consistency。"),
+)
+async def quality(
+    svc: RegistryDep, principal: CurrentPrincipal,
+    region: Annotated[str | None, Query(pattern=r"^\d{2}(\d{2}){0,2}$",
+                                        description="区划代码前缀：44、4401、440115")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="每组列出的事项数上限")] = 20,
+) -> dict[str, Any]:
+    return await svc.quality(principal, region=region, cap=limit)
 
 
 # ---- lists in ---------------------------------------------------------------------------------------------------
