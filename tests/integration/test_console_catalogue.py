@@ -173,3 +173,34 @@ async def test_quality_is_limited_to_the_callers_regions_and_refuses_the_nationa
     assert refused.status_code == 403 and refused.json()["code"] == "ROLE_FORBIDDEN"
     invalid = await api.call("GET", "/quality?region=440", headers=OPERATOR)
     assert invalid.status_code == 422 and invalid.json()["code"] == "VALIDATION_FAILED"
+
+
+# ================================================================================================ running imports
+async def test_an_operator_lists_the_imports_running_in_its_regions_by_status(api: RegistryClient) -> None:
+    now = "now()"
+    rows = [  # (job, starter, regions, status, heartbeat)
+        ("running-gz", "entry-gz", ["4401"], "running", now),
+        ("stale-gz", "entry-gz", ["4401"], "running", "now() - interval '10 minutes'"),  # its process stopped
+        ("done-gz", "entry-gz", ["4401"], "completed", now),
+        ("running-bj", "entry-bj", ["11"], "running", now)]
+    for job_id, subject, regions, status, heartbeat in rows:
+        await api.sql(
+            "INSERT INTO registry_import_jobs (job_id, subject, regions, filename, format, status, rows_total, "
+            "rows_processed, created_at, started_at, heartbeat_at) VALUES (:job_id, :subject, :regions, '清单.xlsx', "
+            f"'xlsx', :status, 100, 40, now(), now(), {heartbeat})",
+            job_id=job_id, subject=subject, regions=regions, status=status)
+
+    async def listed(headers: dict[str, str], **params: str) -> list[dict[str, Any]]:
+        response = await api.call("GET", "/imports", headers=headers, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()["jobs"]
+
+    running = await listed(_bearer("operator-gd", ["operator"], ["44"]), status="running")
+    assert [(j["job_id"], j["started_by"], j["status"], j["rows_processed"], j["rows_total"]) for j in running] == [
+        ("running-gz", "entry-gz", "running", 40, 100)]
+    assert sorted(j["job_id"] for j in await listed(OPERATOR, status="running")) == ["running-bj", "running-gz"]
+    assert [j["job_id"] for j in await listed(OPERATOR, status="interrupted")] == ["stale-gz"]
+    assert [j["job_id"] for j in await listed(OPERATOR_BJ, status="running")] == ["running-bj"]
+    assert len(await listed(OPERATOR)) == 4  # without status: every job, as before
+    invalid = await api.call("GET", "/imports?status=paused", headers=OPERATOR)
+    assert invalid.status_code == 422 and invalid.json()["code"] == "VALIDATION_FAILED"

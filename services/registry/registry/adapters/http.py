@@ -262,15 +262,21 @@ async def start_import(
     return job
 
 
-@router.get("/imports", summary="我的导入任务：最近的在前，游标分页（管理员另见其管辖区划内发起的任务）",
-            response_model=ImportJobPage)
+@router.get("/imports", summary="导入任务：本人发起的，及管辖区划覆盖发起人区划的任务；最近的在前，游标分页",
+            response_model=ImportJobPage,
+            description="内部角色可读（运维、管理员据此看到其管辖区划内正在运行的导入：?status=running）：本人发起的任务，"
+                        "及发起人区划全部在本人管辖区划内的任务（与 GET /imports/{job_id} 同一规则）。"
+                        "status 只列该状态的任务（queued、running 指心跳未过期的；心跳过期的算 interrupted）。")
 async def list_imports(
     jobs: ImportsDep, principal: CurrentPrincipal,
+    status: Annotated[Literal["queued", "running", "completed", "failed", "interrupted"] | None, Query(
+        description="只列该状态的任务：queued 排队中、running 导入中、completed 已完成、failed 失败、interrupted 已中断")]
+    = None,
     cursor: Annotated[str | None, Query(description="上一页返回的 next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     errors_limit: Annotated[int, Query(ge=1, le=1000, description="每个任务附带的逐行错误条数（其余见任务本身）")] = 10,
 ) -> dict[str, Any]:
-    return await jobs.recent(principal, cursor=cursor, limit=limit, errors_limit=errors_limit)
+    return await jobs.recent(principal, cursor=cursor, limit=limit, errors_limit=errors_limit, status=status)
 
 
 @router.get("/imports/template.xlsx", summary="下载导入模板（中文表头、字典下拉、本人管辖区划）",

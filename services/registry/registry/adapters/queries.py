@@ -340,12 +340,26 @@ def jobs_visible_to(principal: Principal, readers: tuple[str, ...]) -> Any:
     return or_(own, and_(func.cardinality(jobs_t.c.regions) > 0, ~outside))
 
 
+def jobs_in_status(status: str, now: datetime) -> Any:
+    """The jobs :func:`job_view` shows in ``status``: a queued or running job whose heartbeat is stale reads as
+    interrupted, not as what its row says."""
+    fresh = or_(jobs_t.c.heartbeat_at.is_(None), jobs_t.c.heartbeat_at >= now - HEARTBEAT_STALE)
+    if status == "interrupted":
+        return and_(jobs_t.c.status.in_(("queued", "running")), ~fresh)
+    if status in ("queued", "running"):
+        return and_(jobs_t.c.status == status, fresh)
+    return jobs_t.c.status == status
+
+
 async def recent_import_jobs(conn: AsyncConnection, principal: Principal, *, readers: tuple[str, ...],
-                             cursor: str | None, limit: int, now: datetime, errors_limit: int) -> dict[str, Any]:
+                             cursor: str | None, limit: int, now: datetime, errors_limit: int,
+                             status: str | None = None) -> dict[str, Any]:
     """A page of the jobs ``principal`` may read (:func:`jobs_visible_to`), newest first, each as one job's view
-    with its first ``errors_limit`` row errors."""
+    with its first ``errors_limit`` row errors; only those in ``status`` when given."""
     order = (jobs_t.c.created_at, jobs_t.c.job_id)
     query = select(jobs_t).where(jobs_visible_to(principal, readers)).order_by(*(c.desc() for c in order))
+    if status:
+        query = query.where(jobs_in_status(status, now))
     if cursor:
         created_at, job_id = _decode_keys(cursor, 2)
         try:
@@ -376,7 +390,7 @@ def job_view(job: Any, errors: list[Any], errors_total: int, *, now: datetime, e
     if status in ("queued", "running") and job.heartbeat_at and now - job.heartbeat_at > HEARTBEAT_STALE:
         status = "interrupted"
     return {
-        "job_id": job.job_id, "status": status, "status_label": STATUS_LABELS[status], "filename": job.filename,
+        "job_id": job.job_id, "started_by": job.subject, "status": status, "status_label": STATUS_LABELS[status], "filename": job.filename,
         "format": job.format, "rows_total": job.rows_total, "rows_processed": job.rows_processed,
         "progress": round(job.progress, 4), "created": job.created, "revised": job.revised,
         "unchanged": job.unchanged, "failed": job.failed, "error": job.error, "error_code": job.error_code,

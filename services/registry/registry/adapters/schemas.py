@@ -205,6 +205,7 @@ class ImportJob(BaseModel):
     """导入任务：有效行保存，无效行逐行报告；再次导入同一文件不产生变化（按来源编号识别）。"""
 
     job_id: str
+    started_by: str = Field(..., description="发起人（令牌的用户标识）")
     status: Literal["queued", "running", "completed", "failed", "interrupted"] = Field(
         ..., description="queued：排队中（同一服务进程同时只运行有限个导入，其余按提交先后等候）；running：导入中；"
                          "completed：已完成；failed：整个文件无法导入（见 error）；interrupted：服务重启而中断，"
