@@ -76,7 +76,8 @@ async def test_lifecycle_stats_are_for_staff_and_refuse_a_region_that_is_no_pref
 
 # ================================================================================================ registry quality
 def _bearer(subject: str, roles: list[str], regions: list[str]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint_token(DEVELOPMENT_JWT_SECRET, subject=subject, roles=roles, regions=regions)}"}
+    token = mint_token(DEVELOPMENT_JWT_SECRET, subject=subject, roles=roles, regions=regions)
+    return {"Authorization": f"Bearer {token}"}
 
 
 OPERATOR = _bearer("operator", ["operator"], ["*"])
@@ -177,18 +178,17 @@ async def test_quality_is_limited_to_the_callers_regions_and_refuses_the_nationa
 
 # ================================================================================================ running imports
 async def test_an_operator_lists_the_imports_running_in_its_regions_by_status(api: RegistryClient) -> None:
-    now = "now()"
-    rows = [  # (job, starter, regions, status, heartbeat)
-        ("running-gz", "entry-gz", ["4401"], "running", now),
-        ("stale-gz", "entry-gz", ["4401"], "running", "now() - interval '10 minutes'"),  # its process stopped
-        ("done-gz", "entry-gz", ["4401"], "completed", now),
-        ("running-bj", "entry-bj", ["11"], "running", now)]
-    for job_id, subject, regions, status, heartbeat in rows:
+    rows = [  # (job, starter, regions, status, minutes since its last heartbeat)
+        ("running-gz", "entry-gz", ["4401"], "running", 0),
+        ("stale-gz", "entry-gz", ["4401"], "running", 10),  # its process stopped
+        ("done-gz", "entry-gz", ["4401"], "completed", 0),
+        ("running-bj", "entry-bj", ["11"], "running", 0)]
+    for job_id, subject, regions, status, age in rows:
         await api.sql(
             "INSERT INTO registry_import_jobs (job_id, subject, regions, filename, format, status, rows_total, "
             "rows_processed, created_at, started_at, heartbeat_at) VALUES (:job_id, :subject, :regions, '清单.xlsx', "
-            f"'xlsx', :status, 100, 40, now(), now(), {heartbeat})",
-            job_id=job_id, subject=subject, regions=regions, status=status)
+            "'xlsx', :status, 100, 40, now(), now(), now() - make_interval(mins => :age))",
+            job_id=job_id, subject=subject, regions=regions, status=status, age=age)
 
     async def listed(headers: dict[str, str], **params: str) -> list[dict[str, Any]]:
         response = await api.call("GET", "/imports", headers=headers, params=params)
@@ -204,3 +204,22 @@ async def test_an_operator_lists_the_imports_running_in_its_regions_by_status(ap
     assert len(await listed(OPERATOR)) == 4  # without status: every job, as before
     invalid = await api.call("GET", "/imports?status=paused", headers=OPERATOR)
     assert invalid.status_code == 422 and invalid.json()["code"] == "VALIDATION_FAILED"
+
+
+# ================================================================================================ finding an item
+async def test_the_registry_list_finds_items_by_their_national_basic_or_implementation_code(
+        api: RegistryClient) -> None:
+    by_basic = await api.create(FULL)
+    by_implementation = await api.create({**MINIMAL, "name": "临时身份证明", "short_name": "临时身份证明",
+                                          "national_implementation_code": "11440115MB2C92030K4000117009001"})
+    await api.create({**MINIMAL, "name": "其他事项", "short_name": "其他事项"})
+
+    async def found(code: str, headers: dict[str, str] = OPERATOR) -> list[str]:
+        response = await api.call("GET", "/items", headers=headers, params={"national_code": code})
+        assert response.status_code == 200, response.text
+        return [i["item_id"] for i in response.json()["items"]]
+
+    assert await found(BASIC) == [by_basic["item_id"]]
+    assert await found("11440115MB2C92030K4000117009001") == [by_implementation["item_id"]]
+    assert await found(BASIC[:6]) == []  # the whole code, not a prefix
+    assert await found(BASIC, OPERATOR_BJ) == []  # within the caller's regions

@@ -21,13 +21,13 @@ from registry.adapters.multipart import FormUpload, is_form_upload
 from registry.adapters.schemas import (
     PROBLEMS_DESCRIPTION,
     ConsistencyReport,
-    QualityReport,
     ImportJob,
     ImportJobPage,
     ItemCreate,
     ItemElements,
     ItemPage,
     ItemView,
+    QualityReport,
     RevisedItemView,
     RevisionDiff,
     RevisionSummary,
@@ -113,8 +113,10 @@ async def item_filter(
     service_category: Annotated[str | None, Query(description="服务类别编码")] = None,
     phase: Annotated[str | None, Query(description=PHASE_QUERY_DOC), AfterValidator(_phase_named)] = None,
     q: Annotated[str | None, Query(max_length=100, description="事项名称包含的文字（如 护照）")] = None,
+    national_code: Annotated[str | None, Query(max_length=100, description=(
+        "国家政务服务平台的基本编码或实施编码（完全相同）"))] = None,
 ) -> queries.ItemFilter:
-    return queries.ItemFilter(region, police_type, item_type, service_category, phase, q)
+    return queries.ItemFilter(region, police_type, item_type, service_category, phase, q, national_code)
 
 
 Filter = Annotated[queries.ItemFilter, Depends(item_filter)]
@@ -210,9 +212,11 @@ async def consistency(
     description=(
         "只计调用人管辖区划内、未注销的事项；region 再限定区划前缀。"
         "完备度 completeness：事项最新版本具备审核所需的全部要素（录入时即按要素表判断并记入版本：complete / missing）"
-        "即为完备。by_region 按 region 的下一级区划分组（不给 region 时为省级 2 位代码，省级下为地市 4 位，地市下为区县 6 位），"
+        "即为完备。by_region 按 region 的下一级区划分组（不给 region 时为省级 2 位代码，"
+        "省级下为地市 4 位，地市下为区县 6 位），"
         "by_department 按主管部门分组（未填写为 null）；每组 items 事项数、complete 完备数、share = complete / items"
-        "（保留 4 位小数，无事项时为 null）、incomplete_total 不完备数、incomplete 前 limit 个不完备事项及其缺少的要素（中文名）。"
+        "（保留 4 位小数，无事项时为 null）、incomplete_total 不完备数、"
+        "incomplete 前 limit 个不完备事项及其缺少的要素（中文名）。"
         "覆盖度 coverage：省级标准事项 = 区划为省本级（xx0000）的事项；对 region 下（不给则全国）管辖区划内每个现行区县"
         "（所在省有标准事项的），implemented 为其已实施的标准事项数——该区县有事项与之为同一事项"
         "（基本编码相同，或同省内名称相同，与一致性报告 /consistency 的“同一事项”同一规则），"
@@ -270,7 +274,8 @@ async def start_import(
 async def list_imports(
     jobs: ImportsDep, principal: CurrentPrincipal,
     status: Annotated[Literal["queued", "running", "completed", "failed", "interrupted"] | None, Query(
-        description="只列该状态的任务：queued 排队中、running 导入中、completed 已完成、failed 失败、interrupted 已中断")]
+        description="只列该状态的任务：queued 排队中、running 导入中、completed 已完成、failed 失败、"
+                    "interrupted 已中断")]
     = None,
     cursor: Annotated[str | None, Query(description="上一页返回的 next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

@@ -29,8 +29,8 @@ from registry.adapters.tables import (
 )
 from registry.domain.consistency import SAME_BASIC_CODE, SAME_NAME_IN_REGION_TREE, ItemFacts, finding
 from registry.domain.errors import InvalidCursorError
-from registry.domain.quality import Group, Incomplete, Record, completeness, counties_under, coverage
 from registry.domain.events import revision_changed_fields
+from registry.domain.quality import Group, Incomplete, Record, completeness, counties_under, coverage
 from registry.domain.revisions import CANCELLED, FORMING, changed_fields
 from registry.domain.search import escape_like, name_pattern, search_pattern
 
@@ -105,6 +105,7 @@ class ItemFilter:
     service_category: str | None = None
     phase: str | None = None
     q: str | None = None  # substring of the name
+    national_code: str | None = None  # the national platform's 基本编码 or 实施编码, exactly
 
 
 def visible(principal: Principal) -> Any:
@@ -127,6 +128,13 @@ def filtered(principal: Principal, f: ItemFilter, *columns: Any) -> Select[Any]:
             query = query.where(column == value)
     if f.phase:
         query = query.where(phase_of_item == f.phase)
+    if f.national_code:
+        # The 基本编码 has its column (and index); the 实施编码 is read from the revision's event by primary key, on
+        # the rows the other filters leave.
+        implementation = (select(events_table.c.data["elements"]["national_implementation_code"].astext)
+                          .where(events_table.c.stream_id == items.c.item_id,
+                                 events_table.c.version == items.c.revision).scalar_subquery())
+        query = query.where(or_(items.c.national_basic_code == f.national_code, implementation == f.national_code))
     if f.q and f.q.strip():
         q = f.q.strip()
         # The trigram index narrows by search_text; the name test decides (see registry/domain/search.py).
@@ -390,7 +398,8 @@ def job_view(job: Any, errors: list[Any], errors_total: int, *, now: datetime, e
     if status in ("queued", "running") and job.heartbeat_at and now - job.heartbeat_at > HEARTBEAT_STALE:
         status = "interrupted"
     return {
-        "job_id": job.job_id, "started_by": job.subject, "status": status, "status_label": STATUS_LABELS[status], "filename": job.filename,
+        "job_id": job.job_id, "started_by": job.subject, "status": status, "status_label": STATUS_LABELS[status],
+        "filename": job.filename,
         "format": job.format, "rows_total": job.rows_total, "rows_processed": job.rows_processed,
         "progress": round(job.progress, 4), "created": job.created, "revised": job.revised,
         "unchanged": job.unchanged, "failed": job.failed, "error": job.error, "error_code": job.error_code,
