@@ -12,6 +12,7 @@ from shared.http import create_service_app, document_models
 from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 
+from sync_gateway.adapters import console_catalogue_http
 from sync_gateway.adapters.consumers import FED_EVENTS, project_public_events
 from sync_gateway.adapters.http import router
 from sync_gateway.adapters.queries import FeedReader
@@ -20,6 +21,7 @@ from sync_gateway.adapters.services import ServiceClients
 from sync_gateway.adapters.tables import sync_metadata
 from sync_gateway.config import SyncSettings
 from sync_gateway.errors import ERRORS
+from sync_gateway.service_layer.console_catalogue import ConsoleCatalogue
 from sync_gateway.service_layer.feed import NationalFeed
 from sync_gateway.service_layer.feedback import NationalFeedback
 
@@ -77,6 +79,8 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     app.state.national_feed = sync.national_feed
     app.state.national_feedback = sync.national_feedback
     app.include_router(router)
+    app.state.console_catalogue = ConsoleCatalogue(runtime.engine, sync.services)
+    app.include_router(console_catalogue_http.router)
     document_models(app, FeedEntry)
     return app
 

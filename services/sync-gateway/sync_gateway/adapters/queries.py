@@ -170,6 +170,29 @@ async def feedback_for_item(engine: AsyncEngine, item_id: str,
         return [feedback_view(r._mapping) for r in await conn.execute(query)]
 
 
+async def feed_entries_of_item(engine: AsyncEngine, item_id: str,
+                               regions: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The item's feed entries in feed order, as the console lists them (what the national platform was sent: the
+    change, its operation, the state and code; not the published elements). ``regions``: only entries whose region
+    starts with one of these prefixes (``None``: all)."""
+    t = feed_entries_table
+    record = t.c.entry["data"]
+    query = select(t.c.position, t.c.item_version, t.c.type, t.c.region_code, t.c.recorded_at,
+                   t.c.entry["time"].astext.label("time"), record["change"].astext.label("change"),
+                   record["change_label"].astext.label("change_label"),
+                   record["operation"].astext.label("operation"), record["state"].astext.label("state"),
+                   record["state_label"].astext.label("state_label"), record["code"].astext.label("code"),
+                   record["reason"].astext.label("reason"),
+                   ).where(t.c.item_id == item_id).order_by(t.c.position)
+    if regions is not None:
+        query = query.where(_in_regions(t.c.region_code, regions))
+    async with engine.connect() as conn:
+        return [{"sequence": str(r.position), "type": r.type, "itemversion": r.item_version, "time": r.time,
+                 "operation": r.operation, "change": r.change, "change_label": r.change_label, "state": r.state,
+                 "state_label": r.state_label, "code": r.code, "region_code": r.region_code, "reason": r.reason,
+                 "recorded_at": r.recorded_at.isoformat()} for r in await conn.execute(query)]
+
+
 def _in_regions(column: Any, regions: Sequence[str]) -> Any:
     """``column`` starts with one of the region prefixes (none: nothing matches)."""
     return or_(false(), *(func.starts_with(column, prefix) for prefix in regions))
