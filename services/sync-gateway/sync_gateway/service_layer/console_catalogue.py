@@ -13,6 +13,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -95,7 +96,7 @@ class ConsoleCatalogue:
         return {"items": list(found.values())[:SEARCH_LIMIT]}
 
     async def _by_id(self, caller: Caller, item_id: str) -> list[dict[str, Any]]:
-        item = await _or_none(self._get(caller, "registry", f"/registry/v1/items/{item_id}"))
+        item = await _or_none(self._get(caller, "registry", f"/registry/v1/items/{quote(item_id, safe='')}"))
         return [] if item is None else [await self._with_code(caller, _registry_found(item))]
 
     async def _by_national_code(self, caller: Caller, code: str) -> list[dict[str, Any]]:
@@ -104,7 +105,7 @@ class ConsoleCatalogue:
 
     async def _with_code(self, caller: Caller, item: dict[str, Any]) -> dict[str, Any]:
         """The registry knows content, the lifecycle the code and the phase."""
-        state = await _or_none(self._get(caller, "lifecycle", f"/lifecycle/v1/items/{item['item_id']}"))
+        state = await _or_none(self._get(caller, "lifecycle", f"/lifecycle/v1/items/{quote(item['item_id'], safe='')}"))
         if state is None:
             return item
         return {**item, "code": state["code"], "phase": state["phase"], "phase_label": state["phase_label"]}
@@ -115,7 +116,7 @@ class ConsoleCatalogue:
         changes, its code history and lineage, its feed entries and national answers, and the hash-chain checks. An
         item the lifecycle does not show the caller (another region, or none) is 404, as there."""
         require_console(caller.principal)
-        path = f"/items/{item_id}"
+        path = f"/items/{quote(item_id, safe='')}"  # a path segment, whatever the caller typed
         regions = region_filter(caller.principal)
         state, revisions, codes, verified, feed, feedback = await asyncio.gather(
             self._get(caller, "lifecycle", f"/lifecycle/v1{path}",
@@ -134,7 +135,7 @@ class ConsoleCatalogue:
     async def _revisions(self, caller: Caller, item_id: str) -> list[dict[str, Any]]:
         """Each revision with what it changed against the one before (the registry's diff); the first has no
         changes (it is the item's creation), and only the latest REVISIONS_DIFFED are diffed."""
-        path = f"/registry/v1/items/{item_id}"
+        path = f"/registry/v1/items/{quote(item_id, safe='')}"
         summaries = await self._get(caller, "registry", f"{path}/revisions")
         diffed = [s["revision"] for s in summaries if s["revision"] > 1][-REVISIONS_DIFFED:]
         diffs = await asyncio.gather(*(self._get(caller, "registry", f"{path}/diff", **{"from": n - 1, "to": n})
