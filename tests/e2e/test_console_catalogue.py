@@ -93,9 +93,14 @@ async def test_the_item_page_of_an_item_driven_online_tells_its_whole_story(clie
         (entry["sequence"], "shixiang.item.published.v1", "insert", entry["itemversion"])]
     assert [(f["item_version"], f["result"]) for f in page["national_feedback"]] == [
         (entry["itemversion"], "acknowledged")]
-    [lifecycle] = page["verification"]
-    assert (lifecycle["service"], lifecycle["label"], lifecycle["ok"]) == ("lifecycle", "生命周期", True)
-    assert lifecycle["events"] == state["version"]
+    # every service keeping a stream of the item checked its chain: the registry (2 revisions), coding (its code),
+    # the lifecycle (every step) and the gateway (the national answer)
+    chains = {v["service"]: v for v in page["verification"]}
+    assert list(chains) == ["registry", "coding", "lifecycle", "sync"]
+    assert all(v["ok"] and v["detail"] == "哈希链完整" for v in chains.values())
+    assert (chains["registry"]["events"], chains["lifecycle"]["events"], chains["sync"]["events"]) == (
+        2, state["version"], 1)
+    assert chains["coding"]["events"] >= 1 and chains["lifecycle"]["label"] == "生命周期"
 
     # its state as of the moment before it was published
     events = await _get(client, "lifecycle", f"/lifecycle/v1/items/{item_id}/events", user="operator")

@@ -223,3 +223,25 @@ async def test_the_registry_list_finds_items_by_their_national_basic_or_implemen
     assert await found("11440115MB2C92030K4000117009001") == [by_implementation["item_id"]]
     assert await found(BASIC[:6]) == []  # the whole code, not a prefix
     assert await found(BASIC, OPERATOR_BJ) == []  # within the caller's regions
+
+
+# ================================================================================================ hash chains
+async def test_the_registry_verifies_an_items_hash_chain_within_the_callers_regions(api: RegistryClient) -> None:
+    item = await api.create(FULL)
+    assert (await api.revise(item["item_id"], {**FULL, "competent_department": "广东省公安厅"}, 1)).status_code == 200
+
+    async def verify(headers: dict[str, str]) -> Any:
+        return await api.call("GET", f"/items/{item['item_id']}/verify", headers=headers)
+
+    intact = (await verify(OPERATOR)).json()
+    assert (intact["verified"], intact["verified_label"], intact["events"], intact["broken_at_version"]) == (
+        True, "哈希链完整", 2, None)
+    elsewhere = await verify(OPERATOR_BJ)
+    assert elsewhere.status_code == 404 and elsewhere.json()["code"] == "NOT_FOUND"
+    assert (await api.call("GET", f"/items/{item['item_id']}/verify", user="national")).status_code == 403
+
+    await api.sql("UPDATE events SET data = jsonb_set(data, '{elements,name}', '\"篡改\"') "
+                  "WHERE stream_id = :item AND version = 1", item=item["item_id"])
+    broken = (await verify(OPERATOR)).json()
+    assert (broken["verified"], broken["verified_label"], broken["broken_at_version"]) == (False, "哈希链被破坏", 1)
+    assert broken["reason"]

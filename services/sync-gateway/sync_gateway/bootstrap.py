@@ -7,15 +7,16 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from shared.chain_routes import chain_router
 from shared.contracts.feed import FeedEntry
-from shared.http import create_service_app, document_models
+from shared.http import ServiceRoute, create_service_app, document_models, error_responses
 from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 
 from sync_gateway.adapters import console_catalogue_http
 from sync_gateway.adapters.consumers import FED_EVENTS, project_public_events
 from sync_gateway.adapters.http import router
-from sync_gateway.adapters.queries import FeedReader
+from sync_gateway.adapters.queries import FeedReader, item_region
 from sync_gateway.adapters.rebuild import rebuild_read_models
 from sync_gateway.adapters.services import ServiceClients
 from sync_gateway.adapters.tables import sync_metadata
@@ -24,6 +25,7 @@ from sync_gateway.errors import ERRORS
 from sync_gateway.service_layer.console_catalogue import ConsoleCatalogue
 from sync_gateway.service_layer.feed import NationalFeed
 from sync_gateway.service_layer.feedback import NationalFeedback
+from sync_gateway.service_layer.roles import CONSOLE_ROLES
 
 SERVICE = "sync"
 
@@ -81,6 +83,9 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     app.include_router(router)
     app.state.console_catalogue = ConsoleCatalogue(runtime.engine, sync.services)
     app.include_router(console_catalogue_http.router)
+    # The gateway's stream of an item (national answers) is the operators' to check, like its dead letters.
+    app.include_router(chain_router("/sync/v1", roles=CONSOLE_ROLES, region_of=item_region, route_class=ServiceRoute,
+                                    responses=error_responses(ERRORS)))
     document_models(app, FeedEntry)
     return app
 

@@ -45,6 +45,12 @@ async def item_events(conn: AsyncConnection, item_id: str) -> list[StoredEvent]:
     return await load_stream(conn, item_id)
 
 
+async def item_region(conn: AsyncConnection, item_id: str) -> str | None:
+    """The item's region (its latest revision's), None for an unknown item."""
+    region: str | None = await conn.scalar(select(items.c.region_code).where(items.c.item_id == item_id))
+    return region
+
+
 async def item_view(conn: AsyncConnection, item_id: str) -> dict[str, Any] | None:
     """The item as clients read it (see :func:`shape_item_view`), or None for an unknown item."""
     events = await load_stream(conn, item_id)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import false, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db import raw_driver
 
@@ -168,6 +168,14 @@ async def feedback_for_item(engine: AsyncEngine, item_id: str,
             catalog_table.c.item_id == item_id, _in_regions(catalog_table.c.region_code, regions)).exists())
     async with engine.connect() as conn:
         return [feedback_view(r._mapping) for r in await conn.execute(query)]
+
+
+async def item_region(conn: AsyncConnection, item_id: str) -> str | None:
+    """The item's region as last published (None: never published, so the gateway keeps no stream of it but for
+    national answers, which need a published entry)."""
+    region: str | None = await conn.scalar(select(catalog_table.c.region_code).where(
+        catalog_table.c.item_id == item_id))
+    return region
 
 
 async def feed_entries_of_item(engine: AsyncEngine, item_id: str,

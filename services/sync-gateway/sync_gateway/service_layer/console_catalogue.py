@@ -18,8 +18,10 @@ from urllib.parse import quote
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.auth import Principal
+from shared.chain_routes import chain_view
 from shared.contracts import PHASE_LABELS
 from shared.dictionaries import load_dictionaries
+from shared.eventstore import load_stream, verify_chain
 
 from sync_gateway.adapters import queries
 from sync_gateway.adapters.services import SERVICE_LABELS, ServiceClients
@@ -30,6 +32,7 @@ from sync_gateway.service_layer.feed import region_filter
 T = TypeVar("T")
 
 SEARCH_LIMIT = 50  # items one search returns
+VERIFIED_BY = ("registry", "coding", "lifecycle", "sync")  # the services keeping a stream of an item, in flow order
 REVISIONS_DIFFED = 50  # the latest revisions whose field-level changes the item page shows
 # What an item id looks like (the suite's are UUIDs; an import may bring others): a search for one asks for it.
 _ITEM_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._:-]{7,199}")
@@ -118,19 +121,32 @@ class ConsoleCatalogue:
         require_console(caller.principal)
         path = f"/items/{quote(item_id, safe='')}"  # a path segment, whatever the caller typed
         regions = region_filter(caller.principal)
-        state, revisions, codes, verified, feed, feedback = await asyncio.gather(
+        state, revisions, codes, feed, feedback, *chains = await asyncio.gather(
             self._get(caller, "lifecycle", f"/lifecycle/v1{path}",
                       as_of=as_of.isoformat() if as_of is not None else None),
             _or_none(self._revisions(caller, item_id)),
             _or_none(self._get(caller, "coding", f"/coding/v1{path}/code")),
-            self._get(caller, "lifecycle", f"/lifecycle/v1{path}/verify"),
             queries.feed_entries_of_item(self.engine, item_id, regions=regions),
-            queries.feedback_for_item(self.engine, item_id, regions=regions))
+            queries.feedback_for_item(self.engine, item_id, regions=regions),
+            # each service that keeps a stream of the item checks its chain (a 404: it keeps none)
+            *(_or_none(self._get(caller, service, f"/{service}/v1{path}/verify"))
+              for service in ("registry", "coding", "lifecycle")),
+            self._own_chain(caller.principal, item_id))
+        verification = [{"service": service, "label": SERVICE_LABELS[service], "ok": chain["verified"],
+                         "events": chain["events"], "detail": chain["reason"] or chain["verified_label"]}
+                        for service, chain in zip(VERIFIED_BY, chains, strict=True) if chain is not None]
         return {"item_id": item_id, "state": state, "revisions": revisions or [], "codes": codes,
-                "feed": feed, "national_feedback": feedback,
-                "verification": [{"service": "lifecycle", "label": SERVICE_LABELS["lifecycle"],
-                                  "ok": verified["verified"], "events": verified["events"],
-                                  "detail": verified["reason"] or verified["verified_label"]}]}
+                "feed": feed, "national_feedback": feedback, "verification": verification}
+
+    async def _own_chain(self, principal: Principal, item_id: str) -> dict[str, Any] | None:
+        """The gateway's own stream of the item (its national answers), as ``GET /sync/v1/items/{id}/verify``
+        answers it; None when it keeps none the caller may see."""
+        async with self.engine.connect() as conn:
+            region = await queries.item_region(conn, item_id)
+            if region is None or not principal.may_access_region(region):
+                return None
+            events = await load_stream(conn, item_id)
+        return chain_view(item_id, verify_chain(events))
 
     async def _revisions(self, caller: Caller, item_id: str) -> list[dict[str, Any]]:
         """Each revision with what it changed against the one before (the registry's diff); the first has no
