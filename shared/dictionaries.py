@@ -158,6 +158,12 @@ class Regions(Dictionary):
         self.lookup(code)
         return [child for child in self._children.get(code, ()) if on is None or child.valid_on(on)]
 
+    def name_of(self, prefix: str) -> str | None:
+        """The name of the region a code prefix stands for (``44`` → 广东省, ``4401`` → 广州市), None when the table
+        has no such region."""
+        entry = self.entries.get(prefix.ljust(6, "0"))
+        return entry.label if entry else None
+
     def ancestors(self, code: str) -> list[DictionaryEntry]:
         """The chain of parents, province first, without the code itself."""
         chain: list[DictionaryEntry] = []
@@ -196,6 +202,13 @@ class Dictionaries:
         if data_dir is None:
             raise TypeError("only dictionaries read by load_dictionaries() can be sent to another process")
         return load_dictionaries, (data_dir,)
+
+
+def next_region_level(prefix: str | None) -> int:
+    """How many digits of a region code name the level below ``prefix`` — what a region breakdown groups by:
+    provinces (2) under the whole country (None), cities (4) under a province, counties (6) under a city; a county
+    is its own breakdown."""
+    return min(6, len(prefix) + 2) if prefix else 2
 
 
 def load_dictionaries(data_dir: Path | None = None) -> Dictionaries:

@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from shared.chain_routes import chain_router
 from shared.dictionaries import Dictionaries, load_dictionaries
-from shared.http import create_service_app
+from shared.http import ServiceRoute, create_service_app, error_responses
 from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 
+from coding.adapters import queries
 from coding.adapters.consumers import LIFECYCLE_EVENTS, LifecycleConsumer
 from coding.adapters.http import router
 from coding.adapters.rebuild import LogPredatesRebuildError, rebuild_read_models
@@ -27,6 +29,7 @@ from coding.service_layer.codes import ItemCodes
 from coding.service_layer.dictionaries import DictionaryViews
 from coding.service_layer.item_services import ItemServices
 from coding.service_layer.overrides import OverrideCatalog, PinyinOverrideAdministration
+from coding.service_layer.roles import READ_ROLES
 
 SERVICE = "coding"
 
@@ -101,6 +104,8 @@ def create_app(settings: CodingSettings | None = None) -> FastAPI:
     app.state.dictionary_views = coding.dictionary_views
     app.state.override_administration = coding.override_administration
     app.include_router(router)
+    app.include_router(chain_router("/coding/v1", roles=READ_ROLES, region_of=queries.known_region,
+                                    route_class=ServiceRoute, responses=error_responses(ERRORS)))
     return app
 
 

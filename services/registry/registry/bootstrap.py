@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from shared.chain_routes import chain_router
 from shared.dictionaries import load_dictionaries
-from shared.http import create_service_app
+from shared.http import ServiceRoute, create_service_app, error_responses
 from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 
+from registry.adapters import queries
 from registry.adapters.consumers import LifecyclePhases
 from registry.adapters.http import router
 from registry.adapters.rebuild import rebuild_read_models
@@ -19,6 +21,7 @@ from registry.domain.events import FOLLOWED_LIFECYCLE_EVENTS
 from registry.errors import ERRORS
 from registry.service_layer.imports.jobs import ImportJobs
 from registry.service_layer.items import Registry
+from registry.service_layer.roles import READ_ROLES
 
 SERVICE = "registry"
 
@@ -56,6 +59,8 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     app.state.registry = registry
     app.state.imports = imports
     app.include_router(router)
+    app.include_router(chain_router("/registry/v1", roles=READ_ROLES, region_of=queries.item_region,
+                                    route_class=ServiceRoute, responses=error_responses(ERRORS)))
     document_request_models(app)
     return app
 

@@ -10,27 +10,30 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
+from shared.chain_routes import chain_router
 from shared.contracts.feed import FeedEntry
 from shared.dictionaries import load_dictionaries
-from shared.http import create_service_app, document_models
+from shared.http import ServiceRoute, create_service_app, document_models, error_responses
 from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 
-from sync_gateway.adapters import console_stream_http
+from sync_gateway.adapters import console_catalogue_http, console_stream_http
 from sync_gateway.adapters.console_frontend_http import default_console_directory, mount_console
 from sync_gateway.adapters.consumers import FED_EVENTS, log_operations, project_public_events
 from sync_gateway.adapters.http import router
 from sync_gateway.adapters.operations import OperationsReader
-from sync_gateway.adapters.queries import FeedReader
+from sync_gateway.adapters.queries import FeedReader, item_region
 from sync_gateway.adapters.rebuild import rebuild_read_models
 from sync_gateway.adapters.services import ServiceClients
 from sync_gateway.adapters.tables import sync_metadata
 from sync_gateway.config import SyncSettings
 from sync_gateway.domain.operations import SERVICES, accepted_types
 from sync_gateway.errors import ERRORS
+from sync_gateway.service_layer.console_catalogue import ConsoleCatalogue
 from sync_gateway.service_layer.console_stream import ConsoleEvents
 from sync_gateway.service_layer.feed import NationalFeed
 from sync_gateway.service_layer.feedback import NationalFeedback
+from sync_gateway.service_layer.roles import CONSOLE_ROLES
 
 SERVICE = "sync"
 
@@ -124,6 +127,11 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     app.state.on_exit = [sync.console_events.closing.set]  # the server's signal ends open streams (shixiang.cli)
     app.include_router(router)
     app.include_router(console_stream_http.router)
+    app.state.console_catalogue = ConsoleCatalogue(runtime.engine, sync.services)
+    app.include_router(console_catalogue_http.router)
+    # The gateway's stream of an item (national answers) is the operators' to check, like its dead letters.
+    app.include_router(chain_router("/sync/v1", roles=CONSOLE_ROLES, region_of=item_region, route_class=ServiceRoute,
+                                    responses=error_responses(ERRORS)))
     document_models(app, FeedEntry)
     mount_console(app, settings.console_dir or default_console_directory())
     return app

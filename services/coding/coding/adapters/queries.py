@@ -71,6 +71,14 @@ async def item_region(engine: AsyncEngine, item_id: str) -> str | None:
     return parts["region_code"] if parts else None
 
 
+async def known_region(conn: AsyncConnection, item_id: str) -> str | None:
+    """The item's region as coding knows it: the region of its latest code, else the one it was entered with; None
+    if coding never heard of it."""
+    rows = await codes_of_item(conn, item_id)
+    region: str | None = rows[-1].parts["region_code"] if rows else await entered_region(conn, item_id)
+    return region
+
+
 async def entered_region(conn: AsyncConnection, item_id: str) -> str | None:
     """The region the item was entered with (lifecycle.item.entered), or None if coding never heard of it."""
     region: str | None = await conn.scalar(

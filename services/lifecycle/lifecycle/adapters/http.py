@@ -208,6 +208,27 @@ async def verify_item(item_id: str, svc: LifecycleDep, principal: CurrentPrincip
     return chain_view(await svc.verify(item_id, principal))
 
 
+REGION_PREFIX = r"^\d{2}(\d{2}){0,2}$"  # a GB/T 2260 prefix: 44, 4401, 440115
+
+
+@router.get(
+    "/stats",
+    summary="事项统计：各阶段、下一级区划（含各阶段）、各业务警种的事项数",
+    description=(
+        "只统计调用人管辖区划内的事项（与事项列表 GET /items 相同的范围），region 再限定区划前缀。"
+        "total：事项总数；phases：五个阶段按生命周期顺序（形成期、上线准备期、在线期、离线期、注销期），每个都列出，"
+        "没有事项时为 0；regions：region 的下一级区划（不给 region 时为省级 2 位代码，给省级时为地市 4 位，"
+        "给地市时为区县 6 位，给区县时为其本身），code 为该级代码前缀，name 为 GB/T 2260 名称"
+        "（省本级事项计入代码以 00 结尾的那一项，如 4400 广东省），count 与各阶段 phases；"
+        "police_types：有事项的业务警种及其名称。" + READ_RIGHTS),
+)
+async def stats(
+    svc: LifecycleDep, principal: CurrentPrincipal,
+    region: Annotated[str | None, Query(pattern=REGION_PREFIX, description="区划代码前缀：44、4401、440115")] = None,
+) -> dict[str, Any]:
+    return await svc.statistics(principal, region=region)
+
+
 @router.get("/items", summary="按阶段、区划、警种、事项类型、编码或名称搜索（q）列出事项（投影，游标分页）",
             description="只列调用人管辖区划内的事项。" + READ_RIGHTS)
 async def list_items(

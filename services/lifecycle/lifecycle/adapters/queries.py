@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import false, or_, select, true
+from sqlalchemy import false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.auth import ALL_REGIONS
@@ -57,6 +57,23 @@ async def list_items(conn: AsyncConnection, regions: tuple[str, ...], filters: L
     if after:
         query = query.where(t.c.item_id > after)
     return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def item_counts(conn: AsyncConnection, regions: tuple[str, ...], *, region: str | None,
+                      level: int) -> tuple[list[tuple[str, str, int]], list[tuple[str, int]]]:
+    """Items within ``regions`` (and the prefix ``region``) counted per (first ``level`` digits of the region code,
+    phase) and per police type: two GROUP BYs over the items list, each one scan of it (the region filter is a
+    prefix test the btree on region_code cannot serve under a non-C collation, and a scan of the narrow rows is what
+    a count of most of the table costs anyway, so no index is added for it)."""
+    t = items_table
+    scope = [_any_prefix(t.c.region_code, regions), t.c.phase.isnot(None)]
+    if region:
+        scope.append(t.c.region_code.startswith(region, autoescape=True))
+    area = func.substr(t.c.region_code, 1, level)
+    by_area = await conn.execute(select(area, t.c.phase, func.count()).where(*scope).group_by(area, t.c.phase))
+    by_police_type = await conn.execute(select(t.c.police_type, func.count()).where(
+        *scope, t.c.police_type.isnot(None)).group_by(t.c.police_type))
+    return ([(a, p, int(n)) for a, p, n in by_area], [(p, int(n)) for p, n in by_police_type])
 
 
 async def item_region(conn: AsyncConnection, item_id: str) -> str | None:

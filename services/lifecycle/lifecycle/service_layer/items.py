@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.auth import Principal
+from shared.dictionaries import load_dictionaries, next_region_level
 from shared.eventstore import EventMetadata, StoredEvent, load_stream
 from shared.service import ServiceRuntime
 
@@ -24,6 +25,7 @@ from lifecycle.domain.decide import ItemCommand, decide
 from lifecycle.domain.errors import ItemNotFoundError, StaleVersionError
 from lifecycle.domain.model import ItemState
 from lifecycle.domain.planning import Plan
+from lifecycle.domain.statistics import item_statistics
 from lifecycle.service_layer.clock import SYSTEM_CLOCK, Clock
 from lifecycle.service_layer.roles import COMMAND_ROLES, READ_ROLES
 
@@ -62,6 +64,15 @@ class LifecycleService:
         principal.require_role(*READ_ROLES)
         async with self.runtime.engine.connect() as conn:
             return await queries.list_items(conn, principal.regions, filters, after=after, limit=limit)
+
+    async def statistics(self, principal: Principal, *, region: str | None) -> dict[str, Any]:
+        """Items per phase, per region one level below ``region`` and per police type, within the caller's regions
+        (the same items its list shows)."""
+        principal.require_role(*READ_ROLES)
+        async with self.runtime.engine.connect() as conn:
+            by_area, by_police_type = await queries.item_counts(conn, principal.regions, region=region,
+                                                                level=next_region_level(region))
+        return item_statistics(region, by_area, by_police_type, load_dictionaries())
 
     async def verify(self, item_id: str, principal: Principal) -> ChainReport:
         """Recompute the item's hash chain from the stored events, and compare the chain's head with what the read

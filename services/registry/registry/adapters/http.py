@@ -27,6 +27,7 @@ from registry.adapters.schemas import (
     ItemElements,
     ItemPage,
     ItemView,
+    QualityReport,
     RevisedItemView,
     RevisionDiff,
     RevisionSummary,
@@ -112,8 +113,10 @@ async def item_filter(
     service_category: Annotated[str | None, Query(description="服务类别编码")] = None,
     phase: Annotated[str | None, Query(description=PHASE_QUERY_DOC), AfterValidator(_phase_named)] = None,
     q: Annotated[str | None, Query(max_length=100, description="事项名称包含的文字（如 护照）")] = None,
+    national_code: Annotated[str | None, Query(max_length=100, description=(
+        "国家政务服务平台的基本编码或实施编码（完全相同）"))] = None,
 ) -> queries.ItemFilter:
-    return queries.ItemFilter(region, police_type, item_type, service_category, phase, q)
+    return queries.ItemFilter(region, police_type, item_type, service_category, phase, q, national_code)
 
 
 Filter = Annotated[queries.ItemFilter, Depends(item_filter)]
@@ -203,6 +206,33 @@ async def consistency(
     return await svc.consistency(principal, region=region, limit=limit)
 
 
+@router.get(
+    "/quality", summary="事项质量：完备度（按下一级区划、主管部门）与覆盖度（各区县实施省级标准事项的情况）",
+    response_model=QualityReport,
+    description=(
+        "只计调用人管辖区划内、未注销的事项；region 再限定区划前缀。"
+        "完备度 completeness：事项最新版本具备审核所需的全部要素（录入时即按要素表判断并记入版本：complete / missing）"
+        "即为完备。by_region 按 region 的下一级区划分组（不给 region 时为省级 2 位代码，"
+        "省级下为地市 4 位，地市下为区县 6 位），"
+        "by_department 按主管部门分组（未填写为 null）；每组 items 事项数、complete 完备数、share = complete / items"
+        "（保留 4 位小数，无事项时为 null）、incomplete_total 不完备数、"
+        "incomplete 前 limit 个不完备事项及其缺少的要素（中文名）。"
+        "覆盖度 coverage：省级标准事项 = 区划为省本级（xx0000）的事项；对 region 下（不给则全国）管辖区划内每个现行区县"
+        "（所在省有标准事项的），implemented 为其已实施的标准事项数——该区县有事项与之为同一事项"
+        "（基本编码相同，或同省内名称相同，与一致性报告 /consistency 的“同一事项”同一规则），"
+        "share = implemented / standard_items，missing_total 未实施数，missing 前 limit 个未实施的标准事项。"
+        "标准事项须在调用人管辖区划内才计入：管辖区划不含省本级的调用人，其覆盖度为空。"
+        "准确度见 GET /consistency。"),
+)
+async def quality(
+    svc: RegistryDep, principal: CurrentPrincipal,
+    region: Annotated[str | None, Query(pattern=r"^\d{2}(\d{2}){0,2}$",
+                                        description="区划代码前缀：44、4401、440115")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="每组列出的事项数上限")] = 20,
+) -> dict[str, Any]:
+    return await svc.quality(principal, region=region, cap=limit)
+
+
 # ---- lists in ---------------------------------------------------------------------------------------------------
 _FILE = {"schema": {"type": "string", "format": "binary"}}
 _IMPORT_BODY = {"required": True, "description": (
@@ -236,15 +266,22 @@ async def start_import(
     return job
 
 
-@router.get("/imports", summary="我的导入任务：最近的在前，游标分页（管理员另见其管辖区划内发起的任务）",
-            response_model=ImportJobPage)
+@router.get("/imports", summary="导入任务：本人发起的，及管辖区划覆盖发起人区划的任务；最近的在前，游标分页",
+            response_model=ImportJobPage,
+            description="内部角色可读（运维、管理员据此看到其管辖区划内正在运行的导入：?status=running）：本人发起的任务，"
+                        "及发起人区划全部在本人管辖区划内的任务（与 GET /imports/{job_id} 同一规则）。"
+                        "status 只列该状态的任务（queued、running 指心跳未过期的；心跳过期的算 interrupted）。")
 async def list_imports(
     jobs: ImportsDep, principal: CurrentPrincipal,
+    status: Annotated[Literal["queued", "running", "completed", "failed", "interrupted"] | None, Query(
+        description="只列该状态的任务：queued 排队中、running 导入中、completed 已完成、failed 失败、"
+                    "interrupted 已中断")]
+    = None,
     cursor: Annotated[str | None, Query(description="上一页返回的 next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     errors_limit: Annotated[int, Query(ge=1, le=1000, description="每个任务附带的逐行错误条数（其余见任务本身）")] = 10,
 ) -> dict[str, Any]:
-    return await jobs.recent(principal, cursor=cursor, limit=limit, errors_limit=errors_limit)
+    return await jobs.recent(principal, cursor=cursor, limit=limit, errors_limit=errors_limit, status=status)
 
 
 @router.get("/imports/template.xlsx", summary="下载导入模板（中文表头、字典下拉、本人管辖区划）",

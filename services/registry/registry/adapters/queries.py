@@ -9,7 +9,7 @@ import binascii
 import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, Select, and_, false, func, or_, select, true, tuple_
@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.auth import ALL_REGIONS, Principal
 from shared.contracts import PHASE_LABELS, PUBLISHED_PHASES
-from shared.dictionaries import Dictionaries
-from shared.eventstore import StoredEvent, load_stream
+from shared.dictionaries import Dictionaries, next_region_level
+from shared.eventstore import StoredEvent, events_table, load_stream
 
 from registry.adapters.tables import (
     CURRENT_ELEMENTS,
@@ -30,6 +30,7 @@ from registry.adapters.tables import (
 from registry.domain.consistency import SAME_BASIC_CODE, SAME_NAME_IN_REGION_TREE, ItemFacts, finding
 from registry.domain.errors import InvalidCursorError
 from registry.domain.events import revision_changed_fields
+from registry.domain.quality import Group, Incomplete, Record, completeness, counties_under, coverage
 from registry.domain.revisions import CANCELLED, FORMING, changed_fields
 from registry.domain.search import escape_like, name_pattern, search_pattern
 
@@ -42,6 +43,12 @@ phase_of_item = func.coalesce(phases.c.phase, FORMING)
 async def item_events(conn: AsyncConnection, item_id: str) -> list[StoredEvent]:
     """The item's stream: one event per revision, in order (empty for an unknown item)."""
     return await load_stream(conn, item_id)
+
+
+async def item_region(conn: AsyncConnection, item_id: str) -> str | None:
+    """The item's region (its latest revision's), None for an unknown item."""
+    region: str | None = await conn.scalar(select(items.c.region_code).where(items.c.item_id == item_id))
+    return region
 
 
 async def item_view(conn: AsyncConnection, item_id: str) -> dict[str, Any] | None:
@@ -104,6 +111,7 @@ class ItemFilter:
     service_category: str | None = None
     phase: str | None = None
     q: str | None = None  # substring of the name
+    national_code: str | None = None  # the national platform's 基本编码 or 实施编码, exactly
 
 
 def visible(principal: Principal) -> Any:
@@ -126,6 +134,13 @@ def filtered(principal: Principal, f: ItemFilter, *columns: Any) -> Select[Any]:
             query = query.where(column == value)
     if f.phase:
         query = query.where(phase_of_item == f.phase)
+    if f.national_code:
+        # The 基本编码 has its column (and index); the 实施编码 is read from the revision's event by primary key, on
+        # the rows the other filters leave.
+        implementation = (select(events_table.c.data["elements"]["national_implementation_code"].astext)
+                          .where(events_table.c.stream_id == items.c.item_id,
+                                 events_table.c.version == items.c.revision).scalar_subquery())
+        query = query.where(or_(items.c.national_basic_code == f.national_code, implementation == f.national_code))
     if f.q and f.q.strip():
         q = f.q.strip()
         # The trigram index narrows by search_text; the name test decides (see registry/domain/search.py).
@@ -261,6 +276,56 @@ def _facts(rows: Iterable[Any], dictionaries: Dictionaries) -> list[ItemFacts]:
     return out
 
 
+# ---- quality report (完备度, 覆盖度; see registry/domain/quality.py) -------------------------------------------------
+async def quality_report(engine: AsyncEngine, principal: Principal, dictionaries: Dictionaries, *,
+                         region: str | None, cap: int, today: date) -> dict[str, Any]:
+    """Completeness per region one level below ``region`` and per 主管部门, and each county's coverage of its
+    province's standard items, within the caller's regions; cancelled items left out. Completeness is two GROUP BYs
+    and one read of the incomplete items (the first ``cap`` of each group, by a window); coverage reads the
+    province-level items and the distinct (county, name, 基本编码) of the county items."""
+    level = next_region_level(region)
+    area = func.substr(items.c.region_code, 1, level)
+    department = events_table.c.data["elements"]["competent_department"].astext
+    on_revision = and_(events_table.c.stream_id == items.c.item_id, events_table.c.version == items.c.revision)
+
+    def scope(*columns: Any, within: str | None = region) -> Select[Any]:
+        return (filtered(principal, ItemFilter(region=within)).with_only_columns(*columns)
+                .join(events_table, on_revision).where(phase_of_item != CANCELLED))
+
+    counted = (func.count(), func.count().filter(items.c.complete))
+    order = (items.c.region_code, items.c.name, items.c.item_id)
+    incomplete = scope(items.c.item_id, items.c.name, area.label("area"), department.label("department"),
+                       events_table.c.data["missing"].label("missing"),
+                       func.row_number().over(partition_by=area, order_by=order).label("in_area"),
+                       func.row_number().over(partition_by=department, order_by=order).label("in_department"),
+                       ).where(~items.c.complete).subquery()
+    province = region[:2] if region else None
+    async with engine.connect() as conn:
+        by_area = list(await conn.execute(scope(area.label("key"), *counted).group_by(area)))
+        by_department = list(await conn.execute(scope(department.label("key"), *counted).group_by(department)))
+        firsts = list(await conn.execute(select(incomplete).where(
+            or_(incomplete.c.in_area <= cap, incomplete.c.in_department <= cap))))
+        standard = [Record(r.item_id, r.region_code, r.name, r.national_basic_code) for r in await conn.execute(
+            scope(items.c.item_id, items.c.region_code, items.c.name, items.c.national_basic_code, within=province)
+            .where(items.c.region_code.like("__0000")))]
+        county_items = [Record("", r.region_code, r.name, r.national_basic_code) for r in await conn.execute(
+            scope(items.c.region_code, items.c.name, items.c.national_basic_code)
+            .where(~items.c.region_code.like("%00")).distinct())] if standard else []
+
+    def groups(rows: list[Any], key: str, rank: str) -> list[Group]:
+        lists: dict[str | None, list[Incomplete]] = {}
+        for r in firsts:
+            if getattr(r, rank) <= cap:
+                lists.setdefault(getattr(r, key), []).append(Incomplete(r.item_id, r.name, tuple(r.missing or ())))
+        return [Group(r.key, int(r[1]), int(r[2]), tuple(lists.get(r.key, ()))) for r in rows]
+
+    counties = [(code, name) for code, name in counties_under(dictionaries.regions, region, on=today)
+                if principal.may_access_region(code)]
+    return {"completeness": completeness(groups(by_area, "area", "in_area"),
+                                         groups(by_department, "department", "in_department"), dictionaries.regions),
+            "coverage": coverage(counties, standard, county_items, cap=cap)}
+
+
 # ---- import jobs ---------------------------------------------------------------------------------------------------
 STATUS_LABELS = {"queued": "排队中", "running": "导入中", "completed": "已完成", "failed": "失败",
                  "interrupted": "已中断（服务重启），请重新导入同一文件：已导入的行不会重复"}
@@ -289,12 +354,26 @@ def jobs_visible_to(principal: Principal, readers: tuple[str, ...]) -> Any:
     return or_(own, and_(func.cardinality(jobs_t.c.regions) > 0, ~outside))
 
 
+def jobs_in_status(status: str, now: datetime) -> Any:
+    """The jobs :func:`job_view` shows in ``status``: a queued or running job whose heartbeat is stale reads as
+    interrupted, not as what its row says."""
+    fresh = or_(jobs_t.c.heartbeat_at.is_(None), jobs_t.c.heartbeat_at >= now - HEARTBEAT_STALE)
+    if status == "interrupted":
+        return and_(jobs_t.c.status.in_(("queued", "running")), ~fresh)
+    if status in ("queued", "running"):
+        return and_(jobs_t.c.status == status, fresh)
+    return jobs_t.c.status == status
+
+
 async def recent_import_jobs(conn: AsyncConnection, principal: Principal, *, readers: tuple[str, ...],
-                             cursor: str | None, limit: int, now: datetime, errors_limit: int) -> dict[str, Any]:
+                             cursor: str | None, limit: int, now: datetime, errors_limit: int,
+                             status: str | None = None) -> dict[str, Any]:
     """A page of the jobs ``principal`` may read (:func:`jobs_visible_to`), newest first, each as one job's view
-    with its first ``errors_limit`` row errors."""
+    with its first ``errors_limit`` row errors; only those in ``status`` when given."""
     order = (jobs_t.c.created_at, jobs_t.c.job_id)
     query = select(jobs_t).where(jobs_visible_to(principal, readers)).order_by(*(c.desc() for c in order))
+    if status:
+        query = query.where(jobs_in_status(status, now))
     if cursor:
         created_at, job_id = _decode_keys(cursor, 2)
         try:
@@ -325,7 +404,8 @@ def job_view(job: Any, errors: list[Any], errors_total: int, *, now: datetime, e
     if status in ("queued", "running") and job.heartbeat_at and now - job.heartbeat_at > HEARTBEAT_STALE:
         status = "interrupted"
     return {
-        "job_id": job.job_id, "status": status, "status_label": STATUS_LABELS[status], "filename": job.filename,
+        "job_id": job.job_id, "started_by": job.subject, "status": status, "status_label": STATUS_LABELS[status],
+        "filename": job.filename,
         "format": job.format, "rows_total": job.rows_total, "rows_processed": job.rows_processed,
         "progress": round(job.progress, 4), "created": job.created, "revised": job.revised,
         "unchanged": job.unchanged, "failed": job.failed, "error": job.error, "error_code": job.error_code,

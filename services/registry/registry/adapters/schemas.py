@@ -205,6 +205,7 @@ class ImportJob(BaseModel):
     """导入任务：有效行保存，无效行逐行报告；再次导入同一文件不产生变化（按来源编号识别）。"""
 
     job_id: str
+    started_by: str = Field(..., description="发起人（令牌的用户标识）")
     status: Literal["queued", "running", "completed", "failed", "interrupted"] = Field(
         ..., description="queued：排队中（同一服务进程同时只运行有限个导入，其余按提交先后等候）；running：导入中；"
                          "completed：已完成；failed：整个文件无法导入（见 error）；interrupted：服务重启而中断，"
@@ -261,6 +262,54 @@ class ConsistencyFinding(BaseModel):
 class ConsistencyReport(BaseModel):
     findings: list[ConsistencyFinding]
     count: int
+
+
+class IncompleteItem(BaseModel):
+    item_id: str
+    name: str
+    missing: list[str] = Field(..., description="缺少的审核所需要素（中文名）")
+
+
+class CompletenessFigures(BaseModel):
+    items: int = Field(..., description="未注销的事项数")
+    complete: int = Field(..., description="具备审核所需全部要素的事项数")
+    share: float | None = Field(..., description="complete / items，保留 4 位小数；无事项时为 null")
+    incomplete_total: int = Field(..., description="不完备的事项数")
+    incomplete: list[IncompleteItem] = Field(..., description="前 limit 个不完备的事项")
+
+
+class RegionCompleteness(CompletenessFigures):
+    code: str = Field(..., description="下一级区划代码前缀（2、4 或 6 位）")
+    name: str | None = Field(..., description="区划名称（GB/T 2260）")
+
+
+class DepartmentCompleteness(CompletenessFigures):
+    department: str | None = Field(..., description="主管部门（未填写为 null）")
+
+
+class Completeness(BaseModel):
+    by_region: list[RegionCompleteness]
+    by_department: list[DepartmentCompleteness]
+
+
+class MissingStandardItem(BaseModel):
+    item_id: str
+    name: str
+
+
+class CountyCoverage(BaseModel):
+    county_code: str
+    county_name: str
+    standard_items: int = Field(..., description="所在省的省级标准事项数")
+    implemented: int = Field(..., description="本区县已实施（有同一事项）的标准事项数")
+    share: float | None = Field(..., description="implemented / standard_items，保留 4 位小数")
+    missing_total: int = Field(..., description="未实施的标准事项数")
+    missing: list[MissingStandardItem] = Field(..., description="前 limit 个未实施的标准事项")
+
+
+class QualityReport(BaseModel):
+    completeness: Completeness
+    coverage: list[CountyCoverage]
 
 
 DOCUMENTED = (ItemCreate, ItemElements)

@@ -18,6 +18,15 @@ SAME_NAME_IN_REGION_TREE = "same_name_in_region_tree"
 COMPARED = ("name", "item_type")
 
 
+def same_item_keys(region_code: str, name: str, national_basic_code: str | None) -> tuple[str, ...]:
+    """What makes two records the same item, as keys: records sharing a key are the same item. The national
+    基本编码 where the record has one, and its name within its provincial region tree (the key a
+    :data:`SAME_NAME_IN_REGION_TREE` finding carries). The report groups by these in SQL; the coverage report
+    (quality.py) matches a county's items to its province's by them."""
+    name_key = f"{SAME_NAME_IN_REGION_TREE}:{region_code[:2]}:{name}"
+    return (f"{SAME_BASIC_CODE}:{national_basic_code}", name_key) if national_basic_code else (name_key,)
+
+
 @dataclass(frozen=True)
 class ItemFacts:
     item_id: str

@@ -179,6 +179,12 @@ class Registry:
         return await queries.consistency_report(self.runtime.engine, principal, self.dictionaries, region=region,
                                                 limit=limit)
 
+    async def quality(self, principal: Principal, *, region: str | None, cap: int) -> dict[str, Any]:
+        """完备度 and 覆盖度 of the items in the caller's regions (see registry/domain/quality.py)."""
+        principal.require_role(*READ_ROLES)
+        return await queries.quality_report(self.runtime.engine, principal, self.dictionaries, region=region,
+                                            cap=cap, today=self.now().date())
+
     async def _stream(self, item_id: str, principal: Principal) -> list[StoredEvent]:
         principal.require_role(*READ_ROLES)
         async with self.runtime.engine.connect() as conn:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import false, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db import raw_driver
 
@@ -142,6 +142,37 @@ async def feedback_for_item(engine: AsyncEngine, item_id: str,
             catalog_table.c.item_id == item_id, _in_regions(catalog_table.c.region_code, regions)).exists())
     async with engine.connect() as conn:
         return [feedback_view(r._mapping) for r in await conn.execute(query)]
+
+
+async def item_region(conn: AsyncConnection, item_id: str) -> str | None:
+    """The item's region as last published (None: never published, so the gateway keeps no stream of it but for
+    national answers, which need a published entry)."""
+    region: str | None = await conn.scalar(select(catalog_table.c.region_code).where(
+        catalog_table.c.item_id == item_id))
+    return region
+
+
+async def feed_entries_of_item(engine: AsyncEngine, item_id: str,
+                               regions: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The item's feed entries in feed order, as the console lists them (what the national platform was sent: the
+    change, its operation, the state and code; not the published elements). ``regions``: only entries whose region
+    starts with one of these prefixes (``None``: all)."""
+    t = feed_entries_table
+    record = t.c.entry["data"]
+    query = select(t.c.position, t.c.item_version, t.c.type, t.c.region_code, t.c.recorded_at,
+                   t.c.entry["time"].astext.label("time"), record["change"].astext.label("change"),
+                   record["change_label"].astext.label("change_label"),
+                   record["operation"].astext.label("operation"), record["state"].astext.label("state"),
+                   record["state_label"].astext.label("state_label"), record["code"].astext.label("code"),
+                   record["reason"].astext.label("reason"),
+                   ).where(t.c.item_id == item_id).order_by(t.c.position)
+    if regions is not None:
+        query = query.where(_in_regions(t.c.region_code, regions))
+    async with engine.connect() as conn:
+        return [{"sequence": str(r.position), "type": r.type, "itemversion": r.item_version, "time": r.time,
+                 "operation": r.operation, "change": r.change, "change_label": r.change_label, "state": r.state,
+                 "state_label": r.state_label, "code": r.code, "region_code": r.region_code, "reason": r.reason,
+                 "recorded_at": r.recorded_at.isoformat()} for r in await conn.execute(query)]
 
 
 def _in_regions(column: Any, regions: Sequence[str]) -> Any:

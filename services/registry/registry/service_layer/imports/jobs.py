@@ -225,15 +225,16 @@ class ImportJobs:
                                                  errors_limit=errors_limit)
 
     async def recent(self, principal: Principal, *, cursor: str | None, limit: int,
-                     errors_limit: int) -> dict[str, Any]:
+                     errors_limit: int, status: str | None = None) -> dict[str, Any]:
         """The caller's recent jobs, newest first, each as :meth:`get` shows it (with its first ``errors_limit``
         row errors): those it started, and those whose starter's regions all lie within the caller's — the same
-        rule as :func:`may_read_job`. Cursor pagination as the item list's."""
+        rule as :func:`may_read_job`; only those in ``status`` when given (``running``: the imports running now, as
+        the operators' console shows them). Cursor pagination as the item list's."""
         principal.require_role(*IMPORT_JOB_READ_ROLES)
         async with self.engine.connect() as conn:
             return await queries.recent_import_jobs(
                 conn, principal, readers=IMPORT_JOB_READ_ROLES, cursor=cursor, limit=limit, now=self.registry.now(),
-                errors_limit=errors_limit)
+                errors_limit=errors_limit, status=status)
 
 
 def may_read_job(principal: Principal, starter: str, regions: list[str]) -> bool:
