@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.errors import DeadLetterNotFoundError, DeadLetterResolvedError
 
@@ -101,6 +101,40 @@ dead_letters_table = Table(
     UniqueConstraint("consumer", "topic", "partition", "offset", name="dead_letters_message_uq"),
     Index("dead_letters_status", "status", "id"),
 )
+
+# What operators did to dead letters (replay, discard): who, why, when and with what outcome. Append-only: rows are
+# inserted in the same transaction as the change they record and never updated or deleted (nothing here does), so a
+# dead letter's detail shows every attempt, the failed replays too.
+dead_letter_actions_table = Table(
+    "dead_letter_actions",
+    dead_letter_metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("dead_letter_id", BigInteger, nullable=False),
+    Column("action", Text, nullable=False),  # replay, discard
+    Column("actor", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("result", Text, nullable=False),  # applied, duplicate, passed_over, failed (replay); discarded
+    Column("detail", Text),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("dead_letter_actions_letter", "dead_letter_id", "id"),
+)
+
+
+class Action(StrEnum):
+    replay = "replay"
+    discard = "discard"
+
+
+ACTION_LABELS: dict[str, str] = {Action.replay: "重放", Action.discard: "丢弃"}
+
+
+@dataclass(frozen=True)
+class Acted:
+    """Who acts on a dead letter and why (recorded with the outcome in ``dead_letter_actions``)."""
+
+    action: Action
+    actor: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -248,8 +282,10 @@ def _readable(raw: bytes | None) -> dict[str, Any] | None:
 _SUMMARY_COLUMNS = [c for c in dead_letters_table.c if c.name not in ("key", "headers", "value", "head")]
 
 
-async def resolve(engine: AsyncEngine, dead_letter_id: int, status: Status, *, by: str, resolution: str) -> Any:
-    """Close a waiting dead letter (replayed or discarded); raises if it is not waiting any more."""
+async def resolve(engine: AsyncEngine, dead_letter_id: int, status: Status, *, by: str, resolution: str,
+                  acted: Acted | None = None, result: str | None = None) -> Any:
+    """Close a waiting dead letter (replayed or discarded); raises if it is not waiting any more. ``acted`` is
+    recorded (with ``result``, or the new status) in the same transaction."""
     t = dead_letters_table
     async with engine.begin() as conn:
         row = (await conn.execute(select(t.c.status).where(t.c.id == dead_letter_id).with_for_update())).first()
@@ -261,13 +297,46 @@ async def resolve(engine: AsyncEngine, dead_letter_id: int, status: Status, *, b
         await conn.execute(update(t).where(t.c.id == dead_letter_id).values(
             status=status.value, resolved_at=func.now(), resolved_by=_text(by), resolution=_text(resolution)[:4000],
             replays=t.c.replays + (1 if status is Status.replayed else 0)))
+        if acted is not None:
+            await _record_action(conn, dead_letter_id, acted, result or status.value, resolution)
     return await get(engine, dead_letter_id)
 
 
-async def failed_again(engine: AsyncEngine, dead_letter_id: int, reason: str) -> Any:
+async def failed_again(engine: AsyncEngine, dead_letter_id: int, reason: str, *, acted: Acted | None = None) -> Any:
     t = dead_letters_table
     async with engine.begin() as conn:
         await conn.execute(update(t).where(t.c.id == dead_letter_id).values(
             reason=_text(reason)[:4000], attempts=t.c.attempts + 1, replays=t.c.replays + 1,
             last_failed_at=func.now()))
+        if acted is not None:
+            await _record_action(conn, dead_letter_id, acted, "failed", reason)
     return await get(engine, dead_letter_id)
+
+
+async def _record_action(conn: AsyncConnection, dead_letter_id: int, acted: Acted, result: str, detail: str) -> None:
+    await conn.execute(dead_letter_actions_table.insert().values(
+        dead_letter_id=dead_letter_id, action=acted.action.value, actor=_text(acted.actor),
+        reason=_text(acted.reason)[:2000], result=result, detail=_text(detail)[:4000]))
+
+
+async def actions(engine: AsyncEngine, dead_letter_id: int) -> list[dict[str, Any]]:
+    """What was done to a dead letter, oldest first."""
+    t = dead_letter_actions_table
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(t).where(t.c.dead_letter_id == dead_letter_id).order_by(t.c.id))
+        return [{"action": r.action, "action_label": ACTION_LABELS.get(r.action, r.action), "actor": r.actor,
+                 "reason": r.reason, "at": r.at.isoformat(), "result": r.result, "detail": r.detail} for r in rows]
+
+
+async def describe(engine: AsyncEngine, dead_letter_id: int) -> dict[str, Any]:
+    """:func:`detail` of one dead letter and its recorded :func:`actions`."""
+    return {**detail(await get(engine, dead_letter_id)), "actions": await actions(engine, dead_letter_id)}
+
+
+async def waiting_by_consumer(engine: AsyncEngine) -> dict[str, int]:
+    """Waiting dead letters per consumer (the pipeline view and the dead-letter gauge)."""
+    t = dead_letters_table
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(t.c.consumer, func.count()).where(t.c.status == Status.waiting.value)
+                                  .group_by(t.c.consumer))
+        return {r[0]: int(r[1]) for r in rows}

@@ -12,14 +12,17 @@ from shared.http import create_service_app, document_models
 from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 
+from sync_gateway.adapters.console_pipeline_http import router as console_pipeline_router
 from sync_gateway.adapters.consumers import FED_EVENTS, project_public_events
 from sync_gateway.adapters.http import router
+from sync_gateway.adapters.kafka_lag import KafkaOffsets
 from sync_gateway.adapters.queries import FeedReader
 from sync_gateway.adapters.rebuild import rebuild_read_models
 from sync_gateway.adapters.services import ServiceClients
 from sync_gateway.adapters.tables import sync_metadata
 from sync_gateway.config import SyncSettings
 from sync_gateway.errors import ERRORS
+from sync_gateway.service_layer.console_pipeline import ConsolePipeline
 from sync_gateway.service_layer.feed import NationalFeed
 from sync_gateway.service_layer.feedback import NationalFeedback
 
@@ -39,6 +42,7 @@ class SyncGateway:
     national_feed: NationalFeed
     national_feedback: NationalFeedback
     services: ServiceClients  # the other services' APIs, read by the operators' console
+    console_pipeline: ConsolePipeline  # the console's pipeline health and dead letters
 
     async def start(self) -> None:
         await self.reader.start()
@@ -56,7 +60,9 @@ def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
     feed = NationalFeed(runtime.engine, reader, max_wait_s=settings.feed_max_wait_s)
     services = ServiceClients({"registry": settings.registry_url, "coding": settings.coding_url,
                                "lifecycle": settings.lifecycle_url}, timeout_s=settings.service_timeout_s)
-    return runtime, SyncGateway(runtime, reader, feed, NationalFeedback(runtime.engine), services)
+    console_pipeline = ConsolePipeline(runtime, services, KafkaOffsets(settings.kafka_bootstrap_servers,
+                                                                       timeout_s=settings.service_timeout_s))
+    return runtime, SyncGateway(runtime, reader, feed, NationalFeedback(runtime.engine), services, console_pipeline)
 
 
 def create_app(settings: SyncSettings | None = None) -> FastAPI:
@@ -77,6 +83,8 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     app.state.national_feed = sync.national_feed
     app.state.national_feedback = sync.national_feedback
     app.include_router(router)
+    app.state.console_pipeline = sync.console_pipeline
+    app.include_router(console_pipeline_router)
     document_models(app, FeedEntry)
     return app
 
