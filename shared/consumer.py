@@ -543,7 +543,7 @@ _TRACK = text("INSERT INTO processed_events (consumer, event_id) SELECT :consume
               "ON CONFLICT DO NOTHING RETURNING event_id")
 
 
-# ---- replaying dead letters (shixiang dlt replay, administrators: POST …/dead-letters/{id}/replay) ---------------------
+# ---- replaying dead letters (shixiang dlt replay; administrators: POST …/dead-letters/{id}/replay) -----------------
 @dataclass(frozen=True)
 class ReplayOutcome:
     id: int
