@@ -7,8 +7,8 @@ offset, size and the first bytes), what could be read of it (event id, type, sub
 it was tried. Operators list and inspect them; administrators replay and discard them, each with a reason that is
 recorded, with who did it, when and the outcome, in the append-only ``dead_letter_actions`` (``shixiang dlt``,
 ``/<service>/v1/dead-letters``, the console). A replay runs the message through the consumer that gave up on it,
-with the same tracking, so a replay applies an event at most once. One row per (consumer, topic, partition, offset): meeting the same message again (after a
-crash, before its offset was committed) changes nothing."""
+with the same tracking, so a replay applies an event at most once. One row per (consumer, topic, partition,
+offset): meeting the same message again (after a crash, before its offset was committed) changes nothing."""
 
 from __future__ import annotations
 
