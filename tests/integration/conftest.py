@@ -227,4 +227,10 @@ async def services_in_process(postgres: EmbeddedPostgres, broker: EmbeddedBroker
             http = await stack.enter_async_context(httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url=f"http://{name}", timeout=120))
             services[name] = InProcessService(name, app, http)
+        # The gateway's console reads the other three through their APIs: here, the in-process apps.
+        clients = services["sync"].app.state.sync.services
+        await clients.stop()
+        clients.urls = {name: f"http://{name}" for name in ("registry", "coding", "lifecycle")}
+        clients._client = httpx.AsyncClient(timeout=clients.timeout_s, mounts={
+            f"http://{name}": httpx.ASGITransport(app=services[name].app) for name in clients.urls})
         yield services

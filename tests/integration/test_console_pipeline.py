@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -133,12 +132,6 @@ async def suite_in_process(postgres: EmbeddedPostgres, broker: EmbeddedBroker,
                            topic_prefix: str) -> AsyncIterator[dict[str, InProcessService]]:
     """The four apps (api role), the gateway reading the other three in-process with the caller's token."""
     async with services_in_process(postgres, broker, topic_prefix) as services:
-        clients = services["sync"].app.state.sync.services
-        await clients.stop()
-        clients.urls = {name: f"http://{name}" for name in ("registry", "coding", "lifecycle")}
-        # the gateway's calls to the other services, routed to the in-process apps
-        clients._client = httpx.AsyncClient(mounts={
-            f"http://{name}": httpx.ASGITransport(app=services[name].app) for name in clients.urls})
         yield services
 
 
