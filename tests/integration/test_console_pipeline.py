@@ -33,6 +33,7 @@ from tests.integration.conftest import (
 )
 
 from sync_gateway.adapters.kafka_lag import KafkaOffsets
+from sync_gateway.adapters.tables import feed_entries_table, national_feedback_table
 from sync_gateway.domain.pipeline import partition_state, waiting_by_partition
 
 
@@ -249,3 +250,65 @@ async def test_the_console_lists_dead_letters_of_every_service_and_replays_them_
     assert own.status_code == 200 and own.json()["dead_letter"]["status"] == "discarded"
     shown = (await sync.http.get(f"/sync/v1/console/dead-letters/sync/{sync_letter}", headers=OPERATOR)).json()
     assert shown["service"] == "sync" and [a["actor"] for a in shown["actions"]] == ["admin-wang"]
+
+
+async def test_the_national_platform_s_progress_shows_what_it_has_not_answered_and_what_it_rejected_last(
+    suite_in_process: dict[str, InProcessService]
+) -> None:
+    sync = suite_in_process["sync"]
+    fed = [("a", 1, "440100", "户口迁移审批"), ("b", 1, "440100", "居民身份证申领"), ("d", 1, "440100", "护照签发"),
+           ("d", 2, "440100", "护照签发"), ("c", 1, "110100", "驾驶证补领")]
+    positions: dict[tuple[str, int], int] = {}
+    async with sync.app.state.runtime.engine.begin() as conn:
+        for item_id, version, region, name in fed:
+            positions[(item_id, version)] = await conn.scalar(feed_entries_table.insert().values(
+                event_id=str(uuid.uuid4()), item_id=item_id, item_version=version, type="t", region_code=region,
+                entry={"data": {"name": name, "region_code": region}}).returning(feed_entries_table.c.position))
+        answers = [("a", 1, "acknowledged", None), ("b", 1, "rejected", "名称不规范"), ("d", 1, "rejected", "缺材料"),
+                   ("d", 2, "acknowledged", None)]
+        for item_id, version, result, reason in answers:
+            await conn.execute(national_feedback_table.insert().values(
+                item_id=item_id, item_version=version, result=result, reason=reason, code=f"CODE-{item_id}",
+                feed_sequence=positions[(item_id, version)], event_id=str(uuid.uuid4()), actor="national",
+                recorded_at=datetime.now(UTC)))
+
+    national = (await sync.http.get("/sync/v1/console/pipeline", headers=OPERATOR)).json()["national"]
+    assert national["feed_head"] == positions[("c", 1)]
+    assert national["acknowledged_through"] == positions[("d", 2)] and national["last_acknowledged_at"]
+    assert national["unacknowledged"] == 1  # c: never answered
+    assert [(r["item_id"], r["item_version"], r["code"], r["name"], r["reason"]) for r in national["rejected"]] == [
+        ("b", 1, "CODE-b", "居民身份证申领", "名称不规范")]  # d's rejection was answered again, accepted
+    beijing = {"Authorization": "Bearer " + mint_token(DEVELOPMENT_JWT_SECRET, subject="operator-bj",
+                                                       roles=["operator"], regions=["11"])}
+    theirs = (await sync.http.get("/sync/v1/console/pipeline", headers=beijing)).json()["national"]
+    assert (theirs["feed_head"], theirs["acknowledged_through"], theirs["unacknowledged"], theirs["rejected"]) == (
+        positions[("c", 1)], 0, 1, [])
+
+
+async def test_a_partition_whose_consumer_runs_elsewhere_is_stuck_once_its_lag_has_not_moved_past_the_threshold(
+    suite_in_process: dict[str, InProcessService], broker: EmbeddedBroker, topic_prefix: str
+) -> None:
+    """No process of these apps consumes (api role only), so nobody reports what waits: the gateway falls back on
+    Kafka's offsets, sampled twice (its clock is moved on, not waited for)."""
+    sync = suite_in_process["sync"]
+    console = sync.app.state.console_pipeline
+    clock = [1000.0]
+    console.clock = lambda: clock[0]
+    topic = f"{topic_prefix}.lifecycle.events"
+    await ensure_topics(broker.bootstrap_servers, [topic], 4)
+    await send(broker.bootstrap_servers, topic, event(1))
+
+    def feed_reader(page: dict[str, Any]) -> dict[str, Any]:
+        gateway = next(s for s in page["services"] if s["service"] == "sync")
+        consumer: dict[str, Any] = next(c for c in gateway["consumers"] if c["topic"] == topic)
+        return consumer
+
+    first = feed_reader((await sync.http.get("/sync/v1/console/pipeline", headers=OPERATOR)).json())
+    [waiting] = [p for p in first["partitions"] if p["lag"]]
+    assert (waiting["committed"], waiting["high_watermark"], waiting["lag"]) == (0, 1, 1)
+    assert (waiting["state"], first["status"], first["runs_here"]) == ("lagging", "lagging", False)
+    clock[0] += console.stuck_after_s + 1
+    second = feed_reader((await sync.http.get("/sync/v1/console/pipeline", headers=OPERATOR)).json())
+    [stuck] = [p for p in second["partitions"] if p["lag"]]
+    assert (stuck["state"], second["status"]) == ("stuck", "stuck")
+    assert stuck["stuck_on"]["offset"] == 0
