@@ -510,10 +510,6 @@ class ConsumerRunner:
         """Seconds since the last poll of Kafka returned."""
         return time.monotonic() - self._last_poll
 
-    @property
-    def connection_error(self) -> str | None:
-        return self._connection_error
-
     def waiting_partitions(self) -> dict[str, float]:
         return {f"{w.topic}[{w.partition}]": w.waited_s for w in self.waiting()}
 

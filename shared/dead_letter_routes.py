@@ -24,9 +24,6 @@ class ActionRequest(BaseModel):
     reason: str = Field(..., max_length=2000, description="原因（必填，不能为空白；与操作人、时间、结果一起记录）")
 
 
-DiscardRequest = ActionRequest  # the name it had when only a discard took a reason
-
-
 def dead_letter_router(prefix: str, route_class: type[APIRoute] = APIRoute,
                        responses: dict[int | str, dict[str, Any]] | None = None) -> APIRouter:
     """The routes under ``{prefix}/dead-letters``; ``responses`` documents the errors they answer."""
