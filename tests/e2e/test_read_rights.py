@@ -22,7 +22,7 @@ PUBLIC = ("/coding/v1/dictionaries",)  # reference tables: public standards, no 
 QUERIES: dict[str, dict[str, str | int]] = {
     "/registry/v1/items": {"q": MARKER}, "/registry/v1/exports/items.csv": {"q": MARKER},
     "/registry/v1/exports/items.xlsx": {"q": MARKER}, "/lifecycle/v1/items": {"name": MARKER},
-    "/registry/v1/items/{item_id}/diff": {"from": 1, "to": 2}}
+    "/registry/v1/items/{item_id}/diff": {"from": 1, "to": 2}, "/sync/v1/console/items": {"q": MARKER}}
 CODED = ("item_type", "region_code", "police_type", "service_category", "short_name")
 
 
@@ -62,13 +62,13 @@ async def test_a_national_token_finds_no_unpublished_text_anywhere_and_is_refuse
                     leaks.append(path)
                 if not path.startswith(prefix) or path.startswith(PUBLIC):
                     continue
-                # The sync gateway answers it, but for its dead letters and pipeline (the operators' plumbing) and
-                # the operators' console (refused to anyone but operators and administrators).
-                console = path.startswith("/sync/v1/console/")
-                published_channel = (service == "sync" and "/dead-letters" not in path
-                                     and not path.endswith("/pipeline") and not console)
-                expected = ((200, None) if published_channel else (403, "CONSOLE_ROLE_REQUIRED") if console
-                            else (403, "ROLE_FORBIDDEN"))
+                # The sync gateway answers it, but for its dead letters, its pipeline and the hash chain of its
+                # stream: those are the operators' plumbing; and the operators' console refuses it with its own code.
+                published_channel = service == "sync" and not any(
+                    part in path for part in ("/dead-letters", "/console/", "/verify", "/stream")
+                ) and not path.endswith("/pipeline")
+                expected = ((200, None) if published_channel else (403, "CONSOLE_ROLE_REQUIRED")
+                            if path.startswith(("/sync/v1/console/", "/sync/v1/stream")) else (403, "ROLE_FORBIDDEN"))
                 got = (response.status_code, response.json().get("code") if response.status_code >= 400 else None)
                 if got != expected:
                     wrong.append(f"{path}: {got}, expected {expected}")

@@ -210,6 +210,17 @@ class InProcessService:
             return int(await conn.scalar(select(func.count()).select_from(events_table)))
 
 
+class InProcessRouting(httpx.AsyncBaseTransport):
+    """Hands each request to the in-process app named by its host (``http://registry/…``): the sync gateway's
+    console reads the other services this way when they all run in the test's process."""
+
+    def __init__(self, apps: dict[str, FastAPI]) -> None:
+        self.transports = {name: httpx.ASGITransport(app=app) for name, app in apps.items()}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.transports[request.url.host].handle_async_request(request)
+
+
 @asynccontextmanager
 async def services_in_process(postgres: EmbeddedPostgres, broker: EmbeddedBroker, topic_prefix: str, *,
                               roles: str = "api") -> AsyncIterator[dict[str, InProcessService]]:
@@ -223,14 +234,11 @@ async def services_in_process(postgres: EmbeddedPostgres, broker: EmbeddedBroker
             app = bootstrap.create_app(bootstrap.SETTINGS(
                 database_url=url, kafka_bootstrap_servers=broker.bootstrap_servers, topic_prefix=topic_prefix,
                 roles=roles, environment="test", kafka_session_timeout_ms=2000, **SERVICE_TEST_SETTINGS.get(name, {})))
+            if name == "sync":  # the console reads the others (registered before it) in this process
+                app.state.sync.services.urls = {other: f"http://{other}" for other in services}
+                app.state.sync.services.transport = InProcessRouting({n: s.app for n, s in services.items()})
             await stack.enter_async_context(app.router.lifespan_context(app))
             http = await stack.enter_async_context(httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url=f"http://{name}", timeout=120))
             services[name] = InProcessService(name, app, http)
-        # The gateway's console reads the other three through their APIs: here, the in-process apps.
-        clients = services["sync"].app.state.sync.services
-        await clients.stop()
-        clients.urls = {name: f"http://{name}" for name in ("registry", "coding", "lifecycle")}
-        clients._client = httpx.AsyncClient(timeout=clients.timeout_s, mounts={
-            f"http://{name}": httpx.ASGITransport(app=services[name].app) for name in clients.urls})
         yield services

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -17,7 +18,7 @@ from shared import dead_letters
 from shared.auth import ALL_REGIONS, mint_token
 from shared.cloudevents import CloudEvent
 from shared.dead_letters import DeadLetter, Kind
-from shared.infra import EmbeddedBroker, EmbeddedPostgres, free_port
+from shared.infra import EmbeddedBroker, EmbeddedPostgres
 from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.pipeline import consumer_report
 from shared.settings import DEVELOPMENT_JWT_SECRET
@@ -136,6 +137,13 @@ async def suite_in_process(postgres: EmbeddedPostgres, broker: EmbeddedBroker,
         yield services
 
 
+class Unreachable(httpx.AsyncBaseTransport):
+    """A service whose port answers nothing."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+
 async def waiting_dead_letter(engine: AsyncEngine, consumer: str = "nobody.consumer") -> int:
     """A dead letter of a consumer the service does not run: a replay can only fail (and is recorded)."""
     e = event(9)
@@ -200,7 +208,7 @@ async def test_the_console_pipeline_shows_every_service_and_answers_when_one_is_
     assert lifecycle["label"] == "生命周期" and lifecycle["consumers"]
     assert set(body["national"]) >= {"feed_head", "acknowledged_through", "unacknowledged", "rejected"}
 
-    sync.app.state.sync.services.urls["lifecycle"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    sync.app.state.sync.services.transport.transports["lifecycle"] = Unreachable()  # the lifecycle stops
     degraded = await sync.http.get("/sync/v1/console/pipeline", headers=OPERATOR)
     assert degraded.status_code == 200
     lifecycle = next(s for s in degraded.json()["services"] if s["service"] == "lifecycle")

@@ -24,13 +24,16 @@ SERVICE_LABELS = {"registry": "事项登记", "coding": "事项编码", "lifecyc
 
 
 class ServiceClients:
-    def __init__(self, urls: Mapping[str, str], *, timeout_s: float) -> None:
+    def __init__(self, urls: Mapping[str, str], *, timeout_s: float,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.urls = {name: url.rstrip("/") for name, url in urls.items()}
         self.timeout_s = timeout_s
+        # None: the network. Tests that run the services in one process set one that hands each request to its app.
+        self.transport = transport
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self.timeout_s)
+        self._client = httpx.AsyncClient(timeout=self.timeout_s, transport=self.transport)
 
     async def stop(self) -> None:
         if self._client is not None:
