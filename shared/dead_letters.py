@@ -40,6 +40,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared import jsoncodec
 from shared.errors import DeadLetterNotFoundError, DeadLetterResolvedError
 
 # A message up to this size is copied into the table and onto the dead-letter topic; a larger one is kept as a
@@ -265,10 +266,22 @@ def summary(row: Any) -> dict[str, Any]:
 
 
 def detail(row: Any) -> dict[str, Any]:
-    """Everything about one dead letter: the summary and the message as it arrived (text where it is UTF-8)."""
+    """Everything about one dead letter: the summary, the message as it arrived (text where it is UTF-8) and its
+    value as JSON (``payload``, when it is JSON)."""
     return {**summary(row), "copied": row.value is not None, "key": _readable(row.key),
             "headers": [{"name": name, "value": _readable(value)} for name, value in decode_headers(row.headers)],
-            "value": _readable(row.value) if row.value is not None else None, "head": _readable(row.head)}
+            "value": _readable(row.value) if row.value is not None else None, "head": _readable(row.head),
+            "payload": _payload(row.value)}
+
+
+def _payload(raw: bytes | None) -> Any:
+    """The message value as the JSON it holds (what the console shows); None when it holds none (or too deep)."""
+    if raw is None:
+        return None
+    try:
+        return jsoncodec.loads(bytes(raw))
+    except ValueError:  # not JSON, not UTF-8, or nested past the parser's limit
+        return None
 
 
 def _readable(raw: bytes | None) -> dict[str, Any] | None:

@@ -258,6 +258,7 @@ async def test_the_console_lists_dead_letters_of_every_service_and_replays_them_
     assert own.status_code == 200 and own.json()["dead_letter"]["status"] == "discarded"
     shown = (await sync.http.get(f"/sync/v1/console/dead-letters/sync/{sync_letter}", headers=OPERATOR)).json()
     assert shown["service"] == "sync" and [a["actor"] for a in shown["actions"]] == ["admin-wang"]
+    assert shown["payload"] == {"n": 9} and {h["name"] for h in shown["headers"]} >= {"ce_id", "ce_type"}
 
 
 async def test_the_national_platform_s_progress_shows_what_it_has_not_answered_and_what_it_rejected_last(
