@@ -42,7 +42,7 @@ from shared import contracts, dead_letters, jsoncodec
 from shared.cloudevents import CloudEvent, MalformedEventError, read_envelope
 from shared.contracts import ContractViolationError
 from shared.dead_letters import DeadLetter, Kind
-from shared.errors import DeadLetterResolvedError
+from shared.errors import DeadLetterReasonRequiredError, DeadLetterResolvedError
 from shared.kafka import KafkaConfig
 from shared.metrics import (
     CONSUMED,
@@ -483,20 +483,48 @@ class ConsumerRunner:
     def status(self) -> str:
         """"ok", or what is stuck: a partition waiting past ``stuck_after_s`` (named, with its message and the last
         error), or no poll for that long (the broker unreachable)."""
-        now = time.monotonic()
-        for tp, waiting in sorted(self._waiting.items(), key=lambda kv: kv[1].since):
-            if now - waiting.since > self.stuck_after_s:
-                return (f"degraded: {tp.topic}[{tp.partition}] 停在 offset {waiting.offset} 已 "
-                        f"{now - waiting.since:.0f} 秒" + (f"（事件 {waiting.event_id}）" if waiting.event_id else "")
+        for waiting in self.waiting():
+            if waiting.stuck:
+                return (f"degraded: {waiting.topic}[{waiting.partition}] 停在 offset {waiting.offset} 已 "
+                        f"{waiting.waited_s:.0f} 秒" + (f"（事件 {waiting.event_id}）" if waiting.event_id else "")
                         + (f"：{waiting.error}" if waiting.error else ""))
-        if not self._waiting and now - self._last_poll > self.stuck_after_s:
-            return (f"degraded: {now - self._last_poll:.0f} 秒未能从 Kafka 拉取"
+        silent = self.silent_s()
+        if not self._waiting and silent > self.stuck_after_s:
+            return (f"degraded: {silent:.0f} 秒未能从 Kafka 拉取"
                     + (f"：{self._connection_error}" if self._connection_error else ""))
         return "ok"
 
-    def waiting_partitions(self) -> dict[str, float]:
+    def waiting(self) -> list[PartitionWait]:
+        """Every partition with a fetched message not committed yet, the longest-waiting first: which message it
+        waits on, since when, with which error (the pipeline view reads this; :meth:`status` words it)."""
         now = time.monotonic()
-        return {f"{tp.topic}[{tp.partition}]": now - w.since for tp, w in self._waiting.items()}
+        return [PartitionWait(topic=tp.topic, partition=tp.partition, offset=w.offset, event_id=w.event_id,
+                              error=w.error, waited_s=now - w.since, stuck=now - w.since > self.stuck_after_s)
+                for tp, w in sorted(self._waiting.items(), key=lambda kv: kv[1].since)]
+
+    def committed(self) -> dict[tuple[str, int], int]:
+        """The offsets this runner committed last, per (topic, partition) (what it has taken, as far as it knows)."""
+        return {(tp.topic, tp.partition): offset for tp, offset in self._positions.items()}
+
+    def silent_s(self) -> float:
+        """Seconds since the last poll of Kafka returned."""
+        return time.monotonic() - self._last_poll
+
+    def waiting_partitions(self) -> dict[str, float]:
+        return {f"{w.topic}[{w.partition}]": w.waited_s for w in self.waiting()}
+
+
+@dataclass(frozen=True)
+class PartitionWait:
+    """A partition waiting on a message (:meth:`ConsumerRunner.waiting`)."""
+
+    topic: str
+    partition: int
+    offset: int
+    event_id: str | None
+    error: str | None
+    waited_s: float
+    stuck: bool  # waited past the runner's stuck_after_s
 
 
 class _Refused(Exception):
@@ -511,7 +539,7 @@ _TRACK = text("INSERT INTO processed_events (consumer, event_id) SELECT :consume
               "ON CONFLICT DO NOTHING RETURNING event_id")
 
 
-# ---- replaying dead letters (operators: shixiang dlt replay, POST …/dead-letters/{id}/replay) ---------------------
+# ---- replaying dead letters (shixiang dlt replay; administrators: POST …/dead-letters/{id}/replay) -----------------
 @dataclass(frozen=True)
 class ReplayOutcome:
     id: int
@@ -531,33 +559,37 @@ class _Message:
     headers: Sequence[tuple[str, bytes | None]]
 
 
-async def replay_dead_letter(runners: Mapping[str, ConsumerRunner], dead_letter_id: int, *, actor: str,
+async def replay_dead_letter(runners: Mapping[str, ConsumerRunner], dead_letter_id: int, *, actor: str, reason: str,
                              kafka: KafkaConfig | None = None) -> ReplayOutcome:
     """Run one waiting dead letter through the consumer that gave up on it, with the same reading, contract checks
     and tracking as normal consumption: it is applied at most once. It is closed (replayed) when it applied or
     had been applied already; otherwise it stays waiting with the new reason. A message kept only as a reference
-    is fetched from Kafka by its offset."""
-    row = await dead_letters.get(next(iter(runners.values())).engine, dead_letter_id)
+    is fetched from Kafka by its offset. The attempt (``actor``, ``reason``, outcome) is recorded in the dead
+    letter's actions, in the transaction that changes it."""
+    engine = next(iter(runners.values())).engine
+    row = await dead_letters.get(engine, dead_letter_id)
     if row.status != dead_letters.Status.waiting:
         raise DeadLetterResolvedError(id=dead_letter_id, status=row.status,
-                                                   status_label=dead_letters.STATUS_LABELS.get(row.status))
+                                      status_label=dead_letters.STATUS_LABELS.get(row.status))
+    if not reason.strip():
+        raise DeadLetterReasonRequiredError(id=dead_letter_id, action=dead_letters.ACTION_LABELS["replay"])
+    acted = dead_letters.Acted(dead_letters.Action.replay, actor, reason.strip())
     runner = runners.get(row.consumer)
-    engine = next(iter(runners.values())).engine
     if runner is None:
-        return await _failed(engine, dead_letter_id, f"本服务没有名为 {row.consumer} 的消费者")
+        return await _failed(engine, dead_letter_id, f"本服务没有名为 {row.consumer} 的消费者", acted)
     message = _Message(row.topic, row.partition, row.offset, row.key, row.value,
                        dead_letters.decode_headers(row.headers))
     if message.value is None:
         fetched = await _fetch_original(kafka or runner.kafka, row.topic, row.partition, row.offset)
         if fetched is None:
-            return await _failed(engine, dead_letter_id, "原消息只保留了引用，且已不在 Kafka 中，无法重放")
+            return await _failed(engine, dead_letter_id, "原消息只保留了引用，且已不在 Kafka 中，无法重放", acted)
         message = fetched
     read = runner.read([message])
     if read.dead:
-        return await _failed(engine, dead_letter_id, read.dead[0].reason)
+        return await _failed(engine, dead_letter_id, read.dead[0].reason, acted)
     if not read.events:
         await dead_letters.resolve(engine, dead_letter_id, dead_letters.Status.replayed, by=actor,
-                                   resolution="该消费者不处理此类事件，无需重放")
+                                   resolution="该消费者不处理此类事件，无需重放", acted=acted, result="passed_over")
         return ReplayOutcome(dead_letter_id, "passed_over", "该消费者不处理此类事件")
     _, event = read.events[0]
     async with engine.connect() as conn:
@@ -565,16 +597,28 @@ async def replay_dead_letter(runners: Mapping[str, ConsumerRunner], dead_letter_
     try:
         rejected = await runner.apply([event])
     except Exception as exc:  # noqa: BLE001 - reported and kept waiting, never lost
-        return await _failed(engine, dead_letter_id, f"{type(exc).__name__}: {exc}")
+        return await _failed(engine, dead_letter_id, f"{type(exc).__name__}: {exc}", acted)
     if event.id in rejected:
-        return await _failed(engine, dead_letter_id, rejected[event.id])
+        return await _failed(engine, dead_letter_id, rejected[event.id], acted)
     result, detail = ("duplicate", "此前已生效（重复）") if already else ("applied", "已生效")
-    await dead_letters.resolve(engine, dead_letter_id, dead_letters.Status.replayed, by=actor, resolution=detail)
+    await dead_letters.resolve(engine, dead_letter_id, dead_letters.Status.replayed, by=actor, resolution=detail,
+                               acted=acted, result=result)
     return ReplayOutcome(dead_letter_id, result, detail)
 
 
-async def _failed(engine: AsyncEngine, dead_letter_id: int, reason: str) -> ReplayOutcome:
-    await dead_letters.failed_again(engine, dead_letter_id, reason)
+async def discard_dead_letter(engine: AsyncEngine, dead_letter_id: int, *, actor: str, reason: str) -> Any:
+    """Close a waiting dead letter without applying it; ``reason`` (required, not blank) is its resolution and,
+    with ``actor``, its recorded action."""
+    if not reason.strip():
+        raise DeadLetterReasonRequiredError(id=dead_letter_id, action=dead_letters.ACTION_LABELS["discard"])
+    return await dead_letters.resolve(engine, dead_letter_id, dead_letters.Status.discarded, by=actor,
+                                      resolution=reason.strip(),
+                                      acted=dead_letters.Acted(dead_letters.Action.discard, actor, reason.strip()))
+
+
+async def _failed(engine: AsyncEngine, dead_letter_id: int, reason: str,
+                  acted: dead_letters.Acted) -> ReplayOutcome:
+    await dead_letters.failed_again(engine, dead_letter_id, reason, acted=acted)
     return ReplayOutcome(dead_letter_id, "failed", reason)
 
 

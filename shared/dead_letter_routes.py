@@ -1,6 +1,7 @@
-"""The operators' HTTP view of a service's dead letters (every service mounts it under its own API prefix):
-list, inspect, replay, discard. Operators and administrators only; dead letters are the suite's plumbing, with
-items of every region in them."""
+"""The operators' HTTP view of a service's pipeline and dead letters (every service mounts it under its own API
+prefix): the pipeline report, and dead letters to list and inspect (operators and administrators: dead letters are
+the suite's plumbing, with items of every region in them) and to replay or discard (administrators only, each with a
+reason, recorded with who did it, when and the outcome in the service's ``dead_letter_actions``)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from shared import dead_letters
-from shared.consumer import replay_dead_letter
-from shared.errors import DeadLetterReasonRequiredError
+from shared.consumer import discard_dead_letter, replay_dead_letter
 from shared.http_auth import CurrentPrincipal
+from shared.pipeline import service_pipeline
 
 ROLES = ("operator",)  # admin holds every role
+ACTION_ROLES = ("admin",)  # replay and discard: require_role("admin") passes admins only
 
 
-class DiscardRequest(BaseModel):
-    reason: str = Field(..., max_length=2000, description="丢弃原因（必填，记录在死信上）")
+class ActionRequest(BaseModel):
+    reason: str = Field(..., max_length=2000, description="原因（必填，不能为空白；与操作人、时间、结果一起记录）")
 
 
 def dead_letter_router(prefix: str, route_class: type[APIRoute] = APIRoute,
@@ -49,27 +51,43 @@ def dead_letter_router(prefix: str, route_class: type[APIRoute] = APIRoute,
     async def show_dead_letter(request: Request, principal: CurrentPrincipal,
                                dead_letter_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
         principal.require_role(*ROLES)
-        return dead_letters.detail(await dead_letters.get(request.app.state.runtime.engine, dead_letter_id))
+        return await dead_letters.describe(request.app.state.runtime.engine, dead_letter_id)
 
-    @router.post("/{dead_letter_id}/replay", summary="重放：交给放弃它的消费者再处理一次（至多生效一次）")
+    @router.post("/{dead_letter_id}/replay",
+                 summary="重放：交给放弃它的消费者再处理一次（至多生效一次；仅管理员，须写明原因）")
     async def replay(request: Request, principal: CurrentPrincipal,
-                     dead_letter_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
-        principal.require_role(*ROLES)
+                     dead_letter_id: Annotated[int, Path(ge=1, le=2**62)],
+                     body: Annotated[ActionRequest, Body()]) -> dict[str, Any]:
+        principal.require_role(*ACTION_ROLES)
         runtime = request.app.state.runtime
-        outcome = await replay_dead_letter(runtime.consumer_runners(), dead_letter_id, actor=principal.subject)
+        outcome = await replay_dead_letter(runtime.consumer_runners(), dead_letter_id, actor=principal.subject,
+                                           reason=body.reason)
         row = await dead_letters.get(runtime.engine, dead_letter_id)
         return {"result": outcome.result, "detail": outcome.detail, "dead_letter": dead_letters.summary(row)}
 
-    @router.post("/{dead_letter_id}/discard", summary="丢弃：不再处理（须写明原因）")
+    @router.post("/{dead_letter_id}/discard", summary="丢弃：不再处理（仅管理员，须写明原因）")
     async def discard(request: Request, principal: CurrentPrincipal,
                       dead_letter_id: Annotated[int, Path(ge=1, le=2**62)],
-                      body: Annotated[DiscardRequest, Body()]) -> dict[str, Any]:
-        principal.require_role(*ROLES)
-        if not body.reason.strip():
-            raise DeadLetterReasonRequiredError(id=dead_letter_id)
-        row = await dead_letters.resolve(request.app.state.runtime.engine, dead_letter_id,
-                                         dead_letters.Status.discarded, by=principal.subject,
-                                         resolution=body.reason.strip())
+                      body: Annotated[ActionRequest, Body()]) -> dict[str, Any]:
+        principal.require_role(*ACTION_ROLES)
+        row = await discard_dead_letter(request.app.state.runtime.engine, dead_letter_id, actor=principal.subject,
+                                        reason=body.reason)
         return dead_letters.summary(row)
+
+    return router
+
+
+def pipeline_router(prefix: str, route_class: type[APIRoute] = APIRoute,
+                    responses: dict[int | str, dict[str, Any]] | None = None) -> APIRouter:
+    """``{prefix}/pipeline``: the service's own pipeline report (shared.pipeline), for operators."""
+    router = APIRouter(prefix=prefix, tags=["ops"], route_class=route_class, responses=responses)
+
+    @router.get("/pipeline", summary="本服务的事件链路：存储头、relay 位置与积压、各消费者在本进程中的等待、死信数",
+                description="`roles` 是本进程的角色（api / relay / consume）：消费者只在运行它的进程中报告"
+                            "等待的分区（`runs_here`），`waiting` 列出每个分区等待的消息（offset、事件 id、最近的错误、"
+                            "已等待秒数、是否超过 `stuck_after_s`）；`relay_lag` 为尚未发布的事件数。")
+    async def pipeline(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+        principal.require_role(*ROLES)
+        return await service_pipeline(request.app.state.runtime)
 
     return router

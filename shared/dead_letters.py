@@ -4,10 +4,11 @@ The dead-letter topic (``<prefix>.<service>.dlt``) is where operators' tools loo
 (the development broker keeps nothing across a restart), so every dead letter is first a row here, with the
 message as it arrived (key, headers, value up to :data:`COPY_MAX_BYTES`; beyond that a reference: topic, partition,
 offset, size and the first bytes), what could be read of it (event id, type, subject), why it failed and how often
-it was tried. Operators list, inspect, replay and discard them (``shixiang dlt``, ``/<service>/v1/dead-letters``);
-a replay runs the message through the consumer that gave up on it, with the same tracking, so a replay applies an
-event at most once. One row per (consumer, topic, partition, offset): meeting the same message again (after a
-crash, before its offset was committed) changes nothing."""
+it was tried. Operators list and inspect them; administrators replay and discard them, each with a reason that is
+recorded, with who did it, when and the outcome, in the append-only ``dead_letter_actions`` (``shixiang dlt``,
+``/<service>/v1/dead-letters``, the console). A replay runs the message through the consumer that gave up on it,
+with the same tracking, so a replay applies an event at most once. One row per (consumer, topic, partition,
+offset): meeting the same message again (after a crash, before its offset was committed) changes nothing."""
 
 from __future__ import annotations
 
@@ -37,8 +38,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared import jsoncodec
 from shared.errors import DeadLetterNotFoundError, DeadLetterResolvedError
 
 # A message up to this size is copied into the table and onto the dead-letter topic; a larger one is kept as a
@@ -101,6 +103,40 @@ dead_letters_table = Table(
     UniqueConstraint("consumer", "topic", "partition", "offset", name="dead_letters_message_uq"),
     Index("dead_letters_status", "status", "id"),
 )
+
+# What operators did to dead letters (replay, discard): who, why, when and with what outcome. Append-only: rows are
+# inserted in the same transaction as the change they record and never updated or deleted (nothing here does), so a
+# dead letter's detail shows every attempt, the failed replays too.
+dead_letter_actions_table = Table(
+    "dead_letter_actions",
+    dead_letter_metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("dead_letter_id", BigInteger, nullable=False),
+    Column("action", Text, nullable=False),  # replay, discard
+    Column("actor", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("result", Text, nullable=False),  # applied, duplicate, passed_over, failed (replay); discarded
+    Column("detail", Text),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("dead_letter_actions_letter", "dead_letter_id", "id"),
+)
+
+
+class Action(StrEnum):
+    replay = "replay"
+    discard = "discard"
+
+
+ACTION_LABELS: dict[str, str] = {Action.replay: "重放", Action.discard: "丢弃"}
+
+
+@dataclass(frozen=True)
+class Acted:
+    """Who acts on a dead letter and why (recorded with the outcome in ``dead_letter_actions``)."""
+
+    action: Action
+    actor: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -230,10 +266,22 @@ def summary(row: Any) -> dict[str, Any]:
 
 
 def detail(row: Any) -> dict[str, Any]:
-    """Everything about one dead letter: the summary and the message as it arrived (text where it is UTF-8)."""
+    """Everything about one dead letter: the summary, the message as it arrived (text where it is UTF-8) and its
+    value as JSON (``payload``, when it is JSON)."""
     return {**summary(row), "copied": row.value is not None, "key": _readable(row.key),
             "headers": [{"name": name, "value": _readable(value)} for name, value in decode_headers(row.headers)],
-            "value": _readable(row.value) if row.value is not None else None, "head": _readable(row.head)}
+            "value": _readable(row.value) if row.value is not None else None, "head": _readable(row.head),
+            "payload": _payload(row.value)}
+
+
+def _payload(raw: bytes | None) -> Any:
+    """The message value as the JSON it holds (what the console shows); None when it holds none (or too deep)."""
+    if raw is None:
+        return None
+    try:
+        return jsoncodec.loads(bytes(raw))
+    except ValueError:  # not JSON, not UTF-8, or nested past the parser's limit
+        return None
 
 
 def _readable(raw: bytes | None) -> dict[str, Any] | None:
@@ -248,8 +296,10 @@ def _readable(raw: bytes | None) -> dict[str, Any] | None:
 _SUMMARY_COLUMNS = [c for c in dead_letters_table.c if c.name not in ("key", "headers", "value", "head")]
 
 
-async def resolve(engine: AsyncEngine, dead_letter_id: int, status: Status, *, by: str, resolution: str) -> Any:
-    """Close a waiting dead letter (replayed or discarded); raises if it is not waiting any more."""
+async def resolve(engine: AsyncEngine, dead_letter_id: int, status: Status, *, by: str, resolution: str,
+                  acted: Acted | None = None, result: str | None = None) -> Any:
+    """Close a waiting dead letter (replayed or discarded); raises if it is not waiting any more. ``acted`` is
+    recorded (with ``result``, or the new status) in the same transaction."""
     t = dead_letters_table
     async with engine.begin() as conn:
         row = (await conn.execute(select(t.c.status).where(t.c.id == dead_letter_id).with_for_update())).first()
@@ -261,13 +311,46 @@ async def resolve(engine: AsyncEngine, dead_letter_id: int, status: Status, *, b
         await conn.execute(update(t).where(t.c.id == dead_letter_id).values(
             status=status.value, resolved_at=func.now(), resolved_by=_text(by), resolution=_text(resolution)[:4000],
             replays=t.c.replays + (1 if status is Status.replayed else 0)))
+        if acted is not None:
+            await _record_action(conn, dead_letter_id, acted, result or status.value, resolution)
     return await get(engine, dead_letter_id)
 
 
-async def failed_again(engine: AsyncEngine, dead_letter_id: int, reason: str) -> Any:
+async def failed_again(engine: AsyncEngine, dead_letter_id: int, reason: str, *, acted: Acted | None = None) -> Any:
     t = dead_letters_table
     async with engine.begin() as conn:
         await conn.execute(update(t).where(t.c.id == dead_letter_id).values(
             reason=_text(reason)[:4000], attempts=t.c.attempts + 1, replays=t.c.replays + 1,
             last_failed_at=func.now()))
+        if acted is not None:
+            await _record_action(conn, dead_letter_id, acted, "failed", reason)
     return await get(engine, dead_letter_id)
+
+
+async def _record_action(conn: AsyncConnection, dead_letter_id: int, acted: Acted, result: str, detail: str) -> None:
+    await conn.execute(dead_letter_actions_table.insert().values(
+        dead_letter_id=dead_letter_id, action=acted.action.value, actor=_text(acted.actor),
+        reason=_text(acted.reason)[:2000], result=result, detail=_text(detail)[:4000]))
+
+
+async def actions(engine: AsyncEngine, dead_letter_id: int) -> list[dict[str, Any]]:
+    """What was done to a dead letter, oldest first."""
+    t = dead_letter_actions_table
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(t).where(t.c.dead_letter_id == dead_letter_id).order_by(t.c.id))
+        return [{"action": r.action, "action_label": ACTION_LABELS.get(r.action, r.action), "actor": r.actor,
+                 "reason": r.reason, "at": r.at.isoformat(), "result": r.result, "detail": r.detail} for r in rows]
+
+
+async def describe(engine: AsyncEngine, dead_letter_id: int) -> dict[str, Any]:
+    """:func:`detail` of one dead letter and its recorded :func:`actions`."""
+    return {**detail(await get(engine, dead_letter_id)), "actions": await actions(engine, dead_letter_id)}
+
+
+async def waiting_by_consumer(engine: AsyncEngine) -> dict[str, int]:
+    """Waiting dead letters per consumer (the pipeline view and the dead-letter gauge)."""
+    t = dead_letters_table
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(t.c.consumer, func.count()).where(t.c.status == Status.waiting.value)
+                                  .group_by(t.c.consumer))
+        return {r[0]: int(r[1]) for r in rows}

@@ -133,7 +133,7 @@ class DeadLetterResolvedError(DomainError):
 
 
 class DeadLetterReasonRequiredError(DomainError):
-    """Discarding a dead letter must say why."""
+    """Replaying or discarding a dead letter must say why (``action``: 重放 or 丢弃)."""
 
 
 COMMON_ERRORS: dict[type[DomainError], ErrorSpec] = {
@@ -153,5 +153,5 @@ COMMON_ERRORS: dict[type[DomainError], ErrorSpec] = {
         415, "UNSUPPORTED_MEDIA_TYPE", "请求体须为 JSON（Content-Type: application/json），收到的是“{content_type}”"),
     DeadLetterNotFoundError: ErrorSpec(404, "DEAD_LETTER_NOT_FOUND", "没有编号为 {id} 的死信"),
     DeadLetterResolvedError: ErrorSpec(409, "DEAD_LETTER_RESOLVED", "死信 {id} 已处理（{status_label}），不能再次处理"),
-    DeadLetterReasonRequiredError: ErrorSpec(422, "REASON_REQUIRED", "丢弃死信 {id} 必须填写原因"),
+    DeadLetterReasonRequiredError: ErrorSpec(422, "REASON_REQUIRED", "{action}死信 {id} 必须填写原因"),
 }

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import jsoncodec
 from shared.auth import TokenVerifier
-from shared.dead_letter_routes import dead_letter_router
+from shared.dead_letter_routes import dead_letter_router, pipeline_router
 from shared.errors import (
     COMMON_ERRORS,
     DomainError,
@@ -39,6 +39,7 @@ from shared.errors import (
 from shared.http_auth import CorrelationId, CurrentPrincipal, correlation_id, current_principal
 from shared.http_docs import serve_docs_offline
 from shared.metrics import HTTP_LATENCY
+from shared.pipeline import service_pipeline
 from shared.service import ServiceRuntime, runtime_lifespan
 from shared.settings import ServiceSettings
 
@@ -141,6 +142,8 @@ def create_service_app(
     # The dead-letter routes raise only the shared errors (auth, roles, the dead letter's own).
     app.include_router(dead_letter_router(api_prefix, route_class=ServiceRoute,
                                           responses=error_responses(ErrorTable(COMMON_ERRORS))))
+    app.include_router(pipeline_router(api_prefix, route_class=ServiceRoute,
+                                       responses=error_responses(ErrorTable(COMMON_ERRORS), statuses=(401, 403))))
 
     @app.get("/healthz", tags=["ops"], summary="存活检查：进程与后台任务（relay、consumer）都活着 (liveness)")
     async def healthz() -> JSONResponse:
@@ -162,6 +165,10 @@ def create_service_app(
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus 指标", response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
+        try:  # the store head, relay position and waiting dead letters are read from the database when scraped
+            await service_pipeline(runtime)
+        except Exception:  # the other metrics are still worth serving when the database is down
+            logging.getLogger(__name__).warning("metrics: the pipeline gauges could not be read", exc_info=True)
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
     return app

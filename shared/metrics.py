@@ -28,3 +28,17 @@ HTTP_LATENCY = Histogram(
 OPERATIONS_LOGGED = Counter("shixiang_operations_logged_total",
                             "Events added to the sync gateway's operations log (the console's live events), by the "
                             "service that produced them", ["service"])
+STORE_HEAD = Gauge("shixiang_store_head_position",
+                   "The highest position in the service's event store (grows with every event appended: its rate is "
+                   "the events appended per second)", ["service"])
+RELAY_POSITION = Gauge("shixiang_relay_position",
+                       "The store position of the relay's checkpoint (what it has published to Kafka)", ["service"])
+DEAD_LETTERS_WAITING = Gauge("shixiang_dead_letters_waiting",
+                             "Dead letters waiting for an administrator (neither replayed nor discarded), per consumer",
+                             ["consumer"])
+CONSUMER_GROUP_LAG = Gauge("shixiang_consumer_group_lag_messages",
+                           "Consumer-group lag read from Kafka by the sync gateway: high watermark less the group's "
+                           "committed offset, per partition", ["group", "topic", "partition"])
+CONSUMER_GROUP_STUCK = Gauge("shixiang_consumer_group_stuck",
+                             "1 while the sync gateway sees the partition stuck (see GET /sync/v1/console/pipeline)",
+                             ["group", "topic", "partition"])

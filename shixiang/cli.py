@@ -6,7 +6,7 @@
   shixiang republish --service NAME [--from POSITION]
   shixiang dlt list --service NAME [--status waiting|replayed|discarded|all]
   shixiang dlt show --service NAME ID
-  shixiang dlt replay --service NAME (ID … | --all)
+  shixiang dlt replay --service NAME (ID … | --all) --reason TEXT   (recorded with --actor, default cli:$USER)
   shixiang dlt discard --service NAME ID --reason TEXT
   shixiang rebuild [SERVICE …] [--database-url U] rebuild read models from the services' logs (default: all; rate)
   shixiang import FILE [--url URL] [--token T]   import an item list into the registry, with a progress bar
@@ -103,13 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     replay = dlt_sub.add_parser("replay", help="run dead letters through the consumer that gave up on them again")
     replay.add_argument("ids", type=int, nargs="*")
     replay.add_argument("--all", action="store_true", help="every waiting dead letter of the service")
+    replay.add_argument("--reason", required=True, help="why (recorded with the actor and the outcome)")
     discard = dlt_sub.add_parser("discard", help="close a dead letter without applying it (say why)")
     discard.add_argument("id", type=int)
     discard.add_argument("--reason", required=True)
     for command in (listing, show, replay, discard):
         command.add_argument("--service", required=True)
-        command.add_argument("--actor", default=os.environ.get("USER", "operator"),
-                             help="who does it (recorded on the dead letter)")
+        # Whoever holds the service's database acts as a named operator: the name is recorded with every replay
+        # and discard (the HTTP routes leave these to administrators; the database is the stronger key).
+        command.add_argument("--actor", default=f"cli:{os.environ.get('USER', 'operator')}",
+                             help="who does it (recorded with the action; default cli:$USER)")
 
     return parser
 
@@ -247,7 +250,7 @@ async def run_republish(service: str, from_position: int) -> int:
 async def run_dlt(args: argparse.Namespace) -> int:
     """``shixiang dlt …``: the service's dead letters, in its own database (what /<service>/v1/dead-letters shows)."""
     from shared import dead_letters
-    from shared.consumer import replay_dead_letter
+    from shared.consumer import discard_dead_letter, replay_dead_letter
     from shared.db import create_schema
 
     runtime, _ = service_entry(args.service).bootstrap().build(_settings(args.service))
@@ -269,12 +272,10 @@ async def run_dlt(args: argparse.Namespace) -> int:
                           f"          {row['reason'][:200]}")
                 return 0
             case "show":
-                print(json.dumps(dead_letters.detail(await dead_letters.get(engine, args.id)), ensure_ascii=False,
-                                 indent=2))
+                print(json.dumps(await dead_letters.describe(engine, args.id), ensure_ascii=False, indent=2))
                 return 0
             case "discard":
-                row = await dead_letters.resolve(engine, args.id, dead_letters.Status.discarded, by=args.actor,
-                                                 resolution=args.reason)
+                row = await discard_dead_letter(engine, args.id, actor=args.actor, reason=args.reason)
                 print(f"dead letter #{row.id} discarded by {row.resolved_by}: {row.resolution}")
                 return 0
             case "replay":
@@ -287,7 +288,7 @@ async def run_dlt(args: argparse.Namespace) -> int:
                 runners = runtime.consumer_runners()
                 failed = 0
                 for dead_letter_id in ids:
-                    outcome = await replay_dead_letter(runners, dead_letter_id, actor=args.actor)
+                    outcome = await replay_dead_letter(runners, dead_letter_id, actor=args.actor, reason=args.reason)
                     failed += outcome.result == "failed"
                     print(f"  #{dead_letter_id}: {outcome.result} — {outcome.detail}")
                 print(f"replayed {len(ids) - failed} of {len(ids)} dead letters of {args.service}; {failed} failed "

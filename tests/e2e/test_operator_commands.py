@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -70,7 +71,10 @@ async def test_a_forged_registration_is_dead_lettered_listed_replayed_in_vain_an
         code = await http.get(f"/coding/v1/items/{nobody}/code", headers=operator)
         assert code.status_code == 404  # nothing was allocated for the item nobody created
 
-    replay = await asyncio.to_thread(shixiang, suite, "dlt", "replay", "--service", "coding", str(letter["id"]))
+    no_reason = await asyncio.to_thread(shixiang, suite, "dlt", "replay", "--service", "coding", str(letter["id"]))
+    assert no_reason.returncode == 2 and "--reason" in no_reason.stderr  # the CLI says why, as the console must
+    replay = await asyncio.to_thread(shixiang, suite, "dlt", "replay", "--service", "coding", str(letter["id"]),
+                                     "--reason", "核实后重放", "--actor", "ops-li")
     assert replay.returncode == 1, replay.stderr  # it still cannot succeed: reported, and kept
     assert "1 failed again" in replay.stdout
     discarded = await asyncio.to_thread(shixiang, suite, "dlt", "discard", "--service", "coding", str(letter["id"]),
@@ -78,6 +82,11 @@ async def test_a_forged_registration_is_dead_lettered_listed_replayed_in_vain_an
     assert discarded.returncode == 0, discarded.stderr
     shown = await asyncio.to_thread(shixiang, suite, "dlt", "show", "--service", "coding", str(letter["id"]))
     assert '"status": "discarded"' in shown.stdout and '"replays": 1' in shown.stdout
+    actions = json.loads(shown.stdout)["actions"]  # who did what, why, and how it went: the CLI is recorded too
+    assert [(a["action"], a["actor"], a["reason"], a["result"]) for a in actions] == [
+        ("replay", "ops-li", "核实后重放", "failed"),
+        ("discard", actions[1]["actor"], "伪造的注册请求", "discarded")]
+    assert actions[1]["actor"].startswith("cli:")
     again = await asyncio.to_thread(shixiang, suite, "dlt", "discard", "--service", "coding", str(letter["id"]),
                                     "--reason", "再次")
     assert again.returncode == 2 and "DeadLetterResolvedError" in again.stderr

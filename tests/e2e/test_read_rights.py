@@ -38,7 +38,7 @@ async def test_a_national_token_finds_no_unpublished_text_anywhere_and_is_refuse
         assert TAG in (await client.call("GET", "lifecycle", f"/lifecycle/v1/items/{item_id}/events",
                                          user="publisher-gz")).text
     values = {"item_id": online, "job_id": job["job_id"], "revision": "2", "code": state["code"],
-              "name": "regions", "dead_letter_id": "1"}
+              "name": "regions", "dead_letter_id": "1", "service": "coding"}
     national = {"Authorization": f"Bearer {suite.token('national')}"}
 
     answers: list[tuple[str, int, str]] = []
@@ -62,10 +62,11 @@ async def test_a_national_token_finds_no_unpublished_text_anywhere_and_is_refuse
                     leaks.append(path)
                 if not path.startswith(prefix) or path.startswith(PUBLIC):
                     continue
-                # The sync gateway answers it, but for its dead letters and the hash chain of its stream: those are
-                # the operators' plumbing; and the operators' console refuses it with its own code.
+                # The sync gateway answers it, but for its dead letters, its pipeline and the hash chain of its
+                # stream: those are the operators' plumbing; and the operators' console refuses it with its own code.
                 published_channel = service == "sync" and not any(
-                    part in path for part in ("/dead-letters", "/console/", "/verify", "/stream"))
+                    part in path for part in ("/dead-letters", "/console/", "/verify", "/stream")
+                ) and not path.endswith("/pipeline")
                 expected = ((200, None) if published_channel else (403, "CONSOLE_ROLE_REQUIRED")
                             if path.startswith(("/sync/v1/console/", "/sync/v1/stream")) else (403, "ROLE_FORBIDDEN"))
                 got = (response.status_code, response.json().get("code") if response.status_code >= 400 else None)

@@ -209,13 +209,16 @@ async def test_operators_replay_a_refused_event_once_it_can_apply_and_discard_wh
     assert {d["kind"] for d in listed} == {"refused"} and by_event[early.id]["attempts"] == 1
     assert "item-2" in by_event[early.id]["reason"]
 
-    failed = await replay_dead_letter({runner.spec.name: runner}, by_event[early.id]["id"], actor="operator")
+    failed = await replay_dead_letter({runner.spec.name: runner}, by_event[early.id]["id"], actor="admin",
+                                        reason="事项已补录")
     assert failed.result == "failed"  # still unknown: it stays waiting, tried once more
     known_items.add("item-2")
-    replayed = await replay_dead_letter({runner.spec.name: runner}, by_event[early.id]["id"], actor="operator")
+    replayed = await replay_dead_letter({runner.spec.name: runner}, by_event[early.id]["id"], actor="admin",
+                                        reason="事项已补录")
     assert replayed.result == "applied"
     with pytest.raises(DeadLetterResolvedError):
-        await replay_dead_letter({runner.spec.name: runner}, by_event[early.id]["id"], actor="operator")
+        await replay_dead_letter({runner.spec.name: runner}, by_event[early.id]["id"], actor="admin",
+                                        reason="事项已补录")
     assert [r.event_id for r in await received_rows(downstream_engine)].count(early.id) == 1
 
     discarded = await dead_letters.resolve(downstream_engine, by_event[stray.id]["id"], dead_letters.Status.discarded,
@@ -225,6 +228,9 @@ async def test_operators_replay_a_refused_event_once_it_can_apply_and_discard_wh
     assert (row["status"], row["replays"], row["attempts"]) == ("replayed", 2, 2)
     assert row["headers"] and row["value"]["text"].startswith("{")
     assert await dead_letters.counts(downstream_engine) == {"replayed": 1, "discarded": 1}
+    history = (await dead_letters.describe(downstream_engine, by_event[early.id]["id"]))["actions"]
+    assert [(a["action"], a["actor"], a["reason"], a["result"]) for a in history] == [
+        ("replay", "admin", "事项已补录", "failed"), ("replay", "admin", "事项已补录", "applied")]
 
 
 async def _received(engine: AsyncEngine, n: int) -> bool:

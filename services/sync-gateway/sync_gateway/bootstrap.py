@@ -17,10 +17,11 @@ from shared.http import ServiceRoute, create_service_app, document_models, error
 from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 
-from sync_gateway.adapters import console_catalogue_http, console_stream_http
+from sync_gateway.adapters import console_catalogue_http, console_pipeline_http, console_stream_http
 from sync_gateway.adapters.console_frontend_http import default_console_directory, mount_console
 from sync_gateway.adapters.consumers import FED_EVENTS, log_operations, project_public_events
 from sync_gateway.adapters.http import router
+from sync_gateway.adapters.kafka_lag import KafkaOffsets
 from sync_gateway.adapters.operations import OperationsReader
 from sync_gateway.adapters.queries import FeedReader, item_region
 from sync_gateway.adapters.rebuild import rebuild_read_models
@@ -30,6 +31,7 @@ from sync_gateway.config import SyncSettings
 from sync_gateway.domain.operations import SERVICES, accepted_types
 from sync_gateway.errors import ERRORS
 from sync_gateway.service_layer.console_catalogue import ConsoleCatalogue
+from sync_gateway.service_layer.console_pipeline import ConsolePipeline
 from sync_gateway.service_layer.console_stream import ConsoleEvents
 from sync_gateway.service_layer.feed import NationalFeed
 from sync_gateway.service_layer.feedback import NationalFeedback
@@ -54,6 +56,8 @@ class SyncGateway:
     national_feedback: NationalFeedback
     services: ServiceClients  # the other services' APIs, read by the operators' console
     console_events: ConsoleEvents  # the operations log: live stream, pages, activity
+    console_pipeline: ConsolePipeline  # the console's pipeline health and dead letters
+    console_catalogue: ConsoleCatalogue  # the console's overview, quality and item pages
     prune_interval_s: float = 3600.0
     _pruner: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -102,7 +106,10 @@ def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
     console_events = ConsoleEvents(OperationsReader(runtime.engine, load_dictionaries()),
                                    keepalive_s=settings.stream_keepalive_s,
                                    retention_days=settings.operations_log_days)
+    console_pipeline = ConsolePipeline(runtime, services, KafkaOffsets(settings.kafka_bootstrap_servers,
+                                                                       timeout_s=settings.service_timeout_s))
     return runtime, SyncGateway(runtime, reader, feed, NationalFeedback(runtime.engine), services, console_events,
+                                console_pipeline, ConsoleCatalogue(runtime.engine, services),
                                 prune_interval_s=settings.operations_prune_interval_s)
 
 
@@ -126,9 +133,11 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     app.state.console_events = sync.console_events
     app.state.on_exit = [sync.console_events.closing.set]  # the server's signal ends open streams (shixiang.cli)
     app.include_router(router)
+    app.state.console_catalogue = sync.console_catalogue
+    app.state.console_pipeline = sync.console_pipeline
     app.include_router(console_stream_http.router)
-    app.state.console_catalogue = ConsoleCatalogue(runtime.engine, sync.services)
     app.include_router(console_catalogue_http.router)
+    app.include_router(console_pipeline_http.router)
     # The gateway's stream of an item (national answers) is the operators' to check, like its dead letters.
     app.include_router(chain_router("/sync/v1", roles=CONSOLE_ROLES, region_of=item_region, route_class=ServiceRoute,
                                     responses=error_responses(ERRORS)))
