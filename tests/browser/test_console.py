@@ -158,7 +158,8 @@ async def test_a_poison_message_is_shown_dead_lettered_and_an_admin_replays_it(s
     await expect(page.locator(".el-dialog")).to_contain_text(forged.id, timeout=WAIT_MS)
     await page.locator("[data-test=replay]").click()
     await page.locator("[data-test=action-confirm]").click()
-    await expect(page.locator(".el-dialog").first).to_contain_text("请填写原因")  # a reason is required
+    # A reason is required: the action's own dialog says so (the dead letter's detail dialog stays open beneath it).
+    await expect(page.locator(".el-dialog", has_text="重放死信")).to_contain_text("请填写原因")
     await page.locator("[data-test=action-reason]").fill("控制台重放检查")
     await page.locator("[data-test=action-confirm]").click()
     history = page.locator(".el-dialog", has_text="处理记录")
