@@ -10,6 +10,7 @@
   shixiang dlt discard --service NAME ID --reason TEXT
   shixiang rebuild [SERVICE …] [--database-url U] rebuild read models from the services' logs (default: all; rate)
   shixiang import FILE [--url URL] [--token T]   import an item list into the registry, with a progress bar
+  shixiang demo                                  fill the running dev suite with a sample catalogue (the console)
 
 Operational commands read the service's SHIXIANG_* environment, or, when it is not set, the running development
 suite's manifest (.dev/suite.json)."""
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the service's database (one SERVICE only; default: its SHIXIANG_DATABASE_URL or the "
                               "running development suite's)")
 
+    sub.add_parser("demo", help="fill the running dev suite with a sample catalogue (for the console and a first look)")
     dlt = sub.add_parser("dlt", help="dead letters: messages a service's consumers gave up on (kept in its database)")
     dlt_sub = dlt.add_subparsers(dest="dlt_command", required=True)
     listing = dlt_sub.add_parser("list", help="list dead letters")
@@ -143,11 +145,37 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_dlt(args))
         case "rebuild":
             return run_rebuild([*args.services, *args.named] or list(SERVICES), args.database_url)
+        case "demo":
+            return asyncio.run(run_demo())
         case "import":
             from shixiang.import_command import run as run_import
 
             return run_import(args, manifest=DEV_ROOT / "suite.json")
     return 2
+
+
+async def run_demo() -> int:
+    """``shixiang demo``: the sample catalogue of :mod:`shixiang.demo`, through the running dev suite's API."""
+    from shixiang.client import SuiteClient
+    from shixiang.demo import fill
+    from shixiang.suite import DEMO_USERS
+
+    path = DEV_ROOT / "suite.json"
+    if not path.exists():
+        print("shixiang demo：没有正在运行的开发环境（先运行 make dev）", file=sys.stderr)
+        return 2
+    manifest = json.loads(path.read_text())
+    secret = manifest["registry"]["env"].get("SHIXIANG_JWT_SECRET", DEVELOPMENT_JWT_SECRET)
+    tokens = {user: mint_token(secret, subject=user, roles=roles, regions=regions)
+              for user, (roles, regions) in DEMO_USERS.items()}
+    client = SuiteClient(urls={name: entry["url"] for name, entry in manifest.items()}, tokens=tokens)
+    try:
+        made = await fill(client, secret)
+    finally:
+        await client.close()
+    print("示例事项已创建（demo items made）：" + "，".join(f"{phase} {n}" for phase, n in sorted(made.items())))
+    print(f"运维控制台 console: {manifest['sync']['url']}/console/")
+    return 0
 
 
 def _split(value: str) -> list[str]:

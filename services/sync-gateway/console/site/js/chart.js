@@ -44,11 +44,14 @@ export function barOption(names, values, { title = "", horizontal = false, perce
 }
 
 export function pieOption(entries, { title = "" } = {}) {
+  // Empty slices are left out (labels of zeros would crowd the ring; with nothing at all ECharts would draw equal
+  // slices), but every name stays in the legend.
+  const shown = entries.filter((e) => e.value > 0);
   return {
-    title: { text: title, left: "center", textStyle: { fontSize: 14 } },
+    title: { text: title, subtext: shown.length ? "" : "暂无事项", left: "center", textStyle: { fontSize: 14 } },
     tooltip: { trigger: "item", formatter: "{b}：{c}（{d}%）" },
-    legend: { bottom: 0 },
-    series: [{ type: "pie", radius: ["35%", "62%"], center: ["50%", "48%"], data: entries,
+    legend: { bottom: 0, data: entries.map((e) => e.name) },
+    series: [{ type: "pie", radius: ["30%", "55%"], center: ["50%", "55%"], data: shown, stillShowZeroSum: false,
                label: { formatter: "{b}\n{c}" } }],
   };
 }

@@ -7,6 +7,20 @@ import { formatTime, show } from "../format.js";
 const { ref, computed, onMounted } = Vue;
 
 const CODE_STATUS = { active: "有效", retired: "已注销", uncoded: "未赋码" };
+// The lifecycle's item view, field by field, in Chinese (a field not listed here shows under its own name).
+const STATE_LABELS = {
+  item_id: "事项 ID", version: "生命周期版本", phase: "阶段代码", phase_label: "阶段", step: "子状态代码",
+  step_label: "子状态", region_code: "区划代码", code: "事项编码", latest_revision: "最新修订",
+  review_revision: "送审修订", published_revision: "已发布修订", pending: "待发布修订", test_result: "测试结果",
+  planned: "计划", retired_codes: "已注销的编码", published_elements: "已发布的要素", published: "发布信息",
+  allowed_commands: "当前允许的操作", national_sync: "国家平台同步", lineage: "拆分合并", last_transition: "最近一次状态变化",
+  name: "事项名称", short_name: "简称", cancelled_reason: "注销原因", unpublished_reason: "下线原因",
+};
+// The published record's change (shared/contracts/feed.py CHANGES).
+const CHANGE = { published: "上线", updated: "更新上线", maintained: "维护", unpublished: "下线", resumed: "重新上线", cancelled: "注销" };
+const OPERATION = { insert: "新增（I）", update: "更新（U）", delete: "删除（D）" };
+// Codes shown beside their Chinese labels are left out of the grid: the labels say it.
+const HIDDEN_STATE = new Set(["phase", "step"]);
 
 export const ItemSearchPage = {
   props: { q: String },
@@ -87,14 +101,23 @@ export const ItemPage = {
     const json = (v) => JSON.stringify(v, null, 2);
     // The state's plain fields in a grid, its nested ones (elements, lists) folded below: long values stay readable.
     const isNested = (v) => v !== null && typeof v === "object";
-    const scalars = computed(() => Object.fromEntries(Object.entries(item.value?.state || {}).filter(([, v]) => !isNested(v))));
+    const scalars = computed(() => Object.fromEntries(Object.entries(item.value?.state || {})
+      .filter(([k, v]) => !isNested(v) && !HIDDEN_STATE.has(k))));
     const nested = computed(() => Object.fromEntries(Object.entries(item.value?.state || {}).filter(([, v]) => isNested(v))));
     const codes = computed(() => item.value?.codes || null);
-    return { item, timeline, error, asOf, chooseTime, formatTime, show, json, scalars, nested, codes, CODE_STATUS };
+    // The item's name: as published, else as its latest revision has it (a draft has no published elements).
+    const name = computed(() => item.value?.state?.published_elements?.name
+      || (item.value?.revisions || []).slice(-1)[0]?.name || timeline.value.find((e) => e.item_name)?.item_name || "");
+    const label = (k) => STATE_LABELS[k] || k;
+    return { item, timeline, error, asOf, chooseTime, formatTime, show, json, scalars, nested, codes, CODE_STATUS,
+             name, label, OPERATION, CHANGE };
   },
   template: `
   <div>
-    <h2 class="page-title">事项详情 <span class="mono muted">{{ itemId }}</span></h2>
+    <h2 class="page-title">事项详情 · {{ name || '（未命名）' }}
+      <el-tag v-if="item && item.state" style="margin-left: 8px">{{ item.state.phase_label }}<template v-if="item.state.step_label"> · {{ item.state.step_label }}</template></el-tag>
+      <span class="mono muted" style="margin-left: 8px">{{ item && item.state && item.state.code || '' }}</span>
+      <span class="mono muted" style="margin-left: 8px; font-size: 12px">{{ itemId }}</span></h2>
     <el-alert v-if="error" :title="error" type="error" show-icon :closable="false" class="section" />
     <el-card shadow="never" class="section" header="哈希链校验" data-test="verification">
       <el-tag v-for="v in (item ? item.verification : [])" :key="v.service" :type="v.ok ? 'success' : 'danger'" style="margin-right: 8px" :title="v.detail">
@@ -108,10 +131,10 @@ export const ItemPage = {
         <span v-if="asOf" class="muted" style="margin-left: 8px">截至 {{ formatTime(asOf) }}</span>
       </template>
       <el-descriptions v-if="item && item.state" :column="3" border size="small">
-        <el-descriptions-item v-for="(v, k) in scalars" :key="k" :label="k">{{ show(v) }}</el-descriptions-item>
+        <el-descriptions-item v-for="(v, k) in scalars" :key="k" :label="label(k)">{{ show(v) }}</el-descriptions-item>
       </el-descriptions>
       <el-collapse v-if="Object.keys(nested).length" style="margin-top: 8px">
-        <el-collapse-item v-for="(v, k) in nested" :key="k" :title="k"><pre class="json">{{ json(v) }}</pre></el-collapse-item>
+        <el-collapse-item v-for="(v, k) in nested" :key="k" :title="label(k)"><pre class="json">{{ json(v) }}</pre></el-collapse-item>
       </el-collapse>
     </el-card>
     <el-card shadow="never" class="section" header="时间线（跨服务）">
@@ -126,7 +149,7 @@ export const ItemPage = {
     <el-card shadow="never" class="section" header="修订与字段变化" data-test="revisions">
       <div v-for="r in (item ? item.revisions : [])" :key="r.revision" class="section">
         <b>第 {{ r.revision }} 版</b> <span class="muted">{{ formatTime(r.at) }} · {{ r.author || '—' }}</span>
-        <el-table :data="r.changes" size="small">
+        <el-table :data="r.changes" size="small" :empty-text="r.revision === 1 ? '首个修订：创建事项' : '没有要素变化'">
           <el-table-column label="要素" width="200"><template #default="{ row }">{{ row.label || row.path }}</template></el-table-column>
           <el-table-column label="修改前"><template #default="{ row }"><span v-if="row.before !== null && row.before !== undefined" class="diff-before">{{ show(row.before) }}</span></template></el-table-column>
           <el-table-column label="修改后"><template #default="{ row }"><span v-if="row.after !== null && row.after !== undefined" class="diff-after">{{ show(row.after) }}</span></template></el-table-column>
@@ -163,9 +186,9 @@ export const ItemPage = {
     <el-card shadow="never" header="同步源条目">
       <el-table :data="item ? item.feed : []" size="small" empty-text="尚未进入同步源">
         <el-table-column prop="sequence" label="序号" width="90" />
-        <el-table-column prop="type" label="类型" />
+        <el-table-column label="变更"><template #default="{ row }">{{ CHANGE[row.change] || row.type }}</template></el-table-column>
         <el-table-column prop="itemversion" label="版本" width="70" />
-        <el-table-column prop="operation" label="同步类型" width="110" />
+        <el-table-column label="同步类型" width="110"><template #default="{ row }">{{ OPERATION[row.operation] || row.operation }}</template></el-table-column>
         <el-table-column label="时间" width="170"><template #default="{ row }">{{ formatTime(row.time) }}</template></el-table-column>
       </el-table>
     </el-card>

@@ -21,6 +21,7 @@ export const QualityPage = {
     async function load() {
       try {
         data.value = await api("/console/quality", { params: { region: region.value.trim() } });
+        coveragePage.value = 1;
         error.value = "";
       } catch (e) {
         error.value = e.message;
@@ -35,7 +36,13 @@ export const QualityPage = {
 
     const byRegion = computed(() => data.value?.completeness?.by_region || []);
     const byDepartment = computed(() => data.value?.completeness?.by_department || []);
-    const coverage = computed(() => data.value?.coverage || []);
+    // A province has a hundred counties or more: the least covered first, a page at a time (the chart shows the page).
+    const COVERAGE_PAGE = 15;
+    const coveragePage = ref(1);
+    const coverageAll = computed(() => [...(data.value?.coverage || [])]
+      .sort((a, b) => (a.share ?? 0) - (b.share ?? 0) || a.county_code.localeCompare(b.county_code)));
+    const coverage = computed(() => coverageAll.value.slice((coveragePage.value - 1) * COVERAGE_PAGE,
+                                                            coveragePage.value * COVERAGE_PAGE));
     const findings = computed(() => data.value?.consistency?.findings || []);
     const share = (rows, name) => barOption(rows.map(name), rows.map((r) => Math.round((r.share || 0) * 1000) / 10),
       { percent: true });
@@ -43,7 +50,8 @@ export const QualityPage = {
     const departmentChart = computed(() => ({ ...share(byDepartment.value, (r) => r.department), title: { text: "各部门完备度", left: "center", textStyle: { fontSize: 14 } } }));
     const coverageChart = computed(() => ({ ...share(coverage.value, (r) => r.county_name), title: { text: "各区县覆盖度", left: "center", textStyle: { fontSize: 14 } } }));
 
-    return { data, error, region, load, dialog, showItems, byRegion, byDepartment, coverage, findings,
+    return { data, error, region, load, dialog, showItems, byRegion, byDepartment, coverage, coverageAll, coveragePage,
+             COVERAGE_PAGE, findings,
              regionChart, departmentChart, coverageChart, percent, DIVERGING, KIND };
   },
   template: `
@@ -78,7 +86,7 @@ export const QualityPage = {
         </template></el-table-column>
       </el-table>
     </el-card>
-    <el-card shadow="never" header="覆盖度（区县已实施的省级标准事项）" class="section">
+    <el-card shadow="never" header="覆盖度（区县已实施的省级标准事项；覆盖度低的在前）" class="section">
       <EChart :option="coverageChart" />
       <el-table :data="coverage" size="small">
         <el-table-column prop="county_name" label="区县" /><el-table-column prop="county_code" label="代码" width="100" />
@@ -88,6 +96,8 @@ export const QualityPage = {
           <el-button link type="primary" @click="showItems(row.county_name + ' · 未实施的标准事项', row.missing, row.standard_items - row.implemented)">{{ row.standard_items - row.implemented }} 项</el-button>
         </template></el-table-column>
       </el-table>
+      <el-pagination v-if="coverageAll.length > COVERAGE_PAGE" v-model:current-page="coveragePage" :page-size="COVERAGE_PAGE"
+                     :total="coverageAll.length" layout="total, prev, pager, next" class="section" data-test="coverage-pages" />
     </el-card>
     <el-card shadow="never" :header="'一致性（同一事项、同一名称、同一类型）· 发现 ' + (data?.consistency?.count ?? findings.length) + ' 处'">
       <el-table :data="findings" size="small" data-test="consistency">
