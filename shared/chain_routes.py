@@ -5,19 +5,15 @@ also compares the chain's head with its read models."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.db import RegionOf
 from shared.errors import NotFoundError
 from shared.eventstore import ChainVerdict, load_stream, verify_chain
 from shared.http_auth import CurrentPrincipal
-
-# The item's region as the service knows it (None: the service has never heard of the item).
-RegionOf = Callable[[AsyncConnection, str], Awaitable[str | None]]
 
 
 def chain_view(item_id: str, verdict: ChainVerdict) -> dict[str, Any]:

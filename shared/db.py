@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shared import jsoncodec
 
@@ -80,3 +81,8 @@ async def ensure_database(url: str) -> None:
                 await conn.execute(text(f'CREATE DATABASE "{target.database}"'))
     finally:
         await admin.dispose()
+
+
+# An item's region as a service knows it (None: the service has never heard of the item): what region checks on
+# things of an item the service keeps (its hash chain, its dead letters) read.
+RegionOf = Callable[[AsyncConnection, str], Awaitable[str | None]]

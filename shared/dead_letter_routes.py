@@ -1,7 +1,12 @@
 """The operators' HTTP view of a service's pipeline and dead letters (every service mounts it under its own API
-prefix): the pipeline report, and dead letters to list and inspect (operators and administrators: dead letters are
-the suite's plumbing, with items of every region in them) and to replay or discard (administrators only, each with a
-reason, recorded with who did it, when and the outcome in the service's ``dead_letter_actions``)."""
+prefix): the pipeline report, and dead letters to list and inspect (operators and administrators) and to replay or
+discard (administrators only, each with a reason, recorded with who did it, when and the outcome in the service's
+``dead_letter_actions``).
+
+A dead letter holds an item's content, so a caller of some regions sees only those of its regions: the region is
+the one the service knows for the message's item (its subject), else the one the message itself names
+(``dead_letters.payload_region``); a dead letter of no known region is for nationwide callers only. The counts by
+status are of every dead letter (numbers, no content)."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from shared import dead_letters
 from shared.consumer import discard_dead_letter, replay_dead_letter
+from shared.db import RegionOf
 from shared.http_auth import CurrentPrincipal
 from shared.pipeline import service_pipeline
 
@@ -25,8 +31,10 @@ class ActionRequest(BaseModel):
 
 
 def dead_letter_router(prefix: str, route_class: type[APIRoute] = APIRoute,
-                       responses: dict[int | str, dict[str, Any]] | None = None) -> APIRouter:
-    """The routes under ``{prefix}/dead-letters``; ``responses`` documents the errors they answer."""
+                       responses: dict[int | str, dict[str, Any]] | None = None,
+                       region_of: RegionOf | None = None) -> APIRouter:
+    """The routes under ``{prefix}/dead-letters``; ``responses`` documents the errors they answer; ``region_of``
+    is how the service knows an item's region (None: only what the messages themselves name)."""
     router = APIRouter(prefix=f"{prefix}/dead-letters", tags=["dead letters 死信"], route_class=route_class,
                        responses=responses)
 
@@ -43,14 +51,19 @@ def dead_letter_router(prefix: str, route_class: type[APIRoute] = APIRoute,
     ) -> dict[str, Any]:
         principal.require_role(*ROLES)
         engine = request.app.state.runtime.engine
-        items = await dead_letters.listing(engine, dead_letters.Listing(status, consumer, kind, after_id, limit))
+        page = await dead_letters.listing(engine, dead_letters.Listing(status, consumer, kind, after_id, limit))
+        # The page is cut by id before the region check: a caller of some regions may get fewer than ``limit``,
+        # and reads on from next_after_id.
+        items = [letter for letter in page
+                 if await dead_letters.visible_to(engine, principal, region_of, letter["id"], letter["subject"])]
         return {"items": items, "counts": await dead_letters.counts(engine),
-                "next_after_id": items[-1]["id"] if len(items) == limit else None}
+                "next_after_id": page[-1]["id"] if len(page) == limit else None}
 
     @router.get("/{dead_letter_id}", summary="一条死信：原因、尝试次数和原始消息（键、消息头、内容）")
     async def show_dead_letter(request: Request, principal: CurrentPrincipal,
                                dead_letter_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
         principal.require_role(*ROLES)
+        await dead_letters.require_visible(request.app.state.runtime.engine, principal, region_of, dead_letter_id)
         return await dead_letters.describe(request.app.state.runtime.engine, dead_letter_id)
 
     @router.post("/{dead_letter_id}/replay",
@@ -59,6 +72,7 @@ def dead_letter_router(prefix: str, route_class: type[APIRoute] = APIRoute,
                      dead_letter_id: Annotated[int, Path(ge=1, le=2**62)],
                      body: Annotated[ActionRequest, Body()]) -> dict[str, Any]:
         principal.require_role(*ACTION_ROLES)
+        await dead_letters.require_visible(request.app.state.runtime.engine, principal, region_of, dead_letter_id)
         runtime = request.app.state.runtime
         outcome = await replay_dead_letter(runtime.consumer_runners(), dead_letter_id, actor=principal.subject,
                                            reason=body.reason)
@@ -70,6 +84,7 @@ def dead_letter_router(prefix: str, route_class: type[APIRoute] = APIRoute,
                       dead_letter_id: Annotated[int, Path(ge=1, le=2**62)],
                       body: Annotated[ActionRequest, Body()]) -> dict[str, Any]:
         principal.require_role(*ACTION_ROLES)
+        await dead_letters.require_visible(request.app.state.runtime.engine, principal, region_of, dead_letter_id)
         row = await discard_dead_letter(request.app.state.runtime.engine, dead_letter_id, actor=principal.subject,
                                         reason=body.reason)
         return dead_letters.summary(row)

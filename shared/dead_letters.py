@@ -41,6 +41,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import jsoncodec
+from shared.auth import Principal
+from shared.db import RegionOf
 from shared.errors import DeadLetterNotFoundError, DeadLetterResolvedError
 
 # A message up to this size is copied into the table and onto the dead-letter topic; a larger one is kept as a
@@ -282,6 +284,57 @@ def _payload(raw: bytes | None) -> Any:
         return jsoncodec.loads(bytes(raw))
     except ValueError:  # not JSON, not UTF-8, or nested past the parser's limit
         return None
+
+
+def payload_region(raw: bytes | None) -> str | None:
+    """The region the message's own content names — its elements' or its own ``region_code``, else the region part of
+    an item code (事项编码: type, region, …) — or None. For a dead letter whose item the service never heard of (a
+    forged or early message): which region's operators may see it."""
+    payload = _payload(raw)
+    for part in (payload, payload.get("data") if isinstance(payload, dict) else None):
+        if not isinstance(part, dict):
+            continue
+        elements = part.get("elements")
+        for candidate in ((elements or {}).get("region_code") if isinstance(elements, dict) else None,
+                          part.get("region_code")):
+            if isinstance(candidate, str) and candidate.isdigit() and len(candidate) == 6:
+                return candidate
+        code = part.get("code")
+        if isinstance(code, str) and len(code) == 24 and code[2:8].isdigit():
+            return code[2:8]
+    return None
+
+
+async def visible_to(engine: AsyncEngine, principal: Principal, region_of: RegionOf | None, dead_letter_id: int,
+                     subject: str | None, value: bytes | None = None) -> bool:
+    """Whether the caller may see the dead letter: nationwide callers see every one; a caller of some regions those
+    whose region is within them — the region the service knows for the message's item (``region_of`` its subject),
+    else the one the message itself names (:func:`payload_region`); a dead letter of no known region is for
+    nationwide callers only. ``value``: the message, when already read."""
+    if principal.nationwide:
+        return True
+    region = None
+    if region_of is not None and subject:
+        async with engine.connect() as conn:
+            region = await region_of(conn, subject)
+    if region is None:
+        region = payload_region(value if value is not None else await message_value(engine, dead_letter_id))
+    return region is not None and principal.may_access_region(region)
+
+
+async def require_visible(engine: AsyncEngine, principal: Principal, region_of: RegionOf | None,
+                          dead_letter_id: int) -> None:
+    """404 DEAD_LETTER_NOT_FOUND for a dead letter the caller may not see, as for one that does not exist."""
+    row = await get(engine, dead_letter_id)
+    if not await visible_to(engine, principal, region_of, row.id, row.subject, row.value):
+        raise DeadLetterNotFoundError(id=dead_letter_id)
+
+
+async def message_value(engine: AsyncEngine, dead_letter_id: int) -> bytes | None:
+    t = dead_letters_table
+    async with engine.connect() as conn:
+        value: bytes | None = await conn.scalar(select(t.c.value).where(t.c.id == dead_letter_id))
+    return value
 
 
 def _readable(raw: bytes | None) -> dict[str, Any] | None:

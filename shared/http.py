@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import jsoncodec
 from shared.auth import TokenVerifier
+from shared.db import RegionOf
 from shared.dead_letter_routes import dead_letter_router, pipeline_router
 from shared.errors import (
     COMMON_ERRORS,
@@ -101,7 +102,10 @@ def create_service_app(
     settings: ServiceSettings,
     on_start: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
+    item_region: RegionOf | None = None,
 ) -> FastAPI:
+    """The service's app with what every service serves; ``item_region`` is how the service knows an item's region
+    (its dead letters are shown to a caller of some regions by it)."""
     app = FastAPI(title=title, description=description, version="1.0.0", docs_url=None, redoc_url=None,
                   lifespan=runtime_lifespan(runtime, on_start=on_start, on_stop=on_stop))
     serve_docs_offline(app)  # /docs and /redoc without a CDN
@@ -141,7 +145,8 @@ def create_service_app(
     app.add_middleware(RequestMetricsAndLog, service=service, log_requests=settings.access_log)
     # The dead-letter routes raise only the shared errors (auth, roles, the dead letter's own).
     app.include_router(dead_letter_router(api_prefix, route_class=ServiceRoute,
-                                          responses=error_responses(ErrorTable(COMMON_ERRORS))))
+                                          responses=error_responses(ErrorTable(COMMON_ERRORS)),
+                                          region_of=item_region))
     app.include_router(pipeline_router(api_prefix, route_class=ServiceRoute,
                                        responses=error_responses(ErrorTable(COMMON_ERRORS), statuses=(401, 403))))
 

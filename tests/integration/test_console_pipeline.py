@@ -321,3 +321,49 @@ async def test_a_partition_whose_consumer_runs_elsewhere_is_stuck_once_its_lag_h
     [stuck] = [p for p in second["partitions"] if p["lag"]]
     assert (stuck["state"], second["status"]) == ("stuck", "stuck")
     assert stuck["stuck_on"]["offset"] == 0
+
+
+async def letter_about(engine: AsyncEngine, subject: str, data: dict[str, Any], offset: int) -> int:
+    """A dead letter of a message about ``subject`` whose content is ``data`` (the region it names, or none)."""
+    e = CloudEvent(id=str(uuid.uuid4()), type="test.happened.v1", source=TEST_SOURCE, subject=subject,
+                   time=datetime.now(UTC), data=data, sequence=1, position=offset)
+    key, value, headers = e.to_kafka()
+    ids = await dead_letters.record(engine, [DeadLetter(
+        consumer="nobody.consumer", topic="some.topic", partition=0, offset=offset, key=key, headers=headers,
+        value=value, kind=Kind.refused, reason="测试", event_id=e.id, event_type=e.type, subject=e.subject)])
+    return next(iter(ids.values()))
+
+
+async def test_a_caller_of_some_regions_sees_only_the_dead_letters_of_its_regions(
+    suite_in_process: dict[str, InProcessService]
+) -> None:
+    """A dead letter holds an item's content: a region-limited operator sees those of its regions (the region the
+    message names, when the service never heard of the item), a dead letter of no known region only nationwide
+    callers see — in the service's own routes and in the console; another's is a 404 as if it did not exist."""
+    coding = suite_in_process["coding"]
+    engine = coding.app.state.runtime.engine
+    guangdong = await letter_about(engine, "gd-item", {"elements": {"region_code": "440115"}}, 101)
+    beijing = await letter_about(engine, "bj-item", {"code": "011101050201HKQYSP000000"}, 102)
+    nowhere = await letter_about(engine, "unknown-item", {"n": 1}, 103)
+    beijing_operator = {"Authorization": "Bearer " + mint_token(
+        DEVELOPMENT_JWT_SECRET, subject="operator-bj", roles=["operator"], regions=["11"])}
+    beijing_admin = {"Authorization": "Bearer " + mint_token(
+        DEVELOPMENT_JWT_SECRET, subject="admin-bj", roles=["admin"], regions=["11"])}
+
+    everything = (await coding.http.get("/coding/v1/dead-letters", headers=OPERATOR)).json()
+    assert {d["id"] for d in everything["items"]} >= {guangdong, beijing, nowhere}
+    own = (await coding.http.get("/coding/v1/dead-letters", headers=beijing_operator)).json()
+    assert [d["id"] for d in own["items"]] == [beijing]
+    hidden = await coding.http.get(f"/coding/v1/dead-letters/{guangdong}", headers=beijing_operator)
+    assert (hidden.status_code, hidden.json()["code"]) == (404, "DEAD_LETTER_NOT_FOUND")
+    unknown = await coding.http.post(f"/coding/v1/dead-letters/{nowhere}/discard", headers=beijing_admin,
+                                     json={"reason": "不是本区的"})
+    assert unknown.status_code == 404
+    assert (await coding.http.get(f"/coding/v1/dead-letters/{nowhere}", headers=OPERATOR)).json()["status"] == "waiting"
+
+    sync = suite_in_process["sync"]
+    console = (await sync.http.get("/sync/v1/console/dead-letters", headers=beijing_operator,
+                                   params={"service": "coding"})).json()
+    assert [d["id"] for d in console["items"]] == [beijing]
+    refused = await sync.http.get(f"/sync/v1/console/dead-letters/coding/{guangdong}", headers=beijing_operator)
+    assert refused.status_code == 404

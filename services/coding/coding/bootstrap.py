@@ -96,6 +96,7 @@ def create_app(settings: CodingSettings | None = None) -> FastAPI:
         runtime=runtime,
         api_prefix="/coding/v1",
         settings=settings,
+        item_region=queries.known_region,
         on_start=coding.start,
     )
     app.state.coding = coding

@@ -13,6 +13,7 @@ from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 from shared.settings import ProcessRole
 
+from lifecycle.adapters import queries
 from lifecycle.adapters.consumers import LifecycleConsumers
 from lifecycle.adapters.http import router
 from lifecycle.adapters.rebuild import rebuild_projections
@@ -94,6 +95,7 @@ def create_app(settings: LifecycleSettings | None = None, *, clock: Clock | None
         runtime=runtime,
         api_prefix="/lifecycle/v1",
         settings=settings,
+        item_region=queries.item_region,
         on_start=on_start,
     )
     app.state.lifecycle = lifecycle.service

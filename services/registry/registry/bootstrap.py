@@ -53,6 +53,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         runtime=runtime,
         api_prefix="/registry/v1",
         settings=settings,
+        item_region=queries.item_region,
         on_start=imports.prepare_spool_dir,
         on_stop=imports.close,
     )

@@ -23,7 +23,7 @@ from sync_gateway.adapters.consumers import FED_EVENTS, log_operations, project_
 from sync_gateway.adapters.http import router
 from sync_gateway.adapters.kafka_lag import KafkaOffsets
 from sync_gateway.adapters.operations import OperationsReader
-from sync_gateway.adapters.queries import FeedReader, item_region
+from sync_gateway.adapters.queries import FeedReader, item_region, known_region
 from sync_gateway.adapters.rebuild import rebuild_read_models
 from sync_gateway.adapters.services import ServiceClients
 from sync_gateway.adapters.tables import sync_metadata
@@ -107,7 +107,8 @@ def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
                                    keepalive_s=settings.stream_keepalive_s,
                                    retention_days=settings.operations_log_days)
     console_pipeline = ConsolePipeline(runtime, services, KafkaOffsets(settings.kafka_bootstrap_servers,
-                                                                       timeout_s=settings.service_timeout_s))
+                                                                       timeout_s=settings.service_timeout_s),
+                                       region_of=known_region)
     return runtime, SyncGateway(runtime, reader, feed, NationalFeedback(runtime.engine), services, console_events,
                                 console_pipeline, ConsoleCatalogue(runtime.engine, services),
                                 prune_interval_s=settings.operations_prune_interval_s)
@@ -124,6 +125,7 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
         runtime=runtime,
         api_prefix="/sync/v1",
         settings=settings,
+        item_region=known_region,
         on_start=sync.start,
         on_stop=sync.stop,
     )

@@ -16,7 +16,12 @@ from shared.db import raw_driver
 
 from sync_gateway.adapters.notify import NotifyListener
 from sync_gateway.adapters.store import FEED_CHANNEL
-from sync_gateway.adapters.tables import catalog_table, feed_entries_table, national_feedback_table
+from sync_gateway.adapters.tables import (
+    catalog_table,
+    feed_entries_table,
+    national_feedback_table,
+    operations_items_table,
+)
 from sync_gateway.domain.feedback import FeedbackResult
 
 # An entry with its cursor, as JSON text (see FeedReader.read).
@@ -149,6 +154,16 @@ async def item_region(conn: AsyncConnection, item_id: str) -> str | None:
     national answers, which need a published entry)."""
     region: str | None = await conn.scalar(select(catalog_table.c.region_code).where(
         catalog_table.c.item_id == item_id))
+    return region
+
+
+async def known_region(conn: AsyncConnection, item_id: str) -> str | None:
+    """The item's region as the gateway knows it at all: as last published, else as any service's event told the
+    operations log (None: never heard of). Which region's operators may see the gateway's dead letters of it."""
+    region = await item_region(conn, item_id)
+    if region is None:
+        region = await conn.scalar(select(operations_items_table.c.region_code).where(
+            operations_items_table.c.item_id == item_id))
     return region
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from shared import dead_letters
 from shared.auth import Principal
 from shared.consumer import discard_dead_letter, replay_dead_letter
+from shared.db import RegionOf
 from shared.errors import DeadLetterReasonRequiredError
 from shared.metrics import CONSUMER_GROUP_LAG, CONSUMER_GROUP_STUCK
 from shared.pipeline import service_pipeline
@@ -45,11 +46,12 @@ SERVICES = tuple(PREFIXES)
 
 class ConsolePipeline:
     def __init__(self, runtime: ServiceRuntime, services: ServiceClients, offsets: KafkaOffsets, *,
-                 clock: Callable[[], float] = time.monotonic,
+                 region_of: RegionOf | None = None, clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.runtime = runtime
         self.services = services
         self.offsets = offsets
+        self.region_of = region_of  # the gateway's own dead letters, for callers of some regions (as every service)
         self.clock = clock
         self.now = now
         self.stuck_after_s = runtime.settings.consumer_stuck_after_s
@@ -124,20 +126,22 @@ class ConsolePipeline:
                            authorization: str, correlation_id: str | None) -> dict[str, Any]:
         require_console(principal)
         names = [service] if service else list(SERVICES)
-        pages = await asyncio.gather(*(self._dead_letter_page(name, params, authorization, correlation_id)
-                                       for name in names))
+        pages = await asyncio.gather(*(self._dead_letter_page(principal, name, params, authorization,
+                                                              correlation_id) for name in names))
         items = [item for page in pages for item in page["items"]]
         items.sort(key=lambda d: d.get("last_failed_at") or "", reverse=True)
         return {"items": items, "counts": {p["service"]: p["counts"] for p in pages},
                 "unreachable": {p["service"]: p["error"] for p in pages if p["error"]}}
 
-    async def _dead_letter_page(self, service: str, params: dict[str, Any], authorization: str,
-                                correlation_id: str | None) -> dict[str, Any]:
+    async def _dead_letter_page(self, principal: Principal, service: str, params: dict[str, Any],
+                                authorization: str, correlation_id: str | None) -> dict[str, Any]:
         try:
             listed: dict[str, Any]
             if service == SELF:
                 engine = self.runtime.engine
-                listed = {"items": await dead_letters.listing(engine, dead_letters.Listing(**params)),
+                page = await dead_letters.listing(engine, dead_letters.Listing(**params))
+                listed = {"items": [letter for letter in page if await dead_letters.visible_to(
+                                        engine, principal, self.region_of, letter["id"], letter["subject"])],
                           "counts": await dead_letters.counts(engine)}
             else:
                 listed = await self.services.get_json(service, f"{PREFIXES[service]}/dead-letters", params=params,
@@ -152,6 +156,7 @@ class ConsolePipeline:
                           correlation_id: str | None) -> dict[str, Any]:
         require_console(principal)
         if service == SELF:
+            await dead_letters.require_visible(self.runtime.engine, principal, self.region_of, dead_letter_id)
             shown = await dead_letters.describe(self.runtime.engine, dead_letter_id)
         else:
             shown = await self.services.get_json(service, f"{PREFIXES[service]}/dead-letters/{dead_letter_id}",
@@ -168,6 +173,7 @@ class ConsolePipeline:
             raise DeadLetterReasonRequiredError(id=dead_letter_id, action=dead_letters.ACTION_LABELS[action])
         if service == SELF:
             runtime = self.runtime
+            await dead_letters.require_visible(runtime.engine, principal, self.region_of, dead_letter_id)
             if action == dead_letters.Action.replay:
                 outcome = await replay_dead_letter(runtime.consumer_runners(), dead_letter_id,
                                                    actor=principal.subject, reason=reason)
