@@ -111,7 +111,8 @@ async def run(args: argparse.Namespace) -> None:
         port = free_port()
         env = {**os.environ, "SHIXIANG_DATABASE_URL": database_url, "SHIXIANG_ROLES": "api",
                "SHIXIANG_ENVIRONMENT": "development", "SHIXIANG_JWT_SECRET": DEVELOPMENT_JWT_SECRET}
-        gateway = subprocess.Popen([  # noqa: ASYNC220 - started once, before anything is measuredsys.executable, "-m", "shixiang.cli", "serve", "sync", "--host", "127.0.0.1",
+        gateway = subprocess.Popen([  # noqa: ASYNC220 - started once, before anything is measured
+            sys.executable, "-m", "shixiang.cli", "serve", "sync", "--host", "127.0.0.1",
                                     "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
