@@ -93,6 +93,10 @@ def _maintenance_verdict(state: ItemState, elements: dict[str, Any]) -> tuple[st
         return "not_reviewed", []
     if state.update is not None or state.latest_revision != base.number:
         return "pending_update", []
+    if state.national_rejection() is not None:
+        # 同步退回: the national platform refused the published content; what goes to it next is a corrected
+        # revision a reviewer has seen, never a fix published unreviewed
+        return "national_rejected", []
     changed = changed_paths(base.elements, elements)
     substantive = [path for path in changed if path not in MAINTAINABLE_PATHS]
     if substantive:
