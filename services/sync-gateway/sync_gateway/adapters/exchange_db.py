@@ -40,7 +40,7 @@ exchange_metadata = MetaData()
 
 _TYPES: dict[str, Any] = {
     domain.TEXT: Text, domain.DATE: Date, domain.INTEGER: Integer, domain.BOOLEAN: Boolean,
-    domain.TEXTS: ARRAY(Text), domain.JSON: JSONB, domain.TIME: DateTime(timezone=True)}
+    domain.TEXTS: ARRAY(Text), domain.JSON: JSONB, domain.TIME: DateTime(timezone=True), domain.BIGINT: BigInteger}
 
 
 def _column(name: str, kind: str) -> Column[Any]:
@@ -52,7 +52,7 @@ def _column(name: str, kind: str) -> Column[Any]:
 
 def _table(layout: domain.TableLayout) -> Table:
     key = ("task_guid", "task_version") + (("seq",) if layout.name != domain.GENERAL_TABLE else ())
-    return Table(layout.name, exchange_metadata, *(_column(name, kind) for name, kind, _ in layout.columns),
+    return Table(layout.name, exchange_metadata, *(_column(name, kind) for name, kind, _, _ in layout.columns),
                  UniqueConstraint(*key, name=f"{layout.name}_change"),
                  comment=layout.label)
 
@@ -64,14 +64,10 @@ UP_TABLES: dict[str, Table] = {layout.name: _table(layout) for layout in domain.
 dn_audit_abnormal_table = Table(
     domain.FEEDBACK_TABLE,
     exchange_metadata,
-    Column("id", BigInteger, Identity(always=False), primary_key=True),
-    Column("cd_batch", Text),
-    Column("row_guid", Text),
-    Column("task_guid", Text, nullable=False),
-    Column("task_version", Integer, nullable=False),
-    Column("error_type", Text),
-    Column("error_message", Text, nullable=False),
-    Column("cd_time", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    *(Column(name, BigInteger, Identity(always=False), primary_key=True) if name == "id"
+      else Column(name, _TYPES[kind], nullable=name not in ("task_guid", "task_version", "error_message"),
+                  server_default=func.now() if name == "cd_time" else None)
+      for name, kind, _, _ in domain.FEEDBACK_COLUMNS),
     comment="国家平台校验异常（退回）",
 )
 # The writer's position: the last feed position written, and how many rounds were written (the next cd_batch).

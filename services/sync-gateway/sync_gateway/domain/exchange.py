@@ -36,36 +36,41 @@ FEEDBACK_TABLE = "dn_audit_abnormal"
 ROW_GUID_NAMESPACE = uuid.UUID("6f1d3c1e-5b0e-4d8e-9a4b-1e0c7a2f3b91")
 
 # Column kinds (the adapter maps each to a SQL type).
-TEXT, DATE, INTEGER, BOOLEAN, TEXTS, JSON, TIME = "text", "date", "integer", "boolean", "text[]", "jsonb", "time"
+TEXT, DATE, INTEGER, BOOLEAN, TEXTS, JSON, TIME = "text", "date", "integer", "boolean", "text[]", "jsonb", "timestamptz"
+BIGINT = "bigint"
 
-# (column, kind, Chinese meaning) of the exchange columns every up_* row starts with.
-EXCHANGE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("row_guid", TEXT, "行标识（主键；同一变更重复写入时不变）"),
-    ("cd_batch", TEXT, "批次号：同一同步轮次写入的行相同"),
-    ("cd_operation", TEXT, "同步类型：I 新增 / U 更新 / D 删除"),
-    ("cd_time", TIME, "同步时间（写入前置库的时间）"),
-    ("data_source", TEXT, "数据来源"),
-    ("task_guid", TEXT, "事项 ID"),
-    ("task_version", INTEGER, "事项版本（事项生命周期版本；国家平台退回时引用）"),
-    ("task_state", TEXT, "事项状态：online 在线期 / offline 离线期 / cancelled 注销期"),
-    ("task_code", TEXT, "事项编码（24 位）"),
+# (column, kind, meaning in Chinese, in English) of the exchange columns every up_* row starts with.
+EXCHANGE_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("row_guid", TEXT, "行标识（主键；同一变更重复写入时不变）",
+     "row key (primary key; the same when a change is written again)"),
+    ("cd_batch", TEXT, "批次号：同一同步轮次写入的行相同", "batch number: the same for every row of one sync round"),
+    ("cd_operation", TEXT, "同步类型：I 新增 / U 更新 / D 删除", "operation: I insert / U update / D delete"),
+    ("cd_time", TIME, "同步时间（写入前置库的时间）", "sync time (when the round was written)"),
+    ("data_source", TEXT, "数据来源", "data source (the writing province's setting)"),
+    ("task_guid", TEXT, "事项 ID", "item id"),
+    ("task_version", INTEGER, "事项版本（事项生命周期版本；国家平台退回时引用）",
+     "item version (its lifecycle version; a rejection names it)"),
+    ("task_state", TEXT, "事项状态：online 在线期 / offline 离线期 / cancelled 注销期",
+     "item state: online / offline / cancelled"),
+    ("task_code", TEXT, "事项编码（24 位）", "item code (24 characters)"),
 )
 # The directory row's own columns besides the elements (from the published record).
-GENERAL_RECORD_COLUMNS: tuple[tuple[str, str, str], ...] = (
+GENERAL_RECORD_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("change", TEXT, ("变更：published 上线 / updated 更新上线 / maintained 维护 / unpublished 下线 / "
-                      "resumed 重新上线 / cancelled 注销")),
-    ("change_label", TEXT, "变更中文名"),
-    ("state_label", TEXT, "事项状态中文名"),
-    ("previous_code", TEXT, "更新后重新赋码时的原编码"),
-    ("revision", INTEGER, "对外内容的版本号（注销时为空）"),
-    ("offline_kind", TEXT, "下线类型：suspension 暂停 / maintenance 维护"),
-    ("reason", TEXT, "下线或注销原因"),
-    ("successors", TEXTS, "拆分 / 合并后接替它的事项 ID"),
-    ("effective_at", TIME, "变更生效时间"),
+                      "resumed 重新上线 / cancelled 注销"),
+     "the change: published / updated / maintained / unpublished / resumed / cancelled"),
+    ("change_label", TEXT, "变更中文名", "the change's Chinese name"),
+    ("state_label", TEXT, "事项状态中文名", "the state's Chinese name"),
+    ("previous_code", TEXT, "更新后重新赋码时的原编码", "the former code when an update re-coded the item"),
+    ("revision", INTEGER, "对外内容的版本号（注销时为空）", "published content revision (null on delete)"),
+    ("offline_kind", TEXT, "下线类型：suspension 暂停 / maintenance 维护", "offline kind: suspension / maintenance"),
+    ("reason", TEXT, "下线或注销原因", "why it went offline or was cancelled"),
+    ("successors", TEXTS, "拆分 / 合并后接替它的事项 ID", "item ids succeeding it after a split / merge"),
+    ("effective_at", TIME, "变更生效时间", "when the change took effect"),
 )
-CHILD_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("parent_row_guid", TEXT, "所属事项目录行的 row_guid"),
-    ("seq", INTEGER, "序号（从 1 开始）"),
+CHILD_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("parent_row_guid", TEXT, "所属事项目录行的 row_guid", "row_guid of its directory row"),
+    ("seq", INTEGER, "序号（从 1 开始）", "position in the item's list (from 1)"),
 )
 # Where each child table's entries are in the published elements, and the published shape of one entry.
 _GUIDE = "service_guide"
@@ -137,25 +142,46 @@ def _element_columns() -> tuple[tuple[tuple[str, ...], str, str, str], ...]:
 ELEMENT_COLUMNS = _element_columns()
 
 
-def _child_columns(table: str) -> tuple[tuple[str, str, str], ...]:
+def _child_columns(table: str) -> tuple[tuple[str, str, str, str], ...]:
     path, _ = _CHILDREN[table]
-    return tuple((f.key, _kind(f.kind), f.label) for f in _published(_entry_shape(path)))
+    return tuple((f.key, _kind(f.kind), f.label, _english((*path, f.key)))
+                 for f in _published(_entry_shape(path)))
+
+
+def _english(path: tuple[str, ...]) -> str:
+    """A published element's meaning in English: its published path (the feed's ``elements``)."""
+    return "published element " + ".".join(path)
 
 
 @dataclass(frozen=True)
 class TableLayout:
-    """One exchange table: its name, Chinese name and columns (name, kind, Chinese meaning), in order."""
+    """One exchange table: its name, Chinese name and columns, in order."""
 
     name: str
     label: str
-    columns: tuple[tuple[str, str, str], ...]
+    columns: tuple[tuple[str, str, str, str], ...]
 
 
 LAYOUTS: tuple[TableLayout, ...] = (
     TableLayout(GENERAL_TABLE, "事项目录", EXCHANGE_COLUMNS + GENERAL_RECORD_COLUMNS
-                + tuple((column, kind, label) for _, column, kind, label in ELEMENT_COLUMNS)),
+                + tuple((column, kind, label, _english(path)) for path, column, kind, label in ELEMENT_COLUMNS)),
     *(TableLayout(table, label, EXCHANGE_COLUMNS + CHILD_COLUMNS + _child_columns(table))
       for table, (_, label) in _CHILDREN.items()),
+)
+
+
+# dn_audit_abnormal (国家平台校验异常), written by the national side: one row per rejected change.
+FEEDBACK_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("id", BIGINT, "自增序号（国家平台写入时省略，由数据库生成）；网关按它的顺序读取",
+     "serial (left out by the writer, generated); the gateway reads in its order"),
+    ("cd_batch", TEXT, "被退回行的批次号（可空）", "batch of the rejected row (optional)"),
+    ("row_guid", TEXT, "被退回行的 row_guid（可空）", "row_guid of the rejected row (optional)"),
+    ("task_guid", TEXT, "事项 ID（必填）", "item id (required)"),
+    ("task_version", INTEGER, "被退回的事项版本（必填，即 up_task_general.task_version）",
+     "the rejected item version (required: up_task_general.task_version)"),
+    ("error_type", TEXT, "错误类型（可空）", "error type (optional)"),
+    ("error_message", TEXT, "错误信息（必填，即退回原因）", "error message (required: the reason)"),
+    ("cd_time", TIME, "退回时间（可省略，默认写入时间）", "when rejected (defaults to the time written)"),
 )
 
 
@@ -188,12 +214,12 @@ def exchange_rows(record: Mapping[str, Any], *, cd_batch: str, cd_time: datetime
               "task_state": record["state"], "task_code": record["code"]}
     elements = record.get("elements")
     general = {"row_guid": guid, **common,
-               **{column: record.get(column) for column, _, _ in GENERAL_RECORD_COLUMNS},
+               **{column: record.get(column) for column, _, _, _ in GENERAL_RECORD_COLUMNS},
                **{column: _typed(kind, _at(elements, path)) for path, column, kind, _ in ELEMENT_COLUMNS}}
     general["effective_at"] = datetime.fromisoformat(record["effective_at"])
     rows: dict[str, list[dict[str, Any]]] = {GENERAL_TABLE: [general]}
     for table, (path, _) in _CHILDREN.items():
-        keys = [column for column, _, _ in _child_columns(table)]
+        keys = [column for column, _, _, _ in _child_columns(table)]
         rows[table] = [{"row_guid": row_guid(table, item_id, version, seq), **common, "parent_row_guid": guid,
                         "seq": seq, **{k: entry.get(k) for k in keys}}
                        for seq, entry in enumerate(_at(elements, path) or [], start=1)]
