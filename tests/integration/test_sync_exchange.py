@@ -82,6 +82,7 @@ async def exchange(postgres: EmbeddedPostgres, topic_prefix: str) -> AsyncIterat
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sync"),
     ):
+        await app.state.sync.exchange.prepare()
         yield Exchange(app, engine)
     await engine.dispose()
 
@@ -166,6 +167,7 @@ async def test_nothing_unpublished_ever_reaches_an_exchange_table(exchange: Exch
     pending = {**GUIDED, "service_guide": {**GUIDED["service_guide"], "materials": [{"name": f"材料{MARKER}"}]}}
     await lifecycle.revision(item_id, 2, author="entry2-gz", elements=pending)
     await lifecycle.command(item_id, "submit", user="entry-gz")
+    await lifecycle.command(item_id, "reject", user="reviewer-gz", reason=f"退回{MARKER}")  # a review note
     for forwarded in (draft, item_id):
         await exchange.forward(lifecycle, forwarded)
     await exchange.sync.write_round()

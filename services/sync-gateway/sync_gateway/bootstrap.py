@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from shared.chain_routes import chain_router
 from shared.contracts.feed import FeedEntry
-from shared.db import create_schema, make_engine
+from shared.db import make_engine
 from shared.dictionaries import load_dictionaries
 from shared.http import ServiceRoute, create_service_app, document_models, error_responses
 from shared.rebuild import rebuild_service
@@ -22,7 +22,6 @@ from shared.settings import ProcessRole
 from sync_gateway.adapters import console_catalogue_http, console_pipeline_http, console_stream_http
 from sync_gateway.adapters.console_frontend_http import default_console_directory, mount_console
 from sync_gateway.adapters.consumers import FED_EVENTS, log_operations, project_public_events
-from sync_gateway.adapters.exchange_db import exchange_metadata
 from sync_gateway.adapters.http import router
 from sync_gateway.adapters.kafka_lag import KafkaOffsets
 from sync_gateway.adapters.operations import OperationsReader
@@ -73,10 +72,10 @@ class SyncGateway:
         await self.console_events.reader.start()
         await self.services.start()
         self._pruner.append(asyncio.create_task(self._prune_periodically()))
-        if self.exchange is not None:
-            await create_schema(self.exchange.exchange_engine, exchange_metadata)
-            if ProcessRole.consume in self.runtime.settings.process_roles:  # beside the consumers
-                self._exchange_task.append(asyncio.create_task(self.exchange.run(self._exchange_stop)))
+        if self.exchange is not None and ProcessRole.consume in self.runtime.settings.process_roles:
+            # beside the consumers; it creates the exchange tables itself (an unreachable exchange database delays
+            # the channel, never the gateway)
+            self._exchange_task.append(asyncio.create_task(self.exchange.run(self._exchange_stop)))
 
     async def stop(self) -> None:
         self.console_events.closing.set()  # open streams end (if the server did not say so already)

@@ -30,8 +30,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import TypeEngine
+
+from shared.db import create_schema
 
 from sync_gateway.adapters.tables import exchange_feedback_cursor_table, feed_entries_table
 from sync_gateway.domain import exchange as domain
@@ -79,6 +81,11 @@ cursor_table = Table(
     Column("rounds", BigInteger, nullable=False),
 )
 CURSOR = "feed"
+
+
+async def create_tables(engine: AsyncEngine) -> None:
+    """The exchange tables, where missing (an existing table is left as it is)."""
+    await create_schema(engine, exchange_metadata)
 
 
 async def locked_cursor(conn: AsyncConnection) -> tuple[int, int]:

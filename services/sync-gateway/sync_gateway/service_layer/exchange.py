@@ -56,6 +56,10 @@ class ExchangeSync:
         self.poll_interval_s = poll_interval_s
         self.now = now
 
+    async def prepare(self) -> None:
+        """Create the exchange tables where missing (``run`` does it first)."""
+        await exchange_db.create_tables(self.exchange_engine)
+
     async def write_round(self) -> RoundReport:
         """One sync round: the next feed entries as exchange rows under one new ``cd_batch``."""
         async with self.exchange_engine.begin() as xconn:
@@ -101,9 +105,14 @@ class ExchangeSync:
                 await advance(conn)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Write rounds while there are entries, read the feedback, then wait ``poll_interval_s``; until ``stop``."""
+        """Create the tables, then write rounds while there are entries, read the feedback and wait
+        ``poll_interval_s``, until ``stop``; a failure (the exchange database unreachable) is logged and retried."""
+        prepared = False
         while not stop.is_set():
             try:
+                if not prepared:
+                    await self.prepare()
+                    prepared = True
                 while (await self.write_round()).entries == self.batch_size:
                     pass
                 await self.read_feedback()
