@@ -113,15 +113,16 @@ async def write_round(conn: AsyncConnection, rows: Mapping[str, Sequence[Mapping
 
 
 async def audit_abnormal_after(conn: AsyncConnection, after: int, limit: int) -> list[domain.AuditAbnormal]:
-    """The national side's rejections after ``after`` (its row id), in order."""
+    """The national side's rejections after ``after`` (its row id), in order. Inside the caller's transaction,
+    after ``LOCK … IN SHARE MODE``: that waits for every transaction inserting into the table to end (and holds new
+    ones off until the caller commits, a moment), so no row with a lower id can still commit after this read — the
+    position never passes a row the reader has not seen, however many writers the national side runs."""
     t = dn_audit_abnormal_table
+    await conn.execute(text(f"LOCK TABLE {t.name} IN SHARE MODE"))
     rows = await conn.execute(select(t).where(t.c.id > after).order_by(t.c.id).limit(limit))
     return [domain.AuditAbnormal(r.id, r.cd_batch, r.row_guid, r.task_guid, r.task_version, r.error_type,
                                  r.error_message) for r in rows]
 
-
-async def ping(conn: AsyncConnection) -> None:
-    await conn.execute(text("SELECT 1"))
 
 
 # ---- the gateway's own database -----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.auth import ALL_REGIONS, Principal
-from shared.errors import DomainError
+from shared.errors import ConcurrencyConflictError, DomainError
 
 from sync_gateway.adapters import exchange_db
 from sync_gateway.domain.exchange import AuditAbnormal, exchange_rows, rejection_note, rejection_reason
@@ -82,7 +82,7 @@ class ExchangeSync:
         async with self.engine.connect() as conn:
             after = await exchange_db.feedback_position(conn)
             await conn.commit()
-        async with self.exchange_engine.connect() as xconn:
+        async with self.exchange_engine.begin() as xconn:
             rows = await exchange_db.audit_abnormal_after(xconn, after, limit)
         for row in rows:
             await self._record(row)
@@ -98,6 +98,8 @@ class ExchangeSync:
         try:
             await self.feedback.record(feedback, EXCHANGE_PRINCIPAL, correlation_id=f"exchange-{row.position}",
                                        then=advance)
+        except ConcurrencyConflictError:
+            raise  # contention, not the row's fault: the next poll reads the row again
         except DomainError as exc:
             log.warning("exchange: %s row %d (item %s version %d) cannot be recorded: %s", "dn_audit_abnormal",
                         row.position, row.task_guid, row.task_version, exc)
