@@ -159,6 +159,23 @@ async def test_redelivery_and_a_round_written_again_add_no_row(exchange: Exchang
     assert sorted(await exchange.everything()) == sorted(before)
 
 
+async def test_a_feed_that_is_not_the_one_written_from_is_written_again_from_its_start_adding_only_what_is_new(
+        exchange: Exchange, lifecycle: Harness) -> None:
+    item_id = await lifecycle.drafted(GUIDED)
+    await lifecycle.to_online(item_id)
+    await exchange.forward(lifecycle, item_id)
+    await exchange.sync.write_round()
+    before = await exchange.everything()
+    async with exchange.engine.begin() as conn:  # written from another feed (the gateway's database restored)
+        await conn.execute(text("UPDATE sx_exchange_cursor SET position = 40, event_id = 'elsewhere'"))
+    await lifecycle.command(item_id, "unpublish", user="publisher-gz", reason="暂停办理")
+    await exchange.forward(lifecycle, item_id)
+    again = await exchange.sync.write_round()
+    assert (again.entries, again.rows) == (2, 5)  # the unpublish: a directory row and its four child rows
+    assert set(before) < set(await exchange.everything())
+    assert [r["change"] for r in await exchange.rows("up_task_general", item_id)] == ["published", "unpublished"]
+
+
 async def test_nothing_unpublished_ever_reaches_an_exchange_table(exchange: Exchange, lifecycle: Harness) -> None:
     draft = await lifecycle.drafted({**GUIDED, "name": f"草稿{MARKER}"})  # never submitted
     item_id = await lifecycle.drafted(GUIDED)

@@ -79,6 +79,9 @@ cursor_table = Table(
     Column("name", Text, primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("rounds", BigInteger, nullable=False),
+    # the feed entry at ``position`` (its source event id): when the gateway's feed is not the one written from (its
+    # database restored or started afresh), that entry is not there, and the writer starts over (``write_round``)
+    Column("event_id", Text),
 )
 CURSOR = "feed"
 
@@ -88,17 +91,18 @@ async def create_tables(engine: AsyncEngine) -> None:
     await create_schema(engine, exchange_metadata)
 
 
-async def locked_cursor(conn: AsyncConnection) -> tuple[int, int]:
-    """(the last feed position written, rounds written so far), locked until the transaction ends."""
+async def locked_cursor(conn: AsyncConnection) -> tuple[int, int, str | None]:
+    """(the last feed position written, rounds written so far, the event id of the entry there), locked until the
+    transaction ends."""
     await conn.execute(pg_insert(cursor_table).values(name=CURSOR, position=0, rounds=0)
                        .on_conflict_do_nothing(index_elements=["name"]))
-    row = (await conn.execute(select(cursor_table.c.position, cursor_table.c.rounds)
+    row = (await conn.execute(select(cursor_table.c.position, cursor_table.c.rounds, cursor_table.c.event_id)
                               .where(cursor_table.c.name == CURSOR).with_for_update())).one()
-    return int(row.position), int(row.rounds)
+    return int(row.position), int(row.rounds), row.event_id
 
 
 async def write_round(conn: AsyncConnection, rows: Mapping[str, Sequence[Mapping[str, Any]]], *, position: int,
-                      rounds: int) -> int:
+                      event_id: str, rounds: int) -> int:
     """Insert a round's rows (one multi-row statement per table; a row already there is skipped) and move the
     position; returns how many rows were new."""
     written = 0
@@ -108,7 +112,7 @@ async def write_round(conn: AsyncConnection, rows: Mapping[str, Sequence[Mapping
                                         .returning(UP_TABLES[name].c.row_guid), list(table_rows))
             written += len(result.all())
     await conn.execute(cursor_table.update().where(cursor_table.c.name == CURSOR)
-                       .values(position=position, rounds=rounds))
+                       .values(position=position, event_id=event_id, rounds=rounds))
     return written
 
 
@@ -126,13 +130,21 @@ async def audit_abnormal_after(conn: AsyncConnection, after: int, limit: int) ->
 
 
 # ---- the gateway's own database -----------------------------------------------------------------------------------
-async def fed_records_after(conn: AsyncConnection, after: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
-    """(position, published record) of the feed entries after ``after``, in order (the feed is the outbox the
-    exchange tables are written from: its positions become visible strictly in order, see ``adapters.store``)."""
+async def fed_records_after(conn: AsyncConnection, after: int,
+                            limit: int) -> list[tuple[int, str, dict[str, Any]]]:
+    """(position, source event id, published record) of the feed entries after ``after``, in order (the feed is
+    the outbox the exchange tables are written from: its positions become visible strictly in order, see
+    ``adapters.store``)."""
     t = feed_entries_table
-    rows = await conn.execute(select(t.c.position, t.c.entry["data"]).where(t.c.position > after)
+    rows = await conn.execute(select(t.c.position, t.c.event_id, t.c.entry["data"]).where(t.c.position > after)
                               .order_by(t.c.position).limit(limit))
-    return [(int(position), dict(record)) for position, record in rows.tuples()]
+    return [(int(position), event_id, dict(record)) for position, event_id, record in rows.tuples()]
+
+
+async def fed_event_at(conn: AsyncConnection, position: int) -> str | None:
+    """The source event id of the feed entry at ``position`` (``None``: no such entry)."""
+    t = feed_entries_table
+    return (await conn.execute(select(t.c.event_id).where(t.c.position == position))).scalar_one_or_none()
 
 
 async def feedback_position(conn: AsyncConnection) -> int:

@@ -63,18 +63,25 @@ class ExchangeSync:
     async def write_round(self) -> RoundReport:
         """One sync round: the next feed entries as exchange rows under one new ``cd_batch``."""
         async with self.exchange_engine.begin() as xconn:
-            position, rounds = await exchange_db.locked_cursor(xconn)
+            position, rounds, event_id = await exchange_db.locked_cursor(xconn)
             async with self.engine.connect() as conn:
+                if position and await exchange_db.fed_event_at(conn, position) != event_id:
+                    # Not the feed written from (the gateway's database restored or started afresh): start over.
+                    # Rows of changes written before have the same keys and are skipped; the rest are added.
+                    log.warning("exchange: the feed entry at position %d is not the one written; starting over",
+                                position)
+                    position = 0
                 fed = await exchange_db.fed_records_after(conn, position, self.batch_size)
             if not fed:
                 return RoundReport(0, 0, None)
             batch, cd_time = f"{rounds + 1:012d}", self.now()
             tables: dict[str, list[dict[str, object]]] = {}
-            for _, record in fed:
+            for _, _, record in fed:
                 for table, rows in exchange_rows(record, cd_batch=batch, cd_time=cd_time,
                                                  data_source=self.data_source).items():
                     tables.setdefault(table, []).extend(rows)
-            written = await exchange_db.write_round(xconn, tables, position=fed[-1][0], rounds=rounds + 1)
+            written = await exchange_db.write_round(xconn, tables, position=fed[-1][0], event_id=fed[-1][1],
+                                                    rounds=rounds + 1)
         return RoundReport(len(fed), written, batch)
 
     async def read_feedback(self, limit: int = 500) -> int:
