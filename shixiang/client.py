@@ -118,8 +118,8 @@ class SuiteClient:
                          **filters: str | bool | None) -> dict[str, Any]:
         """One page of ``GET /lifecycle/v1/items`` (the lifecycle's list projection, ordered by item id):
         ``{"items": [...], "next_cursor": id or None}``. Filters as the endpoint takes them: phase, step, region
-        (prefix), police_type, item_type, service_category, code (prefix), name (contains), pending_update; ``None``
-        leaves a filter out. ``limit`` is at most 1000."""
+        (prefix), police_type, item_type, service_category, code (prefix), name (contains), pending_update, national
+        (rejected / acknowledged); ``None`` leaves a filter out. ``limit`` is at most 1000."""
         params: dict[str, Any] = {k: (str(v).lower() if isinstance(v, bool) else v)
                                   for k, v in filters.items() if v is not None}
         params["limit"] = limit

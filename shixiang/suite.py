@@ -22,6 +22,8 @@ from shared.infra import EmbeddedBroker, EmbeddedPostgres, free_port, port_is_fr
 from shared.settings import DEVELOPMENT_JWT_SECRET
 from shixiang.services import SERVICES
 
+EXCHANGE_DATABASE = "shixiang_exchange"  # a database of the cluster beside the services' own
+
 DEMO_USERS: dict[str, tuple[list[str], list[str]]] = {
     # name: (roles, regions). Guangzhou (4401) staff, a provincial admin, the national platform and an operator.
     "entry-gz": (["entry"], ["4401"]),
@@ -77,6 +79,7 @@ class Suite:
             self.postgres.start()
             for entry in SERVICES.values():
                 self.postgres.create_database(entry.database)
+            self.postgres.create_database(EXCHANGE_DATABASE)
         except Exception as exc:
             raise StartupError(f"PostgreSQL 启动失败（PostgreSQL did not start）：{_one_line(exc)}；"
                                f"数据目录 {self.postgres.data_dir}") from exc
@@ -102,6 +105,11 @@ class Suite:
                 f"端口已被占用（port in use）：{'、'.join(taken)}。是否已有一套在运行？请先停止它，或换端口："
                 "shixiang dev --<service>-port / --broker-port，或 SHIXIANG_<SERVICE>_PORT")
 
+    @property
+    def exchange_url(self) -> str:
+        """The exchange database (前置库, docs/exchange.md) the sync gateway writes and the national side reads."""
+        return self.postgres.url(EXCHANGE_DATABASE)
+
     def stop(self) -> None:
         for name in list(self.processes):
             self.stop_service(name)
@@ -118,9 +126,9 @@ class Suite:
             "SHIXIANG_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
             "SHIXIANG_JWT_SECRET": self.jwt_secret,
             "SHIXIANG_TOPIC_PREFIX": self.topic_prefix,
-            # The sync gateway's console reads the others through their APIs.
+            # The sync gateway's console reads the others through their APIs; it writes the exchange database.
             **({f"SHIXIANG_{other.upper()}_URL": self.url(other) for other in SERVICES if other != name}
-               if name == "sync" else {}),
+               | {"SHIXIANG_EXCHANGE_DATABASE_URL": self.exchange_url} if name == "sync" else {}),
             **self.extra_env,
         }
 
@@ -187,7 +195,8 @@ class Suite:
         sync = self.url("sync")
         lines.append(f"  {'console':<10} {sync}/console/   运维控制台 (sign in: operator or admin-gd token)")
         assert self.broker is not None
-        lines += ["", f"  postgres   {self.postgres.socket_dir} (unix socket; databases shixiang_<service>)",
+        lines += ["", (f"  postgres   {self.postgres.socket_dir} (unix socket; databases shixiang_<service>, and "
+                      f"{EXCHANGE_DATABASE}: 前置库, docs/exchange.md)"),
                   f"  kafka      {self.broker.bootstrap_servers} (Tansu, memory only)",
                   f"  logs       {self.logs}", "",
                   "Demo tokens (valid 12 h; mint more: shixiang token --sub NAME --roles entry --regions 4401):", ""]

@@ -6,3 +6,6 @@ CREATE DATABASE shixiang_registry;
 CREATE DATABASE shixiang_coding;
 CREATE DATABASE shixiang_lifecycle;
 CREATE DATABASE shixiang_sync;
+-- The exchange database (前置库, docs/exchange.md): the sync gateway writes the up_* tables, the national side
+-- reads them and writes dn_audit_abnormal. Not a service's own database: give the national side's account access.
+CREATE DATABASE shixiang_exchange;

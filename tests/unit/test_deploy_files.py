@@ -23,6 +23,7 @@ import yaml
 
 from shared.settings import ProcessRole
 from shixiang.services import SERVICES
+from shixiang.suite import EXCHANGE_DATABASE
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
@@ -181,9 +182,9 @@ def test_each_compose_role_uses_its_own_services_database(compose: dict[str, Any
     assert _database_of(url) == SERVICES[service].database
 
 
-def test_the_postgres_init_script_creates_every_services_database() -> None:
+def test_the_postgres_init_script_creates_every_services_database_and_the_exchange_database() -> None:
     created = re.findall(r"CREATE DATABASE\s+(\w+)", INIT_SQL.read_text(encoding="utf-8"), flags=re.IGNORECASE)
-    assert sorted(created) == sorted(entry.database for entry in SERVICES.values())
+    assert sorted(created) == sorted([*(entry.database for entry in SERVICES.values()), EXCHANGE_DATABASE])
 
 
 def test_compose_mounts_the_init_script_into_postgres(compose: dict[str, Any]) -> None:

@@ -934,6 +934,53 @@ def test_national_feedback_about_a_version_the_item_never_had_is_refused() -> No
                              feed_sequence=None)
 
 
+def rejected_online_guided() -> Story:
+    story = online_guided()
+    story.when_national(story.state.version, SyncResult.rejected, "办理地点与国家库不一致")
+    return story
+
+
+def test_a_national_rejection_of_the_published_version_stands_until_newer_content_is_published() -> None:
+    story = rejected_online_guided()
+    rejected_version = story.state.published_version
+    assert story.state.national_rejection() == story.state.national_sync[rejected_version]
+    assert story.state.standing_national_answer() is SyncResult.rejected
+    story.when_revision(3, author="dave", elements=ELEMENTS_TYPO)  # a corrected revision, still under way
+    story.when(Command.submit, "bob")
+    story.when(Command.approve, "carol")
+    assert story.state.national_rejection() is not None
+    story.when(Command.publish, "carol")
+    assert (story.state.national_rejection(), story.state.standing_national_answer()) == (None, None)
+
+
+def test_a_national_acknowledgement_after_a_rejection_clears_it() -> None:
+    story = rejected_online_guided()
+    story.when_national(story.state.version - 1, SyncResult.acknowledged)
+    assert (story.state.national_rejection(), story.state.standing_national_answer()) == (
+        None, SyncResult.acknowledged)
+
+
+def test_a_rejected_items_maintenance_fix_is_not_published_unreviewed_but_becomes_an_update_to_review() -> None:
+    story = rejected_online_guided()
+    events = story.when_revision(3, author="dave", elements=ELEMENTS_TYPO, maintenance=True)
+    assert types(events) == [EventType.REVISION_RECEIVED]
+    assert events[0].data["maintenance_declined"] == "national_rejected"
+    assert (story.state.step, story.state.published_revision) == (Step.update_entry, 2)
+
+
+def test_a_rejection_of_an_older_version_does_not_hold_back_a_newer_publication() -> None:
+    story = online()
+    first = story.state.version
+    story.when_revision(2, author="dave", elements=ELEMENTS_V1_GUIDED)
+    story.when(Command.submit, "bob")
+    story.when(Command.approve, "carol")
+    story.when(Command.publish, "carol")
+    story.when_national(first, SyncResult.rejected, "名称不规范")  # the answer to the first version comes late
+    assert story.state.national_rejection() is None
+    assert types(story.when_revision(3, author="dave", elements=ELEMENTS_TYPO, maintenance=True)) == [
+        EventType.MAINTAINED, EventType.PUBLISHED]
+
+
 def test_the_acknowledgement_of_a_cancellation_is_still_recorded() -> None:
     story = cancelled()
     before = story.state

@@ -12,10 +12,12 @@ from fastapi import FastAPI
 
 from shared.chain_routes import chain_router
 from shared.contracts.feed import FeedEntry
+from shared.db import make_engine
 from shared.dictionaries import load_dictionaries
 from shared.http import ServiceRoute, create_service_app, document_models, error_responses
 from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
+from shared.settings import ProcessRole
 
 from sync_gateway.adapters import console_catalogue_http, console_pipeline_http, console_stream_http
 from sync_gateway.adapters.console_frontend_http import default_console_directory, mount_console
@@ -33,6 +35,7 @@ from sync_gateway.errors import ERRORS
 from sync_gateway.service_layer.console_catalogue import ConsoleCatalogue
 from sync_gateway.service_layer.console_pipeline import ConsolePipeline
 from sync_gateway.service_layer.console_stream import ConsoleEvents
+from sync_gateway.service_layer.exchange import ExchangeSync
 from sync_gateway.service_layer.feed import NationalFeed
 from sync_gateway.service_layer.feedback import NationalFeedback
 from sync_gateway.service_layer.roles import CONSOLE_ROLES
@@ -59,13 +62,20 @@ class SyncGateway:
     console_pipeline: ConsolePipeline  # the console's pipeline health and dead letters
     console_catalogue: ConsoleCatalogue  # the console's overview, quality and item pages
     prune_interval_s: float = 3600.0
+    exchange: ExchangeSync | None = None  # the exchange database channel (前置库), when configured
     _pruner: list[asyncio.Task[None]] = field(default_factory=list)
+    _exchange_task: list[asyncio.Task[None]] = field(default_factory=list)
+    _exchange_stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
         await self.reader.start()
         await self.console_events.reader.start()
         await self.services.start()
         self._pruner.append(asyncio.create_task(self._prune_periodically()))
+        if self.exchange is not None and ProcessRole.consume in self.runtime.settings.process_roles:
+            # beside the consumers; it creates the exchange tables itself (an unreachable exchange database delays
+            # the channel, never the gateway)
+            self._exchange_task.append(asyncio.create_task(self.exchange.run(self._exchange_stop)))
 
     async def stop(self) -> None:
         self.console_events.closing.set()  # open streams end (if the server did not say so already)
@@ -75,6 +85,10 @@ class SyncGateway:
         await self.services.stop()
         await self.console_events.reader.stop()
         await self.reader.stop()
+        if self.exchange is not None:
+            self._exchange_stop.set()
+            await asyncio.gather(*self._exchange_task, return_exceptions=True)
+            await self.exchange.exchange_engine.dispose()
 
     async def _prune_periodically(self) -> None:
         """The operations log keeps ``operations_log_days`` of events: older rows are deleted at start and then
@@ -109,9 +123,14 @@ def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
     console_pipeline = ConsolePipeline(runtime, services, KafkaOffsets(settings.kafka_bootstrap_servers,
                                                                        timeout_s=settings.service_timeout_s),
                                        region_of=known_region)
-    return runtime, SyncGateway(runtime, reader, feed, NationalFeedback(runtime.engine), services, console_events,
+    feedback = NationalFeedback(runtime.engine)
+    exchange = None if not settings.exchange_database_url else ExchangeSync(
+        runtime.engine, make_engine(settings.exchange_database_url, pool_size=2), feedback,
+        data_source=settings.exchange_data_source, batch_size=settings.exchange_batch_size,
+        poll_interval_s=settings.exchange_poll_interval_s)
+    return runtime, SyncGateway(runtime, reader, feed, feedback, services, console_events,
                                 console_pipeline, ConsoleCatalogue(runtime.engine, services),
-                                prune_interval_s=settings.operations_prune_interval_s)
+                                prune_interval_s=settings.operations_prune_interval_s, exchange=exchange)
 
 
 def create_app(settings: SyncSettings | None = None) -> FastAPI:

@@ -22,3 +22,13 @@ class SyncSettings(ServiceSettings):
     operations_log_days: int = Field(30, ge=1, description="Days of events the operations log keeps.")
     operations_prune_interval_s: float = Field(3600.0, gt=0, description="How often the operations log is pruned.")
     stream_keepalive_s: float = Field(15.0, gt=0, description="Keepalive comment interval of the live event stream.")
+    # The exchange database (前置库, docs/exchange.md): a separate PostgreSQL database the national side reads the
+    # up_* tables from and writes dn_audit_abnormal into. Unset: the channel is off.
+    exchange_database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the exchange database (前置库, postgresql+asyncpg://…); unset: off.")
+    exchange_data_source: str = Field("shixiang", min_length=1, max_length=100,
+                                      description="数据来源 (data_source) written on every exchange row.")
+    exchange_batch_size: int = Field(500, ge=1, le=50_000,
+                                     description="Most feed entries one sync round (one cd_batch) takes.")
+    exchange_poll_interval_s: float = Field(
+        0.2, gt=0, description="How often the exchange writer looks for new feed entries and national rejections.")

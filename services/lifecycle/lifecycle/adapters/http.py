@@ -17,7 +17,15 @@ from lifecycle.adapters.views import chain_view, event_view, state_view
 from lifecycle.domain.adjustments import Adjustment, AdjustmentKind
 from lifecycle.domain.decide import ItemCommand
 from lifecycle.domain.model import ItemState
-from lifecycle.domain.vocabulary import PHASE_LABELS, STEP_LABELS, Command, Phase, UnpublishKind, phase_named
+from lifecycle.domain.vocabulary import (
+    PHASE_LABELS,
+    STEP_LABELS,
+    Command,
+    Phase,
+    SyncResult,
+    UnpublishKind,
+    phase_named,
+)
 from lifecycle.errors import ERRORS
 from lifecycle.service_layer.adjustments import Adjustments
 from lifecycle.service_layer.batches import BatchCommands, BatchReport
@@ -242,6 +250,9 @@ async def list_items(
     code: Annotated[str | None, Query(description="事项编码（前缀）")] = None,
     name: Annotated[str | None, Query(description="事项名称包含")] = None,
     pending_update: Annotated[bool | None, Query(description="true：只列有待更新版本的事项")] = None,
+    national: Annotated[SyncResult | None, Query(description=(
+        "国家平台同步结果：rejected 只列被国家平台退回、尚待修正的事项（其最新答复为退回，且此后未发布新内容；"
+        "修正版本经审核发布或国家平台确认接收后不再列出）/ acknowledged 最新答复为已接收"))] = None,
     q: Annotated[str | None, Query(max_length=100, description=(
         "搜索：事项名称或简称包含的文字（如 护照），或事项编码（前缀，可带连字符，如 01-440115）"))] = None,
     cursor: Annotated[str | None, Query(description="上一页最后一个 item_id")] = None,
@@ -249,7 +260,8 @@ async def list_items(
 ) -> dict[str, Any]:
     filters = ListFilter(phase=phase_named(phase).value if phase else None, step=step, region=region,
                          police_type=police_type, item_type=item_type, service_category=service_category, code=code,
-                         name=name, pending_update=pending_update, q=q)
+                         name=name, pending_update=pending_update, q=q,
+                         national=national.value if national else None)
     rows = await svc.list(principal, filters, after=cursor, limit=limit)
     for row in rows:
         row["updated_at"] = row["updated_at"].isoformat()

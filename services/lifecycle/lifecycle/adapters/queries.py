@@ -27,6 +27,7 @@ class ListFilter:
     code: str | None = None  # prefix
     name: str | None = None  # substring
     pending_update: bool | None = None
+    national: str | None = None  # the standing national answer (national_sync): rejected / acknowledged
     q: str | None = None  # the name or short name containing it, or the item code (as printed, hyphens allowed)
 
 
@@ -36,7 +37,8 @@ async def list_items(conn: AsyncConnection, regions: tuple[str, ...], filters: L
     t = items_table
     query = select(t).where(_any_prefix(t.c.region_code, regions)).order_by(t.c.item_id).limit(limit)
     exact = ((t.c.phase, filters.phase), (t.c.step, filters.step), (t.c.police_type, filters.police_type),
-             (t.c.item_type, filters.item_type), (t.c.service_category, filters.service_category))
+             (t.c.item_type, filters.item_type), (t.c.service_category, filters.service_category),
+             (t.c.national_sync, filters.national))
     for column, value in exact:
         if value:
             query = query.where(column == value)

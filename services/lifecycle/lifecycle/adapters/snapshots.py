@@ -13,7 +13,7 @@ from typing import Any
 from lifecycle.domain.model import ItemState, Lineage, NationalSync, PendingUpdate, Revision, Transition
 from lifecycle.domain.vocabulary import Phase, Step, SyncResult, UpdateStage
 
-SNAPSHOT_SCHEMA_VERSION = 1
+SNAPSHOT_SCHEMA_VERSION = 2  # 2: published_version
 
 
 def state_to_json(state: ItemState) -> dict[str, Any]:
@@ -31,6 +31,7 @@ def state_to_json(state: ItemState) -> dict[str, Any]:
         "submitted_by": state.submitted_by,
         "published_revision": state.published_revision,
         "published_code": state.published_code,
+        "published_version": state.published_version,
         "update": None if update is None else [update.revision, update.stage.value, update.submitted_by],
         "test_result": state.test_result,
         "code": state.code,
@@ -61,6 +62,7 @@ def state_from_json(data: dict[str, Any]) -> ItemState:
         submitted_by=data["submitted_by"],
         published_revision=data["published_revision"],
         published_code=data["published_code"],
+        published_version=data["published_version"],
         update=None if update is None else PendingUpdate(update[0], UpdateStage(update[1]), update[2]),
         test_result=data["test_result"],
         code=data["code"],

@@ -105,7 +105,7 @@ def _recorded_at(c: Change) -> datetime:
 def item_row(state: ItemState, updated_at: datetime) -> dict[str, Any]:
     revision = state.revisions.get(state.latest_revision)
     elements = revision.elements if revision else {}
-    last_sync = state.national_sync[max(state.national_sync)] if state.national_sync else None
+    standing = state.standing_national_answer()
     return {
         "item_id": state.item_id, "version": state.version, "region_code": state.region_code,
         "phase": state.phase.value if state.phase else None, "step": state.step.value, "code": state.code,
@@ -113,7 +113,7 @@ def item_row(state: ItemState, updated_at: datetime) -> dict[str, Any]:
         "police_type": elements.get("police_type"), "service_category": elements.get("service_category"),
         "latest_revision": state.latest_revision, "published_revision": state.published_revision,
         "pending_revision": state.update.revision if state.update else None,
-        "national_sync": last_sync.result.value if last_sync else None, "updated_at": updated_at,
+        "national_sync": standing.value if standing else None, "updated_at": updated_at,
     }
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 # Bump when a read model's content rules change: the service rebuilds its projections from the log at start-up.
 # (A change of columns gets a new table name instead, so that old and new processes never share a table.)
-PROJECTION_SCHEMA_VERSION = 1
+PROJECTION_SCHEMA_VERSION = 2  # 2: national_sync is the standing answer
 
 lifecycle_metadata = MetaData()
 
@@ -40,7 +40,8 @@ items_table = Table(
     Column("latest_revision", Integer),
     Column("published_revision", Integer),
     Column("pending_revision", Integer),
-    Column("national_sync", Text),  # result of the national platform's last answer
+    # the national platform's standing answer: its latest, a rejection only until newer content is published
+    Column("national_sync", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

@@ -182,6 +182,7 @@ def _code_recorded(d: Draft, e: Happened) -> None:
 def _published(d: Draft, e: Happened) -> None:
     d["phase"] = _P.online
     d["published_revision"], d["published_code"] = e.data["revision"], e.data.get("code")
+    d["published_version"] = e.version
     update = d["update"]
     if update is not None and update.revision == e.data["revision"]:
         d["update"] = None

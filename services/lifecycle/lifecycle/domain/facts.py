@@ -20,11 +20,13 @@ How content revisions from the registry meet the lifecycle (decided here; the re
   (resume restores the update's stage).
 - 维护 maintenance (seed 000: non-substantive fixes, still recorded): the registry flags a revision with
   ``maintenance: true``. The lifecycle accepts it *without review* when the item has reviewed content (上线准备期,
-  在线期, 离线期), no update is pending, and compared with the reviewed content the revision changes only
-  maintainable elements (``MAINTAINABLE_PATHS``, read off the element table in ``shared.contracts.elements``:
-  place, hours, contacts, online depth, national codes). It is recorded (``maintained``) and, when the item is
-  online, published at once (``published`` with ``update: true, maintenance: true``); offline, the fix goes online
-  with ``resume``.
+  在线期, 离线期), no update is pending, the national platform's rejection does not stand against it
+  (``ItemState.national_rejection``: what goes to the platform after a rejection is a corrected revision a reviewer
+  has seen, declined as ``national_rejected`` otherwise), and compared with the reviewed content the revision
+  changes only maintainable elements (``MAINTAINABLE_PATHS``, read off the element table in
+  ``shared.contracts.elements``: place, hours, contacts, online depth, national codes). It is recorded
+  (``maintained``) and, when the item is online, published at once (``published`` with ``update: true,
+  maintenance: true``); offline, the fix goes online with ``resume``.
   Otherwise the revision is handled as an ordinary one and the refusal is recorded on ``revision_received``
   (``maintenance_declined``). (The registry refuses such a maintenance revision already; this is the second
   check, because publishing without review rests on it.)
@@ -93,6 +95,10 @@ def _maintenance_verdict(state: ItemState, elements: dict[str, Any]) -> tuple[st
         return "not_reviewed", []
     if state.update is not None or state.latest_revision != base.number:
         return "pending_update", []
+    if state.national_rejection() is not None:
+        # 同步退回: the national platform refused the published content; what goes to it next is a corrected
+        # revision a reviewer has seen, never a fix published unreviewed
+        return "national_rejected", []
     changed = changed_paths(base.elements, elements)
     substantive = [path for path in changed if path not in MAINTAINABLE_PATHS]
     if substantive:

@@ -91,6 +91,7 @@ class ItemState:
     submitted_by: str | None = None
     published_revision: int | None = None
     published_code: str | None = None  # the code the published revision went online with
+    published_version: int | None = None  # the item version that last put content online (published, 维护 too)
     update: PendingUpdate | None = None
     test_result: str | None = None
     code: str | None = None  # the item's current code, as coding assigned it
@@ -126,6 +127,31 @@ class ItemState:
         if self.phase is Phase.preparing and self.review_revision is not None:
             return self.revisions.get(self.review_revision)
         return None
+
+    def national_rejection(self) -> NationalSync | None:
+        """The national platform's rejection the item stands under (同步退回), or ``None``: its latest answer is a
+        rejection and no content was published after the rejected version. Such an item's published content is not
+        sent again as it is: only a corrected revision, reviewed and published (a newer version), clears it — or
+        the national platform's acknowledgement of a version, which is then the latest answer."""
+        if not self.national_sync:
+            return None
+        latest = self.national_sync[max(self.national_sync)]
+        if latest.result is not SyncResult.rejected:
+            return None
+        if self.published_version is not None and self.published_version > latest.item_version:
+            return None
+        return latest
+
+    def standing_national_answer(self) -> SyncResult | None:
+        """The national platform's answer as it stands (the items list's ``national_sync``): a rejection only
+        while :meth:`national_rejection` holds (newer content is awaiting its answer once published), else the
+        latest answer."""
+        if not self.national_sync:
+            return None
+        latest = self.national_sync[max(self.national_sync)]
+        if latest.result is SyncResult.rejected and self.national_rejection() is None:
+            return None
+        return latest.result
 
     def coded_elements(self) -> dict[str, Any]:
         revision = self.revisions.get(self.review_revision or self.latest_revision)

@@ -32,6 +32,7 @@ KEPT = {
     "feed_entries": "the record of what was published: its positions are the national cursor, never renumbered",
     "operations_log": "a projection of every service's topic, not of this database (re-derived by a republish)",
     "operations_items": "filled with the operations log, from the same topics",
+    "exchange_feedback_cursor": "the position read in the exchange database's dn_audit_abnormal, not in this one",
 }
 
 _CATALOG = """

@@ -96,3 +96,12 @@ operations_items_table = Table(
     Column("region_code", Text),
     Column("police_type", Text),
 )
+
+# The exchange database's feedback read so far: the last ``dn_audit_abnormal`` id recorded (``service_layer.
+# exchange``), updated in the transaction that records the rejection, so each row is recorded once.
+exchange_feedback_cursor_table = Table(
+    "exchange_feedback_cursor",
+    sync_metadata,
+    Column("name", Text, primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)

@@ -6,7 +6,7 @@ entry gives the code and feed sequence)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,16 +30,20 @@ class NationalFeedback:
         self.engine = engine
         self.now = now
 
-    async def record(self, feedback: Feedback, principal: Principal, *,
-                     correlation_id: str) -> tuple[dict[str, Any], bool]:
-        """(the recorded answer, whether it is new)."""
+    async def record(self, feedback: Feedback, principal: Principal, *, correlation_id: str,
+                     then: Callable[[AsyncConnection], Awaitable[None]] | None = None) -> tuple[dict[str, Any], bool]:
+        """(the recorded answer, whether it is new). ``then`` runs in the same transaction after the answer is
+        recorded (the exchange database's reader moves its position with it, so each of its rows counts once)."""
         principal.require_role(*FEEDBACK_ROLES)
         check_feedback(feedback)
         feedback = as_recorded(feedback)
         for attempt in range(1, APPEND_ATTEMPTS + 1):
             try:
                 async with self.engine.begin() as conn:
-                    return await self._record(conn, feedback, principal, correlation_id)
+                    recorded = await self._record(conn, feedback, principal, correlation_id)
+                    if then is not None:
+                        await then(conn)
+                    return recorded
             except ConcurrencyConflictError:
                 if attempt == APPEND_ATTEMPTS:
                     raise
