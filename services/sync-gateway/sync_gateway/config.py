@@ -22,3 +22,7 @@ class SyncSettings(ServiceSettings):
     operations_log_days: int = Field(30, ge=1, description="Days of events the operations log keeps.")
     operations_prune_interval_s: float = Field(3600.0, gt=0, description="How often the operations log is pruned.")
     stream_keepalive_s: float = Field(15.0, gt=0, description="Keepalive comment interval of the live event stream.")
+    # The public guide (办事指南, anonymous): a token bucket per client address, and how long caches may keep a page.
+    public_rate_per_s: float = Field(5.0, gt=0, description="Public guide: requests a second per client address.")
+    public_burst: int = Field(30, ge=1, description="Public guide: requests a client address may make at once.")
+    public_max_age_s: int = Field(300, ge=0, description="Public guide: Cache-Control max-age of its answers.")
