@@ -16,6 +16,8 @@ from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingRes
 from starlette.background import BackgroundTask
 
 from shared import jsoncodec
+from shared.contracts.catalogue import CataloguePage
+from shared.contracts.catalogue import PublicGuide as PublicGuideSchema
 from shared.http import CurrentPrincipal, ServiceRoute, error_responses
 from shared.spreadsheets import XlsxWriter, csv_text
 
@@ -83,7 +85,7 @@ _CATALOGUE_RULES = ("只含已发布的内容（同步源发布过的事项的�
                 "police_type 警种、item_type 事项类型、name 名称包含。按事项 ID 排序；next_cursor 不为 null 时以 "
                 "cursor=<next_cursor> 读下一页。" + _CATALOGUE_RULES + "响应头 X-Feed-Epoch 为同步源纪元；带 epoch= "
                 "且纪元已变时返回 410 FEED_EPOCH_CHANGED。",
-    responses=error_responses(ERRORS, statuses=(410,)),
+    responses=error_responses(ERRORS, statuses=(410,)), response_model=CataloguePage,
 )
 async def get_catalog(catalogue: CatalogueDep, principal: CurrentPrincipal, query: CatalogueQueryDep,
                       response: Response, epoch: EpochQuery = None) -> dict[str, Any]:
@@ -152,7 +154,8 @@ async def public_item_page(code: CodePath, guide: PublicGuideDep, request: Reque
 
 
 @public_router.get("/items/{code}", summary="办事指南（JSON：在线事项已发布的办事指南与要素）",
-                   description=_PUBLIC_RULES, responses=_NOT_MODIFIED)
+                   description=_PUBLIC_RULES, response_class=Response,
+                   responses={200: {"model": PublicGuideSchema, "description": "办事指南"}, **_NOT_MODIFIED})
 async def public_item(code: CodePath, guide: PublicGuideDep, request: Request) -> Response:
     found = await guide.guide(code, client=_client(request))
     return _cacheable(request, jsoncodec.dumps(found).encode(), "application/json", guide_max_age(request))

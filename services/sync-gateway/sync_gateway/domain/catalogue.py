@@ -4,7 +4,8 @@ each item's latest feed entry). Nothing here reads more than the feed published.
 
 - :class:`CatalogueQuery`: the filters (code prefix, region prefix within the caller's regions, police type, item
   type, states, name) and the item-id cursor of one page.
-- :func:`catalogue_item`: one row of the catalogue (the published record's identity, state and coded elements).
+- :func:`catalogue_item`: one row of the catalogue (the published record's identity, state and coded elements), in
+  its outward schema (``shared.contracts.catalogue``), as is the public guide.
 - :data:`EXPORT_COLUMNS`: the columns of the csv and xlsx exports, and :func:`export_row`.
 - :func:`public_guide`: the anonymous JSON of an online item's published service guide and elements."""
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from shared.contracts.catalogue import CatalogueItem, PublicGuide
 
 State = Literal["online", "offline", "cancelled"]
 STATES: tuple[State, ...] = ("online", "offline", "cancelled")
@@ -50,14 +53,14 @@ def catalogue_item(entry: Mapping[str, Any], elements: Mapping[str, Any] | None)
     of its last entry that had any (a cancellation carries none; the catalogue still names what was cancelled)."""
     record = entry["data"]
     elements = elements or {}
-    return {
+    return CatalogueItem.model_validate({
         "item_id": record["item_id"], "item_version": record["item_version"], "code": record["code"],
         "name": elements.get("name"), "state": record["state"], "state_label": record["state_label"],
         "region_code": record["region_code"], "police_type": elements.get("police_type"),
         "item_type": elements.get("item_type"), "revision": record["revision"], "change": record["change"],
         "change_label": record["change_label"], "effective_at": record["effective_at"],
         "synced_at": record.get("synced_at"), "batch": record.get("batch"), "feed_sequence": entry["sequence"],
-    }
+    }).model_dump(mode="json")
 
 
 # The exports' columns: (header, catalogue item key).
@@ -81,9 +84,9 @@ def public_guide(entry: Mapping[str, Any]) -> dict[str, Any]:
     published record's elements, with the service guide beside them for readers that want just it."""
     record = entry["data"]
     elements = record["elements"] or {}
-    return {
+    return PublicGuide.model_validate({
         "code": record["code"], "item_id": record["item_id"], "name": elements.get("name"),
         "state": record["state"], "state_label": record["state_label"], "region_code": record["region_code"],
         "revision": record["revision"], "effective_at": record["effective_at"],
         "service_guide": elements.get("service_guide"), "elements": elements,
-    }
+    }).model_dump(mode="json")
