@@ -24,6 +24,9 @@ class ErrorSpec:
     status: int
     code: str  # stable id, UPPER_SNAKE: clients switch on it
     message: str  # Chinese template, str.format(**context)
+    # HTTP headers the response carries besides its body (name → template, str.format(**context) like the message):
+    # what a client acts on without parsing the body (Retry-After of a 429, the feed's current epoch of a 410).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 FALLBACK = ErrorSpec(500, "INTERNAL_ERROR", "服务内部错误")
@@ -63,6 +66,10 @@ class ErrorTable:
         except (KeyError, IndexError):
             message = spec.message
         return spec.status, {"code": spec.code, "message": message, "details": _jsonable(error.context)}
+
+    def headers(self, error: DomainError) -> dict[str, str]:
+        """The headers of ``error``'s response (its spec's templates filled from its context)."""
+        return {name: template.format(**error.context) for name, template in self.spec_for(error).headers}
 
     def items(self) -> list[tuple[type[DomainError], ErrorSpec]]:
         """Every entry, in the table's order."""

@@ -94,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
                               "running development suite's)")
 
     sub.add_parser("demo", help="fill the running dev suite with a sample catalogue (for the console and a first look)")
+
+    from shixiang.follow import add_arguments as follow_arguments
+
+    follow_arguments(sub.add_parser("follow", help="mirror the national feed into a local SQLite file (the reference "
+                                                   "client: snapshot, then the feed; a gone epoch re-snapshots)"))
+    epoch = sub.add_parser("feed-epoch", help="show the national feed's epoch; --renew after restoring the sync "
+                                              "gateway's database (clients of the old epoch start again)")
+    epoch.add_argument("--renew", action="store_true", help="replace the epoch (every follower re-snapshots)")
+    epoch.add_argument("--database-url", default=None,
+                       help="the sync gateway's database (default: its SHIXIANG_DATABASE_URL or the running "
+                            "development suite's)")
+
     dlt = sub.add_parser("dlt", help="dead letters: messages a service's consumers gave up on (kept in its database)")
     dlt_sub = dlt.add_subparsers(dest="dlt_command", required=True)
     listing = dlt_sub.add_parser("list", help="list dead letters")
@@ -147,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
             return run_rebuild([*args.services, *args.named] or list(SERVICES), args.database_url)
         case "demo":
             return asyncio.run(run_demo())
+        case "follow":
+            from shixiang.follow import run as run_follow
+
+            return run_follow(args)
+        case "feed-epoch":
+            return asyncio.run(run_feed_epoch(args.renew, args.database_url))
         case "import":
             from shixiang.import_command import run as run_import
 
@@ -328,6 +346,25 @@ async def run_dlt(args: argparse.Namespace) -> int:
     finally:
         await engine.dispose()
     return 2
+
+
+async def run_feed_epoch(renew: bool, database_url: str | None) -> int:
+    """Print the feed's epoch, or replace it (``--renew``: after a restore, so that no client keeps a cursor of the
+    restored feed's positions)."""
+    from shared.db import make_engine
+
+    from sync_gateway.adapters.feed_epoch import ensure_feed_epoch, renew_feed_epoch
+
+    engine = make_engine(database_url or _settings("sync").database_url)
+    try:
+        if renew:
+            old, new = await renew_feed_epoch(engine)
+            print(f"feed epoch renewed: {old or '(none)'} → {new}")
+        else:
+            print(await ensure_feed_epoch(engine))
+    finally:
+        await engine.dispose()
+    return 0
 
 
 def run_dev(args: argparse.Namespace) -> int:

@@ -127,7 +127,8 @@ def _feed() -> list[str]:
         "code": "014401150203HKQYSP000000", "region_code": "440115", "revision": 1,
         "elements": {"name": "户口迁移审批", "short_name": "户口迁移审批", "item_type": "01", "police_type": "02",
                      "service_category": "03", "region_code": "440115", "composition": "元事项", "tier": "主项"},
-        "effective_at": "2026-12-07T09:30:00+08:00"}).model_dump(mode="json")
+        "effective_at": "2026-12-07T09:30:00+08:00", "batch": "5d0c2f7e-8a41-4b6e-9f3a-0e1d2c3b4a59",
+        "synced_at": "2026-12-07T01:30:00.180000+00:00"}).model_dump(mode="json")
     entry = {"specversion": "1.0", "id": "9b1d…", "type": CHANGES["published"][0], "source": FEED_SOURCE,
              "subject": example["item_id"], "time": "2026-12-07T01:30:00.120000+00:00",
              "datacontenttype": "application/json", "itemversion": 7, "sequence": "42", "data": example}

@@ -87,7 +87,8 @@ else:
 
 
 class PublishedItemRecord(_Published):
-    """One change of a published item, as the national platform receives it (published record v1)."""
+    """One change of a published item, as the national platform receives it (published record v1; ``batch`` and
+    ``synced_at`` were added to v1 later, an additive change: entries fed before carry them as null)."""
 
     item_id: str = Field(..., description="事项 ID（同 CloudEvents subject）")
     item_version: int = Field(..., description="事项的生命周期版本（国家平台答复时引用）")
@@ -107,6 +108,11 @@ class PublishedItemRecord(_Published):
     reason: str | None = Field(None, description="下线或注销原因")
     successors: list[str] = Field(default_factory=list, description="拆分 / 合并后接替它的事项 ID")
     effective_at: datetime = Field(..., description="变更生效时间")
+    batch: str | None = Field(None, description=(
+        "批次号（国家交换库的 cd_batch）：同一同步轮次（同步网关一次写入同步源的一批变更）的条目批次号相同；"
+        "早于本字段的条目为 null"))
+    synced_at: datetime | None = Field(None, description=(
+        "同步时间（国家交换库的 cd_time）：同步网关把该变更写入同步源的时间；早于本字段的条目为 null"))
 
 
 class FeedEntry(_Published):

@@ -144,7 +144,7 @@ def test_every_message_template_uses_only_the_context_its_error_is_made_with(pac
         f"“{spec.message}”"
         for site in sites_of(package_name)
         if site.context is not None and (spec := table.entry_for(site.error)) is not None
-        and (missing := template_keys(spec.message) - site.context)})
+        and (missing := template_keys(spec.message + "".join(t for _, t in spec.headers)) - site.context)})
     assert not wrong, "\n".join(wrong)
 
 

@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 
 from shared.contracts.elements import LEGAL_TEXT_MAX
 from shared.dictionaries import load_dictionaries
+from shared.spreadsheets import escape_cell, unescape_cell
 from tests.integration.test_registry_helpers import MINIMAL
 
 from registry.adapters.multipart import FormUpload
 from registry.adapters.spreadsheets import xlsx_bounds, xlsx_parts
-from registry.adapters.spreadsheets.csv_file import escape_cell, unescape_cell
 from registry.adapters.spreadsheets.template import write_template
 from registry.domain import tabular
 from registry.domain.elements import validate_elements

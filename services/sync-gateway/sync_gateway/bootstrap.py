@@ -19,9 +19,10 @@ from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 from shared.settings import ProcessRole
 
-from sync_gateway.adapters import console_catalogue_http, console_pipeline_http, console_stream_http
+from sync_gateway.adapters import catalogue_http, console_catalogue_http, console_pipeline_http, console_stream_http
 from sync_gateway.adapters.console_frontend_http import default_console_directory, mount_console
 from sync_gateway.adapters.consumers import FED_EVENTS, log_operations, project_public_events
+from sync_gateway.adapters.feed_epoch import ensure_feed_epoch
 from sync_gateway.adapters.http import router
 from sync_gateway.adapters.kafka_lag import KafkaOffsets
 from sync_gateway.adapters.operations import OperationsReader
@@ -32,6 +33,7 @@ from sync_gateway.adapters.tables import sync_metadata
 from sync_gateway.config import SyncSettings
 from sync_gateway.domain.operations import SERVICES, accepted_types
 from sync_gateway.errors import ERRORS
+from sync_gateway.service_layer.catalogue import NationalCatalogue, PublicGuide
 from sync_gateway.service_layer.console_catalogue import ConsoleCatalogue
 from sync_gateway.service_layer.console_pipeline import ConsolePipeline
 from sync_gateway.service_layer.console_stream import ConsoleEvents
@@ -68,6 +70,7 @@ class SyncGateway:
     _exchange_stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
+        await ensure_feed_epoch(self.runtime.engine)  # a store made anew starts a new feed epoch
         await self.reader.start()
         await self.console_events.reader.start()
         await self.services.start()
@@ -162,6 +165,11 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     # The gateway's stream of an item (national answers) is the operators' to check, like its dead letters.
     app.include_router(chain_router("/sync/v1", roles=CONSOLE_ROLES, region_of=item_region, route_class=ServiceRoute,
                                     responses=error_responses(ERRORS)))
+    # The catalogue (事项目录) and the public guide (办事指南).
+    app.state.national_catalogue = NationalCatalogue(runtime.engine)
+    app.state.public_guide = PublicGuide(runtime.engine, rate=settings.public_rate_per_s, burst=settings.public_burst)
+    app.include_router(catalogue_http.router)
+    app.include_router(catalogue_http.public_router)
     document_models(app, FeedEntry)
     mount_console(app, settings.console_dir or default_console_directory())
     return app

@@ -32,3 +32,7 @@ class SyncSettings(ServiceSettings):
                                      description="Most feed entries one sync round (one cd_batch) takes.")
     exchange_poll_interval_s: float = Field(
         0.2, gt=0, description="How often the exchange writer looks for new feed entries and national rejections.")
+    # The public guide (办事指南, anonymous): a token bucket per client address, and how long caches may keep a page.
+    public_rate_per_s: float = Field(5.0, gt=0, description="Public guide: requests a second per client address.")
+    public_burst: int = Field(30, ge=1, description="Public guide: requests a client address may make at once.")
+    public_max_age_s: int = Field(300, ge=0, description="Public guide: Cache-Control max-age of its answers.")

@@ -5,6 +5,9 @@ from shared.errors import COMMON_ERRORS, ErrorSpec, ErrorTable
 from sync_gateway.domain.errors import (
     ConsoleRoleRequiredError,
     FeedEntryNotFoundError,
+    FeedEpochChangedError,
+    PublicItemNotFoundError,
+    RateLimitedError,
     RejectionReasonRequiredError,
     ServiceUnavailableError,
     UpstreamConflictError,
@@ -30,4 +33,13 @@ ERRORS = ErrorTable({
     UpstreamForbiddenError: ErrorSpec(403, "UPSTREAM_FORBIDDEN", "{service}服务拒绝了本人的访问：{upstream_message}"),
     UpstreamNotFoundError: ErrorSpec(404, "UPSTREAM_NOT_FOUND", "{service}服务中没有所查找的对象：{upstream_message}"),
     UpstreamConflictError: ErrorSpec(409, "UPSTREAM_CONFLICT", "{service}服务因当前状态拒绝：{upstream_message}"),
+    FeedEpochChangedError: ErrorSpec(
+        410, "FEED_EPOCH_CHANGED", "同步源已重置：纪元“{epoch}”已失效（当前纪元“{current}”），原游标不再有效，"
+                                   "请从快照 {snapshot_url} 重新开始同步", headers=(("X-Feed-Epoch", "{current}"),)),
+    PublicItemNotFoundError: ErrorSpec(
+        404, "PUBLIC_ITEM_NOT_FOUND",
+        "没有事项编码为“{code}”的在线事项，无法提供办事指南（未发布、已下线或已注销的事项不公开）"),
+    RateLimitedError: ErrorSpec(
+        429, "RATE_LIMITED", "请求过于频繁，请 {retry_after_s} 秒后再试",
+        headers=(("Retry-After", "{retry_after_s}"),)),
 })

@@ -33,6 +33,10 @@ async def get_national_feedback(request: Request) -> NationalFeedback:
 
 
 NationalFeedDep = Annotated[NationalFeed, Depends(get_national_feed)]
+# The feed's epoch a caller follows (the X-Feed-Epoch of its earlier answers): a gone one is answered 410.
+EpochQuery = Annotated[str | None, Query(max_length=64,
+                                         description="同步源纪元：上次响应的 X-Feed-Epoch；已失效时返回 410")]
+EPOCH_HEADER = "X-Feed-Epoch"
 NationalFeedbackDep = Annotated[NationalFeedback, Depends(get_national_feedback)]
 
 
@@ -47,36 +51,47 @@ NationalFeedbackDep = Annotated[NationalFeedback, Depends(get_national_feedback)
         "区划：令牌 regions 为 *（全国，国家平台的令牌）时返回全部条目；其他调用人只得到其管辖区划内事项的条目，"
         "X-Next-Cursor 越过其他区划的条目（不会停滞，也不会重复读到）。区划受限的调用人一次最多查看 100,000 条："
         "返回 [] 而 X-Next-Cursor 前移，表示其间没有本人区划的条目，用新游标继续读取即可。"
+        "纪元：每个响应带 X-Feed-Epoch（同步源纪元）。游标只在同一纪元内有效：请求带 epoch=<上次的 X-Feed-Epoch>，"
+        "纪元已变（同步源被重建，如开发环境 --fresh 或恢复备份后）时返回 410 FEED_EPOCH_CHANGED，"
+        "应从 /sync/v1/snapshot 重新开始；不带 epoch= 时不作检查。同一纪元内 after= 超过末尾不是错误："
+        "返回 []，X-Next-Cursor 不变，直到新条目越过它。"
     ),
     response_class=Response,
     responses={200: {"content": {BATCH_CONTENT_TYPE: {"schema": {
-        "type": "array", "items": {"$ref": "#/components/schemas/FeedEntry"}}}}, "description": "CloudEvents 批"}},
+        "type": "array", "items": {"$ref": "#/components/schemas/FeedEntry"}}}}, "description": "CloudEvents 批"},
+        **error_responses(ERRORS, statuses=(410,))},
 )
 async def feed(
     national_feed: NationalFeedDep, principal: CurrentPrincipal,
     after: Annotated[int, Query(ge=0, le=INT8_MAX, description="游标：上一批最后一条的 sequence（从 0 开始）")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     wait: Annotated[float, Query(ge=0, allow_inf_nan=False, description="长轮询秒数")] = 0.0,
+    epoch: EpochQuery = None,
 ) -> Response:
-    page = await national_feed.read(principal, after=after, limit=limit, wait_s=wait)
+    page = await national_feed.read(principal, after=after, limit=limit, wait_s=wait, epoch=epoch)
     next_cursor = str(page.cursor)
     return Response(
         content="[" + ",".join(entry for _, entry in page.entries) + "]",
         media_type=BATCH_CONTENT_TYPE,
-        headers={"X-Next-Cursor": next_cursor,
-                 "Link": f'</sync/v1/feed?after={next_cursor}&limit={limit}>; rel="next"'},
+        headers={"X-Next-Cursor": next_cursor, EPOCH_HEADER: page.epoch,
+                 "Link": f'</sync/v1/feed?after={next_cursor}&limit={limit}&epoch={page.epoch}>; rel="next"'},
     )
 
 
 @router.get("/snapshot", summary="当前已上线事项目录快照，及继续读取同步源的游标",
-            description="令牌 regions 为 *（全国）时列出全部已上线事项；其他调用人只列其管辖区划内的事项。")
+            description="令牌 regions 为 *（全国）时列出全部已上线事项；其他调用人只列其管辖区划内的事项。"
+                        "响应头 X-Feed-Epoch 与响应体 epoch 为同步源纪元：读后续页时带 epoch=，之后读同步源时也带上它；"
+                        "纪元已变时返回 410 FEED_EPOCH_CHANGED，应从第一页重新开始。",
+            responses=error_responses(ERRORS, statuses=(410,)))
 async def get_snapshot(
-    national_feed: NationalFeedDep, principal: CurrentPrincipal,
+    national_feed: NationalFeedDep, principal: CurrentPrincipal, response: Response,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     after_item: Annotated[str | None, Query(description="分页：上一页最后一个事项 ID")] = None,
+    epoch: EpochQuery = None,
 ) -> dict[str, object]:
-    items, cursor = await national_feed.snapshot(principal, limit=limit, after_item=after_item)
-    return {"items": items, "feed_cursor": str(cursor),
+    items, cursor, current = await national_feed.snapshot(principal, limit=limit, after_item=after_item, epoch=epoch)
+    response.headers[EPOCH_HEADER] = current
+    return {"items": items, "feed_cursor": str(cursor), "epoch": current,
             "next_item": items[-1]["subject"] if len(items) == limit else None}
 
 

@@ -19,19 +19,23 @@ from sync_gateway.adapters.store import FEED_CHANNEL
 from sync_gateway.adapters.tables import (
     catalog_table,
     feed_entries_table,
+    feed_epoch_table,
     national_feedback_table,
     operations_items_table,
 )
 from sync_gateway.domain.feedback import FeedbackResult
 
-# An entry with its cursor, as JSON text (see FeedReader.read).
-_READ_SQL = """SELECT position, (entry || jsonb_build_object('sequence', position::text))::text FROM feed_entries
-WHERE position > $1 ORDER BY position LIMIT $2"""
+# The feed's epoch (a row with no position), then the entries with their cursors, as JSON text (see
+# FeedReader.read): one statement, so the epoch is the one of the entries it reads.
+_EPOCH_ROW = "SELECT NULL::bigint, epoch, NULL::bigint FROM feed_epoch"
+_READ_SQL = f"""{_EPOCH_ROW} UNION ALL
+(SELECT position, (entry || jsonb_build_object('sequence', position::text))::text, NULL FROM feed_entries
+WHERE position > $1 ORDER BY position LIMIT $2)"""
 # The same for a caller of some regions: of the next $3 entries (scanned by position, reading only their region
 # column), those whose region starts with one of the prefixes $4, at most $2; and a last row (entry NULL) with the
 # highest position scanned and how many were scanned, where the caller's cursor moves on to when fewer than $2 of
 # them were its own. One statement, so the scan and the entries are of one snapshot.
-_READ_REGIONS_SQL = """WITH scanned AS MATERIALIZED (
+_READ_REGIONS_SQL = f"""WITH scanned AS MATERIALIZED (
     SELECT position, region_code FROM feed_entries WHERE position > $1 ORDER BY position LIMIT $3),
 visible AS (
     SELECT position FROM scanned
@@ -40,7 +44,9 @@ visible AS (
 SELECT f.position, (f.entry || jsonb_build_object('sequence', f.position::text))::text, NULL::bigint
 FROM visible JOIN feed_entries f USING (position)
 UNION ALL
-SELECT max(position), NULL, count(*) FROM scanned"""
+SELECT max(position), NULL, count(*) FROM scanned
+UNION ALL
+{_EPOCH_ROW}"""
 # How many entries one statement of a region-limited read looks at, and how many such statements one request may
 # run before it answers (maybe with no entry but a cursor moved on): a caller whose regions are rare in the feed
 # walks it in bounded steps, never stalls at a cursor and never reads an entry twice.
@@ -55,6 +61,7 @@ class FeedPage:
 
     entries: list[tuple[int, str]]
     cursor: int
+    epoch: str  # the feed's epoch the entries and the cursor belong to
 
 
 class FeedReader:
@@ -72,23 +79,24 @@ class FeedReader:
         await self._listener.stop()
 
     async def read(self, after: int, limit: int, wait_s: float = 0.0,
-                   regions: Sequence[str] | None = None) -> FeedPage:
+                   regions: Sequence[str] | None = None, epoch: str | None = None) -> FeedPage:
         """The entries after ``after``, long-polling up to ``wait_s``: each one's position and its JSON text with
         its ``sequence``, for the HTTP response to join as it is (a page of 1,000 entries of 3 KB is 3 MB of JSON:
         PostgreSQL writes it out, Python never parses it). ``regions``: only entries of items whose region starts
-        with one of these prefixes (``None``: every entry, read as cheaply as ever)."""
+        with one of these prefixes (``None``: every entry, read as cheaply as ever). ``epoch``: the epoch the caller
+        follows; a page of another epoch is answered at once (its entries are not the caller's), never waited on."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
         scans = 0
         while True:
             changed = self._listener.changed
             if regions is None:
-                entries = await self._read(after, limit)
-                page, at_end = FeedPage(entries, entries[-1][0] if entries else after), not entries
+                entries, current = await self._read(after, limit)
+                page, at_end = FeedPage(entries, entries[-1][0] if entries else after, current), not entries
             else:
                 page, at_end = await self._read_regions(after, limit, list(regions))
                 scans += 1
-            if page.entries or (not at_end and scans >= SCANS_PER_READ):
+            if page.entries or (not at_end and scans >= SCANS_PER_READ) or (epoch and page.epoch != epoch):
                 return page
             after = page.cursor
             if not at_end:
@@ -101,31 +109,46 @@ class FeedReader:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=min(remaining, 1.0))
 
-    async def _read(self, after: int, limit: int) -> list[tuple[int, str]]:
+    async def _read(self, after: int, limit: int) -> tuple[list[tuple[int, str]], str]:
         async with self.engine.connect() as conn:
             driver = await raw_driver(conn)
-            return [(r[0], r[1]) for r in await driver.fetch(_READ_SQL, after, limit)]
+            rows = await driver.fetch(_READ_SQL, after, limit)
+        return sorted((r[0], r[1]) for r in rows if r[0] is not None), _epoch_of(rows)
 
     async def _read_regions(self, after: int, limit: int, prefixes: list[str]) -> tuple[FeedPage, bool]:
         """One bounded scan for a caller of some regions: its page, and whether the scan reached the feed's end."""
         async with self.engine.connect() as conn:
             driver = await raw_driver(conn)
             rows = await driver.fetch(_READ_REGIONS_SQL, after, limit, SCAN_ROWS, prefixes)
-        entries = sorted((r[0], r[1]) for r in rows if r[2] is None)
+        epoch = _epoch_of(rows)
+        entries = sorted((r[0], r[1]) for r in rows if r[2] is None and r[0] is not None)
         last_scanned, scanned = next((r[0], r[2]) for r in rows if r[2] is not None)
         if len(entries) == limit:  # entries of the caller's may follow the last one within the scan
-            return FeedPage(entries, entries[-1][0]), False
-        return FeedPage(entries, last_scanned if scanned else after), scanned < SCAN_ROWS
+            return FeedPage(entries, entries[-1][0], epoch), False
+        return FeedPage(entries, last_scanned if scanned else after, epoch), scanned < SCAN_ROWS
+
+
+def _epoch_of(rows: Sequence[Any]) -> str:
+    """The epoch row's epoch among a read's rows (position and count NULL); "" before the gateway's first start
+    wrote it (no client can hold that epoch, so none is told to stay)."""
+    return next((r[1] for r in rows if r[0] is None and r[2] is None and r[1] is not None), "")
+
+
+async def current_epoch(conn: AsyncConnection) -> str:
+    epoch: str | None = await conn.scalar(select(feed_epoch_table.c.epoch))
+    return epoch or ""
 
 
 async def snapshot(engine: AsyncEngine, *, limit: int, after_item: str | None,
-                   regions: Sequence[str] | None = None) -> tuple[list[dict[str, Any]], int]:
-    """The current published catalogue (items whose last public event left them online) and the cursor to
-    continue the feed from. The cursor is read first: entries after it may repeat what the snapshot shows, never
-    miss anything. ``regions``: only items whose region starts with one of these prefixes (``None``: all)."""
+                   regions: Sequence[str] | None = None) -> tuple[list[dict[str, Any]], int, str]:
+    """The current published catalogue (items whose last public event left them online), the cursor to continue
+    the feed from and the feed's epoch. The cursor is read first: entries after it may repeat what the snapshot
+    shows, never miss anything. ``regions``: only items whose region starts with one of these prefixes (``None``:
+    all)."""
     async with engine.connect() as conn:
-        cursor: int = (await conn.execute(
-            select(func.coalesce(func.max(feed_entries_table.c.position), 0)))).scalar_one()
+        cursor, epoch = (await conn.execute(select(
+            func.coalesce(func.max(feed_entries_table.c.position), 0),
+            select(feed_epoch_table.c.epoch).scalar_subquery()))).one()
         query = select(catalog_table.c.entry).where(catalog_table.c.phase == "online").order_by(
             catalog_table.c.item_id).limit(limit)
         if after_item:
@@ -133,7 +156,7 @@ async def snapshot(engine: AsyncEngine, *, limit: int, after_item: str | None,
         if regions is not None:
             query = query.where(_in_regions(catalog_table.c.region_code, regions))
         rows = await conn.execute(query)
-        return [r.entry for r in rows], cursor
+        return [r.entry for r in rows], int(cursor), epoch or ""
 
 
 async def feedback_for_item(engine: AsyncEngine, item_id: str,

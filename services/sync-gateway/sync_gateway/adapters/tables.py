@@ -105,3 +105,14 @@ exchange_feedback_cursor_table = Table(
     Column("name", Text, primary_key=True),
     Column("position", BigInteger, nullable=False),
 )
+# The feed's epoch (同步源纪元): one row, a random id made with the gateway's store (the first process to start on an
+# empty database writes it). Positions are cursors within one epoch only: a store made anew (``shixiang dev
+# --fresh``, a new database) has a new epoch, and so has a restored one once ``shixiang feed-epoch --renew`` ran
+# (a restore brings back the backup's row with the backup's feed, whose positions clients may have read past).
+feed_epoch_table = Table(
+    "feed_epoch",
+    sync_metadata,
+    Column("id", Integer, primary_key=True),  # always 1: the one row
+    Column("epoch", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -50,3 +50,16 @@ class UpstreamNotFoundError(UpstreamRefusedError):
 
 class UpstreamConflictError(UpstreamRefusedError):
     """The other service refused because of the state of what was asked (409 there)."""
+
+
+class FeedEpochChangedError(SyncError):
+    """The caller follows a feed epoch that is gone (the feed's store was made anew): its cursor means nothing in
+    the current feed, so it must start again from the snapshot rather than be answered a silent ``[]``."""
+
+
+class PublicItemNotFoundError(SyncError):
+    """No online item has this code: the public guide shows published, online content only."""
+
+
+class RateLimitedError(SyncError):
+    """The client address asked the public guide more often than its rate allows (``retry_after_s`` to wait)."""

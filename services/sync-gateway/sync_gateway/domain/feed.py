@@ -52,6 +52,16 @@ class FedEntry:
     entry: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class SyncRound:
+    """One sync round (同步轮次): the batch id (批次号, the exchange's ``cd_batch``) and the sync time (同步时间,
+    ``cd_time``) every entry of one consumed batch carries. Made by the caller: the domain makes no ids and reads no
+    clock."""
+
+    batch: str
+    synced_at: datetime
+
+
 @dataclass(frozen=True)
 class Projection:
     """What a batch of public events does to the feed: the entries, in order, and the events refused for good
@@ -61,9 +71,10 @@ class Projection:
     refused: dict[str, str]
 
 
-def project(events: Iterable[PublicEvent], regions: Mapping[str, str | None]) -> Projection:
-    """The feed entries of a batch of public lifecycle events, in order. ``regions``: the region the feed last
-    published for each of the batch's items it has published (a cancellation carries no elements). Refused for good:
+def project(events: Iterable[PublicEvent], regions: Mapping[str, str | None], sync_round: SyncRound) -> Projection:
+    """The feed entries of a batch of public lifecycle events, in order, each of ``sync_round``. ``regions``: the
+    region the feed last published for each of the batch's items it has published (a cancellation carries no
+    elements). Refused for good:
     an unpublish, resume or cancellation of an item the feed never saw published, and content that does not fit the
     published schema."""
     known = dict(regions)
@@ -74,7 +85,7 @@ def project(events: Iterable[PublicEvent], regions: Mapping[str, str | None]) ->
             refused[event.id] = f"同步源从未发布过事项 {event.subject}，不能记录其{event.type}"
             continue
         try:
-            record = published_record(event, known.get(event.subject))
+            record = published_record(event, known.get(event.subject), sync_round)
         except UnpublishableError as exc:
             refused[event.id] = f"无法转换为对外发布记录：{exc}"
             continue
@@ -83,9 +94,9 @@ def project(events: Iterable[PublicEvent], regions: Mapping[str, str | None]) ->
     return Projection(fed, refused)
 
 
-def published_record(event: PublicEvent, known_region: str | None) -> dict[str, Any]:
-    """The published record (shared.contracts.feed) of one public lifecycle event. ``known_region``: the item's
-    region as the feed last published it (a cancellation carries no elements)."""
+def published_record(event: PublicEvent, known_region: str | None, sync_round: SyncRound) -> dict[str, Any]:
+    """The published record (shared.contracts.feed) of one public lifecycle event, fed in ``sync_round``.
+    ``known_region``: the item's region as the feed last published it (a cancellation carries no elements)."""
     data = event.data
     if event.type == contracts.LIFECYCLE_PUBLISHED:
         change = "maintained" if data.get("maintenance") else "updated" if data.get("update") else "published"
@@ -108,7 +119,8 @@ def published_record(event: PublicEvent, known_region: str | None) -> dict[str, 
             "revision": None if cancelled else data["revision"], "elements": elements,
             "offline_kind": data.get("kind") if change == "unpublished" else None,
             "reason": data.get("reason") if change in ("unpublished", "cancelled") else None,
-            "successors": list(data.get("successors") or []) if cancelled else [], "effective_at": data["at"]})
+            "successors": list(data.get("successors") or []) if cancelled else [], "effective_at": data["at"],
+            "batch": sync_round.batch, "synced_at": sync_round.synced_at})
     except (ValidationError, KeyError, ValueError) as exc:
         raise UnpublishableError(str(exc)) from exc
     return record.model_dump(mode="json")

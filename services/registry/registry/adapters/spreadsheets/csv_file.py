@@ -1,5 +1,6 @@
 """csv as rows: csv.reader over a text stream (memory bounded whatever the size), in UTF-8 (with or without BOM) or
-GB18030, told apart on the first 64 KiB; and the escaping of cells that a spreadsheet would run as formulas.
+GB18030, told apart on the first 64 KiB; and (from ``shared.spreadsheets``, the one rule every export follows) the
+escaping of cells that a spreadsheet would run as formulas.
 
 Formula injection (CSV injection, OWASP): Excel and WPS run a csv cell that starts with ``=``, ``+``, ``-``, ``@``,
 a tab or a carriage return as a formula (``=HYPERLINK(…)``, ``+cmd|' /C calc'!A0``). Exports therefore write such a
@@ -20,33 +21,18 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from shared.dictionaries import Dictionaries
+from shared.spreadsheets import unescape_cell
 
 from registry.adapters.spreadsheets.rows import RowReader, tabular_rows
 from registry.domain.errors import ImportFileError
 
 _SNIFF_BYTES = 64 * 1024
 CELL_MAX_BYTES = 16 * 1024 * 1024  # a cell of many legal texts can exceed csv's 128 KiB default; none this
-_FORMULA_START = "=+-@\t\r"
-_TO_ESCAPE = re.compile(f"'*[{re.escape(_FORMULA_START)}]")
-_ESCAPED = re.compile(f"'+[{re.escape(_FORMULA_START)}]")
-
-
-def escape_cell(value: str) -> str:
-    """A text cell as an export writes it: never something a spreadsheet runs as a formula (see the module)."""
-    return "'" + value if _TO_ESCAPE.match(value) else value
-
-
-def unescape_cell(value: str) -> str:
-    """The exact inverse of :func:`escape_cell` (see the module for why no other value changes)."""
-    return value[1:] if _ESCAPED.match(value) else value
-
-
 def csv_rows(path: Path, dictionaries: Dictionaries) -> RowReader:
     csv.field_size_limit(CELL_MAX_BYTES)
     size = max(path.stat().st_size, 1)

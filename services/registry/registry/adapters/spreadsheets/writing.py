@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.dictionaries import Dictionaries
+from shared.spreadsheets import escape_cell
 
-from registry.adapters.spreadsheets.csv_file import escape_cell
 from registry.adapters.spreadsheets.formats import SHEET
 from registry.domain import tabular
 
