@@ -6,13 +6,16 @@ from sync_gateway.domain.errors import (
     ConsoleRoleRequiredError,
     FeedEntryNotFoundError,
     RejectionReasonRequiredError,
+    ReplayCursorAheadError,
     ServiceUnavailableError,
+    SubscriptionNotFoundError,
     UpstreamConflictError,
     UpstreamForbiddenError,
     UpstreamInvalidError,
     UpstreamNotFoundError,
     UpstreamRefusedError,
     UpstreamUnauthorizedError,
+    WebhookUrlNotAllowedError,
 )
 
 ERRORS = ErrorTable({
@@ -30,4 +33,8 @@ ERRORS = ErrorTable({
     UpstreamForbiddenError: ErrorSpec(403, "UPSTREAM_FORBIDDEN", "{service}服务拒绝了本人的访问：{upstream_message}"),
     UpstreamNotFoundError: ErrorSpec(404, "UPSTREAM_NOT_FOUND", "{service}服务中没有所查找的对象：{upstream_message}"),
     UpstreamConflictError: ErrorSpec(409, "UPSTREAM_CONFLICT", "{service}服务因当前状态拒绝：{upstream_message}"),
+    WebhookUrlNotAllowedError: ErrorSpec(422, "WEBHOOK_URL_NOT_ALLOWED", "回调地址“{url}”不允许：{reason}"),
+    SubscriptionNotFoundError: ErrorSpec(404, "SUBSCRIPTION_NOT_FOUND", "没有回调订阅“{subscription_id}”"),
+    ReplayCursorAheadError: ErrorSpec(
+        422, "REPLAY_CURSOR_AHEAD", "重放游标 {after} 超出同步源末尾（当前最后一条为 {last}），请使用不大于它的游标"),
 })

@@ -50,3 +50,16 @@ class UpstreamNotFoundError(UpstreamRefusedError):
 
 class UpstreamConflictError(UpstreamRefusedError):
     """The other service refused because of the state of what was asked (409 there)."""
+
+
+class WebhookUrlNotAllowedError(SyncError):
+    """A callback URL the gateway may not send to (SSRF protection): not http(s), a host off the allow-list, or a
+    host resolving to an address it may not connect to."""
+
+
+class SubscriptionNotFoundError(SyncError):
+    """No such webhook subscription, or one of another subscriber (the same answer: nothing leaks)."""
+
+
+class ReplayCursorAheadError(SyncError):
+    """A replay must start within the feed: a cursor past its end would skip entries not yet written."""
