@@ -353,6 +353,7 @@ async def test_a_subscriber_of_region_11_gets_no_item_of_region_44_and_cannot_as
     sub = await gateway.subscribe(receiver.url("/bj"), user="operator-bj")
     assert sub["regions"] == ["11"]
     await gateway.subscribe(receiver.url("/gz"), regions=["4401"])
+    assert (await gateway.subscribe(receiver.url("/all"), regions=["*"]))["regions"] is None
     gz, bj = str(uuid.uuid4()), str(uuid.uuid4())
     await gateway.publish(gz, 1, region="440115")
     await gateway.publish(bj, 1, region="110105")

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.auth import Principal
+from shared.auth import ALL_REGIONS, Principal
 from shared.errors import RegionDeniedError
 
 from sync_gateway.adapters import webhook_store as store
@@ -108,7 +108,8 @@ class WebhookSubscriptions:
             row = await store.insert_subscription(conn, {
                 "id": str(uuid.uuid4()), "owner": principal.subject, "url": url,
                 "event_types": sorted(set(event_types)) if event_types else None,
-                "regions": sorted(set(regions)) if regions else region_filter(principal),
+                "regions": region_filter(principal) if not regions else None if ALL_REGIONS in regions
+                else sorted(set(regions)),
                 "description": description, "secret": new_secret(secrets.token_bytes(SECRET_BYTES)),
                 "status": "active", "created_at": self.clock(), "cursor": await store.feed_end(conn)})
         return subscription_view(row, secret=True)
