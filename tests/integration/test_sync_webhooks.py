@@ -98,7 +98,7 @@ class Gateway:
                                   networks=lambda: s.webhook_networks, resolver=resolver),
             NotifyListener(engine, FEED_CHANNEL), allowed_hosts=lambda: s.webhook_hosts,
             schedule=s.webhook_retry_schedule_s, concurrency=8, poll_interval_s=s.webhook_poll_interval_s,
-            lease_s=s.webhook_lease_s, worker=worker)
+            lease_s=s.webhook_lease_s, log_days=s.webhook_log_days, worker=worker)
 
     @asynccontextmanager
     async def delivering(self, dispatcher: WebhookDispatcher | None = None) -> AsyncIterator[WebhookDispatcher]:
@@ -393,3 +393,20 @@ async def test_nothing_unpublished_is_ever_delivered(gateway: Gateway, receiver:
         [delivery] = await received(receiver, "/all", 1)
     assert delivery.entry["subject"] == item_id and delivery.entry["itemversion"] == 2
     assert all(MARKER.encode() not in r.body and MARKER not in str(r.headers) for r in receiver.received)
+
+
+async def test_the_delivery_log_keeps_its_configured_days(gateway: Gateway, receiver: Receiver) -> None:
+    sub = await gateway.subscribe(receiver.url("/kept"))
+    await gateway.publish(str(uuid.uuid4()), 1)
+    await gateway.publish(str(uuid.uuid4()), 1)
+    async with gateway.delivering():
+        await received(receiver, "/kept", 2)
+    async with gateway.app.state.runtime.engine.begin() as conn:  # the first attempt is 15 days old
+        await conn.execute(text("UPDATE webhook_deliveries SET attempted_at = now() - interval '15 days' "
+                                "WHERE id = (SELECT min(id) FROM webhook_deliveries)"))
+    async with gateway.delivering():
+        await wait_until(lambda: _logged(gateway, sub["id"], 1), what="the old attempt pruned")
+
+
+async def _logged(gateway: Gateway, subscription_id: str, count: int) -> bool:
+    return len(await gateway.call("GET", f"/{subscription_id}/deliveries")) == count

@@ -127,7 +127,7 @@ def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
         runtime.engine, sender, NotifyListener(runtime.engine, FEED_CHANNEL),
         allowed_hosts=lambda: settings.webhook_hosts, schedule=settings.webhook_retry_schedule_s,
         concurrency=settings.webhook_concurrency, poll_interval_s=settings.webhook_poll_interval_s,
-        lease_s=settings.webhook_lease_s)
+        lease_s=settings.webhook_lease_s, log_days=settings.webhook_log_days)
     return runtime, SyncGateway(runtime, reader, feed, NationalFeedback(runtime.engine), services, console_events,
                                 console_pipeline, ConsoleCatalogue(runtime.engine, services), subscriptions,
                                 dispatcher, prune_interval_s=settings.operations_prune_interval_s)

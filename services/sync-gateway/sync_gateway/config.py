@@ -50,6 +50,8 @@ class SyncSettings(ServiceSettings):
         60.0, gt=0, description="How long a delivery worker holds a subscription without news before another "
                                 "process may take it over (a worker that died).")
 
+    webhook_log_days: float = Field(14.0, gt=0, description="Days of delivery attempts the delivery log keeps.")
+
     def _local_default(self, value: str | None, local: tuple[str, ...]) -> tuple[str, ...]:
         if value is not None:
             return tuple(v.strip() for v in value.split(",") if v.strip())

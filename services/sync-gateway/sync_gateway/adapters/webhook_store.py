@@ -132,17 +132,24 @@ async def next_messages(engine: AsyncEngine, cursor: int, event_types: Sequence[
 
 async def record_progress(engine: AsyncEngine, subscription_id: str, *, worker: str, generation: int,
                           values: Mapping[str, Any], log: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """Write a batch of a worker's progress: the log rows (what was attempted happened, whatever else changed) and
-    the subscription's new state, if it is still the worker's at the generation it claimed. Returns the
+    """Write a batch of a worker's progress: the subscription's new state, if it is still the worker's at the
+    generation it claimed, and the log rows (what was attempted happened, replayed since or not; unless the
+    subscription was deleted). Returns the
     subscription as it now is (fresh secrets, status), or ``None`` when the worker must stop (replayed, deleted
     or taken over)."""
     async with engine.begin() as conn:
-        if log:
-            await conn.execute(insert(D), [{"subscription_id": subscription_id, **row} for row in log])
         row = (await conn.execute(update(S).where(
             S.c.id == subscription_id, S.c.generation == generation, S.c.lease_owner == worker,
         ).values(**values).returning(S))).first()
+        if log and (row is not None or await subscription(conn, subscription_id, None) is not None):
+            await conn.execute(insert(D), [{"subscription_id": subscription_id, **entry} for entry in log])
         return dict(row._mapping) if row else None
+
+
+async def prune_log(engine: AsyncEngine, older_than: datetime) -> int:
+    """Delete the delivery log's rows older than ``older_than``; how many."""
+    async with engine.begin() as conn:
+        return (await conn.execute(delete(D).where(D.c.attempted_at < older_than))).rowcount
 
 
 async def release(engine: AsyncEngine, worker: str, subscription_ids: Sequence[str]) -> None:

@@ -191,7 +191,8 @@ class WebhookDispatcher:
 
     def __init__(self, engine: AsyncEngine, sender: WebhookSender, listener: NotifyListener, *,
                  allowed_hosts: Callable[[], Iterable[str]], schedule: Sequence[float], concurrency: int,
-                 poll_interval_s: float, lease_s: float, scan: int = 500, flush_every: int = 100,
+                 poll_interval_s: float, lease_s: float, log_days: float = 14.0, scan: int = 500,
+                 flush_every: int = 100, prune_interval_s: float = 3600.0,
                  clock: Callable[[], datetime] = _now, uniform: Callable[[], float] = random.random,
                  worker: str | None = None) -> None:
         self.engine = engine
@@ -204,6 +205,8 @@ class WebhookDispatcher:
         self.lease_s = lease_s
         self.scan = scan
         self.flush_every = flush_every
+        self.log_days = log_days
+        self.prune_interval_s = prune_interval_s
         self.clock = clock
         self.uniform = uniform
         self.worker = worker or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -212,9 +215,14 @@ class WebhookDispatcher:
         await self.sender.start()
         await self.listener.start()
         serving: dict[str, asyncio.Task[None]] = {}
+        pruned_at: float | None = None
+        loop = asyncio.get_running_loop()
         try:
             while not stop.is_set():
                 changed = self.listener.changed
+                if pruned_at is None or loop.time() - pruned_at >= self.prune_interval_s:
+                    pruned_at = loop.time()
+                    await self._prune()
                 try:
                     free = self.concurrency - len(serving)
                     if free > 0:
@@ -242,6 +250,15 @@ class WebhookDispatcher:
                 await store.release(self.engine, self.worker, list(serving))
             await self.listener.stop()
             await self.sender.stop()
+
+    async def _prune(self) -> None:
+        """The delivery log keeps ``log_days`` of attempts (checked at start and every ``prune_interval_s``)."""
+        try:
+            pruned = await store.prune_log(self.engine, self.clock() - timedelta(days=self.log_days))
+            if pruned:
+                log.info("webhooks: %d delivery log rows older than %s days pruned", pruned, self.log_days)
+        except Exception:
+            log.warning("webhooks: pruning the delivery log failed; trying again later", exc_info=True)
 
     async def _serve(self, row: dict[str, Any], stop: asyncio.Event) -> None:
         """Deliver the subscription's waiting messages in order until none is left, one fails (a retry is then
