@@ -118,7 +118,7 @@ async def gateway(postgres: EmbeddedPostgres, topic_prefix: str) -> AsyncIterato
     await ensure_database(url)
     app = create_app(SyncSettings(database_url=url, topic_prefix=topic_prefix, roles="api", environment="test",
                                   webhook_retry_schedule_s=(0.05, 0.05, 0.05), webhook_poll_interval_s=0.05,
-                                  webhook_lease_s=2.0))
+                                  webhook_lease_s=30.0))
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sync") as http,

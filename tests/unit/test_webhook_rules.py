@@ -95,3 +95,8 @@ def test_development_allows_a_local_receiver_and_production_nothing_until_config
     configured = SyncSettings(environment=Environment.production, jwt_secret="x" * 40,
                               webhook_allowed_hosts="hooks.gov.cn, *.example.gov.cn")
     assert configured.webhook_hosts == ("hooks.gov.cn", "*.example.gov.cn")
+
+
+def test_a_lease_shorter_than_three_attempts_is_refused() -> None:
+    with pytest.raises(ValueError, match="SHIXIANG_WEBHOOK_LEASE_S"):
+        SyncSettings(webhook_timeout_s=10, webhook_lease_s=20)

@@ -1,6 +1,7 @@
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.settings import Environment, ServiceSettings
 
@@ -48,9 +49,17 @@ class SyncSettings(ServiceSettings):
         1.0, gt=0, description="Longest wait of an idle delivery worker before it looks for due retries again.")
     webhook_lease_s: float = Field(
         60.0, gt=0, description="How long a delivery worker holds a subscription without news before another "
-                                "process may take it over (a worker that died).")
+                                "process may take it over (a worker that died); at least 3 × the timeout.")
 
     webhook_log_days: float = Field(14.0, gt=0, description="Days of delivery attempts the delivery log keeps.")
+
+    @model_validator(mode="after")
+    def _lease_outlasts_attempts(self) -> Self:
+        # The worker renews its lease at least every third of it, between attempts: an attempt longer than that
+        # could let the lease lapse and a second process deliver beside it.
+        if self.webhook_lease_s < 3 * self.webhook_timeout_s:
+            raise ValueError("SHIXIANG_WEBHOOK_LEASE_S must be at least three times SHIXIANG_WEBHOOK_TIMEOUT_S")
+        return self
 
     def _local_default(self, value: str | None, local: tuple[str, ...]) -> tuple[str, ...]:
         if value is not None:

@@ -276,6 +276,8 @@ class WebhookDispatcher:
             return written
 
         release = {"lease_owner": None, "lease_until": None}
+        loop = asyncio.get_running_loop()
+        written_at = loop.time()
         while sub is not None:
             messages, scanned = await store.next_messages(self.engine, cursor, sub["event_types"], sub["regions"],
                                                           self.scan)
@@ -303,7 +305,10 @@ class WebhookDispatcher:
                     else:
                         await write(next_attempt_at=self.clock() + timedelta(seconds=delay), **release)
                     return
-                if len(attempts) >= self.flush_every:
+                # Written every flush_every deliveries, and often enough that a slow receiver never lets the lease
+                # lapse while it is held (another process would then deliver beside this one, out of order).
+                if len(attempts) >= self.flush_every or loop.time() - written_at > self.lease_s / 3:
+                    written_at = loop.time()
                     sub = await write(next_attempt_at=None,
                                       lease_until=self.clock() + timedelta(seconds=self.lease_s))
                     if sub is None:
@@ -312,6 +317,7 @@ class WebhookDispatcher:
                 await write(next_attempt_at=None, **release)
                 return
             cursor = max(cursor, scanned)  # every message up to it was delivered: the others are not this one's
+            written_at = loop.time()
             sub = await write(next_attempt_at=None, lease_until=self.clock() + timedelta(seconds=self.lease_s))
 
     async def _attempt(self, sub: dict[str, Any], message: Message) -> Answer:
