@@ -410,3 +410,11 @@ async def test_the_delivery_log_keeps_its_configured_days(gateway: Gateway, rece
 
 async def _logged(gateway: Gateway, subscription_id: str, count: int) -> bool:
     return len(await gateway.call("GET", f"/{subscription_id}/deliveries")) == count
+
+
+async def test_the_openapi_document_describes_the_request_sent_to_subscribers(gateway: Gateway) -> None:
+    spec = (await gateway.http.get("/openapi.json")).json()
+    sent = spec["webhooks"]["feed-entry"]["post"]
+    assert {p["name"] for p in sent["parameters"]} == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    assert sent["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/FeedEntry")
+    assert "410" in sent["responses"] and "Standard Webhooks" in sent["summary"]

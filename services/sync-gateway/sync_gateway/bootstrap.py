@@ -160,6 +160,7 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     app.include_router(console_pipeline_http.router)
     app.state.webhook_subscriptions = sync.webhook_subscriptions
     app.include_router(webhooks_http.router)
+    webhooks_http.document_webhook(app)
     # The gateway's stream of an item (national answers) is the operators' to check, like its dead letters.
     app.include_router(chain_router("/sync/v1", roles=CONSOLE_ROLES, region_of=item_region, route_class=ServiceRoute,
                                     responses=error_responses(ERRORS)))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from shared.contracts.feed import FEED_TYPES
+from shared.contracts.feed import FEED_TYPES, FeedEntry
 from shared.http import INT8_MAX, CurrentPrincipal, ServiceRoute, error_responses
 
 from sync_gateway.domain.webhooks import URL_MAX_LENGTH
@@ -121,3 +121,24 @@ async def deliveries(
 async def replay(subscription_id: SubscriptionId, body: ReplayBody, subscriptions: SubscriptionsDep,
                  principal: CurrentPrincipal) -> dict[str, Any]:
     return await subscriptions.replay(principal, subscription_id, after=body.after)
+
+
+def document_webhook(app: FastAPI) -> None:
+    """The request the gateway sends to a subscriber, in the OpenAPI document's ``webhooks`` section."""
+
+    @app.webhooks.post(
+        "feed-entry", summary="推送给订阅方的请求：一条同步源条目（FeedEntry），Standard Webhooks 签名",
+        description=(
+            "请求体与 GET /sync/v1/feed 返回数组中的一个元素逐字节相同（对外发布记录，绝无内部数据）。签名："
+            "webhook-signature 为空格分隔的 v1,<base64>，其中 base64 为 HMAC-SHA256（密钥：whsec_ 之后部分的 base64 "
+            "解码）对“{webhook-id}.{webhook-timestamp}.{请求体原文}”的摘要；轮换重叠期内有新旧两个签名，任一匹配即有效。"
+            "应答 2xx：已送达；410：订阅停用；其他（含 3xx，不跟随重定向）与超时：按重试计划重试。"
+            "详见 docs/webhooks.md。"),
+        responses={410: {"description": "接收方不再接收：订阅停用"}})
+    async def feed_entry(
+        body: FeedEntry,
+        webhook_id: Annotated[str, Header(description="消息 ID（同步源条目的 id），重试与重放时不变，据此去重")],
+        webhook_timestamp: Annotated[int, Header(description="本次尝试的 Unix 时间（秒），与本机差 5 分钟以上应拒绝")],
+        webhook_signature: Annotated[str, Header(description="v1,<base64 HMAC-SHA256>，空格分隔的一个或两个签名")],
+    ) -> None:
+        """Never served: it documents what the gateway sends."""
