@@ -29,7 +29,7 @@ async def resolve(host: str, port: int) -> list[str]:
     """The addresses of ``host`` as the system resolves them (none: it does not resolve)."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
+    except (socket.gaierror, UnicodeError):  # no such name, or one that cannot be a DNS name
         return []
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
