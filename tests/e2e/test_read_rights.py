@@ -37,8 +37,11 @@ async def test_a_national_token_finds_no_unpublished_text_anywhere_and_is_refuse
     for item_id in (draft, online):  # planted: the staff read it in the histories
         assert TAG in (await client.call("GET", "lifecycle", f"/lifecycle/v1/items/{item_id}/events",
                                          user="publisher-gz")).text
+    # The national platform's own webhook subscription (its reads are the national platform's too).
+    subscription = (await client.call("POST", "sync", "/sync/v1/subscriptions", user="national", expect=201,
+                                      json={"url": "http://127.0.0.1:9/hook"})).json()
     values = {"item_id": online, "job_id": job["job_id"], "revision": "2", "code": state["code"],
-              "name": "regions", "dead_letter_id": "1", "service": "coding"}
+              "name": "regions", "dead_letter_id": "1", "service": "coding", "subscription_id": subscription["id"]}
     national = {"Authorization": f"Bearer {suite.token('national')}"}
 
     answers: list[tuple[str, int, str]] = []

@@ -19,17 +19,26 @@ from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
 from shared.settings import ProcessRole
 
-from sync_gateway.adapters import catalogue_http, console_catalogue_http, console_pipeline_http, console_stream_http
+from sync_gateway.adapters import (
+    catalogue_http,
+    console_catalogue_http,
+    console_pipeline_http,
+    console_stream_http,
+    webhooks_http,
+)
 from sync_gateway.adapters.console_frontend_http import default_console_directory, mount_console
 from sync_gateway.adapters.consumers import FED_EVENTS, log_operations, project_public_events
 from sync_gateway.adapters.feed_epoch import ensure_feed_epoch
 from sync_gateway.adapters.http import router
 from sync_gateway.adapters.kafka_lag import KafkaOffsets
+from sync_gateway.adapters.notify import NotifyListener
 from sync_gateway.adapters.operations import OperationsReader
 from sync_gateway.adapters.queries import FeedReader, item_region, known_region
 from sync_gateway.adapters.rebuild import rebuild_read_models
 from sync_gateway.adapters.services import ServiceClients
+from sync_gateway.adapters.store import FEED_CHANNEL
 from sync_gateway.adapters.tables import sync_metadata
+from sync_gateway.adapters.webhook_sender import WebhookSender, resolve
 from sync_gateway.config import SyncSettings
 from sync_gateway.domain.operations import SERVICES, accepted_types
 from sync_gateway.errors import ERRORS
@@ -41,6 +50,7 @@ from sync_gateway.service_layer.exchange import ExchangeSync
 from sync_gateway.service_layer.feed import NationalFeed
 from sync_gateway.service_layer.feedback import NationalFeedback
 from sync_gateway.service_layer.roles import CONSOLE_ROLES
+from sync_gateway.service_layer.webhooks import WebhookDispatcher, WebhookSubscriptions
 
 SERVICE = "sync"
 
@@ -63,6 +73,8 @@ class SyncGateway:
     console_events: ConsoleEvents  # the operations log: live stream, pages, activity
     console_pipeline: ConsolePipeline  # the console's pipeline health and dead letters
     console_catalogue: ConsoleCatalogue  # the console's overview, quality and item pages
+    webhook_subscriptions: WebhookSubscriptions
+    webhook_dispatcher: WebhookDispatcher  # runs where the consumers run (the consume role)
     prune_interval_s: float = 3600.0
     exchange: ExchangeSync | None = None  # the exchange database channel (前置库), when configured
     _pruner: list[asyncio.Task[None]] = field(default_factory=list)
@@ -74,6 +86,8 @@ class SyncGateway:
         await self.reader.start()
         await self.console_events.reader.start()
         await self.services.start()
+        if ProcessRole.consume in self.runtime.settings.process_roles:
+            self.runtime.workers.start("sync-webhooks", self.webhook_dispatcher.run)
         self._pruner.append(asyncio.create_task(self._prune_periodically()))
         if self.exchange is not None and ProcessRole.consume in self.runtime.settings.process_roles:
             # beside the consumers; it creates the exchange tables itself (an unreachable exchange database delays
@@ -131,9 +145,20 @@ def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
         runtime.engine, make_engine(settings.exchange_database_url, pool_size=2), feedback,
         data_source=settings.exchange_data_source, batch_size=settings.exchange_batch_size,
         poll_interval_s=settings.exchange_poll_interval_s)
+    subscriptions = WebhookSubscriptions(
+        runtime.engine, allowed_hosts=lambda: settings.webhook_hosts,
+        allowed_networks=lambda: settings.webhook_networks, resolver=resolve,
+        secret_overlap_s=settings.webhook_secret_overlap_s)
+    sender = WebhookSender(timeout_s=settings.webhook_timeout_s, max_connections=settings.webhook_concurrency,
+                           networks=lambda: settings.webhook_networks)
+    dispatcher = WebhookDispatcher(
+        runtime.engine, sender, NotifyListener(runtime.engine, FEED_CHANNEL),
+        allowed_hosts=lambda: settings.webhook_hosts, schedule=settings.webhook_retry_schedule_s,
+        concurrency=settings.webhook_concurrency, poll_interval_s=settings.webhook_poll_interval_s,
+        lease_s=settings.webhook_lease_s, log_days=settings.webhook_log_days)
     return runtime, SyncGateway(runtime, reader, feed, feedback, services, console_events,
-                                console_pipeline, ConsoleCatalogue(runtime.engine, services),
-                                prune_interval_s=settings.operations_prune_interval_s, exchange=exchange)
+                                console_pipeline, ConsoleCatalogue(runtime.engine, services), subscriptions,
+                                dispatcher, prune_interval_s=settings.operations_prune_interval_s, exchange=exchange)
 
 
 def create_app(settings: SyncSettings | None = None) -> FastAPI:
@@ -162,6 +187,9 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     app.include_router(console_stream_http.router)
     app.include_router(console_catalogue_http.router)
     app.include_router(console_pipeline_http.router)
+    app.state.webhook_subscriptions = sync.webhook_subscriptions
+    app.include_router(webhooks_http.router)
+    webhooks_http.document_webhook(app)
     # The gateway's stream of an item (national answers) is the operators' to check, like its dead letters.
     app.include_router(chain_router("/sync/v1", roles=CONSOLE_ROLES, region_of=item_region, route_class=ServiceRoute,
                                     responses=error_responses(ERRORS)))

@@ -1,8 +1,15 @@
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from shared.settings import ServiceSettings
+from shared.settings import Environment, ServiceSettings
+
+from sync_gateway.domain.webhooks import DEFAULT_RETRY_SCHEDULE_S
+
+# Where a local receiver listens: the hosts and networks webhooks may reach out of the box in development and tests.
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+LOCAL_NETWORKS = ("127.0.0.0/8", "::1/128")
 
 
 class SyncSettings(ServiceSettings):
@@ -36,3 +43,47 @@ class SyncSettings(ServiceSettings):
     public_rate_per_s: float = Field(5.0, gt=0, description="Public guide: requests a second per client address.")
     public_burst: int = Field(30, ge=1, description="Public guide: requests a client address may make at once.")
     public_max_age_s: int = Field(300, ge=0, description="Public guide: Cache-Control max-age of its answers.")
+    # Webhooks (回调推送, docs/webhooks.md): delivered by the process that runs the consumers.
+    webhook_allowed_hosts: str | None = Field(
+        None, description="Comma-separated hosts webhooks may be sent to (a name or address, or *.suffix for its "
+                          "subdomains). Unset: 127.0.0.1, localhost and ::1 in development and test, none in "
+                          "production (no webhook until configured).")
+    webhook_allowed_networks: str | None = Field(
+        None, description="Comma-separated networks (CIDR) that an allowed host may resolve to besides public "
+                          "addresses. Unset: loopback in development and test, none in production.")
+    webhook_retry_schedule_s: tuple[float, ...] = Field(
+        DEFAULT_RETRY_SCHEDULE_S, min_length=1,
+        description="Longest wait before each retry of a failed delivery (full jitter: each wait is drawn between 0 "
+                    "and it); when spent, the subscription is disabled. JSON list of seconds.")
+    webhook_secret_overlap_s: float = Field(
+        86400.0, ge=0, description="How long the previous secret keeps signing beside the new one after a rotation.")
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Timeout of one delivery attempt (connect to answer).")
+    webhook_concurrency: int = Field(64, ge=1, description="Subscriptions delivered to at once (one message each).")
+    webhook_poll_interval_s: float = Field(
+        1.0, gt=0, description="Longest wait of an idle delivery worker before it looks for due retries again.")
+    webhook_lease_s: float = Field(
+        60.0, gt=0, description="How long a delivery worker holds a subscription without news before another "
+                                "process may take it over (a worker that died); at least 3 × the timeout.")
+
+    webhook_log_days: float = Field(14.0, gt=0, description="Days of delivery attempts the delivery log keeps.")
+
+    @model_validator(mode="after")
+    def _lease_outlasts_attempts(self) -> Self:
+        # The worker renews its lease at least every third of it, between attempts: an attempt longer than that
+        # could let the lease lapse and a second process deliver beside it.
+        if self.webhook_lease_s < 3 * self.webhook_timeout_s:
+            raise ValueError("SHIXIANG_WEBHOOK_LEASE_S must be at least three times SHIXIANG_WEBHOOK_TIMEOUT_S")
+        return self
+
+    def _local_default(self, value: str | None, local: tuple[str, ...]) -> tuple[str, ...]:
+        if value is not None:
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return () if self.environment is Environment.production else local
+
+    @property
+    def webhook_hosts(self) -> tuple[str, ...]:
+        return self._local_default(self.webhook_allowed_hosts, LOCAL_HOSTS)
+
+    @property
+    def webhook_networks(self) -> tuple[str, ...]:
+        return self._local_default(self.webhook_allowed_networks, LOCAL_NETWORKS)

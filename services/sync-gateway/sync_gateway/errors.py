@@ -9,13 +9,16 @@ from sync_gateway.domain.errors import (
     PublicItemNotFoundError,
     RateLimitedError,
     RejectionReasonRequiredError,
+    ReplayCursorAheadError,
     ServiceUnavailableError,
+    SubscriptionNotFoundError,
     UpstreamConflictError,
     UpstreamForbiddenError,
     UpstreamInvalidError,
     UpstreamNotFoundError,
     UpstreamRefusedError,
     UpstreamUnauthorizedError,
+    WebhookUrlNotAllowedError,
 )
 
 ERRORS = ErrorTable({
@@ -42,4 +45,8 @@ ERRORS = ErrorTable({
     RateLimitedError: ErrorSpec(
         429, "RATE_LIMITED", "请求过于频繁，请 {retry_after_s} 秒后再试",
         headers=(("Retry-After", "{retry_after_s}"),)),
+    WebhookUrlNotAllowedError: ErrorSpec(422, "WEBHOOK_URL_NOT_ALLOWED", "回调地址“{url}”不允许：{reason}"),
+    SubscriptionNotFoundError: ErrorSpec(404, "SUBSCRIPTION_NOT_FOUND", "没有回调订阅“{subscription_id}”"),
+    ReplayCursorAheadError: ErrorSpec(
+        422, "REPLAY_CURSOR_AHEAD", "重放游标 {after} 超出同步源末尾（当前最后一条为 {last}），请使用不大于它的游标"),
 })

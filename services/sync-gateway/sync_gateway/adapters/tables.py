@@ -1,4 +1,5 @@
-"""The sync gateway's tables (besides the event store): the feed, the catalogue read model and national feedback."""
+"""The sync gateway's tables (besides the event store): the feed, the catalogue read model, national feedback, the
+operations log and webhook subscriptions."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 sync_metadata = MetaData()
 
@@ -115,4 +116,49 @@ feed_epoch_table = Table(
     Column("id", Integer, primary_key=True),  # always 1: the one row
     Column("epoch", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+# Webhook subscriptions (回调订阅, docs/webhooks.md) and their delivery progress. ``secret`` (and, during a
+# rotation's overlap, ``previous_secret``) is kept as issued: HMAC signing needs the key itself, so it cannot be
+# hashed; it is returned only when issued and protected as the gateway's database is. ``cursor`` is the feed
+# position up to which the subscription has been served (delivered, or not its own); ``failures`` counts the failed
+# attempts of the next message, retried at ``next_attempt_at``. A delivery worker holds the subscription while
+# ``lease_until`` lies ahead (one message in flight per subscription, across processes); ``generation`` changes on
+# a replay, so that a worker's progress from before it is not written over it.
+webhook_subscriptions_table = Table(
+    "webhook_subscriptions",
+    sync_metadata,
+    Column("id", Text, primary_key=True),
+    Column("owner", Text, nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("event_types", ARRAY(Text)),
+    Column("regions", ARRAY(Text)),
+    Column("description", Text),
+    Column("secret", Text, nullable=False),
+    Column("previous_secret", Text),
+    Column("previous_secret_until", DateTime(timezone=True)),
+    Column("status", Text, nullable=False),
+    Column("disabled_reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("cursor", BigInteger, nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("generation", Integer, nullable=False, server_default="0"),
+    Column("lease_owner", Text),
+    Column("lease_until", DateTime(timezone=True)),
+)
+# Every delivery attempt (the delivery log of a subscription).
+webhook_deliveries_table = Table(
+    "webhook_deliveries",
+    sync_metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("subscription_id", Text, nullable=False),
+    Column("feed_position", BigInteger, nullable=False),
+    Column("webhook_id", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_at", DateTime(timezone=True), nullable=False),
+    Column("status", Integer),
+    Column("duration_ms", Integer, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("error", Text),
+    Index("webhook_deliveries_subscription", "subscription_id", "id"),
 )

@@ -63,3 +63,16 @@ class PublicItemNotFoundError(SyncError):
 
 class RateLimitedError(SyncError):
     """The client address asked the public guide more often than its rate allows (``retry_after_s`` to wait)."""
+
+
+class WebhookUrlNotAllowedError(SyncError):
+    """A callback URL the gateway may not send to (SSRF protection): not http(s), a host off the allow-list, or a
+    host resolving to an address it may not connect to."""
+
+
+class SubscriptionNotFoundError(SyncError):
+    """No such webhook subscription, or one of another subscriber (the same answer: nothing leaks)."""
+
+
+class ReplayCursorAheadError(SyncError):
+    """A replay must start within the feed: a cursor past its end would skip entries not yet written."""

@@ -19,3 +19,7 @@ CONSOLE_ROLES = ("operator",)
 # Who may act on a dead letter from the console (replay or discard, with a reason that is recorded): admin alone
 # (require_role("admin") passes admins only: admin holds every role, nobody else holds admin).
 CONSOLE_ADMIN_ROLES = ("admin",)
+
+# Who may subscribe to webhooks (and see, rotate, replay or delete their own subscriptions; admin sees all): the
+# feed's readers, with the feed's region limits.
+WEBHOOK_ROLES = FEED_ROLES
