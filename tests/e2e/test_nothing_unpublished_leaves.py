@@ -1,14 +1,16 @@
 """Nothing unpublished ever leaves the suite: a marker planted in a draft, in a pending revision, in a rejected
 revision and in internal fields (rejection reasons, test notes; and who entered, reviewed and tested) is looked for
 in every outward byte of every channel the national platform and the public read — the feed, the snapshot, the
-catalogue (JSON, csv, and the xlsx's every part), the public guide (JSON and its page).
+catalogue (JSON, csv, and the xlsx's every part), the public guide (JSON and its page), every row of every table of
+the exchange database (前置库) and every webhook delivery to a subscribed receiver.
 
-A channel is one entry of :data:`CHANNELS`: a name and a function from the running suite to the bytes it sends out
-(the exchange tables and the webhooks' deliveries join the list the same way). Each channel must also show the
-published item planted beside the marker, so that a channel that answers nothing cannot pass."""
+A channel is one entry of :data:`CHANNELS`: a name and a function from what leaves the suite to the bytes it sends
+out. Each channel must also show the published item planted beside the marker, so that a channel that answers
+nothing cannot pass."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 import zipfile
@@ -17,9 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from shared.db import make_engine
 from shixiang.client import SuiteClient
+from shixiang.suite import Suite
 from tests.e2e.conftest import HUKOU, feed_entries_for
+from tests.integration.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +44,58 @@ class Planted:
     names: list[str]
 
 
-Channel = Callable[[SuiteClient, Planted], Awaitable[list[bytes]]]
+@dataclass(frozen=True)
+class Outward:
+    """Where the suite's outward bytes are read: its HTTP API, its exchange database, a subscribed receiver."""
+
+    client: SuiteClient
+    exchange_url: str
+    receiver: Receiver
+
+
+Channel = Callable[[Outward, Planted], Awaitable[list[bytes]]]
+OVER_HTTP = Callable[[SuiteClient, Planted], Awaitable[list[bytes]]]
+
+
+def over_http(read: OVER_HTTP) -> Channel:
+    async def channel(out: Outward, planted: Planted) -> list[bytes]:
+        return await read(out.client, planted)
+    return channel
+
+
+async def until_every_name(read: Callable[[], Awaitable[list[bytes]]], planted: Planted) -> list[bytes]:
+    """The channels the suite writes to in the background (exchange rows, webhook deliveries): read until the
+    published items are there (30 s at most), then once more is what the scan looks at."""
+    for _ in range(300):
+        sent = await read()
+        if all(any(n.encode() in chunk for chunk in sent) for n in planted.names):
+            return sent
+        await asyncio.sleep(0.1)
+    return await read()
+
+
+async def exchange_database(out: Outward, planted: Planted) -> list[bytes]:
+    """Every row of every table of the exchange database, as JSON text."""
+    engine = make_engine(out.exchange_url)
+
+    async def read() -> list[bytes]:
+        async with engine.connect() as conn:
+            tables = (await conn.execute(text(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"))).scalars().all()
+            return [row.encode() for table in tables for row in (await conn.execute(text(
+                f'SELECT row_to_json(t)::text FROM "{table}" t'))).scalars()]  # noqa: S608 - names from the catalog
+
+    try:
+        return await until_every_name(read, planted)
+    finally:
+        await engine.dispose()
+
+
+async def webhook_deliveries(out: Outward, planted: Planted) -> list[bytes]:
+    async def read() -> list[bytes]:
+        return [r.body for r in out.receiver.at("/leaks")]
+
+    return await until_every_name(read, planted)
 
 
 async def _get(client: SuiteClient, path: str, **params: Any) -> bytes:
@@ -103,13 +160,15 @@ async def public_guide_page(client: SuiteClient, planted: Planted) -> list[bytes
 
 # Every outward channel. Another channel is one more entry.
 CHANNELS: list[tuple[str, Channel]] = [
-    ("feed", feed),
-    ("snapshot", snapshot),
-    ("catalogue", catalogue),
-    ("catalogue.csv", catalogue_csv),
-    ("catalogue.xlsx", catalogue_xlsx),
-    ("public guide", public_guide),
-    ("public guide page", public_guide_page),
+    ("feed", over_http(feed)),
+    ("snapshot", over_http(snapshot)),
+    ("catalogue", over_http(catalogue)),
+    ("catalogue.csv", over_http(catalogue_csv)),
+    ("catalogue.xlsx", over_http(catalogue_xlsx)),
+    ("public guide", over_http(public_guide)),
+    ("public guide page", over_http(public_guide_page)),
+    ("exchange database", exchange_database),
+    ("webhooks", webhook_deliveries),
 ]
 
 
@@ -161,11 +220,16 @@ async def plant(client: SuiteClient) -> Planted:
     return Planted(published, [s["code"] for s in states], names)
 
 
-async def test_no_outward_byte_of_any_channel_carries_unpublished_content(client: SuiteClient) -> None:
-    planted = await plant(client)
+async def test_no_outward_byte_of_any_channel_carries_unpublished_content(suite: Suite, client: SuiteClient) -> None:
+    async with receiving() as receiver:
+        # Subscribed before anything is planted: every feed entry from now on is delivered to it.
+        await client.call("POST", "sync", "/sync/v1/subscriptions", user="national", expect=201,
+                          json={"url": receiver.url("/leaks"), "description": "leak scan"})
+        planted = await plant(client)
+        out = Outward(client, suite.exchange_url, receiver)
+        sent_by = {name: await channel(out, planted) for name, channel in CHANNELS}
     leaks, empty = [], []
-    for name, channel in CHANNELS:
-        sent = await channel(client, planted)
+    for name, sent in sent_by.items():
         leaks += [f"{name}: {word}" for word in INTERNAL if any(word.encode() in chunk for chunk in sent)]
         if not all(any(n.encode() in chunk for chunk in sent) for n in planted.names):
             empty.append(name)  # the scan must have read the published items, or it proves nothing
