@@ -44,7 +44,7 @@ from sync_gateway.adapters.tables import (
     webhook_subscriptions_table,
 )
 from sync_gateway.adapters.webhook_sender import WebhookSender
-from sync_gateway.domain.feed import FedEntry, feed_entry, published_record
+from sync_gateway.domain.feed import FedEntry, SyncRound, feed_entry, published_record
 from sync_gateway.domain.webhooks import new_secret
 from sync_gateway.service_layer.webhooks import WebhookDispatcher
 
@@ -65,13 +65,14 @@ def fed_entries(count: int) -> list[FedEntry]:
     # A complete item with what the registry adds to it (its region, composition and tier).
     elements = {"region_code": "440115", "composition": "元事项", "tier": "主项", **complete_item()}
     fed = []
+    sync_round = SyncRound(str(uuid.uuid4()), datetime.now(UTC))  # one round, as a consumed batch would be
     for _ in range(count):
         item_id = str(uuid.uuid4())
         event = SimpleNamespace(
             id=str(uuid.uuid4()), type=contracts.LIFECYCLE_PUBLISHED, subject=item_id, sequence=1,
             time=datetime.now(UTC), data={"item_id": item_id, "code": "014401150203HKQYSP000000", "revision": 1,
                                           "phase": "online", "elements": elements, "at": datetime.now(UTC).isoformat()})
-        fed.append(FedEntry(event.id, item_id, 1, feed_entry(event, published_record(event, None))))
+        fed.append(FedEntry(event.id, item_id, 1, feed_entry(event, published_record(event, None, sync_round))))
     return fed
 
 
@@ -115,7 +116,7 @@ async def run(entries: int, subscriptions: int, concurrency: int) -> None:
             url = f"http://127.0.0.1:{port}/hook/warm-up"
             await wait_for_receiver(url)
             dispatcher = WebhookDispatcher(
-                engine, WebhookSender(timeout_s=10, max_connections=concurrency, networks=lambda: LOCAL_NETWORKS),
+                engine, WebhookSender(timeout_s=10, networks=lambda: LOCAL_NETWORKS),
                 NotifyListener(engine, store.FEED_CHANNEL), allowed_hosts=lambda: LOCAL, schedule=(1.0,),
                 concurrency=concurrency, poll_interval_s=0.05, lease_s=60)
             total = entries * subscriptions

@@ -94,7 +94,7 @@ class Gateway:
         """A delivery worker as the consuming process builds it (a fresh one: a restarted process)."""
         s, engine = self.settings, self.app.state.runtime.engine
         return WebhookDispatcher(
-            engine, WebhookSender(timeout_s=s.webhook_timeout_s, max_connections=8,
+            engine, WebhookSender(timeout_s=s.webhook_timeout_s,
                                   networks=lambda: s.webhook_networks, resolver=resolver),
             NotifyListener(engine, FEED_CHANNEL), allowed_hosts=lambda: s.webhook_hosts,
             schedule=s.webhook_retry_schedule_s, concurrency=8, poll_interval_s=s.webhook_poll_interval_s,

@@ -149,7 +149,7 @@ def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
         runtime.engine, allowed_hosts=lambda: settings.webhook_hosts,
         allowed_networks=lambda: settings.webhook_networks, resolver=resolve,
         secret_overlap_s=settings.webhook_secret_overlap_s)
-    sender = WebhookSender(timeout_s=settings.webhook_timeout_s, max_connections=settings.webhook_concurrency,
+    sender = WebhookSender(timeout_s=settings.webhook_timeout_s,
                            networks=lambda: settings.webhook_networks)
     dispatcher = WebhookDispatcher(
         runtime.engine, sender, NotifyListener(runtime.engine, FEED_CHANNEL),

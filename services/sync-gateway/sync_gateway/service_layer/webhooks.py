@@ -333,7 +333,7 @@ class WebhookDispatcher:
                    "webhook-id": message.webhook_id, "webhook-timestamp": str(timestamp),
                    "webhook-signature": signature_header(signing_secrets(sub, now), message.webhook_id, timestamp,
                                                          body)}
-        return await self.sender.send(sub["url"], headers, body)
+        return await self.sender.send(sub["url"], headers, body, lane=sub["id"])
 
     def _logged(self, message: Message, attempt: int, answer: Answer) -> dict[str, Any]:
         return {"feed_position": message.position, "webhook_id": message.webhook_id, "attempt": attempt,
