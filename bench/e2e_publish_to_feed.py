@@ -21,8 +21,11 @@ first 2 s are a warm-up at the same rate and not counted. Unless --no-background
 the same rate meanwhile, from the start of the warm-up: every second a list of `rate` new items is imported
 (`POST /registry/v1/imports`, open loop), and once the lifecycle knows a list's items they are submitted, approved,
 tested and registered by batch calls (so the registry, coding and every relay and consumer carry the flow too).
-Printed: latency p50/p99/max overall and per 5 s window (a latency that grows window after window means a backlog),
-the publish calls' own latency, how late the sender was and the CPU the bench process took, and how far the
+The same publishes are watched on the two other outward channels: a webhook receiver (a local HTTP server,
+subscribed as the national platform before the flow) records when each item's delivery arrived, and the exchange
+database (前置库) is polled every 20 ms for each item's `up_task_general` row (so its figure carries up to 20 ms of
+polling). Printed: latency p50/p99/max overall and per 5 s window (a latency that grows window after window means
+a backlog), the publish calls' own latency, how late the sender was and the CPU the bench process took, and how far the
 background flow got. --flow-seconds 0 skips phase 4; --flow-only runs nothing else.
 
 Figures are printed; nothing passes or fails on time."""
@@ -31,13 +34,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from sqlalchemy import text
+
 from bench import pipeline
 from bench.machine import describe, percentile
+from shared.db import make_engine
 from shixiang.client import ApiError, SuiteClient
 from shixiang.examples import complete_item
 from shixiang.services import SERVICES
@@ -45,6 +52,70 @@ from shixiang.suite import DEMO_USERS, Suite
 
 NAMES = ["户口迁移审批", "普通护照签发", "居民身份证办理", "机动车注册登记", "机动车驾驶证申领", "往来港澳通行证签发",
          "犯罪记录证明开具", "户籍证明", "居住证签注", "旅馆业特种行业许可证核发", "公章刻制备案", "临时身份证明"]
+
+
+class WebhookReceiver:
+    """A local webhook receiver (HTTP/1.1, keep-alive, 204 to every POST) recording when each item's first delivery
+    arrived (perf_counter), by the delivered entry's subject."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/national"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                body = await reader.readexactly(length)
+                now = time.perf_counter()
+                self.arrived.setdefault(json.loads(body)["subject"], now)
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+class ExchangeWatcher:
+    """Polls the exchange database every 20 ms for the items awaited, recording when each one's row was seen."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url, pool_size=1)
+        self.awaited: set[str] = set()
+        self.arrived: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            if self.awaited:
+                async with self.engine.connect() as conn:
+                    seen = (await conn.execute(text("SELECT DISTINCT task_guid FROM up_task_general "
+                                                    "WHERE task_guid = ANY(:ids)"),
+                                               {"ids": list(self.awaited)})).scalars().all()
+                now = time.perf_counter()
+                for item_id in seen:
+                    self.arrived.setdefault(item_id, now)
+                self.awaited.difference_update(seen)
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.engine.dispose()
 
 
 class FeedWatcher:
@@ -243,6 +314,8 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
     feed_client = pipeline.suite_client(suite, timeout_s=120, connections=4)  # the reader never waits for a slot
     feed = pipeline.FeedCollector(feed_client, wait_s=5)
     flow = Background(client, rate, int(seconds + FLOW_WARM_UP_S)) if background else None
+    receiver = WebhookReceiver()
+    exchange = ExchangeWatcher(suite.exchange_url)
     warm = int(rate * FLOW_WARM_UP_S)
     total = warm + int(rate * seconds)
     try:
@@ -251,6 +324,10 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
               f"{total:,} registered items …", flush=True)
         pool = await prepare_pool(client, total, stall_s=stall_s)
         await feed.start()
+        await client.call("POST", "sync", "/sync/v1/subscriptions", user="national", expect=201,
+                          json={"url": await receiver.start(), "description": "bench"})
+        exchange.awaited.update(pool)
+        exchange.start()
         # The consumers may still be working through the pool's events (the feed's reads every lifecycle event):
         # the flow starts on a suite that has caught up.
         print(f"  suite {await pipeline.wait_quiet(client)} (no relay or consumer moved for 2 s, by /metrics)")
@@ -306,6 +383,14 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
         print(f"  offered {rate} publishes/s open loop for {t_end - t0 - FLOW_WARM_UP_S:.1f} s after a "
               f"{FLOW_WARM_UP_S:.0f} s warm-up; {len(measured):,} measured")
         report(f"publish→feed while {rate} items/s flow", latencies)
+        for channel, watcher in (("webhook delivery", receiver), ("exchange row", exchange)):
+            for _ in range(int(stall_s * 10)):  # the other channels follow the feed
+                if all(i in watcher.arrived for i in measured):
+                    break
+                await asyncio.sleep(0.1)
+            reached = [i for i in measured if i in watcher.arrived]
+            report(f"publish→{channel} while {rate} items/s flow ({len(reached):,} of {len(measured):,})",
+                   [(watcher.arrived[i] - scheduled[i]) * 1000 for i in reached])
         print(f"    target: p99 ≤ {FLOW_TARGET_MS:.0f} ms while 100 items/s flow")
         windows: dict[int, list[float]] = {}
         for i, latency in zip(measured, latencies, strict=True):
@@ -335,6 +420,8 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
         if flow is not None:
             await flow.stop()
         await feed.stop()
+        await receiver.stop()
+        await exchange.stop()
         await client.close()
         await publisher.close()
         await feed_client.close()

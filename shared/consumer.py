@@ -99,6 +99,9 @@ class ConsumerSpec:
     accepts: frozenset[str]  # current event types it acts on; others on its topics are passed over
     handler: Handler  # applies a list of events in the caller's transaction; returns the ones it refuses for good
     dead_letter_topic: str
+    # After a fetch that did not fill a batch, wait this long for more before applying: fewer, larger transactions
+    # for a consumer whose effect may trail by that much (the operations log), 0 for those on the critical path.
+    linger_s: float = 0.0
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -221,6 +224,12 @@ class ConsumerRunner:
     async def _fetch(self, consumer: AIOKafkaConsumer) -> tuple[Mapping[TopicPartition, Sequence[Record]],
                                                                  _Fetched]:
         fetched = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
+        count = sum(len(records) for records in fetched.values())
+        if fetched and self.spec.linger_s and count < self.max_batch:
+            await asyncio.sleep(self.spec.linger_s)
+            more = await consumer.getmany(timeout_ms=0, max_records=self.max_batch - count)
+            if more:  # later records of a partition come after its earlier ones
+                fetched = {tp: [*fetched.get(tp, ()), *more.get(tp, ())] for tp in {*fetched, *more}}
         self._last_poll = time.monotonic()
         return fetched, self.prepare(fetched)
 
@@ -375,7 +384,10 @@ class ConsumerRunner:
         applying), without retries or dead letters: tests and tools. Returns processed, duplicate, passed_over or
         ``refused: <reason>``."""
         key, value, headers = event.to_kafka()
-        message = _Message(topic or self.spec.topics[0], 0, 0, key, value, headers)
+        # On the topic of its source (a consumer of several topics), as its producer would have sent it.
+        topic = topic or next((t for t, source in self.spec.sources.items() if source == event.source),
+                              self.spec.topics[0])
+        message = _Message(topic, 0, 0, key, value, headers)
         read = self.read([message])
         if read.dead:
             return f"refused: {read.dead[0].reason}"

@@ -88,11 +88,10 @@ class Console:
     serving: asyncio.Task[None]
 
     async def deliver(self, *events: CloudEvent) -> None:
-        """Each event through its ops consumer (the path of a Kafka message, without Kafka)."""
+        """Each event through the ops consumer (the path of a Kafka message, without Kafka)."""
         runtime = self.app.state.runtime
+        runner = runtime.consumer_runners()[f"{runtime.settings.topic_prefix}.sync.ops"]
         for event in events:
-            service = SERVICE_OF[event.source]
-            runner = runtime.consumer_runners()[f"{runtime.settings.topic_prefix}.sync.ops-{service}"]
             assert await runner.deliver(event) == "processed"
 
     async def page(self, headers: dict[str, str] = OPERATOR, expect: int = 200, **params: Any) -> Any:
@@ -223,7 +222,7 @@ async def test_a_redelivered_event_is_a_duplicate_of_its_consumer(console: Conso
     event = drafted(item, "440115")
     await console.deliver(event)
     runtime = console.app.state.runtime
-    runner = runtime.consumer_runners()[f"{runtime.settings.topic_prefix}.sync.ops-registry"]
+    runner = runtime.consumer_runners()[f"{runtime.settings.topic_prefix}.sync.ops"]
     assert await runner.deliver(event) == "duplicate"
     assert [e["id"] for e in (await console.page(item_id=item))["events"]] == [event.id]
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 
 from shared.chain_routes import chain_router
+from shared.consumer import ConsumerSpec
+from shared.contracts import source_of
 from shared.contracts.feed import FeedEntry
 from shared.db import make_engine
 from shared.dictionaries import load_dictionaries
@@ -125,11 +127,14 @@ class SyncGateway:
 def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
     runtime = ServiceRuntime.build(SERVICE, settings, sync_metadata)
     runtime.consumers.append(runtime.consumer_spec("lifecycle-feed", "lifecycle", FED_EVENTS, project_public_events))
-    # The operations log: one consumer per service's topic (its own included), each taking every event type on it.
-    runtime.consumers.extend(
-        runtime.consumer_spec(f"ops-{producer}", producer, accepted_types(producer),
-                              log_operations(producer, settings.operations_log_days))
-        for producer in SERVICES)
+    # The operations log: one consumer of every service's topic (its own included), taking every event type on them.
+    # One, not one per topic, and lingering for larger batches: its transactions (a table lock and a NOTIFY each)
+    # and its fetches cost the whole suite's CPU; the console may show an event a quarter second later.
+    runtime.consumers.append(ConsumerSpec(
+        name=f"{settings.topic_prefix}.{SERVICE}.ops", sources={settings.topic(p): source_of(p) for p in SERVICES},
+        accepts=frozenset(t for p in SERVICES for t in accepted_types(p)),
+        handler=log_operations(settings.operations_log_days), dead_letter_topic=runtime.dead_letter_topic,
+        linger_s=settings.operations_log_linger_s))
     reader = FeedReader(runtime.engine)
     feed = NationalFeed(runtime.engine, reader, max_wait_s=settings.feed_max_wait_s)
     services = ServiceClients({"registry": settings.registry_url, "coding": settings.coding_url,

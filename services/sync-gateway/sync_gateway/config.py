@@ -29,6 +29,9 @@ class SyncSettings(ServiceSettings):
     operations_log_days: int = Field(30, ge=1, description="Days of events the operations log keeps.")
     operations_prune_interval_s: float = Field(3600.0, gt=0, description="How often the operations log is pruned.")
     stream_keepalive_s: float = Field(15.0, gt=0, description="Keepalive comment interval of the live event stream.")
+    operations_log_linger_s: float = Field(
+        0.25, ge=0, description="How long the operations-log consumer waits for a fuller batch (fewer transactions; "
+                                "the console shows an event that much later).")
     # The exchange database (前置库, docs/exchange.md): a separate PostgreSQL database the national side reads the
     # up_* tables from and writes dn_audit_abnormal into. Unset: the channel is off.
     exchange_database_url: str | None = Field(

@@ -35,14 +35,15 @@ async def project_public_events(conn: AsyncConnection, events: list[CloudEvent])
     return projection.refused
 
 
-def log_operations(service: str, retention_days: int) -> Handler:
-    """The effect of the operations-log consumer of ``service``'s topic (``ops-<service>``): every event becomes a
-    log row (``domain.operations.project``) and updates what is known of its item; an event older than the
-    retention is left out (a re-read of the topic does not bring pruned rows back)."""
+def log_operations(retention_days: int) -> Handler:
+    """The effect of the operations-log consumer of every service's topic (``ops``): every event becomes a log row
+    (``domain.operations.project``, by the service that produced it: its source) and updates what is known of its
+    item; an event older than the retention is left out (a re-read of the topics does not bring pruned rows back)."""
+    producers = {contracts.source_of(service): service for service in operations_domain.SERVICES}
 
     async def handler(conn: AsyncConnection, events: list[CloudEvent]) -> dict[str, str]:
         now = datetime.now(UTC)
-        await operations.record(conn, [operations_domain.project(service, e) for e in events
+        await operations.record(conn, [operations_domain.project(producers[e.source], e) for e in events
                                        if operations_domain.within_retention(e.time, now, retention_days)])
         return {}
 
