@@ -134,7 +134,7 @@ def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
         name=f"{settings.topic_prefix}.{SERVICE}.ops", sources={settings.topic(p): source_of(p) for p in SERVICES},
         accepts=frozenset(t for p in SERVICES for t in accepted_types(p)),
         handler=log_operations(settings.operations_log_days), dead_letter_topic=runtime.dead_letter_topic,
-        linger_s=settings.operations_log_linger_s))
+        linger_s=settings.operations_log_linger_s, observer=True))
     reader = FeedReader(runtime.engine)
     feed = NationalFeed(runtime.engine, reader, max_wait_s=settings.feed_max_wait_s)
     services = ServiceClients({"registry": settings.registry_url, "coding": settings.coding_url,
