@@ -25,7 +25,9 @@ from shixiang.services import SERVICES
 EXCHANGE_DATABASE = "shixiang_exchange"  # a database of the cluster beside the services' own
 
 DEMO_USERS: dict[str, tuple[list[str], list[str]]] = {
-    # name: (roles, regions). Guangzhou (4401) staff, a provincial admin, the national platform and an operator.
+    # name: (roles, regions). Guangzhou (4401) staff, a provincial admin, the national platform, an operator, and the
+    # platform's administrator of every region (a dead letter that names no region, e.g. a message that is not a
+    # CloudEvent at all, is for nationwide callers only: replaying or discarding it is this one's).
     "entry-gz": (["entry"], ["4401"]),
     "reviewer-gz": (["reviewer"], ["4401"]),
     "tester-gz": (["tester"], ["4401"]),
@@ -33,6 +35,7 @@ DEMO_USERS: dict[str, tuple[list[str], list[str]]] = {
     "admin-gd": (["admin"], ["44"]),
     "national": (["national"], [ALL_REGIONS]),
     "operator": (["operator"], [ALL_REGIONS]),
+    "admin": (["admin"], [ALL_REGIONS]),
 }
 
 
@@ -193,7 +196,7 @@ class Suite:
         for name, entry in SERVICES.items():
             lines.append(f"  {name:<10} {self.url(name)}{entry.prefix}   docs: {self.url(name)}/docs")
         sync = self.url("sync")
-        lines.append(f"  {'console':<10} {sync}/console/   运维控制台 (sign in: operator or admin-gd token)")
+        lines.append(f"  {'console':<10} {sync}/console/   运维控制台 (sign in: operator, admin-gd or admin token)")
         assert self.broker is not None
         lines += ["", (f"  postgres   {self.postgres.socket_dir} (unix socket; databases shixiang_<service>, and "
                       f"{EXCHANGE_DATABASE}: 前置库, docs/exchange.md)"),

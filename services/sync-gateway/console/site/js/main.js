@@ -65,7 +65,7 @@ const SignIn = {
     <el-card>
       <template #header><b>运维控制台 · 登录</b></template>
       <p class="muted">粘贴访问令牌（Bearer token）。开发环境中 <code>make dev</code>（<code>shixiang dev</code>）启动时会打印演示令牌：
-        运维人员用 <code>operator</code>，管理员用 <code>admin-gd</code>。令牌只保存在本标签页（关闭即清除）。</p>
+        运维人员用 <code>operator</code>，管理员用 <code>admin</code>（全国）或 <code>admin-gd</code>（广东）。令牌只保存在本标签页（关闭即清除）。</p>
       <el-input v-model="token" type="textarea" :rows="5" placeholder="eyJhbGciOi…" data-test="token" />
       <el-alert v-if="error" :title="error" type="error" show-icon :closable="false" style="margin-top: 12px" data-test="signin-error" />
       <div style="margin-top: 12px; text-align: right">
