@@ -22,10 +22,12 @@ $(CONSOLE_VENDOR): $(CONSOLE)/package-lock.json $(CONSOLE)/copy-vendor.mjs
 install: $(STAMP) $(CONSOLE_VENDOR)
 
 ## The browser tests' Chromium and a Chinese font (Debian packages; the tests run as root here), if missing.
+# apt-get as root, else through sudo; never a prompt.
+APT := $(shell [ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 browser:
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	command -v chromium >/dev/null || ($(APT) update && $(APT) install -y --no-install-recommends chromium)
 	fc-list | grep -qi wqy || dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || \
-	  (apt-get update && apt-get install -y --no-install-recommends fonts-wqy-zenhei)
+	  ($(APT) update && $(APT) install -y --no-install-recommends fonts-wqy-zenhei)
 
 ## make dev: the whole suite on embedded PostgreSQL + Tansu; prints URLs and demo tokens; Ctrl-C stops everything.
 dev: install
