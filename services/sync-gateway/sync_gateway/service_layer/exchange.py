@@ -15,7 +15,6 @@ Both run as one background task of the process that runs the consumers (``run``)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from shared.auth import ALL_REGIONS, Principal
 from shared.errors import ConcurrencyConflictError, DomainError
 
 from sync_gateway.adapters import exchange_db
+from sync_gateway.adapters.notify import NotifyListener
 from sync_gateway.domain.exchange import AuditAbnormal, exchange_rows, rejection_note, rejection_reason
 from sync_gateway.domain.feedback import Feedback, FeedbackResult
 from sync_gateway.service_layer.feedback import NationalFeedback
@@ -47,8 +47,12 @@ class RoundReport:
 class ExchangeSync:
     def __init__(self, engine: AsyncEngine, exchange_engine: AsyncEngine, feedback: NationalFeedback, *,
                  data_source: str, batch_size: int = 500, poll_interval_s: float = 0.2,
+                 listener: NotifyListener | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.engine = engine
+        # Woken by the feed's NOTIFY when entries arrive (a round follows at once); ``poll_interval_s`` still bounds
+        # the wait, for the national side's rejections (which send no NOTIFY) and a missed notification.
+        self.listener = listener
         self.exchange_engine = exchange_engine
         self.feedback = feedback
         self.data_source = data_source
@@ -117,15 +121,28 @@ class ExchangeSync:
         """Create the tables, then write rounds while there are entries, read the feedback and wait
         ``poll_interval_s``, until ``stop``; a failure (the exchange database unreachable) is logged and retried."""
         prepared = False
-        while not stop.is_set():
-            try:
-                if not prepared:
-                    await self.prepare()
-                    prepared = True
-                while (await self.write_round()).entries == self.batch_size:
-                    pass
-                await self.read_feedback()
-            except Exception:
-                log.warning("exchange database: a round failed; trying again", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.poll_interval_s)
+        if self.listener is not None:
+            await self.listener.start()
+        try:
+            while not stop.is_set():
+                # Taken before the round: entries fed while it runs wake the next wait at once.
+                changed = self.listener.changed if self.listener is not None else None
+                try:
+                    if not prepared:
+                        await self.prepare()
+                        prepared = True
+                    while (await self.write_round()).entries == self.batch_size:
+                        pass
+                    await self.read_feedback()
+                except Exception:
+                    log.warning("exchange database: a round failed; trying again", exc_info=True)
+                waits = [asyncio.ensure_future(stop.wait())] + (
+                    [asyncio.ensure_future(changed.wait())] if changed is not None else [])
+                try:
+                    await asyncio.wait(waits, timeout=self.poll_interval_s, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiting in waits:
+                        waiting.cancel()
+        finally:
+            if self.listener is not None:
+                await self.listener.stop()
