@@ -16,13 +16,11 @@ import pytest
 from playwright.async_api import Page, Route, expect
 
 from shared.auth import mint_token
-from shared.cloudevents import CloudEvent
-from shared.kafka import make_producer
 from shixiang.client import SuiteClient
 from shixiang.demo import fill
 from shixiang.suite import Suite
 from tests.browser.conftest import Recorded, screenshot
-from tests.e2e.conftest import HUKOU
+from tests.e2e.conftest import HUKOU, send_forged_registration
 
 pytestmark = pytest.mark.e2e
 
@@ -147,20 +145,7 @@ async def test_the_overview_numbers_equal_the_api(suite: Suite, client: SuiteCli
 async def test_a_poison_message_is_shown_dead_lettered_and_an_admin_replays_it(suite: Suite, page: Page) -> None:
     """A registration request for an item nobody created (as in the operator-commands e2e test): coding refuses
     it for good and dead-letters it; the console lists it, and an admin's replay (with a reason) is recorded."""
-    assert suite.broker is not None
-    nobody = str(uuid.uuid4())
-    forged = CloudEvent(id=str(uuid.uuid4()), type="lifecycle.item.registration_requested.v1",
-                        source="/shixiang/lifecycle", subject=nobody, time=datetime.now(UTC),
-                        data={"revision": 1, "at": datetime.now(UTC).isoformat(),
-                              "elements": {"item_type": "01", "region_code": "440115", "police_type": "02",
-                                           "service_category": "03", "short_name": "伪造事项"}}, sequence=3)
-    key, value, headers = forged.to_kafka()
-    producer = make_producer(suite.broker.bootstrap_servers)
-    await producer.start()
-    try:
-        await producer.send_and_wait("shixiang.lifecycle.events", value=value, key=key, headers=headers)
-    finally:
-        await producer.stop()
+    forged = await send_forged_registration(suite)
 
     await signed_in(page, suite, user="admin-gd", route="pipeline")
     letters = page.locator("[data-test=dead-letters]")

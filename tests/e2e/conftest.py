@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from shared.cloudevents import CloudEvent
 from shared.infra import free_port
+from shared.kafka import make_producer
 from shixiang.client import SuiteClient
 from shixiang.examples import complete_item
 from shixiang.services import SERVICES
@@ -55,3 +59,22 @@ async def feed_entries_for(client: SuiteClient, item_id: str, *, want: int,
         if len(found) >= want:
             return found
     return found
+
+
+async def send_forged_registration(suite: Suite) -> CloudEvent:
+    """A well-formed registration request for an item nobody created (Guangzhou's Nansha district), produced straight
+    to the lifecycle's topic: the coding service refuses it for good and dead-letters it (a poison message)."""
+    assert suite.broker is not None
+    forged = CloudEvent(id=str(uuid.uuid4()), type="lifecycle.item.registration_requested.v1",
+                        source="/shixiang/lifecycle", subject=str(uuid.uuid4()), time=datetime.now(UTC),
+                        data={"revision": 1, "at": datetime.now(UTC).isoformat(),
+                              "elements": {"item_type": "01", "region_code": "440115", "police_type": "02",
+                                           "service_category": "03", "short_name": "伪造事项"}}, sequence=3)
+    key, value, headers = forged.to_kafka()
+    producer = make_producer(suite.broker.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(f"{suite.topic_prefix}.lifecycle.events", value=value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+    return forged

@@ -7,18 +7,14 @@ import json
 import os
 import subprocess
 import sys
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from shared.cloudevents import CloudEvent
-from shared.kafka import make_producer
 from shixiang.client import SuiteClient
 from shixiang.suite import Suite
-from tests.e2e.conftest import HUKOU, feed_entries_for
+from tests.e2e.conftest import HUKOU, feed_entries_for, send_forged_registration
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.e2e
@@ -38,19 +34,7 @@ async def test_a_forged_registration_is_dead_lettered_listed_replayed_in_vain_an
     (it fails again and stays waiting) and discard it."""
     assert suite.broker is not None
     bootstrap = suite.broker.bootstrap_servers
-    nobody = str(uuid.uuid4())
-    forged = CloudEvent(id=str(uuid.uuid4()), type="lifecycle.item.registration_requested.v1",
-                        source="/shixiang/lifecycle", subject=nobody, time=datetime.now(UTC),
-                        data={"revision": 1, "at": datetime.now(UTC).isoformat(),
-                              "elements": {"item_type": "01", "region_code": "440115", "police_type": "02",
-                                           "service_category": "03", "short_name": "伪造事项"}}, sequence=3)
-    key, value, headers = forged.to_kafka()
-    producer = make_producer(bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait("shixiang.lifecycle.events", value=value, key=key, headers=headers)
-    finally:
-        await producer.stop()
+    forged = await send_forged_registration(suite)
 
     dead = await read_topic(bootstrap, "shixiang.coding.dlt", expect=1, timeout_s=30)
     assert [dict(r.headers)["ce_id"] for r in dead] == [forged.id.encode()]
@@ -59,7 +43,7 @@ async def test_a_forged_registration_is_dead_lettered_listed_replayed_in_vain_an
 
     listed = await asyncio.to_thread(shixiang, suite, "dlt", "list", "--service", "coding")
     assert listed.returncode == 0, listed.stderr
-    assert "lifecycle.item.registration_requested.v1" in listed.stdout and nobody in listed.stdout
+    assert "lifecycle.item.registration_requested.v1" in listed.stdout and forged.subject in listed.stdout
     operator = {"Authorization": f"Bearer {suite.token('operator')}"}
     async with httpx.AsyncClient(base_url=suite.url("coding"), timeout=30) as http:
         page = (await http.get("/coding/v1/dead-letters", headers=operator)).json()
@@ -68,7 +52,7 @@ async def test_a_forged_registration_is_dead_lettered_listed_replayed_in_vain_an
         not_an_operator = await http.get("/coding/v1/dead-letters",
                                          headers={"Authorization": f"Bearer {suite.token('entry-gz')}"})
         assert not_an_operator.status_code == 403
-        code = await http.get(f"/coding/v1/items/{nobody}/code", headers=operator)
+        code = await http.get(f"/coding/v1/items/{forged.subject}/code", headers=operator)
         assert code.status_code == 404  # nothing was allocated for the item nobody created
 
     no_reason = await asyncio.to_thread(shixiang, suite, "dlt", "replay", "--service", "coding", str(letter["id"]))

@@ -1,20 +1,6 @@
 """csv as rows: csv.reader over a text stream (memory bounded whatever the size), in UTF-8 (with or without BOM) or
-GB18030, told apart on the first 64 KiB; and (from ``shared.spreadsheets``, the one rule every export follows) the
-escaping of cells that a spreadsheet would run as formulas.
-
-Formula injection (CSV injection, OWASP): Excel and WPS run a csv cell that starts with ``=``, ``+``, ``-``, ``@``,
-a tab or a carriage return as a formula (``=HYPERLINK(…)``, ``+cmd|' /C calc'!A0``). Exports therefore write such a
-cell with a single quote in front, and every data cell in double quotes (:func:`escape_cell`). The rule, exactly:
-
-* written: a text cell that starts with any number of single quotes (none included) followed by one of those six
-  characters gets one more single quote in front;
-* read: a cell that starts with one or more single quotes followed by one of those six characters loses its first
-  single quote (:func:`unescape_cell`).
-
-Every escaped cell is of the second kind and no cell left as it was is, so an exported file imported unedited gives
-back exactly the values it was written from, and a cell typed by hand changes only if it is one a spreadsheet would
-show as text anyway (``'=1+1``, Excel's own way of saying "text, not a formula"); ``'中文`` or ``'abc'`` stay as they
-are. The xlsx export needs none of this: its text cells are typed as text and never read as formulas."""
+GB18030, told apart on the first 64 KiB. Cells a spreadsheet would run as formulas are escaped on export and
+unescaped on import by the one rule every export follows: ``shared.spreadsheets`` (its docstring states it)."""
 
 from __future__ import annotations
 
