@@ -11,7 +11,7 @@ CONSOLE_VENDOR := $(CONSOLE)/site/vendor/versions.json
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,test,bench]'
 	touch $(STAMP)
 
 # The console's vendor files (Vue, Element Plus, ECharts): the pinned npm packages, copied into site/vendor/, which

