@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 
 from bench import pipeline
-from bench.machine import describe, percentile
+from bench.machine import CpuMeter, describe, percentile
 from shared.db import make_engine
 from shixiang.client import ApiError, SuiteClient
 from shixiang.examples import complete_item
@@ -79,6 +79,8 @@ class WebhookReceiver:
                 writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+        except asyncio.CancelledError:  # the server closing: Python 3.11's stream callback logs a re-raised one
             writer.close()
 
     async def stop(self) -> None:
@@ -355,6 +357,8 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
 
         t0 = time.perf_counter() + 0.2
         cpu0 = time.process_time()
+        meter = CpuMeter({**suite.process_ids(), "bench": os.getpid()})
+        meter.start()
         if flow is not None:
             flow.start(t0)
         tasks: list[asyncio.Task[None]] = []
@@ -370,6 +374,7 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
                    f"{len(answered):,} answered" + (f"; background: {flow.imported:,} imported, "
                                                     f"{flow.registered:,} registered" if flow else ""))
         t_end = time.perf_counter()
+        meter.stop()
         client_cpu = (time.process_time() - cpu0) / (t_end - t0)
         await asyncio.gather(*tasks)
         sent_ok = [i for i in pool if i in answered]
@@ -405,6 +410,8 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
               f"{connections} connections: p99 {percentile(queued, 99):.1f} ms, max {max(queued):.1f} ms; the bench "
               f"process itself used {client_cpu:.0%} of a core while sending")
         print(f"    load average at the end (1/5/15 min): {pipeline.load_average()}")
+        print(f"    CPU while sending ({os.cpu_count()} cores here; per item = per publish offered, the background "
+              f"flow's work included): {meter.summary(t_end - t0, len(pool))}")
         if errors:
             print(f"  !! {sum(errors.values())} publish calls failed: {dict(errors)}")
         if flow is not None:

@@ -134,6 +134,14 @@ class EmbeddedPostgres:
         if exists.strip() != "1":
             self._sql(f'CREATE DATABASE "{name}"')
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id (first line of postmaster.pid), None when the cluster is not running."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+
     def checkpoint(self) -> None:
         """Write every dirty buffer to the data files now (CHECKPOINT)."""
         self._sql("CHECKPOINT")
@@ -179,6 +187,10 @@ class EmbeddedBroker:
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     def start(self, *, check_port: bool = True) -> EmbeddedBroker:
         if check_port and not port_is_free(self.port):

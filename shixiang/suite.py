@@ -174,6 +174,12 @@ class Suite:
                                        f"日志 {self.logs / (name + '.log')}", self.log_tail(name))
                 time.sleep(0.1)
 
+    def process_ids(self) -> dict[str, int]:
+        """Every running process of the suite by name (services, ``postgres``, ``broker``): what benchmarks measure."""
+        infrastructure = {"postgres": self.postgres.pid, "broker": self.broker.pid if self.broker else None}
+        return {**{name: process.pid for name, process in self.processes.items()},
+                **{name: pid for name, pid in infrastructure.items() if pid is not None}}
+
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.logs / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
