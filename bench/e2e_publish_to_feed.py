@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 
 from bench import pipeline
-from bench.machine import CpuMeter, describe, percentile
+from bench.machine import CpuMeter, cpu_summary, describe, percentile
 from shared.db import make_engine
 from shixiang.client import ApiError, SuiteClient
 from shixiang.examples import complete_item
@@ -358,7 +358,7 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
         t0 = time.perf_counter() + 0.2
         cpu0 = time.process_time()
         meter = CpuMeter({**suite.process_ids(), "bench": os.getpid()})
-        meter.start()
+        cpu_before = meter.read()
         if flow is not None:
             flow.start(t0)
         tasks: list[asyncio.Task[None]] = []
@@ -374,7 +374,7 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
                    f"{len(answered):,} answered" + (f"; background: {flow.imported:,} imported, "
                                                     f"{flow.registered:,} registered" if flow else ""))
         t_end = time.perf_counter()
-        meter.stop()
+        cpu_used = {name: cpu - cpu_before[name] for name, cpu in meter.read().items()}
         client_cpu = (time.process_time() - cpu0) / (t_end - t0)
         await asyncio.gather(*tasks)
         sent_ok = [i for i in pool if i in answered]
@@ -411,7 +411,7 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
               f"process itself used {client_cpu:.0%} of a core while sending")
         print(f"    load average at the end (1/5/15 min): {pipeline.load_average()}")
         print(f"    CPU while sending ({os.cpu_count()} cores here; per item = per publish offered, the background "
-              f"flow's work included): {meter.summary(t_end - t0, len(pool))}")
+              f"flow's work included): {cpu_summary(cpu_used, t_end - t0, len(pool))}")
         if errors:
             print(f"  !! {sum(errors.values())} publish calls failed: {dict(errors)}")
         if flow is not None:

@@ -65,28 +65,21 @@ def process_tree_cpu_s(pid: int, *, tree: bool = True) -> float:
 
 
 class CpuMeter:
-    """CPU used by named process trees between ``start()`` and ``stop()``: where a benchmark's cores went. The process
-    that runs the meter counts alone (the processes it started are named, each its own tree)."""
+    """CPU seconds spent by named processes of a benchmark (the suite's services, PostgreSQL with all its backends,
+    the broker, the bench itself), each with the processes it started: where a stage's time went. The process that
+    runs the meter counts alone (the suite it started is named part by part)."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
-        self._start: dict[str, float] = {}
-        self.used: dict[str, float] = {}
 
-    def start(self) -> None:
-        self._start = {name: self._cpu(pid) for name, pid in self.pids.items()}
+    def read(self) -> dict[str, float]:
+        """Cumulative CPU seconds per name (subtract two reads for an interval)."""
+        return {name: process_tree_cpu_s(pid, tree=pid != os.getpid()) for name, pid in self.pids.items()}
 
-    def stop(self) -> dict[str, float]:
-        self.used = {name: self._cpu(pid) - self._start[name] for name, pid in self.pids.items()}
-        return self.used
 
-    @staticmethod
-    def _cpu(pid: int) -> float:
-        return process_tree_cpu_s(pid, tree=pid != os.getpid())
-
-    def summary(self, seconds: float, items: int) -> str:
-        """Per process: cores used on average, and CPU milliseconds per item."""
-        parts = [f"{name} {used / seconds:.2f} cores ({used * 1000 / max(items, 1):.2f} ms/item)"
-                 for name, used in sorted(self.used.items(), key=lambda kv: -kv[1])]
-        total = sum(self.used.values())
-        return f"{total / seconds:.2f} cores in all ({total * 1000 / max(items, 1):.2f} ms/item): " + ", ".join(parts)
+def cpu_summary(used: dict[str, float], seconds: float, items: int) -> str:
+    """Cores used on average over ``seconds`` and CPU milliseconds per item, in all and per process."""
+    parts = [f"{name} {cpu / seconds:.2f} cores ({cpu * 1000 / max(items, 1):.2f} ms/item)"
+             for name, cpu in sorted(used.items(), key=lambda kv: -kv[1])]
+    total = sum(used.values())
+    return f"{total / seconds:.2f} cores in all ({total * 1000 / max(items, 1):.2f} ms/item): " + ", ".join(parts)

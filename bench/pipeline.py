@@ -50,9 +50,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
-from bench.machine import describe
+from bench.machine import CpuMeter, describe
 from shared.contracts.feed import CHANGES
 from shared.infra import free_port
 from shixiang.client import SuiteClient
@@ -152,34 +151,6 @@ class Stage:
     target: str = ""
     note: str = ""
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process group during the stage
-
-
-class CpuMeter:
-    """CPU seconds spent by each part of the suite (the four service processes, PostgreSQL with all its backends,
-    the broker) and by this process, so that each stage can say where its time went."""
-
-    def __init__(self, suite: Suite) -> None:
-        self.groups: dict[str, list[psutil.Process]] = {
-            name: [psutil.Process(p.pid)] for name, p in suite.processes.items()}
-        postmaster = int((suite.postgres.data_dir / "postmaster.pid").read_text().split()[0])
-        self.postgres = psutil.Process(postmaster)
-        broker = getattr(suite.broker, "_process", None)
-        if broker is not None:
-            self.groups["broker"] = [psutil.Process(broker.pid)]
-        self.groups["bench"] = [psutil.Process()]
-
-    def read(self) -> dict[str, float]:
-        out = {name: sum(_cpu(p) for p in procs) for name, procs in self.groups.items()}
-        out["postgres"] = sum(_cpu(p) for p in [self.postgres, *self.postgres.children(recursive=True)])
-        return out
-
-
-def _cpu(process: psutil.Process) -> float:
-    try:
-        times = process.cpu_times()
-        return times.user + times.system
-    except psutil.Error:
-        return 0.0
 
 
 @dataclass
@@ -571,7 +542,7 @@ async def pipeline(suite: Suite, n: int, *, batch_size: int, stall_s: float) -> 
         print(f"list: {n:,} complete items, ndjson {len(content) / 1e6:.1f} MB", flush=True)
 
         # import
-        report.start(CpuMeter(suite))
+        report.start(CpuMeter({**suite.process_ids(), "bench": os.getpid()}))
         t_start = time.perf_counter()
         job = await import_list(client, content, n, filename="pipeline.ndjson", ticker=ticker,
                                 timeout_s=max(600.0, n / 5))
