@@ -457,6 +457,71 @@ async def test_a_reader_process_that_dies_is_reported_not_waited_for(tmp_path: A
         reading.close()
 
 
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+async def test_a_small_text_file_is_read_in_a_thread_with_the_same_rows_as_a_reader_process(
+        tmp_path: Any, fmt: str) -> None:
+    """Starting a reader process costs more than reading a few hundred rows: a small csv/ndjson file is read in the
+    service's thread pool, and what it yields is exactly what a reader process yields (problems included)."""
+    from datetime import UTC, datetime
+
+    from shared.auth import Principal
+
+    from registry.adapters import import_reading
+
+    broken = {**MINIMAL, "name": ""}
+    rows = [MINIMAL, broken, MINIMAL]
+    path = tmp_path / f"list.{fmt}"
+    if fmt == "csv":
+        path.write_bytes(csv_bytes([row_for(f"T-{i}", e) for i, e in enumerate(rows)], "utf-8"))
+    else:
+        path.write_bytes(b"".join(json.dumps({"source_ref": f"T-{i}", **e}, ensure_ascii=False).encode()
+                                  + b"\n" for i, e in enumerate(rows)))
+    assert path.stat().st_size <= import_reading.INLINE_MAX_BYTES
+    arguments = (path, fmt, DICTIONARIES, Principal("entry", frozenset({"entry"}), ("44",)),
+                 datetime.now(UTC).date(), 2)
+
+    async def everything(reading: Any) -> tuple[Any, list[Any]]:
+        try:
+            head, chunks = await reading.head(), []
+            while (chunk := await reading.next_chunk()) is not None:
+                chunks.append([(r.row, r.source_ref, r.elements, r.problems, r.missing, r.elements_json)
+                               for r in chunk.rows])
+            return head, chunks
+        finally:
+            reading.close()
+
+    inline = import_reading.open_prepared(*arguments)
+    assert isinstance(inline, import_reading.InlineFile) and inline.pid is None
+    in_thread = await everything(inline)
+    in_process = await everything(import_reading.PreparedFile(*arguments).start())
+    assert in_thread == in_process
+    assert [len(c) for c in in_thread[1]] == [2, 1]
+    assert [bool(r[3]) for c in in_thread[1] for r in c] == [False, True, False]
+
+
+async def test_a_large_text_file_and_every_xlsx_are_read_in_a_reader_process(tmp_path: Any) -> None:
+    from datetime import UTC, datetime
+
+    from shared.auth import Principal
+
+    from registry.adapters import import_reading
+
+    large = tmp_path / "large.csv"
+    large.write_bytes(csv_bytes([row_for(f"L-{i}", MINIMAL) for i in range(5000)], "utf-8"))
+    small_xlsx = tmp_path / "small.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["x"])
+    small_xlsx.write_bytes(xlsx_bytes(book))
+    assert large.stat().st_size > import_reading.INLINE_MAX_BYTES
+    entry = Principal("entry", frozenset({"entry"}), ("44",))
+    for path, fmt in ((large, "csv"), (small_xlsx, "xlsx")):
+        reading = import_reading.open_prepared(path, fmt, DICTIONARIES, entry, datetime.now(UTC).date(), 10)
+        try:
+            assert isinstance(reading, import_reading.PreparedFile) and reading.pid is not None
+        finally:
+            reading.close()
+
+
 async def test_imports_beyond_the_running_limit_wait_queued_and_say_so_by_their_heartbeat(
         database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import datetime

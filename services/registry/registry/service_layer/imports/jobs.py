@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.auth import Principal
 
 from registry.adapters import import_jobs, queries
-from registry.adapters.import_reading import PreparedFile
+from registry.adapters.import_reading import InlineFile, PreparedFile, open_prepared
 from registry.adapters.spool import Spool, remove_part_copies, remove_quietly
 from registry.adapters.spreadsheets.formats import detect_format
 from registry.domain.errors import ImportFileError, ImportJobNotFoundError, ImportTooLargeError
@@ -166,11 +166,11 @@ class ImportJobs:
             raise
 
     async def _import(self, job_id: str, principal: Principal, path: Path, fmt: str) -> None:
-        reading: PreparedFile | None = None
+        reading: PreparedFile | InlineFile | None = None
         try:
             await self._set(job_id, status="running", started_at=self.registry.now())
-            reading = PreparedFile(path, fmt, self.registry.dictionaries, principal, self.registry.now().date(),
-                                   self.chunk_size).start()
+            reading = open_prepared(path, fmt, self.registry.dictionaries, principal, self.registry.now().date(),
+                                    self.chunk_size)
             head = await reading.head()
             state = JobState(job_id, principal, head.tabular)
             if head.total_rows is not None:
@@ -200,7 +200,7 @@ class ImportJobs:
             remove_quietly(path)
 
     @staticmethod
-    def _stop_reader(reading: PreparedFile, upload: Path) -> None:
+    def _stop_reader(reading: PreparedFile | InlineFile, upload: Path) -> None:
         reading.close()
         remove_part_copies(upload)  # a reader stopped mid-part could not remove its copy itself
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.auth import Principal
 
 from registry.adapters import import_jobs, store
-from registry.adapters.import_reading import Chunk, PreparedFile, PreparedRow
+from registry.adapters.import_reading import Chunk, InlineFile, PreparedFile, PreparedRow
 from registry.service_layer.imports.chunks import ChunkDecision, decide_chunk, zero_counts
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class ChunkPipeline:
         self.chunk_size = chunk_size
         self.now = now
 
-    async def run(self, reading: PreparedFile) -> float:
+    async def run(self, reading: PreparedFile | InlineFile) -> float:
         """Three stages at once: the reader process reads and validates ahead; here the next chunk is decided
         while the ones before it are written, up to :data:`WRITES_IN_FLIGHT` of them (each commits in file order;
         see :meth:`_write`). Rows of one file never share a 来源编号, so neighbouring chunks touch different items;
