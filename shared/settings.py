@@ -59,7 +59,8 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHIXIANG_", extra="ignore")
 
     environment: Environment = Field(
-        Environment.development, description="development/test allow the built-in JWT secret; production refuses it."
+        Environment.development,
+        description="development/test allow the built-in JWT secret and a PLAINTEXT Kafka; production refuses both."
     )
     database_url: str = Field(
         "postgresql+asyncpg://postgres@localhost/shixiang",
