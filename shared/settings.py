@@ -56,7 +56,9 @@ class ProcessRole(StrEnum):
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHIXIANG_", extra="ignore")
+    # hide_input_in_errors: a refused setting's message would otherwise end with the inputs, secrets included
+    # (the Kafka password, the JWT secret), in the log of a process that failed to start.
+    model_config = SettingsConfigDict(env_prefix="SHIXIANG_", extra="ignore", hide_input_in_errors=True)
 
     environment: Environment = Field(
         Environment.development,

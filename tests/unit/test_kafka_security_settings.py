@@ -95,5 +95,11 @@ def test_the_kafka_password_shows_nowhere() -> None:
     assert metrics.status_code == 200 and PASSWORD not in metrics.text
 
 
+def test_a_refused_setting_does_not_show_the_password() -> None:
+    with pytest.raises(ValidationError) as refused:
+        ServiceSettings(kafka_security_protocol="SASL_PLAINTEXT", kafka_username="", kafka_password=PASSWORD)
+    assert "needs SHIXIANG_KAFKA_USERNAME" in str(refused.value) and PASSWORD[-12:] not in str(refused.value)
+
+
 def test_a_kafka_config_without_security_is_plaintext() -> None:
     assert KafkaConfig("127.0.0.1:9092").security.client_options() == {"security_protocol": "PLAINTEXT"}
