@@ -646,7 +646,8 @@ async def _failed(engine: AsyncEngine, dead_letter_id: int, reason: str,
 
 
 async def _fetch_original(kafka: KafkaConfig, topic: str, partition: int, offset: int) -> _Message | None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**kafka.security.client_options(),
+                                bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False,
                                 group_id=None, max_partition_fetch_bytes=16 * 1024 * 1024,
                                 fetch_max_bytes=64 * 1024 * 1024)
     await consumer.start()

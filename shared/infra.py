@@ -177,7 +177,8 @@ def tansu_binary() -> str:
 
 
 class EmbeddedBroker:
-    """The Tansu broker (memory only: a restart is a brand-new, empty cluster)."""
+    """The Tansu broker (memory only: a restart is a brand-new, empty cluster). PLAINTEXT, without authentication:
+    Tansu 0.6.0 cannot check a SASL login (deploy/README.md, "Pointing the suite at an existing secured Kafka")."""
 
     def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
         self.port = port or free_port()

@@ -19,7 +19,7 @@ from shared.consumer import ConsumerRunner, ConsumerSpec, Handler
 from shared.db import create_schema, make_engine
 from shared.dead_letters import dead_letter_metadata
 from shared.eventstore import EventStore, store_metadata
-from shared.kafka import KafkaConfig
+from shared.kafka import KafkaConfig, KafkaSecurity
 from shared.relay import Relay
 from shared.runtime import BackgroundWorkers
 from shared.settings import ProcessRole, ServiceSettings
@@ -67,7 +67,7 @@ class ServiceRuntime:
     def kafka(self) -> KafkaConfig:
         s = self.settings
         return KafkaConfig(s.kafka_bootstrap_servers, s.topic_partitions, s.topic_replication_factor,
-                           s.kafka_session_timeout_ms)
+                           s.kafka_session_timeout_ms, KafkaSecurity.from_settings(s))
 
     def relay(self) -> Relay:
         s = self.settings

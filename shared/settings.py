@@ -6,6 +6,7 @@ object once (never at import time)."""
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -22,6 +23,30 @@ class Environment(StrEnum):
     production = "production"
 
 
+class KafkaSecurityProtocol(StrEnum):
+    """Kafka's own names (``security.protocol``): SASL_* authenticate by user and password, SSL by a client
+    certificate (mTLS) when one is given; *_SSL encrypt."""
+
+    PLAINTEXT = "PLAINTEXT"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+    SSL = "SSL"
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self in (KafkaSecurityProtocol.SASL_PLAINTEXT, KafkaSecurityProtocol.SASL_SSL)
+
+    @property
+    def uses_tls(self) -> bool:
+        return self in (KafkaSecurityProtocol.SASL_SSL, KafkaSecurityProtocol.SSL)
+
+
+class KafkaSaslMechanism(StrEnum):
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    PLAIN = "PLAIN"
+
+
 class ProcessRole(StrEnum):
     """What one process of a service does. One image, several roles (api, relay, consume)."""
 
@@ -31,16 +56,40 @@ class ProcessRole(StrEnum):
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHIXIANG_", extra="ignore")
+    # hide_input_in_errors: a refused setting's message would otherwise end with the inputs, secrets included
+    # (the Kafka password, the JWT secret), in the log of a process that failed to start.
+    model_config = SettingsConfigDict(env_prefix="SHIXIANG_", extra="ignore", hide_input_in_errors=True)
 
     environment: Environment = Field(
-        Environment.development, description="development/test allow the built-in JWT secret; production refuses it."
+        Environment.development,
+        description="development/test allow the built-in JWT secret and a PLAINTEXT Kafka; production refuses both."
     )
     database_url: str = Field(
         "postgresql+asyncpg://postgres@localhost/shixiang",
         description="SQLAlchemy URL of this service's own database (postgresql+asyncpg://…).",
     )
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated Kafka bootstrap servers.")
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        KafkaSecurityProtocol.PLAINTEXT,
+        description="PLAINTEXT, SASL_PLAINTEXT, SASL_SSL or SSL. Production refuses PLAINTEXT (anyone on the network "
+                    "could write events) unless SHIXIANG_KAFKA_ALLOW_PLAINTEXT=true.")
+    kafka_sasl_mechanism: KafkaSaslMechanism = Field(
+        KafkaSaslMechanism.SCRAM_SHA_512,
+        description="SASL mechanism of the SASL_* protocols: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN (PLAIN sends the "
+                    "password itself: only over SASL_SSL).")
+    kafka_username: str | None = Field(
+        None, description="SASL user (the service's Kafka principal: shixiang-registry, shixiang-coding, "
+                          "shixiang-lifecycle or shixiang-sync); required by the SASL_* protocols.")
+    kafka_password: SecretStr | None = Field(None, description="SASL password; required by the SASL_* protocols.")
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM file of the CA(s) that signed the brokers' certificates (SSL, SASL_SSL); unset: the "
+                          "system's CAs.")
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate for mTLS (SSL); its principal is the certificate's subject.")
+    kafka_ssl_keyfile: Path | None = Field(None, description="PEM private key of SHIXIANG_KAFKA_SSL_CERTFILE.")
+    kafka_allow_plaintext: bool = Field(
+        False, description="Lets production reach Kafka over PLAINTEXT without authentication (a network where "
+                           "only the suite can reach the brokers); never needed in development.")
     topic_prefix: str = Field("shixiang", description="Prefix of every topic name, e.g. shixiang.lifecycle.events.")
     access_log: bool = Field(
         False, description="One JSON line per HTTP request on the shixiang.access logger. Off unless asked for: "
@@ -92,6 +141,12 @@ class ServiceSettings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> Self:
+        if problems := kafka_security_problems(self):
+            raise ValueError("; ".join(problems))
+        return self
+
     @property
     def process_roles(self) -> frozenset[ProcessRole]:
         return frozenset(ProcessRole(r.strip()) for r in self.roles.split(",") if r.strip())
@@ -99,3 +154,28 @@ class ServiceSettings(BaseSettings):
     def topic(self, service: str, kind: str = "events") -> str:
         """Topic names are configuration: ``<prefix>.<service>.<kind>`` (kind: events or dlt)."""
         return f"{self.topic_prefix}.{service}.{kind}"
+
+
+def kafka_security_problems(settings: ServiceSettings) -> list[str]:
+    """What is wrong with the Kafka security settings (empty: nothing). The files are looked at now, so that a
+    wrong path stops the process at start, not at its first connection, which the relay and consumers retry
+    forever."""
+    problems = []
+    protocol = settings.kafka_security_protocol
+    if protocol.uses_sasl and not (settings.kafka_username and settings.kafka_password
+                                   and settings.kafka_password.get_secret_value()):
+        problems.append(f"SHIXIANG_KAFKA_SECURITY_PROTOCOL={protocol} needs SHIXIANG_KAFKA_USERNAME and "
+                        "SHIXIANG_KAFKA_PASSWORD")
+    files = {"SHIXIANG_KAFKA_SSL_CAFILE": settings.kafka_ssl_cafile,
+             "SHIXIANG_KAFKA_SSL_CERTFILE": settings.kafka_ssl_certfile,
+             "SHIXIANG_KAFKA_SSL_KEYFILE": settings.kafka_ssl_keyfile}
+    problems += [f"{name}={path} is not a readable file" for name, path in files.items()
+                 if path is not None and not path.is_file()]
+    if settings.kafka_ssl_keyfile is not None and settings.kafka_ssl_certfile is None:
+        problems.append("SHIXIANG_KAFKA_SSL_KEYFILE is set without SHIXIANG_KAFKA_SSL_CERTFILE")
+    if (settings.environment is Environment.production and protocol is KafkaSecurityProtocol.PLAINTEXT
+            and not settings.kafka_allow_plaintext):
+        problems.append("SHIXIANG_KAFKA_SECURITY_PROTOCOL=PLAINTEXT is refused in production: anyone who reaches the "
+                        "brokers could write events. Use SASL_SSL (or SSL with a client certificate), or set "
+                        "SHIXIANG_KAFKA_ALLOW_PLAINTEXT=true if only the suite can reach them")
+    return problems

@@ -120,7 +120,7 @@ def test_production_refuses_the_development_secret() -> None:
         ServiceSettings(environment=Environment.production, jwt_secret=DEVELOPMENT_JWT_SECRET)
     with pytest.raises(ValueError, match="SHIXIANG_JWT_SECRET must be a real secret"):
         ServiceSettings(environment=Environment.production, jwt_secret="short")
-    production = ServiceSettings(environment=Environment.production, jwt_secret=SECRET)
+    production = ServiceSettings(environment=Environment.production, jwt_secret=SECRET, kafka_allow_plaintext=True)
     assert production.topic("coding") == "shixiang.coding.events"
 
 

@@ -143,6 +143,7 @@ def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
                                    keepalive_s=settings.stream_keepalive_s,
                                    retention_days=settings.operations_log_days)
     console_pipeline = ConsolePipeline(runtime, services, KafkaOffsets(settings.kafka_bootstrap_servers,
+                                                                       security=runtime.kafka.security,
                                                                        timeout_s=settings.service_timeout_s),
                                        region_of=known_region)
     feedback = NationalFeedback(runtime.engine)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.kafka import PLAINTEXT, KafkaSecurity, make_admin
+
 log = logging.getLogger(__name__)
 
 
@@ -34,14 +36,15 @@ class GroupOffsets:
 
 
 class KafkaOffsets:
-    def __init__(self, bootstrap_servers: str, *, timeout_s: float = 5.0) -> None:
+    def __init__(self, bootstrap_servers: str, *, security: KafkaSecurity = PLAINTEXT,
+                 timeout_s: float = 5.0) -> None:
         self.bootstrap_servers = bootstrap_servers
+        self.security = security
         self.timeout_s = timeout_s
 
     async def groups(self, prefix: str) -> list[str]:
         """The consumer groups whose names start with ``prefix`` (the suite's: ``{topic_prefix}.``)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
-                                    request_timeout_ms=int(self.timeout_s * 1000))
+        admin = make_admin(self.bootstrap_servers, self.security, request_timeout_ms=int(self.timeout_s * 1000))
         await admin.start()
         try:
             return sorted(str(g[0]) for g in await admin.list_consumer_groups() if str(g[0]).startswith(prefix))
@@ -50,8 +53,7 @@ class KafkaOffsets:
 
     async def read(self, groups: Mapping[str, Sequence[str]]) -> dict[str, GroupOffsets]:
         """Each group's (name → the topics it reads) committed offsets and the topics' high watermarks."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
-                                    request_timeout_ms=int(self.timeout_s * 1000))
+        admin = make_admin(self.bootstrap_servers, self.security, request_timeout_ms=int(self.timeout_s * 1000))
         await admin.start()
         try:
             partitions = await self._partitions(admin, {t for topics in groups.values() for t in topics})
@@ -78,9 +80,9 @@ class KafkaOffsets:
         """Each partition's high watermark, from one Fetch positioned at ``start`` (see the module doc)."""
         if not start:
             return {}
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=None,
-                                    enable_auto_commit=False, max_partition_fetch_bytes=1024, fetch_max_wait_ms=10,
-                                    auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(**self.security.client_options(), bootstrap_servers=self.bootstrap_servers,
+                                    group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=1024,
+                                    fetch_max_wait_ms=10, auto_offset_reset="earliest")
         await consumer.start()
         try:
             consumer.assign(list(start))
