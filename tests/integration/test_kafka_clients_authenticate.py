@@ -47,11 +47,19 @@ async def _lifecycle(settings: dict[str, Any]) -> ServiceRuntime:
 
 
 async def _producer(settings: dict[str, Any]) -> None:
-    await (await _lifecycle(settings)).kafka.producer().start()
+    producer = (await _lifecycle(settings)).kafka.producer()
+    try:
+        await producer.start()
+    finally:
+        await producer.stop()
 
 
 async def _group_member(settings: dict[str, Any]) -> None:
-    await (await _lifecycle(settings)).kafka.consumer("shixiang.lifecycle.test", "shixiang.registry.events").start()
+    consumer = (await _lifecycle(settings)).kafka.consumer("shixiang.lifecycle.test", "shixiang.registry.events")
+    try:
+        await consumer.start()
+    finally:
+        await consumer.stop()
 
 
 async def _topic_creation(settings: dict[str, Any]) -> None:
