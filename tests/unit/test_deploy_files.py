@@ -475,9 +475,9 @@ def test_the_compose_ingress_is_a_pinned_nginx_with_its_config_from_deploy_nginx
 def test_the_compose_ingress_routes_each_prefix_to_its_api_container_with_the_path_unchanged() -> None:
     routes: dict[str, str] = {}
     for path, body in _nginx_locations().items():
-        upstream = re.search(r"set \$api (\S+);", body)
-        assert upstream and re.search(r"proxy_pass http://\$api;", body), path  # no URI: the path goes on as is
-        routes[path] = upstream.group(1)
+        api = re.search(r"set \$api (\S+);", body)
+        assert api and re.search(r"proxy_pass http://\$api;", body), path  # no URI: the path goes on as is
+        routes[path] = api.group(1)
     prefixes = {path: upstream for path, upstream in routes.items() if not path.startswith("=")}
     assert prefixes == {**{f"/{name}": f"{name}-api:{HTTP_PORT}" for name in SERVICES},
                         "/console": f"sync-api:{HTTP_PORT}"}
