@@ -1,7 +1,8 @@
 -- One database per service (architecture.md): registry, coding, lifecycle and sync never share tables.
 -- Run once by the postgres image's entrypoint on an empty data directory (/docker-entrypoint-initdb.d), as
 -- POSTGRES_USER, who therefore owns all four. pg_trgm is a trusted extension, so the owner may create it; the
--- services do so themselves at start-up (shared/db.py create_schema).
+-- services' migrations do so (compose's <service>-migrate containers run `shixiang migrate <service>` before the
+-- services start).
 CREATE DATABASE shixiang_registry;
 CREATE DATABASE shixiang_coding;
 CREATE DATABASE shixiang_lifecycle;
