@@ -287,24 +287,6 @@ class Background:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-async def prepare_pool(client: SuiteClient, count: int, *, stall_s: float) -> list[str]:
-    """``count`` items registered with their codes, by import and batch calls (the setup of phase 4, not measured)."""
-    started = time.perf_counter()
-    ticker = pipeline.Ticker(5.0)
-    content, names = pipeline.item_list(range(count), run="pool")
-    await pipeline.import_list(client, content, count, filename="pool.ndjson", ticker=ticker, timeout_s=600)
-    known = await pipeline.watch_known(client, names, stall_s=stall_s, ticker=ticker, label="pool")
-    ids = [known.ids[name] for name in sorted(names, key=names.__getitem__)]
-    for command, user, body in pipeline.TO_REGISTERED:
-        result = await pipeline.run_batches(client, command, ids, user=user, body=body)
-        pipeline.print_failures(command, result)
-        ids = result.succeeded
-    await pipeline.watch_coded(client, ids, stall_s=stall_s, ticker=ticker, label="pool")
-    print(f"  pool: {len(ids):,} items imported and driven to registered (codes allocated) in "
-          f"{time.perf_counter() - started:.1f} s")
-    return ids
-
-
 async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bool, connections: int,
                       stall_s: float) -> None:
     """Phase 4: publish → feed latency while ``rate`` items/s flow (see the module's docstring)."""
@@ -324,7 +306,7 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
         print(f"phase 4: publish → national feed while {rate} items/s flow for {seconds:.0f} s "
               f"({'with' if background else 'without'} the background import → registered flow); preparing "
               f"{total:,} registered items …", flush=True)
-        pool = await prepare_pool(client, total, stall_s=stall_s)
+        pool = await pipeline.prepare_pool(client, total, stall_s=stall_s)
         await feed.start()
         await client.call("POST", "sync", "/sync/v1/subscriptions", user="national", expect=201,
                           json={"url": await receiver.start(), "description": "bench"})

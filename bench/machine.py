@@ -46,10 +46,11 @@ def _stat_fields(pid: int) -> list[str] | None:
 def process_tree_cpu_s(pid: int, *, tree: bool = True) -> float:
     """CPU seconds (user + system) of ``pid``, its live descendants, and the children they have already reaped
     (PostgreSQL's backends come and go; the postmaster reaps them and /proc keeps their time in cutime/cstime);
-    ``tree=False``: of ``pid`` alone."""
+    ``tree=False``: of ``pid`` and the children it has reaped, not those still running (a bench and the load tool it
+    ran, not the suite it started)."""
     if not tree:
         fields = _stat_fields(pid)
-        return sum(int(v) for v in fields[11:13]) / _CLOCK_TICKS if fields else 0.0
+        return sum(int(v) for v in fields[11:15]) / _CLOCK_TICKS if fields else 0.0
     parents: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None:
