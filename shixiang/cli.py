@@ -297,12 +297,11 @@ async def run_dlt(args: argparse.Namespace) -> int:
     """``shixiang dlt …``: the service's dead letters, in its own database (what /<service>/v1/dead-letters shows)."""
     from shared import dead_letters
     from shared.consumer import discard_dead_letter, replay_dead_letter
-    from shared.db import create_schema
 
     runtime, _ = service_entry(args.service).bootstrap().build(_settings(args.service))
     engine = runtime.engine
     try:
-        await create_schema(engine, *runtime.metadata)
+        await runtime.prepare_schema()
         match args.dlt_command:
             case "list":
                 status = None if args.status == "all" else args.status
