@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import OutdatedSchemaError, create_schema, ensure_database, make_engine
-from shared.eventstore import APPEND_FUNCTION
+from shared.db import OutdatedSchemaError, create_schema, ensure_database, make_engine, raw_driver
+from shared.eventstore import APPEND_FUNCTION, EventMetadata, EventStore, NewEvent, verify_chain
 from shared.infra import EmbeddedPostgres
 from shared.migrations import (
     History,
@@ -100,6 +102,194 @@ def test_every_history_is_one_line_from_its_first_revision_named_after_its_datab
 def test_the_sql_of_an_upgrade_can_be_printed_for_a_dba() -> None:
     sql = offline_sql(LIFECYCLE)
     assert "CREATE TABLE lifecycle_items" in sql and "CREATE OR REPLACE FUNCTION shixiang_append" in sql
-    assert "CREATE INDEX lifecycle_items_name_trgm ON lifecycle_items USING gin (name gin_trgm_ops)" in sql
+    assert "CREATE INDEX IF NOT EXISTS lifecycle_items_name_trgm ON lifecycle_items USING gin (name gin_trgm_ops)" in sql
     assert "UPDATE alembic_version SET version_num='lifecycle_0002'" in sql
-    assert "CREATE INDEX catalog_state_order" in offline_sql(SYNC, start=SYNC.first)
+    assert "CREATE INDEX IF NOT EXISTS catalog_state_order" in offline_sql(SYNC, start=SYNC.first)
+
+
+# ---- (c) a database made by create_all before migrations ----------------------------------------------------------
+@pytest.mark.parametrize("name", HISTORIES)
+async def test_a_database_made_by_create_all_is_adopted_at_revision_1_and_upgraded_keeping_its_rows(
+        fresh: AsyncEngine, name: str) -> None:
+    history = HISTORIES[name]
+    await create_schema(fresh, *history.metadata)  # what every start did before migrations
+    table = sorted(history.metadata[0].tables)[0]
+    async with fresh.begin() as conn:
+        rows_before = await conn.scalar(text(f'SELECT count(*) FROM "{table}"'))
+    assert await current_revision(fresh) is None
+
+    await upgrade(fresh, history)
+
+    assert await current_revision(fresh) == history.head
+    assert await differences(fresh, history) == []
+    async with fresh.connect() as conn:
+        assert await conn.scalar(text(f'SELECT count(*) FROM "{table}"')) == rows_before
+        assert not await conn.scalar(text(
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'shixiang_adoption%'"))
+
+
+async def test_an_adopted_event_store_keeps_its_events_and_their_chain(fresh: AsyncEngine) -> None:
+    await create_schema(fresh, *LIFECYCLE.metadata)
+    store = EventStore(fresh)
+    for version in range(3):
+        await store.append("item-1", version, [NewEvent("test.v1", {"n": version})], EventMetadata(actor="t"))
+    await upgrade(fresh, LIFECYCLE)
+    events = await store.load("item-1")
+    assert [e.version for e in events] == [1, 2, 3] and verify_chain(events).ok
+
+
+async def test_a_create_all_database_that_is_not_revision_1_is_refused_clearly_and_left_as_it_was(
+        fresh: AsyncEngine) -> None:
+    await create_schema(fresh, *REGISTRY.metadata)
+    async with fresh.begin() as conn:
+        await conn.execute(text("ALTER TABLE events DROP COLUMN tx_id"))
+    before = await tables_and_columns(fresh)
+
+    with pytest.raises(OutdatedSchemaError, match=r"events\.tx_id.*shixiang dev --fresh"):
+        await upgrade(fresh, REGISTRY)
+
+    assert await current_revision(fresh) is None
+    assert await tables_and_columns(fresh) == before
+
+
+# ---- (d) production never migrates ------------------------------------------------------------------------------
+PRODUCTION_SECRET = "a-production-secret-of-forty-characters!!"
+
+
+@pytest.mark.parametrize("at", ["nothing", "first"])
+async def test_a_service_in_production_refuses_a_database_behind_head_naming_shixiang_migrate(
+        fresh: AsyncEngine, at: str) -> None:
+    import lifecycle.bootstrap as bootstrap
+
+    if at == "first":
+        await upgrade(fresh, LIFECYCLE, LIFECYCLE.first)
+    before = await tables_and_columns(fresh)
+    app = bootstrap.create_app(bootstrap.SETTINGS(
+        database_url=fresh.url.render_as_string(hide_password=False), environment="production", roles="api",
+        jwt_secret=PRODUCTION_SECRET))
+
+    with pytest.raises(SchemaNotAtHeadError, match=r"`shixiang migrate lifecycle`"):
+        async with app.router.lifespan_context(app):
+            pass
+
+    assert await current_revision(fresh) == (LIFECYCLE.first if at == "first" else None)
+    assert await tables_and_columns(fresh) == before
+
+
+async def test_production_accepts_a_database_at_head_and_development_upgrades_it(fresh: AsyncEngine) -> None:
+    await prepare_schema(fresh, SYNC, Environment.development)
+    assert await current_revision(fresh) == SYNC.head
+    await prepare_schema(fresh, SYNC, Environment.production)
+
+
+# ---- (e) revision 2 downgrades -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("history", [LIFECYCLE, SYNC], ids=lambda h: h.name)
+async def test_revision_2_downgrades_to_revision_1_and_upgrades_again(fresh: AsyncEngine, history: History) -> None:
+    await upgrade(fresh, history)
+    indexes_at_head = await index_names(fresh)
+
+    await downgrade(fresh, history, "-1")
+
+    assert await current_revision(fresh) == history.first
+    removed = indexes_at_head - await index_names(fresh)
+    assert removed and {d[0] for d in await differences(fresh, history)} == {"add_index"}
+    await upgrade(fresh, history)
+    assert await index_names(fresh) == indexes_at_head
+
+
+# ---- revision 2's indexes serve the reads they were made for ----------------------------------------------------
+ROWS = 20_000  # enough rows that reading them all costs PostgreSQL more than an index (no timing: its plan)
+
+
+async def plan(engine: AsyncEngine, statement: str, *arguments: object) -> str:
+    async with engine.connect() as conn:
+        driver = await raw_driver(conn)
+        return "\n".join(r[0] for r in await driver.fetch(f"EXPLAIN {statement}", *arguments))
+
+
+async def fill(engine: AsyncEngine, *statements: str) -> None:
+    async with engine.begin() as conn:
+        for statement in statements:
+            await conn.execute(text(statement))
+
+
+async def lifecycle_list_plan(engine: AsyncEngine) -> str:
+    """The plan of the lifecycle list's own statement for ``q=`` (captured as it is sent)."""
+    from lifecycle.adapters.queries import ListFilter, list_items
+
+    sent: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        sent.append((statement, parameters))
+
+    sa_event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with engine.connect() as conn:
+            await list_items(conn, ("44",), ListFilter(q="户口迁移"), after=None, limit=50)
+    finally:
+        sa_event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    statement, parameters = sent[-1]
+    return await plan(engine, statement, *parameters)
+
+
+async def catalogue_plan(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The plan of the catalogue's own statement for a page of cancelled items (captured as it is sent)."""
+    from sync_gateway.adapters import catalogue
+    from sync_gateway.domain.catalogue import CatalogueQuery
+
+    sent: list[tuple[str, tuple[object, ...]]] = []
+
+    class Recording:
+        def __init__(self, driver: Any) -> None:
+            self.driver = driver
+
+        async def fetch(self, statement: str, *arguments: object) -> Any:
+            sent.append((statement, arguments))
+            return await self.driver.fetch(statement, *arguments)
+
+        async def fetchval(self, statement: str, *arguments: object) -> Any:
+            return await self.driver.fetchval(statement, *arguments)
+
+    async def recording_driver(conn: Any) -> Recording:
+        return Recording(await raw_driver(conn))
+
+    monkeypatch.setattr(catalogue, "raw_driver", recording_driver)
+    await catalogue.catalogue_page(engine, CatalogueQuery(states=("cancelled",)), regions=None)
+    statement, arguments = sent[-1]
+    return await plan(engine, statement, *arguments)
+
+
+async def test_revision_2_lets_the_lifecycle_list_search_by_q_through_trigram_indexes(fresh: AsyncEngine) -> None:
+    await upgrade(fresh, LIFECYCLE, LIFECYCLE.first)
+    await fill(fresh, f"""INSERT INTO lifecycle_items (item_id, version, region_code, phase, code, name, short_name,
+                          updated_at)
+                          SELECT 'item-' || n, 1, '440115', 'online', lpad(n::text, 24, '0'), '事项名称' || n,
+                                 '简称' || n, now() FROM generate_series(1, {ROWS}) AS n""",
+               "ANALYZE lifecycle_items")
+    assert "trgm" not in await lifecycle_list_plan(fresh)
+
+    await upgrade(fresh, LIFECYCLE)
+    await fill(fresh, "ANALYZE lifecycle_items")
+
+    searched = await lifecycle_list_plan(fresh)
+    assert "BitmapOr" in searched, searched
+    assert all(f"Bitmap Index Scan on lifecycle_items_{c}_trgm" in searched
+               for c in ("name", "short_name", "code")), searched
+
+
+async def test_revision_2_lets_the_catalogue_find_a_page_of_a_rare_state_through_an_index(
+        fresh: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    await upgrade(fresh, SYNC, SYNC.first)
+    await fill(fresh, f"""INSERT INTO catalog (item_id, item_version, code, phase, region_code, entry, feed_position)
+                          SELECT 'item-' || lpad(n::text, 6, '0'), 1, 'C' || n,
+                                 CASE WHEN n % 100 = 0 THEN 'cancelled' ELSE 'online' END, '440115',
+                                 '{{"data": {{"elements": {{"name": "事项"}}}}}}', n
+                          FROM generate_series(1, {ROWS}) AS n""",
+               "ANALYZE catalog")
+    assert "catalog_state_order" not in await catalogue_plan(fresh, monkeypatch)
+
+    await upgrade(fresh, SYNC)
+    await fill(fresh, "ANALYZE catalog")
+
+    page = await catalogue_plan(fresh, monkeypatch)
+    assert "Index Scan using catalog_state_order on catalog" in page, page

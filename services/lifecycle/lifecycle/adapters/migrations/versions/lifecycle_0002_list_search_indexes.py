@@ -21,9 +21,10 @@ COLUMNS = ("name", "short_name", "code")
 
 
 def upgrade() -> None:
+    # IF NOT EXISTS: a database made by create_all from models that already had them is adopted at revision 1.
     for column in COLUMNS:
         op.create_index(f"lifecycle_items_{column}_trgm", "lifecycle_items", [column], unique=False,
-                        postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+                        postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"}, if_not_exists=True)
 
 
 def downgrade() -> None:

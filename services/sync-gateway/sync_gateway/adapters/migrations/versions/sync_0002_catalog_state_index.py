@@ -19,7 +19,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index("catalog_state_order", "catalog", ["phase", "item_id"], unique=False)
+    # IF NOT EXISTS: a database made by create_all from models that already had it is adopted at revision 1.
+    op.create_index("catalog_state_order", "catalog", ["phase", "item_id"], unique=False, if_not_exists=True)
 
 
 def downgrade() -> None:
