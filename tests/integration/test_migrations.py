@@ -7,6 +7,9 @@ head and never migrates it; revision 2's indexes serve the reads they were made 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -294,3 +297,69 @@ async def test_revision_2_lets_the_catalogue_find_a_page_of_a_rare_state_through
 
     page = await catalogue_plan(fresh, monkeypatch)
     assert "Index Scan using catalog_state_order on catalog" in page, page
+
+
+# ---- `shixiang migrate` --------------------------------------------------------------------------------------------
+async def shixiang(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """The CLI as an operator (or compose's init step) runs it: its settings from SHIXIANG_* alone."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIXIANG_")} | {
+        "SHIXIANG_DEV_ROOT": "/nonexistent", **environment}  # never the running development suite's manifest
+    return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "shixiang.cli", *arguments], env=env,
+                                   capture_output=True, text=True, timeout=120, check=False)
+
+
+def url_of(engine: AsyncEngine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+async def test_shixiang_migrate_upgrades_a_service_database_to_head_once_and_check_then_passes(
+        fresh: AsyncEngine) -> None:
+    env = {"SHIXIANG_DATABASE_URL": url_of(fresh)}
+    behind = await shixiang("migrate", "lifecycle", "--check", **env)
+    assert behind.returncode == 1 and "run `shixiang migrate lifecycle`" in behind.stderr
+    assert await current_revision(fresh) is None
+
+    done = await shixiang("migrate", "lifecycle", **env)
+    assert done.returncode == 0, done.stderr
+    assert f"lifecycle database {fresh.url.database!r}: (empty) → lifecycle_0002 (head)" in done.stdout
+    again = await shixiang("migrate", "lifecycle", **env)
+    assert again.returncode == 0 and "already at lifecycle_0002 (head)" in again.stdout
+    checked = await shixiang("migrate", "lifecycle", "--check", **env)
+    assert checked.returncode == 0 and "at head (lifecycle_0002)" in checked.stdout
+
+
+async def test_shixiang_migrate_sync_upgrades_the_exchange_database_too_and_stops_where_told(
+        fresh: AsyncEngine, postgres: EmbeddedPostgres) -> None:
+    exchange_url = postgres.url(f"x_{uuid.uuid4().hex[:12]}")
+    await ensure_database(exchange_url)
+    env = {"SHIXIANG_DATABASE_URL": url_of(fresh), "SHIXIANG_EXCHANGE_DATABASE_URL": exchange_url}
+
+    done = await shixiang("migrate", "sync", "--to", SYNC.first, **env)
+    assert done.returncode == 0, done.stderr
+    assert await current_revision(fresh) == SYNC.first
+    exchange = make_engine(exchange_url, pool_size=1)
+    try:
+        assert await current_revision(exchange) == EXCHANGE.head
+        assert (await shixiang("migrate", "sync", "--check", **env)).returncode == 1
+        assert (await shixiang("migrate", "sync", **env)).returncode == 0
+        assert (await current_revision(fresh), await current_revision(exchange)) == (SYNC.head, EXCHANGE.head)
+    finally:
+        await exchange.dispose()
+
+
+async def test_shixiang_migrate_refuses_a_create_all_database_it_cannot_adopt_with_its_reason(
+        fresh: AsyncEngine) -> None:
+    await create_schema(fresh, *CODING.metadata)
+    async with fresh.begin() as conn:
+        await conn.execute(text("ALTER TABLE item_codes DROP COLUMN status"))
+    done = await shixiang("migrate", "coding", SHIXIANG_DATABASE_URL=url_of(fresh))
+    assert done.returncode == 1 and "item_codes.status" in done.stderr
+    assert await current_revision(fresh) is None
+
+
+async def test_shixiang_migrate_sql_prints_the_upgrade_for_a_dba_without_a_database() -> None:
+    done = await shixiang("migrate", "lifecycle", "--sql", "--from", LIFECYCLE.first,
+                          SHIXIANG_DATABASE_URL="postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    assert done.returncode == 0, done.stderr
+    assert "CREATE INDEX IF NOT EXISTS lifecycle_items_code_trgm" in done.stdout
+    assert "CREATE TABLE" not in done.stdout  # from revision 1: only what revision 2 adds
