@@ -94,6 +94,8 @@ def run_env() -> None:
     their transaction and lock); offline (``shixiang migrate … --sql``) the SQL is written for PostgreSQL."""
     from alembic import context
 
+    if not hasattr(context, "config"):  # alembic installs it while it runs env.py; a mere import runs nothing
+        return
     history: History = context.config.attributes["history"]
     if context.is_offline_mode():
         context.configure(dialect_name="postgresql", literal_binds=True, transactional_ddl=True,
