@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Column, Table, Text, func, select, text
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import OutdatedSchemaError, create_schema, ensure_database, make_engine, raw_driver
@@ -28,6 +30,7 @@ from shared.migrations import (
     current_revision,
     differences,
     downgrade,
+    new_revision,
     offline_sql,
     prepare_schema,
     upgrade,
@@ -363,3 +366,24 @@ async def test_shixiang_migrate_sql_prints_the_upgrade_for_a_dba_without_a_datab
     assert done.returncode == 0, done.stderr
     assert "CREATE INDEX IF NOT EXISTS lifecycle_items_code_trgm" in done.stdout
     assert "CREATE TABLE" not in done.stdout  # from revision 1: only what revision 2 adds
+
+
+async def test_a_model_change_without_its_revision_shows_as_a_difference_until_one_is_written(
+        fresh: AsyncEngine, tmp_path: Path) -> None:
+    """The recipe of docs/DEVELOPING.md on a copy of the lifecycle's history: a new table in the models, the
+    compare test's check fails, `shixiang migrate lifecycle --revision` (new_revision) writes revision 3, and with
+    it the database matches the models again."""
+    shutil.copytree(LIFECYCLE.directory, tmp_path / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
+    models = LIFECYCLE.target_metadata()
+    Table("lifecycle_notes", models, Column("item_id", Text, primary_key=True), Column("note", Text, nullable=False))
+    changed = History("lifecycle", tmp_path / "migrations", (models,), migrate_with="lifecycle")
+    await upgrade(fresh, changed)
+    assert [d[0] for d in await differences(fresh, changed)] == ["add_table"]
+
+    written = await new_revision(fresh, changed, "notes")
+
+    assert written is not None and written.name == "lifecycle_0003_notes.py"
+    assert "op.create_table(" in written.read_text() and "lifecycle_notes" in written.read_text()
+    await upgrade(fresh, changed)
+    assert await current_revision(fresh) == "lifecycle_0003" and await differences(fresh, changed) == []
+    assert await new_revision(fresh, changed, "nothing") is None
