@@ -53,25 +53,21 @@ def targets(service: str, settings: Any) -> list[tuple[History, str]]:
     return found
 
 
-def _has(history: History, revision: str) -> bool:
-    return any(r.revision == revision for r in history.script.walk_revisions())
-
-
 def run(args: argparse.Namespace, settings_of: Callable[[str], Any], *, out: TextIO = sys.stdout,
         err: TextIO = sys.stderr) -> int:
     entry = service_entry(args.service)
     found = targets(entry.name, settings_of(entry.name))
     # Revision ids name their history (registry_0002, exchange_0001): --to picks the database it belongs to.
-    if args.to != "head" and not any(_has(history, args.to) for history, _ in found):
+    if args.to != "head" and not any(history.has(args.to) for history, _ in found):
         print(f"shixiang migrate: no migration history of {entry.name} has the revision {args.to!r}", file=err)
         return 2
-    plan = [(history, url, args.to if _has(history, args.to) else "head") for history, url in found]
+    plan = [(history, url, args.to if history.has(args.to) else "head") for history, url in found]
     if args.revision:
         return asyncio.run(_new_revisions(found, args.revision, out))
     if args.sql:
         for history, _, to in plan:
             print(f"-- {history.name} database: {args.start or 'empty'} → {to}", file=out)
-            print(offline_sql(history, to, args.start if args.start and _has(history, args.start) else None),
+            print(offline_sql(history, to, args.start if args.start and history.has(args.start) else None),
                   file=out)
         return 0
     return asyncio.run(_run(plan, check=args.check, out=out, err=err))

@@ -76,6 +76,9 @@ class History:
         (base,) = self.script.get_bases()
         return base
 
+    def has(self, revision: str) -> bool:
+        return any(script.revision == revision for script in self.script.walk_revisions())
+
     @property
     def command(self) -> str:
         return f"shixiang migrate {self.migrate_with}"
@@ -121,6 +124,8 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 async def check_at_head(engine: AsyncEngine, history: History) -> None:
     """Raise :class:`SchemaNotAtHeadError` unless the database is at the head of ``history``."""
     current, head = await current_revision(engine), history.head
+    if current is not None and not history.has(current):
+        raise SchemaNotAtHeadError(_unknown_revision(history, engine.url.database, current))
     if current != head:
         raise SchemaNotAtHeadError(
             f"the {history.name} database {engine.url.database!r} is at revision {current or '(none)'}, this version "
@@ -138,9 +143,18 @@ async def upgrade(engine: AsyncEngine, history: History, to: str = "head") -> No
 
 
 def _upgrade(conn: Connection, history: History, to: str) -> None:
-    if _current(conn) is None and _has_tables_of(conn, history):
+    current = _current(conn)
+    if current is None and _has_tables_of(conn, history):
         _adopt(conn, history)
+    elif current is not None and not history.has(current):
+        raise SchemaNotAtHeadError(_unknown_revision(history, conn.engine.url.database, current))
     command.upgrade(history.config(conn), to)
+
+
+def _unknown_revision(history: History, database: str | None, current: str) -> str:
+    return (f"the {history.name} database {database!r} is at revision {current!r}, which this version's migrations "
+            "do not have: a newer version migrated it (run that version, or restore the backup taken before its "
+            "migration), or it is another database than this service's")
 
 
 async def downgrade(engine: AsyncEngine, history: History, to: str) -> None:

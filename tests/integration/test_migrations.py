@@ -159,6 +159,16 @@ async def test_a_create_all_database_that_is_not_revision_1_is_refused_clearly_a
     assert await tables_and_columns(fresh) == before
 
 
+async def test_a_database_of_a_revision_this_version_does_not_have_is_refused_in_every_environment(
+        fresh: AsyncEngine) -> None:
+    """A newer version's migration, or another service's database (registry_0001 in the coding history)."""
+    await upgrade(fresh, REGISTRY)
+    for environment in (Environment.development, Environment.production):
+        with pytest.raises(SchemaNotAtHeadError, match=r"at revision 'registry_0001', which this version's"):
+            await prepare_schema(fresh, CODING, environment)
+    assert await current_revision(fresh) == REGISTRY.head
+
+
 # ---- (d) production never migrates ------------------------------------------------------------------------------
 PRODUCTION_SECRET = "a-production-secret-of-forty-characters!!"
 
