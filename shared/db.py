@@ -1,4 +1,5 @@
-"""Database plumbing: engines, schema creation and database creation for development and tests."""
+"""Database plumbing: engines, and schema and database creation for development and tests (services' schemas are
+migrated: shared.migrations)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,17 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
                                json_serializer=jsoncodec.dumps, json_deserializer=jsoncodec.loads)
 
 
+# The transaction-scoped advisory lock every schema change of a database takes first (migrations and
+# create_schema), so that several processes starting together do not race on CREATE TABLE.
+SCHEMA_LOCK = 7262034
+
+
 async def create_schema(engine: AsyncEngine, *metadatas: MetaData) -> None:
-    """Create missing tables (idempotent). Serialised by an advisory lock so that several processes of one
-    service starting together do not race on CREATE TABLE."""
+    """Create missing tables (idempotent): the tests' and benchmarks' tool for the generic components (a bare event
+    store, a test consumer's tables). Services never use it: their databases are made and upgraded by their
+    migration histories (shared.migrations)."""
     async with engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(7262034)"))
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
         await conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
         for metadata in metadatas:
             await conn.run_sync(metadata.create_all)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import create_schema, raw_driver
+from shared.db import raw_driver
 
 if TYPE_CHECKING:
     from shared.service import ServiceRuntime
@@ -72,10 +72,11 @@ Report = TypeVar("Report")
 
 
 async def rebuild_service(runtime: ServiceRuntime, rebuild: Callable[[AsyncEngine], Awaitable[Report]]) -> Report:
-    """What ``shixiang rebuild SERVICE`` does around a service's own rebuild: its tables made if missing (a fresh
-    database rebuilds to empty read models), the rebuild run, the engine closed whatever happens."""
+    """What ``shixiang rebuild SERVICE`` does around a service's own rebuild: its schema prepared as the service's
+    start prepares it (a fresh development database is migrated and rebuilds to empty read models; production
+    refuses a database behind its migrations), the rebuild run, the engine closed whatever happens."""
     try:
-        await create_schema(runtime.engine, *runtime.metadata)
+        await runtime.prepare_schema()
         return await rebuild(runtime.engine)
     finally:
         await runtime.engine.dispose()

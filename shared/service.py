@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import contracts
 from shared.consumer import ConsumerRunner, ConsumerSpec, Handler
-from shared.db import create_schema, make_engine
-from shared.dead_letters import dead_letter_metadata
-from shared.eventstore import EventStore, store_metadata
+from shared.db import make_engine
+from shared.eventstore import EventStore
 from shared.kafka import KafkaConfig, KafkaSecurity
+from shared.migrations import History, prepare_schema
 from shared.relay import Relay
 from shared.runtime import BackgroundWorkers
 from shared.settings import ProcessRole, ServiceSettings
@@ -33,16 +33,24 @@ class ServiceRuntime:
     settings: ServiceSettings
     engine: AsyncEngine
     store: EventStore
-    metadata: Sequence[MetaData] = ()
+    history: History  # the database's migration history (its models: ``metadata``)
     consumers: list[ConsumerSpec] = field(default_factory=list)
     workers: BackgroundWorkers = field(default_factory=BackgroundWorkers)
     _runners: dict[str, ConsumerRunner] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, service: str, settings: ServiceSettings, *metadata: MetaData) -> ServiceRuntime:
+    def build(cls, service: str, settings: ServiceSettings, history: History) -> ServiceRuntime:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-        return cls(service=service, settings=settings, engine=engine, store=EventStore(engine),
-                   metadata=(store_metadata, dead_letter_metadata, *metadata))
+        return cls(service=service, settings=settings, engine=engine, store=EventStore(engine), history=history)
+
+    @property
+    def metadata(self) -> Sequence[MetaData]:
+        """The service's tables (the event store's, the dead letters' and its own)."""
+        return self.history.metadata
+
+    async def prepare_schema(self) -> None:
+        """Development and tests: upgrade the database to head; production: refuse one that is not at head."""
+        await prepare_schema(self.engine, self.history, self.settings.environment)
 
     @property
     def source(self) -> str:
@@ -89,7 +97,7 @@ class ServiceRuntime:
         return {spec.name: self.consumer_runner(spec) for spec in self.consumers}
 
     async def start(self) -> None:
-        await create_schema(self.engine, *self.metadata)
+        await self.prepare_schema()
         roles = self.settings.process_roles
         if ProcessRole.relay in roles:
             self.workers.start(f"{self.service}-relay", self.relay().run)

@@ -9,6 +9,9 @@
   shixiang dlt replay --service NAME (ID … | --all) --reason TEXT   (recorded with --actor, default cli:$USER)
   shixiang dlt discard --service NAME ID --reason TEXT
   shixiang rebuild [SERVICE …] [--database-url U] rebuild read models from the services' logs (default: all; rate)
+  shixiang migrate SERVICE [--check] [--to REV] [--sql [--from REV]]
+                                                 upgrade the service's database (sync: and the exchange database)
+                                                 to the head of its migrations; --check: exit 1 unless at head
   shixiang import FILE [--url URL] [--token T]   import an item list into the registry, with a progress bar
   shixiang demo                                  fill the running dev suite with a sample catalogue (the console)
 
@@ -93,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the service's database (one SERVICE only; default: its SHIXIANG_DATABASE_URL or the "
                               "running development suite's)")
 
+    from shixiang.migrate_command import add_arguments as migrate_arguments
+
+    migrate_arguments(sub.add_parser("migrate", help="upgrade a service's database to the head of its migrations "
+                                                     "(sync: and the exchange database); --check, --to, --sql"))
+
     sub.add_parser("demo", help="fill the running dev suite with a sample catalogue (for the console and a first look)")
 
     from shixiang.follow import add_arguments as follow_arguments
@@ -157,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_dlt(args))
         case "rebuild":
             return run_rebuild([*args.services, *args.named] or list(SERVICES), args.database_url)
+        case "migrate":
+            from shixiang.migrate_command import run as run_migrate
+
+            return run_migrate(args, _settings)
         case "demo":
             return asyncio.run(run_demo())
         case "follow":
@@ -297,12 +309,11 @@ async def run_dlt(args: argparse.Namespace) -> int:
     """``shixiang dlt …``: the service's dead letters, in its own database (what /<service>/v1/dead-letters shows)."""
     from shared import dead_letters
     from shared.consumer import discard_dead_letter, replay_dead_letter
-    from shared.db import create_schema
 
     runtime, _ = service_entry(args.service).bootstrap().build(_settings(args.service))
     engine = runtime.engine
     try:
-        await create_schema(engine, *runtime.metadata)
+        await runtime.prepare_schema()
         match args.dlt_command:
             case "list":
                 status = None if args.status == "all" else args.status

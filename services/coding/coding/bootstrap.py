@@ -18,8 +18,8 @@ from shared.service import ServiceRuntime
 from coding.adapters import queries
 from coding.adapters.consumers import LIFECYCLE_EVENTS, LifecycleConsumer
 from coding.adapters.http import router
+from coding.adapters.migrations import HISTORY
 from coding.adapters.rebuild import LogPredatesRebuildError, rebuild_read_models
-from coding.adapters.tables import coding_metadata
 from coding.config import CodingSettings
 from coding.domain.codes import PinyinOverrides
 from coding.errors import ERRORS
@@ -64,7 +64,7 @@ class Coding:
 
 
 def build(settings: CodingSettings, *, clock: Callable[[], datetime] = _now) -> tuple[ServiceRuntime, Coding]:
-    runtime = ServiceRuntime.build(SERVICE, settings, coding_metadata)
+    runtime = ServiceRuntime.build(SERVICE, settings, HISTORY)
     engine, dictionaries = runtime.engine, load_dictionaries()
     catalog = OverrideCatalog(PinyinOverrides.load())
     allocator = CodeAllocator(dictionaries, catalog, clock)

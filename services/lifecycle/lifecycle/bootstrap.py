@@ -16,9 +16,9 @@ from shared.settings import ProcessRole
 from lifecycle.adapters import queries
 from lifecycle.adapters.consumers import LifecycleConsumers
 from lifecycle.adapters.http import router
+from lifecycle.adapters.migrations import HISTORY
 from lifecycle.adapters.rebuild import rebuild_projections
 from lifecycle.adapters.store import ItemRepository
-from lifecycle.adapters.tables import lifecycle_metadata
 from lifecycle.config import LifecycleSettings
 from lifecycle.errors import ERRORS
 from lifecycle.service_layer.adjustments import Adjustments
@@ -51,7 +51,7 @@ class Lifecycle:
 
 def build(settings: LifecycleSettings, *, clock: Clock | None = None) -> tuple[ServiceRuntime, Lifecycle]:
     clock = clock or Clock()
-    runtime = ServiceRuntime.build(SERVICE, settings, lifecycle_metadata)
+    runtime = ServiceRuntime.build(SERVICE, settings, HISTORY)
     engine = runtime.engine
     repository = ItemRepository(tz=settings.planned_dates_tz, snapshot_every=settings.snapshot_every)
     service = LifecycleService(runtime, repository=repository, item_arrival_wait_s=settings.item_arrival_wait_s,

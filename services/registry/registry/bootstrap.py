@@ -13,9 +13,9 @@ from shared.service import ServiceRuntime
 from registry.adapters import queries
 from registry.adapters.consumers import LifecyclePhases
 from registry.adapters.http import router
+from registry.adapters.migrations import HISTORY
 from registry.adapters.rebuild import rebuild_read_models
 from registry.adapters.schemas import document_request_models
-from registry.adapters.tables import registry_metadata
 from registry.config import RegistrySettings
 from registry.domain.events import FOLLOWED_LIFECYCLE_EVENTS
 from registry.errors import ERRORS
@@ -30,7 +30,7 @@ SETTINGS = RegistrySettings
 
 
 def build(settings: RegistrySettings) -> tuple[ServiceRuntime, Registry]:
-    runtime = ServiceRuntime.build(SERVICE, settings, registry_metadata)
+    runtime = ServiceRuntime.build(SERVICE, settings, HISTORY)
     registry = Registry(runtime, load_dictionaries())
     # The lifecycle says which phase each item is in: what may still change, and what becomes a pending revision.
     runtime.consumers.append(runtime.consumer_spec("lifecycle-phases", "lifecycle", FOLLOWED_LIFECYCLE_EVENTS,

@@ -33,13 +33,13 @@ from sync_gateway.adapters.consumers import FED_EVENTS, log_operations, project_
 from sync_gateway.adapters.feed_epoch import ensure_feed_epoch
 from sync_gateway.adapters.http import router
 from sync_gateway.adapters.kafka_lag import KafkaOffsets
+from sync_gateway.adapters.migrations import HISTORY
 from sync_gateway.adapters.notify import NotifyListener
 from sync_gateway.adapters.operations import OperationsReader
 from sync_gateway.adapters.queries import FeedReader, item_region, known_region
 from sync_gateway.adapters.rebuild import rebuild_read_models
 from sync_gateway.adapters.services import ServiceClients
 from sync_gateway.adapters.store import FEED_CHANNEL
-from sync_gateway.adapters.tables import sync_metadata
 from sync_gateway.adapters.webhook_sender import WebhookSender, resolve
 from sync_gateway.config import SyncSettings
 from sync_gateway.domain.operations import SERVICES, accepted_types
@@ -125,7 +125,7 @@ class SyncGateway:
 
 
 def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
-    runtime = ServiceRuntime.build(SERVICE, settings, sync_metadata)
+    runtime = ServiceRuntime.build(SERVICE, settings, HISTORY)
     runtime.consumers.append(runtime.consumer_spec("lifecycle-feed", "lifecycle", FED_EVENTS, project_public_events))
     # The operations log: one consumer of every service's topic (its own included), taking every event type on them.
     # One, not one per topic, and lingering for larger batches: its transactions (a table lock and a NOTIFY each)
@@ -150,7 +150,8 @@ def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
     exchange = None if not settings.exchange_database_url else ExchangeSync(
         runtime.engine, make_engine(settings.exchange_database_url, pool_size=2), feedback,
         data_source=settings.exchange_data_source, batch_size=settings.exchange_batch_size,
-        poll_interval_s=settings.exchange_poll_interval_s, listener=NotifyListener(runtime.engine, FEED_CHANNEL))
+        poll_interval_s=settings.exchange_poll_interval_s, listener=NotifyListener(runtime.engine, FEED_CHANNEL),
+        environment=settings.environment)
     subscriptions = WebhookSubscriptions(
         runtime.engine, allowed_hosts=lambda: settings.webhook_hosts,
         allowed_networks=lambda: settings.webhook_networks, resolver=resolve,

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -44,6 +45,13 @@ items_table = Table(
     Column("national_sync", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+# The list's `q=` search (queries.list_items): name or short name containing it (ILIKE '%q%'), or the code starting
+# with it (LIKE 'q%', which the btree on code cannot serve under the database's non-C collation). A trigram index on
+# each lets PostgreSQL answer the OR with a BitmapOr instead of reading every row (migration lifecycle_0002).
+Index("lifecycle_items_name_trgm", items_table.c.name, postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"})
+Index("lifecycle_items_short_name_trgm", items_table.c.short_name, postgresql_using="gin",
+      postgresql_ops={"short_name": "gin_trgm_ops"})
+Index("lifecycle_items_code_trgm", items_table.c.code, postgresql_using="gin", postgresql_ops={"code": "gin_trgm_ops"})
 
 schedule_table = Table(
     "lifecycle_schedule",  # the next planned action of each item that has one (planning.plan of its state)

@@ -30,10 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
-
-from shared.db import create_schema
 
 from sync_gateway.adapters.tables import exchange_feedback_cursor_table, feed_entries_table
 from sync_gateway.domain import exchange as domain
@@ -84,11 +82,6 @@ cursor_table = Table(
     Column("event_id", Text),
 )
 CURSOR = "feed"
-
-
-async def create_tables(engine: AsyncEngine) -> None:
-    """The exchange tables, where missing (an existing table is left as it is)."""
-    await create_schema(engine, exchange_metadata)
 
 
 async def locked_cursor(conn: AsyncConnection) -> tuple[int, int, str | None]:

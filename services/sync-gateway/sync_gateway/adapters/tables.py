@@ -48,6 +48,9 @@ catalog_table = Table(
     Column("entry", JSONB, nullable=False),
     Column("feed_position", BigInteger, nullable=False),
 )
+# The catalogue's pages (GET /sync/v1/catalog, adapters.catalogue): items in the states asked for, in item id order
+# from a cursor (migration sync_0002).
+Index("catalog_state_order", catalog_table.c.phase, catalog_table.c.item_id)
 # The latest national answer per item version (the read model of the sync.national.* events, written with them).
 national_feedback_table = Table(
     "national_feedback",

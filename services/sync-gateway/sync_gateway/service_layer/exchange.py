@@ -26,8 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.auth import ALL_REGIONS, Principal
 from shared.errors import ConcurrencyConflictError, DomainError
+from shared.migrations import prepare_schema
+from shared.settings import Environment
 
 from sync_gateway.adapters import exchange_db
+from sync_gateway.adapters.exchange_migrations import HISTORY as EXCHANGE_HISTORY
 from sync_gateway.adapters.notify import NotifyListener
 from sync_gateway.domain.exchange import AuditAbnormal, exchange_rows, rejection_note, rejection_reason
 from sync_gateway.domain.feedback import Feedback, FeedbackResult
@@ -49,9 +52,10 @@ class RoundReport:
 class ExchangeSync:
     def __init__(self, engine: AsyncEngine, exchange_engine: AsyncEngine, feedback: NationalFeedback, *,
                  data_source: str, batch_size: int = 500, poll_interval_s: float = 0.2,
-                 listener: NotifyListener | None = None,
+                 listener: NotifyListener | None = None, environment: Environment = Environment.development,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.engine = engine
+        self.environment = environment
         # Woken by the feed's NOTIFY when entries arrive (a round follows at once); ``poll_interval_s`` still bounds
         # the wait, for the national side's rejections (which send no NOTIFY) and a missed notification.
         self.listener = listener
@@ -63,8 +67,9 @@ class ExchangeSync:
         self.now = now
 
     async def prepare(self) -> None:
-        """Create the exchange tables where missing (``run`` does it first)."""
-        await exchange_db.create_tables(self.exchange_engine)
+        """The exchange database's schema (``run`` prepares it first): upgraded to head in development and tests;
+        in production checked to be at head (`shixiang migrate sync` upgrades it), the rounds waiting until it is."""
+        await prepare_schema(self.exchange_engine, EXCHANGE_HISTORY, self.environment)
 
     async def write_round(self) -> RoundReport:
         """One sync round: the next feed entries as exchange rows under one new ``cd_batch``."""
@@ -120,7 +125,7 @@ class ExchangeSync:
                 await advance(conn)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Create the tables, then write rounds while there are entries, read the feedback and wait
+        """Prepare the schema, then write rounds while there are entries, read the feedback and wait
         ``poll_interval_s``, until ``stop``; a failure (the exchange database unreachable) is logged and retried."""
         prepared = False
         feedback_read_at = -math.inf

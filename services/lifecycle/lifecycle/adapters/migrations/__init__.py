@@ -1,0 +1,12 @@
+"""The lifecycle database's migration history (``versions/``; see shared.migrations)."""
+
+from pathlib import Path
+
+from shared.dead_letters import dead_letter_metadata
+from shared.eventstore import store_metadata
+from shared.migrations import History
+
+from lifecycle.adapters.tables import lifecycle_metadata
+
+HISTORY = History("lifecycle", Path(__file__).parent, (store_metadata, dead_letter_metadata, lifecycle_metadata),
+                  migrate_with="lifecycle")
