@@ -183,7 +183,7 @@ async def test_a_service_in_production_refuses_a_database_behind_head_naming_shi
     before = await tables_and_columns(fresh)
     app = bootstrap.create_app(bootstrap.SETTINGS(
         database_url=fresh.url.render_as_string(hide_password=False), environment="production", roles="api",
-        jwt_secret=PRODUCTION_SECRET))
+        jwt_secret=PRODUCTION_SECRET, kafka_allow_plaintext=True))
 
     with pytest.raises(SchemaNotAtHeadError, match=r"`shixiang migrate lifecycle`"):
         async with app.router.lifespan_context(app):
