@@ -13,6 +13,7 @@ from shared.kafka import KafkaConfig, KafkaSecurity
 from shared.service import ServiceRuntime
 from shared.settings import Environment, KafkaSaslMechanism, KafkaSecurityProtocol, ServiceSettings
 
+from lifecycle.adapters.migrations import HISTORY
 from lifecycle.bootstrap import create_app
 from lifecycle.config import LifecycleSettings
 
@@ -86,7 +87,7 @@ def test_production_refuses_plaintext_unless_explicitly_allowed() -> None:
 def test_the_kafka_password_shows_nowhere() -> None:
     settings = LifecycleSettings(kafka_security_protocol="SASL_PLAINTEXT", kafka_username="shixiang-lifecycle",
                                  kafka_password=PASSWORD, jwt_secret="y" * 40)
-    runtime = ServiceRuntime.build("lifecycle", settings)
+    runtime = ServiceRuntime.build("lifecycle", settings, HISTORY)
     shown = [repr(settings), str(settings), settings.model_dump_json(), repr(runtime.kafka), str(runtime.kafka)]
     assert all(PASSWORD not in text for text in shown)
     application = create_app(settings)
