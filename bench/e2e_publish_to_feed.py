@@ -1,8 +1,8 @@
 """End-to-end benchmark: items created and driven to online through HTTP against the whole suite (four uvicorn
 processes, embedded PostgreSQL, Tansu), and the latency from `publish` to the item's appearance in the national feed.
 
-    .venv/bin/python -m bench.e2e_publish_to_feed [--items 200] [--concurrency 16]
-                                                  [--flow-rate 100] [--flow-seconds 30] [--no-background]
+    .venv/bin/python -m bench.e2e_publish_to_feed [--items 200] [--concurrency 16] [--plot PNG]
+                                                  [--flow-rate 100[,RATE…]] [--flow-seconds 30] [--no-background]
                                                   [--flow-connections 64] [--flow-only] [--stall-seconds 180] [--keep]
 
 Phase 1 drives N items from draft to registered with C concurrent clients (items/s). Phase 2 publishes them one at a
@@ -39,10 +39,11 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import text
 
-from bench import pipeline
+from bench import pipeline, plots
 from bench.machine import CpuMeter, cpu_summary, describe, percentile
 from shared.db import make_engine
 from shixiang.client import ApiError, SuiteClient
@@ -288,8 +289,9 @@ class Background:
 
 
 async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bool, connections: int,
-                      stall_s: float) -> None:
-    """Phase 4: publish → feed latency while ``rate`` items/s flow (see the module's docstring)."""
+                      stall_s: float) -> dict[str, list[float]]:
+    """Phase 4: publish → feed latency while ``rate`` items/s flow (see the module's docstring). Returns the measured
+    latencies (ms) per outward channel: feed, webhook, exchange."""
     client = pipeline.suite_client(suite, timeout_s=120)  # pool preparation and the background flow
     # The publishes have their own connections, and wait for a free one in a FIFO semaphore rather than in httpx's
     # pool, whose bookkeeping grows with the requests queued in it (CPU the bench would take from the suite).
@@ -367,6 +369,7 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
 
         measured = [i for i in pool[warm:] if i in answered]
         latencies = [(feed.arrived[i] - scheduled[i]) * 1000 for i in measured]
+        channels = {"feed": latencies}
         print(f"  offered {rate} publishes/s open loop for {t_end - t0 - FLOW_WARM_UP_S:.1f} s after a "
               f"{FLOW_WARM_UP_S:.0f} s warm-up; {len(measured):,} measured")
         report(f"publish→feed while {rate} items/s flow", latencies)
@@ -376,8 +379,9 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
                     break
                 await asyncio.sleep(0.1)
             reached = [i for i in measured if i in watcher.arrived]
+            channels[channel.split()[0]] = [(watcher.arrived[i] - scheduled[i]) * 1000 for i in reached]
             report(f"publish→{channel} while {rate} items/s flow ({len(reached):,} of {len(measured):,})",
-                   [(watcher.arrived[i] - scheduled[i]) * 1000 for i in reached])
+                   channels[channel.split()[0]])
         print(f"    target: p99 ≤ {FLOW_TARGET_MS:.0f} ms while 100 items/s flow")
         windows: dict[int, list[float]] = {}
         for i, latency in zip(measured, latencies, strict=True):
@@ -405,6 +409,7 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
                       f"max {max(list_s):.2f} s" if list_s else ""))
             if flow.failures:
                 print(f"  !! background failures: {dict(flow.failures)}")
+        return channels
     finally:
         if flow is not None:
             await flow.stop()
@@ -416,18 +421,42 @@ async def steady_flow(suite: Suite, rate: int, seconds: float, *, background: bo
         await feed_client.close()
 
 
-async def run(items: int, concurrency: int, *, flow_rate: int, flow_seconds: float, background: bool,
-              flow_connections: int, flow_only: bool, stall_s: float, keep: bool) -> None:
+async def run(items: int, concurrency: int, *, flow_rates: list[int], flow_seconds: float, background: bool,
+              flow_connections: int, flow_only: bool, stall_s: float, keep: bool, plot_path: Path | None) -> None:
     print(f"machine: {describe()}")
-    suite, root = pipeline.start_suite("shixiang-bench-")
-    try:
-        if not flow_only:
-            await idle_phases(suite, items, concurrency)
-        if flow_seconds > 0:  # preparing its pool warms the suite up as well
-            await steady_flow(suite, flow_rate, flow_seconds, background=background, connections=flow_connections,
-                              stall_s=stall_s)
-    finally:
-        pipeline.report_logs_and_clean(suite, root, keep=keep)
+    by_rate: dict[int, dict[str, list[float]]] = {}
+    for k, rate in enumerate(flow_rates if flow_seconds > 0 else [0]):
+        # each rate on a suite of its own: the next one starts from the same empty state
+        suite, root = pipeline.start_suite("shixiang-bench-")
+        try:
+            if not flow_only and k == 0:
+                await idle_phases(suite, items, concurrency)
+            if flow_seconds > 0:  # preparing its pool warms the suite up as well
+                by_rate[rate] = await steady_flow(suite, rate, flow_seconds, background=background,
+                                                  connections=flow_connections, stall_s=stall_s)
+        finally:
+            pipeline.report_logs_and_clean(suite, root, keep=keep)
+    if len(by_rate) > 1:
+        print(f"\npublish → outward channels against the flow rate (p50 / p99 ms; machine: {describe()}):")
+        for rate, channels in by_rate.items():
+            print(f"  {rate:>4} items/s  " + "  ".join(
+                f"{name} {percentile(v, 50):.0f} / {percentile(v, 99):.0f}" for name, v in channels.items()))
+    if plot_path is not None and by_rate:
+        plot(by_rate, plot_path)
+        print(f"  plot: {plot_path}")
+
+
+def plot(by_rate: dict[int, dict[str, list[float]]], path: Path) -> None:
+    """p50 and p99 of each outward channel against the flow rate (PNG), with the target."""
+    rates = sorted(by_rate)
+    plots.latency_against_rate(
+        {label: (list(map(float, rates)), [by_rate[r].get(channel, []) for r in rates])
+         for channel, label in (("feed", "national feed"), ("webhook", "webhook delivery"),
+                                ("exchange", "exchange row"))},
+        path=path, title="Publish → outward channels against the flow",
+        xlabel="items/s published (and as many imported and driven to registered beside them)",
+        ylabel="publish → arrival, ms (log)", limit_ms=FLOW_TARGET_MS,
+        limit_label=f"target p99 {FLOW_TARGET_MS:.0f} ms")
 
 
 async def idle_phases(suite: Suite, items: int, concurrency: int) -> None:
@@ -455,7 +484,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--flow-rate", type=int, default=100, help="phase 4: publishes (and background items) per s")
+    parser.add_argument("--flow-rate", default="100",
+                        help="phase 4: publishes (and background items) per s; several, comma-separated, run one "
+                             "after the other, each on a fresh suite")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="write a PNG of each channel's p50/p99 against the flow rate here")
     parser.add_argument("--flow-seconds", type=float, default=30.0, help="phase 4: measured seconds (0: skip phase 4)")
     parser.add_argument("--no-background", dest="background", action="store_false",
                         help="phase 4 without the background import → registered flow")
@@ -466,10 +499,10 @@ def main() -> None:
                         help="phase 4: give up on a wait that saw no progress for this long")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (data and logs)")
     args = parser.parse_args()
-    asyncio.run(run(args.items, args.concurrency, flow_rate=args.flow_rate, flow_seconds=args.flow_seconds,
+    rates = [int(r) for r in args.flow_rate.split(",") if r.strip()]
+    asyncio.run(run(args.items, args.concurrency, flow_rates=rates, flow_seconds=args.flow_seconds,
                     background=args.background, flow_connections=args.flow_connections, flow_only=args.flow_only,
-                    stall_s=args.stall_seconds,
-                    keep=args.keep))
+                    stall_s=args.stall_seconds, keep=args.keep, plot_path=args.plot))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import pipeline
+from bench import pipeline, plots
 from bench.machine import CpuMeter, cpu_summary, describe, percentile
 from shixiang.client import SuiteClient
 from shixiang.suite import DEMO_USERS, Suite
@@ -192,32 +192,13 @@ def p99_crossing(steps: list[Step]) -> str:
 
 
 def plot(steps: list[Step], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display; the PNG only
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 4.5), dpi=120)
     rates = [s.achieved for s in steps]
-    for group, label in [("all", "all requests"), *GROUPS.items()]:
-        values = [s.all_latencies() if group == "all" else s.latencies[group] for s in steps]
-        if not all(values):
-            continue
-        style = {"linewidth": 2.5} if group == "all" else {"linewidth": 1.2, "alpha": 0.8}
-        line, = axes.plot(rates, [percentile(v, 99) for v in values], marker="o", label=f"{label} p99", **style)
-        axes.plot(rates, [percentile(v, 50) for v in values], marker=".", linestyle="--", color=line.get_color(),
-                  label=f"{label} p50", **style)
-    axes.axhline(P99_LIMIT_MS, color="grey", linestyle=":", label=f"{P99_LIMIT_MS:.0f} ms")
-    axes.set_yscale("log")
-    axes.set_xlabel("requests/s achieved (locust, headless; an import running)")
-    axes.set_ylabel("latency, ms (log)")
-    axes.set_title(f"API latency against rate — {describe().split(',')[0]}", fontsize=10)
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=7, ncol=2)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
+    series = {"all requests": (rates, [s.all_latencies() for s in steps])}
+    series |= {label: (rates, [s.latencies[group] for s in steps]) for group, label in GROUPS.items()}
+    plots.latency_against_rate(series, path=path, title="API latency against rate", emphasise="all requests",
+                               xlabel="requests/s achieved (locust, headless; a list imported every 5 s)",
+                               ylabel="latency, ms (log)", limit_ms=P99_LIMIT_MS,
+                               limit_label=f"{P99_LIMIT_MS:.0f} ms")
 
 
 async def run(rates: list[float], seconds: float, items: int, plot_path: Path | None, keep: bool,
