@@ -467,7 +467,9 @@ def test_the_compose_ingress_is_a_pinned_nginx_with_its_config_from_deploy_nginx
 
 def test_the_compose_ingress_routes_each_prefix_to_its_api_container_with_the_path_unchanged() -> None:
     routes: dict[str, str] = {}
-    for path, body in _nginx_locations().items():
+    locations = _nginx_locations()
+    assert re.search(r"return 302 /console/;", locations.pop("= /")), "the host's root opens the console"
+    for path, body in locations.items():
         api = re.search(r"set \$api (\S+);", body)
         assert api and re.search(r"proxy_pass http://\$api;", body), path  # no URI: the path goes on as is
         routes[path] = api.group(1)
