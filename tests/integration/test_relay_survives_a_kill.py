@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.eventstore import EventMetadata, EventStore, NewEvent, relay_checkpoints_table
 from shared.infra import EmbeddedBroker, free_port
+from shared.migrations import upgrade
 from tests.integration.conftest import (
     assert_each_once_in_stream_order,
     make_runner,
@@ -24,6 +25,8 @@ from tests.integration.conftest import (
     running,
     wait_until,
 )
+
+from lifecycle.adapters.migrations import HISTORY as LIFECYCLE_HISTORY
 
 EVENTS = 3000
 STREAMS = 50
@@ -39,9 +42,12 @@ def start_relay_process(database_url: str, bootstrap: str, prefix: str) -> subpr
 
 
 async def test_a_killed_and_restarted_relay_loses_and_doubles_nothing_downstream(
-    store_engine: AsyncEngine, database_url: str, downstream_engine: AsyncEngine, broker: EmbeddedBroker,
+    engine: AsyncEngine, database_url: str, downstream_engine: AsyncEngine, broker: EmbeddedBroker,
     topic_prefix: str,
 ) -> None:
+    # The lifecycle's own database, as its migrations make it (the relay process checks it is theirs at start).
+    await upgrade(engine, LIFECYCLE_HISTORY)
+    store_engine = engine
     topic = f"{topic_prefix}.lifecycle.events"
     store = EventStore(store_engine)
     runner = make_runner(downstream_engine, broker.bootstrap_servers, topic, record_received,
