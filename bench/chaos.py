@@ -31,7 +31,8 @@ Afterwards it waits for the suite to converge and checks (the test asserts; the 
   (``GET /sync/v1/catalog``);
 - every stream's hash chain verifies in every service's store (read straight from its database);
 - no dead letter is left that a replay does not clear (each service's waiting dead letters are replayed by the
-  admin, then none may be waiting).
+  admin, then none may be waiting);
+- no call was answered 500 (a bug) on the way: an outage is answered 503 ``TEMPORARILY_UNAVAILABLE``.
 It prints how long the suite took to converge after the last fault (from the moment the last fault was over until
 every check held). Nothing passes or fails on time."""
 
@@ -533,6 +534,12 @@ async def store_problems(suite: Suite, ids: set[str], lifecycle_codes: dict[str,
     return ", ".join(streams), problems
 
 
+def server_errors(retried: Counter[tuple[str, str]]) -> list[str]:
+    """A 500 is a bug (README, "Errors"), even during a fault: an outage is answered 503 TEMPORARILY_UNAVAILABLE."""
+    return [f"{what}: answered {kind} {count} time(s) during the faults (a 500 is a bug; an outage answers 503)"
+            for (what, kind), count in retried.items() if kind.startswith("500")]
+
+
 # ---- the run ------------------------------------------------------------------------------------------------------
 @dataclass
 class ChaosResult:
@@ -611,7 +618,7 @@ async def run_chaos(suite: Suite, n: int, *, seed: int, workdir: Path, stall_s: 
             await asyncio.sleep(1.0)
         converged = time.perf_counter()
         streams, in_stores = await store_problems(suite, ids, {i: r["code"] for i, r in seen.lifecycle.items()})
-        problems += in_stores
+        problems += in_stores + server_errors(retry.retried)
         return ChaosResult(
             n, seed, injected, problems, None if problems else converged - last_fault, online_s,
             time.perf_counter() - started, posts, retry.retried, driver.done, driver.already, driver.refused,

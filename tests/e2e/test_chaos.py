@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.chaos import BROKER, FOLLOWER, POSTGRES, fault_schedule, run_chaos
+from bench.chaos import BROKER, FOLLOWER, POSTGRES, run_chaos
 from shixiang.services import SERVICES
 from shixiang.suite import Suite
 
@@ -20,18 +20,10 @@ ITEMS = 300
 SEED = int(os.environ.get("SHIXIANG_CHAOS_SEED", "17"))  # another seed: another order and other moments
 
 
-def test_the_schedule_hits_every_part_once_in_a_seeded_order_while_work_remains() -> None:
-    schedule = fault_schedule(SEED)
-    assert sorted(f.target for f in schedule) == sorted([*SERVICES, BROKER, POSTGRES, FOLLOWER])
-    assert schedule == fault_schedule(SEED)
-    assert [f.at for f in schedule] == sorted(f.at for f in schedule) and all(0 < f.at < 1 for f in schedule)
-    assert [f.target for f in fault_schedule(SEED + 1)] != [f.target for f in schedule] or [
-        f.at for f in fault_schedule(SEED + 1)] != [f.at for f in schedule]
-
-
 async def test_a_list_comes_online_exactly_once_through_killed_services_a_wiped_broker_and_a_crashed_database(
         suite: Suite, tmp_path: Path) -> None:
-    result = await run_chaos(suite, ITEMS, seed=SEED, workdir=tmp_path)
+    # Bounds on waiting well inside pytest's timeout, so that a run that does not converge reports what is open.
+    result = await run_chaos(suite, ITEMS, seed=SEED, workdir=tmp_path, stall_s=90, converge_timeout_s=90)
     figures = "\n".join(result.lines())  # the run: faults, retries, checks, time to converge
     # Every fault hit work in flight: the list was not yet online when any of them was injected.
     assert sorted(i.fault.target for i in result.injected) == sorted([*SERVICES, BROKER, POSTGRES, FOLLOWER])
