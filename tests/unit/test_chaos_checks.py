@@ -6,12 +6,16 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import httpx
+
 from bench.chaos import (
     BROKER,
     FOLLOWER,
     POSTGRES,
     PUBLISHED,
+    Driver,
     Observed,
+    Retrier,
     fault_schedule,
     server_errors,
     settled_problems,
@@ -91,3 +95,40 @@ def test_a_500_met_during_the_faults_is_a_problem_and_a_503_or_a_dropped_connect
                        ("approve", "ConnectError"): 1})
     [problem] = server_errors(retried)
     assert problem.startswith("submit: answered 500 NON_JSON 2 time(s)")
+
+
+class _LostAnswerClient:
+    """The lifecycle applied the first batch but its answer was lost (the process killed as it answered): the resent
+    batch finds every item already past the command."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def batch(self, command: str, item_ids: list[str], *, user: str,
+                    body: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls == 1:
+            raise httpx.ReadError("the connection closed before the answer")
+        return {"total": len(item_ids), "results": [
+            {"item_id": i, "ok": False, "status": 409, "code": "ILLEGAL_TRANSITION", "message": "…",
+             "details": {"phase": "forming", "step": "in_review"}} for i in item_ids]}
+
+
+def driver(client: Any) -> Driver:
+    return Driver(client, {"x", "y"}, Retrier(give_up_s=5), batch_size=10, ceiling=1.0)
+
+
+async def test_items_a_resent_batch_finds_already_moved_on_are_done_not_refused() -> None:
+    lost = driver(_LostAnswerClient())
+    await lost._batch("submit", ["a", "b"], ("forming", "entry"), "entry-gz", None)
+    assert (lost.already, lost.refused) == (Counter({"submit": 2}), [])
+    assert lost.state == {"a": ("forming", "in_review"), "b": ("forming", "in_review")}
+    assert lost.retry.retried == Counter({("submit", "ReadError"): 1})
+
+
+async def test_a_first_answer_that_refuses_an_item_is_reported() -> None:
+    refusing = _LostAnswerClient()
+    refusing.calls = 1  # no lost answer: the first attempt is refused
+    first = driver(refusing)
+    await first._batch("submit", ["a"], ("forming", "entry"), "entry-gz", None)
+    assert first.already == Counter() and len(first.refused) == 1
