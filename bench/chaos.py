@@ -528,11 +528,17 @@ async def store_problems(suite: Suite, ids: set[str], lifecycle_codes: dict[str,
     if wrong := {i: codes.get(i) for i in ids if codes.get(i) != [(lifecycle_codes.get(i), "active")]}:
         problems.append(f"coding item_codes: {len(wrong)} items without exactly their one active code (the "
                         f"lifecycle's), e.g. {next(iter(wrong.items()))}")
-    allocations = Counter(r.code for r in await query(
-        coding_url, "SELECT data->>'code' AS code FROM events WHERE type = :type "
-                    "AND NOT coalesce((data->>'repeated')::boolean, false)", type=CODING_CODE_ASSIGNED))
-    if reused := {c: k for c, k in allocations.items() if k > 1}:
-        problems.append(f"coding: codes assigned more than once: {reused}")
+    # Every assignment the coding service recorded (a repeated answer to a repeated request aside): one per item,
+    # and no code in two of them (a retired code assigned again would be).
+    assigned = [(r.item_id, r.code) for r in await query(
+        coding_url, "SELECT data->>'item_id' AS item_id, data->>'code' AS code FROM events WHERE type = :type "
+                    "AND NOT coalesce((data->>'repeated')::boolean, false)", type=CODING_CODE_ASSIGNED)]
+    per_item = Counter(i for i, _ in assigned)
+    if wrong := {i: per_item.get(i, 0) for i in ids if per_item.get(i, 0) != 1}:
+        problems.append(f"coding store: {len(wrong)} items without exactly one code assignment, e.g. "
+                        f"{next(iter(wrong.items()))}")
+    if reused := {c: k for c, k in Counter(c for _, c in assigned).items() if k > 1}:
+        problems.append(f"coding store: codes assigned more than once: {reused}")
     streams: list[str] = []
     for name, entry in SERVICES.items():
         count, broken = await broken_chains(suite.postgres.url(entry.database))
