@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from enum import StrEnum
+from functools import cache
 
 
 class HashAlgorithm(StrEnum):
@@ -13,6 +14,7 @@ class HashAlgorithm(StrEnum):
     sm3 = "sm3"
 
 
+@cache  # one per algorithm: verify_chain asks for each event's
 def hex_digester(algorithm: str) -> Callable[[bytes], str]:
     """The function that hashes bytes to lowercase hex with ``algorithm`` (ValueError for one this suite does not
     know: a stored event naming it cannot be verified, never silently hashed with another)."""
