@@ -20,7 +20,8 @@ def chain_view(item_id: str, verdict: ChainVerdict) -> dict[str, Any]:
     """The verdict as clients read it (the lifecycle's verify answer has the same keys, and more)."""
     return {"item_id": item_id, "verified": verdict.ok,
             "verified_label": "哈希链完整" if verdict.ok else "哈希链被破坏", "events": verdict.events,
-            "head_hash": verdict.head_hash, "broken_at_version": verdict.broken_at_version, "reason": verdict.reason}
+            "head_hash": verdict.head_hash, "hash_algorithms": list(verdict.algorithms),
+            "broken_at_version": verdict.broken_at_version, "reason": verdict.reason}
 
 
 def chain_router(prefix: str, *, roles: tuple[str, ...], region_of: RegionOf, route_class: type[APIRoute] = APIRoute,

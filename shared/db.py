@@ -12,14 +12,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from shared import jsoncodec
 
+# The execution option naming the algorithm the event store of an engine's database chains new events with
+# (shared.eventstore.store_hash reads it; SHA-256 when absent).
+EVENT_HASH_OPTION = "shixiang_event_hash"
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+
+def make_engine(url: str, *, pool_size: int = 10, event_hash: str | None = None) -> AsyncEngine:
     # No pre-ping: it costs a round trip per checkout; a dropped connection fails its transaction, which callers
     # (HTTP clients, the consumer runner, the relay) retry.
     # JSON parameters and columns go through orjson (shared/jsoncodec.py): event data, read models and projection
     # states are encoded on every write.
+    # event_hash (SHIXIANG_EVENT_HASH) rides on the engine: every append of the store, through whatever connection of
+    # it, chains with it, and nothing else needs passing it along.
+    options = {EVENT_HASH_OPTION: str(event_hash)} if event_hash else {}
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
-                               json_serializer=jsoncodec.dumps, json_deserializer=jsoncodec.loads)
+                               json_serializer=jsoncodec.dumps, json_deserializer=jsoncodec.loads,
+                               execution_options=options)
 
 
 # The transaction-scoped advisory lock every schema change of a database takes first (migrations and

@@ -20,7 +20,6 @@ relays (never their correctness); writers keep their transactions short and writ
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -51,8 +50,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import contracts, jsoncodec
 from shared.cloudevents import CloudEvent
-from shared.db import raw_driver
+from shared.db import EVENT_HASH_OPTION, raw_driver
 from shared.errors import ConcurrencyConflictError
+from shared.hashing import HashAlgorithm, hex_digester
 
 TOAST_TUPLE_TARGET = 8160  # the largest PostgreSQL accepts: rows up to a page are stored as they are
 
@@ -72,9 +72,12 @@ events_table = Table(
     Column("correlation_id", Text),
     Column("causation_id", Text),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
-    # sha256(previous event's hash ‖ this event's canonical content): editing or removing a stored event breaks
+    # H(previous event's hash ‖ this event's canonical content): editing or removing a stored event breaks
     # the chain of every later event of the stream (see event_hash / verify_chain).
     Column("hash", Text, nullable=False),
+    # H above: the store's algorithm when the event was written (SHIXIANG_EVENT_HASH, shared.hashing), so that a
+    # store switched from SHA-256 to SM3 keeps verifying its older events with SHA-256.
+    Column("hash_alg", Text, nullable=False, server_default=HashAlgorithm.sha256.value),
     # The writing transaction (pg_current_xact_id(), a 64-bit id that never wraps): readers follow (tx_id, position)
     # and stop below the oldest transaction still running (see the module docstring and settled_after).
     Column("tx_id", BigInteger, nullable=False, server_default=text("pg_current_xact_id()::text::bigint")),
@@ -143,6 +146,7 @@ class StoredEvent:
     causation_id: str | None
     recorded_at: datetime
     hash: str = ""
+    hash_alg: str = HashAlgorithm.sha256.value
 
     def to_cloudevent(self, source: str) -> CloudEvent:
         return CloudEvent(
@@ -174,13 +178,22 @@ def stored_event(row: Any) -> StoredEvent:
         causation_id=row.causation_id,
         recorded_at=row.recorded_at,
         hash=row.hash,
+        hash_alg=row.hash_alg,
     )
+
+
+def store_hash(conn: AsyncConnection | AsyncEngine) -> str:
+    """The algorithm new events of this store are chained with: the engine's (``shared.db.make_engine``'s
+    ``event_hash``, from SHIXIANG_EVENT_HASH), SHA-256 unless it says otherwise."""
+    engine = conn.engine if isinstance(conn, AsyncConnection) else conn
+    return str(engine.get_execution_options().get(EVENT_HASH_OPTION, HashAlgorithm.sha256.value))
 
 
 class EventStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.hash_alg = store_hash(engine)
 
     async def append(
         self,
@@ -193,7 +206,8 @@ class EventStore:
         current length (0 = new stream)."""
         async with self._autocommit.connect() as conn:
             driver = await raw_driver(conn)
-            return await append_alone(driver, [StreamAppend(stream_id, expected_version, events)], metadata)
+            return await append_alone(driver, [StreamAppend(stream_id, expected_version, events)], metadata,
+                                      hash_alg=self.hash_alg)
 
     async def load(
         self, stream_id: str, *, recorded_until: datetime | None = None, after_version: int = 0
@@ -286,14 +300,16 @@ def canonical_json(data: dict[str, Any]) -> str:
 
 
 def event_hash(previous: str, stream_id: str, version: int, event_id: uuid.UUID | str, type_: str,
-               data: dict[str, Any], actor: str | None, recorded_at: datetime, *, data_json: str | None = None) -> str:
-    """The chain link of one event: sha256(previous ‖ canonical JSON of [stream, version, id, type, data, actor,
-    UTC time]). Canonical (sorted keys, UTC microseconds) so that what PostgreSQL gives back hashes exactly as what
-    was written. ``data_json`` (= canonical_json(data)) lets a batch append serialise each event's data once.
-    (``shixiang_append`` computes the same link in the database: sha256 of the UTF-8 of previous ‖ content.)"""
+               data: dict[str, Any], actor: str | None, recorded_at: datetime, *, data_json: str | None = None,
+               algorithm: str = HashAlgorithm.sha256.value) -> str:
+    """The chain link of one event: H(previous ‖ canonical JSON of [stream, version, id, type, data, actor,
+    UTC time]), H the event's own algorithm (whatever the previous event's was). Canonical (sorted keys, UTC
+    microseconds) so that what PostgreSQL gives back hashes exactly as what was written. ``data_json``
+    (= canonical_json(data)) lets a batch append serialise each event's data once. (``shixiang_append`` computes the
+    same SHA-256 link in the database: sha256 of the UTF-8 of previous ‖ content; SM3 links come computed.)"""
     content = hash_content(stream_id, version, event_id, type_,
                            data_json if data_json is not None else canonical_json(data), actor, recorded_at)
-    return hashlib.sha256((previous + content).encode()).hexdigest()
+    return hex_digester(algorithm)((previous + content).encode())
 
 
 def hash_content(stream_id: str, version: int, event_id: uuid.UUID | str, type_: str, data_json: str,
@@ -320,18 +336,27 @@ class ChainVerdict:
     head_hash: str
     broken_at_version: int | None = None
     reason: str | None = None
+    algorithms: tuple[str, ...] = ()  # the algorithms the stream's events are chained with, in order of first use
 
 
 def verify_chain(events: Sequence[StoredEvent]) -> ChainVerdict:
-    """Recompute a stream's chain: any edited, removed or reordered event shows as the first version that breaks."""
+    """Recompute a stream's chain, each link with its event's recorded algorithm (a stream switched from SHA-256 to
+    SM3 verifies): any edited, removed or reordered event shows as the first version that breaks."""
     previous = GENESIS_HASH
+    algorithms = tuple(dict.fromkeys(e.hash_alg for e in events))
     for expected_version, e in enumerate(events, start=1):
         if e.version != expected_version:
-            return ChainVerdict(False, len(events), previous, expected_version, f"第 {expected_version} 版事件缺失")
-        if event_hash(previous, e.stream_id, e.version, e.event_id, e.type, e.data, e.actor, e.recorded_at) != e.hash:
-            return ChainVerdict(False, len(events), previous, e.version, f"第 {e.version} 版事件内容与哈希链不符")
+            return ChainVerdict(False, len(events), previous, expected_version, f"第 {expected_version} 版事件缺失",
+                                algorithms)
+        if e.hash_alg not in HashAlgorithm.__members__:
+            return ChainVerdict(False, len(events), previous, e.version,
+                                f"第 {e.version} 版事件的哈希算法 {e.hash_alg} 无法识别", algorithms)
+        if event_hash(previous, e.stream_id, e.version, e.event_id, e.type, e.data, e.actor, e.recorded_at,
+                      algorithm=e.hash_alg) != e.hash:
+            return ChainVerdict(False, len(events), previous, e.version, f"第 {e.version} 版事件内容与哈希链不符",
+                                algorithms)
         previous = e.hash
-    return ChainVerdict(True, len(events), previous)
+    return ChainVerdict(True, len(events), previous, algorithms=algorithms)
 
 
 @dataclass(frozen=True)
@@ -344,23 +369,33 @@ class StreamAppend:
     metadata: EventMetadata | None = None  # who and why for this stream; defaults to the batch's metadata
 
 
-_HEADS_SQL = text("""
-SELECT s.stream_id, h.version, h.hash FROM unnest(CAST(:ids AS text[])) AS s(stream_id)
+_HEADS_QUERY = """
+SELECT s.stream_id, h.version, h.hash FROM unnest(CAST({ids} AS text[])) AS s(stream_id)
 CROSS JOIN LATERAL (SELECT e.version, e.hash FROM events e WHERE e.stream_id = s.stream_id
                     ORDER BY e.version DESC LIMIT 1) h
-""")
+"""
+_HEADS_SQL = text(_HEADS_QUERY.format(ids=":ids"))
+_HEADS_DRIVER_SQL = _HEADS_QUERY.format(ids="$1")
 
 # One round trip for an append: for each stream, its head is read (the last version, by the primary key) and checked
 # against the expected version (else SQLSTATE SX409, the stream and its version in DETAIL and HINT), the chain is
-# extended (the same link event_hash computes), and every row goes in with one INSERT. Created with the table.
+# extended, and every row goes in with one INSERT. Created with the table (and by each service's revision 2 of the
+# event store, shared/migrations/event_hash_v2.py).
+#
+# PostgreSQL computes SHA-256 links itself (p_hashes NULL). It has no SM3: then the writer sends the links, chained
+# in Python onto the heads it read (p_heads, each stream's head hash), and the function checks that every stream is
+# still at that head, version and hash, before it inserts. A writer that read a head another one has moved since
+# fails the check (SX409), and one that slips in between the check and the insert takes a version the primary key
+# refuses to the later of the two: a chain only ever grows from its real head, whoever computed the link.
 APPEND_FUNCTION = """
 CREATE OR REPLACE FUNCTION shixiang_append(
     p_streams text[], p_expected int[], p_counts int[], p_event_ids uuid[], p_types text[], p_datas text[],
-    p_actors text[], p_correlations text[], p_causations text[], p_recorded_ats timestamptz[], p_contents text[])
+    p_actors text[], p_correlations text[], p_causations text[], p_recorded_ats timestamptz[], p_contents text[],
+    p_alg text, p_heads text[], p_hashes text[])
 RETURNS TABLE (out_position bigint, out_hash text) LANGUAGE plpgsql AS $$
 DECLARE
     total int := coalesce(array_length(p_event_ids, 1), 0);
-    hashes text[] := array_fill(NULL::text, ARRAY[total]);
+    hashes text[] := coalesce(p_hashes, array_fill(NULL::text, ARRAY[total]));
     versions int[] := array_fill(NULL::int, ARRAY[total]);
     streams text[] := array_fill(NULL::text, ARRAY[total]);
     head_version int;
@@ -368,20 +403,25 @@ DECLARE
     previous text;
     j int := 0;
 BEGIN
+    IF p_hashes IS NULL AND p_alg <> 'sha256' THEN
+        RAISE EXCEPTION 'shixiang_append computes sha256 links only; % links come computed (p_hashes)', p_alg;
+    END IF;
     FOR i IN 1 .. coalesce(array_length(p_streams, 1), 0) LOOP
         head_version := NULL;
         head_hash := NULL;
         SELECT e.version, e.hash INTO head_version, head_hash FROM events e
         WHERE e.stream_id = p_streams[i] ORDER BY e.version DESC LIMIT 1;
-        IF coalesce(head_version, 0) <> p_expected[i] THEN
+        previous := coalesce(head_hash, repeat('0', 64));
+        IF coalesce(head_version, 0) <> p_expected[i] OR (p_heads IS NOT NULL AND previous <> p_heads[i]) THEN
             RAISE EXCEPTION USING ERRCODE = 'SX409', MESSAGE = 'stream is not at the expected version',
                 DETAIL = p_streams[i], HINT = coalesce(head_version, 0)::text;
         END IF;
-        previous := coalesce(head_hash, repeat('0', 64));
         FOR k IN 1 .. p_counts[i] LOOP
             j := j + 1;
-            previous := encode(sha256(convert_to(previous || p_contents[j], 'UTF8')), 'hex');
-            hashes[j] := previous;
+            IF p_hashes IS NULL THEN
+                previous := encode(sha256(convert_to(previous || p_contents[j], 'UTF8')), 'hex');
+                hashes[j] := previous;
+            END IF;
             versions[j] := p_expected[i] + k;
             streams[j] := p_streams[i];
         END LOOP;
@@ -389,9 +429,9 @@ BEGIN
     RETURN QUERY
     WITH inserted AS (
         INSERT INTO events (stream_id, version, event_id, type, data, actor, correlation_id, causation_id,
-                            recorded_at, hash)
+                            recorded_at, hash, hash_alg)
         SELECT n.stream_id, n.version, n.event_id, n.type, n.data::jsonb, n.actor, n.correlation_id,
-               n.causation_id, n.recorded_at, n.hash
+               n.causation_id, n.recorded_at, n.hash, p_alg
         FROM unnest(streams, versions, p_event_ids, p_types, p_datas, p_actors, p_correlations, p_causations,
                     p_recorded_ats, hashes) WITH ORDINALITY
              AS n(stream_id, version, event_id, type, data, actor, correlation_id, causation_id, recorded_at, hash,
@@ -401,20 +441,22 @@ BEGIN
     SELECT inserted.position, inserted.hash FROM inserted ORDER BY inserted.position;
 END $$"""
 _APPEND_ARGUMENTS = ("streams", "expected", "counts", "event_ids", "types", "datas", "actors", "correlations",
-                     "causations", "recorded_ats", "contents")
+                     "causations", "recorded_ats", "contents", "alg", "heads", "hashes")
 _APPEND_SQL = text("SELECT out_position, out_hash FROM shixiang_append("
                    + ", ".join(f":{a}" for a in _APPEND_ARGUMENTS) + ")")
 CONFLICT_SQLSTATE = "SX409"
 
 _INSERT_SQL = text("""
-INSERT INTO events (stream_id, version, event_id, type, data, actor, correlation_id, causation_id, recorded_at, hash)
+INSERT INTO events (stream_id, version, event_id, type, data, actor, correlation_id, causation_id, recorded_at, hash,
+                    hash_alg)
 SELECT n.stream_id, n.version, n.event_id, n.type, n.data::jsonb, n.actor, n.correlation_id, n.causation_id,
-       n.recorded_at, n.hash
+       n.recorded_at, n.hash, n.hash_alg
 FROM unnest(CAST(:stream_ids AS text[]), CAST(:versions AS int[]), CAST(:event_ids AS uuid[]),
             CAST(:types AS text[]), CAST(:datas AS text[]), CAST(:hashes AS text[]), CAST(:actors AS text[]),
-            CAST(:correlation_ids AS text[]), CAST(:causation_ids AS text[]), CAST(:recorded_ats AS timestamptz[]))
+            CAST(:correlation_ids AS text[]), CAST(:causation_ids AS text[]), CAST(:recorded_ats AS timestamptz[]),
+            CAST(:hash_algs AS text[]))
      WITH ORDINALITY AS n(stream_id, version, event_id, type, data, hash, actor, correlation_id, causation_id,
-                          recorded_at, ord)
+                          recorded_at, hash_alg, ord)
 ORDER BY n.ord
 RETURNING position
 """)
@@ -427,18 +469,50 @@ class _Planned:
     arguments: tuple[list[Any], ...]
     rows: list[tuple[Any, ...]]  # (stream, version, event id, type, data, actor, correlation, causation, time)
 
-    def stored(self, returned: Sequence[Any]) -> list[StoredEvent]:
-        return [_stored(r[0], row, r[1]) for r, row in zip(returned, self.rows, strict=True)]
+    def stored(self, returned: Sequence[Any], algorithm: str) -> list[StoredEvent]:
+        return [_stored(r[0], row, r[1], algorithm) for r, row in zip(returned, self.rows, strict=True)]
+
+    @property
+    def streams(self) -> list[str]:
+        return self.arguments[0]
+
+    def chain(self, heads: Mapping[str, tuple[int, str]],
+              algorithm: str) -> tuple[dict[str, tuple[int, str]], list[str]]:
+        """Each stream's events chained with ``algorithm`` onto its head in ``heads`` (stream → (version, hash); a
+        stream missing from it is new): the heads chained onto and every event's link. ConcurrencyConflictError if a
+        head is not at its stream's expected version."""
+        streams, expected, counts, *_, contents = self.arguments
+        digest = hex_digester(algorithm)
+        chained: dict[str, tuple[int, str]] = {}
+        hashes: list[str] = []
+        j = 0
+        for stream_id, expected_version, count in zip(streams, expected, counts, strict=True):
+            version, previous = chained[stream_id] = heads.get(stream_id, (0, GENESIS_HASH))
+            if version != expected_version:
+                raise ConcurrencyConflictError(stream_id=stream_id, expected=expected_version, actual=version)
+            for _ in range(count):
+                previous = digest((previous + contents[j]).encode())
+                hashes.append(previous)
+                j += 1
+        return chained, hashes
+
+    def call(self, algorithm: str, heads: Mapping[str, tuple[int, str]] | None = None) -> tuple[Any, ...]:
+        """shixiang_append's arguments: PostgreSQL computes SHA-256 links itself; any other algorithm's links are
+        chained here onto ``heads`` (the streams' heads, read by the caller) and sent with the heads they extend."""
+        if algorithm == HashAlgorithm.sha256:
+            return (*self.arguments, algorithm, None, None)
+        chained, hashes = self.chain(heads or {}, algorithm)
+        return (*self.arguments, algorithm, [chained[s][1] for s in self.streams], hashes)
 
 
 _STORED_FIELDS = tuple(f.name for f in dataclasses.fields(StoredEvent))
 
 
-def _stored(position: int, row: tuple[Any, ...], hash_: str) -> StoredEvent:
+def _stored(position: int, row: tuple[Any, ...], hash_: str, algorithm: str) -> StoredEvent:
     # A frozen dataclass's __init__ sets each field through object.__setattr__: a batch of appended events paid
     # more for building them than for hashing them. The fields go in at once; nothing assigns to them afterwards.
     event = object.__new__(StoredEvent)
-    event.__dict__.update(zip(_STORED_FIELDS, (position, *row, hash_), strict=True))
+    event.__dict__.update(zip(_STORED_FIELDS, (position, *row, hash_, algorithm), strict=True))
     return event
 
 
@@ -527,23 +601,34 @@ async def append_batch(conn: AsyncConnection, appends: Sequence[StreamAppend],
     planned = _plan(appends, metadata)
     if planned is None:
         return []
+    algorithm = store_hash(conn)
+    # SM3: one round trip more, for the heads its links are chained onto (PostgreSQL cannot compute them)
+    heads = await _heads(conn, planned.streams) if algorithm != HashAlgorithm.sha256 else None
+    arguments = planned.call(algorithm, heads)
     try:
-        rows = (await conn.execute(_APPEND_SQL, dict(zip(_APPEND_ARGUMENTS, planned.arguments, strict=True)))).all()
+        rows = (await conn.execute(_APPEND_SQL, dict(zip(_APPEND_ARGUMENTS, arguments, strict=True)))).all()
     except DBAPIError as exc:
         raise _conflict(exc, planned) from exc
-    return planned.stored(rows)
+    return planned.stored(rows, algorithm)
 
 
 async def append_alone(driver: Any, appends: Sequence[StreamAppend], metadata: EventMetadata | None = None, *,
-                       alongside: str = "", args: Sequence[Any] = ()) -> list[StoredEvent]:
+                       alongside: str = "", args: Sequence[Any] = (),
+                       hash_alg: str = HashAlgorithm.sha256.value) -> list[StoredEvent]:
     """:func:`append_batch` as a statement of its own on an asyncpg connection outside any transaction, together
     with ``alongside``: a data-modifying statement (its parameters ``$1`` … ``$len(args)``), typically the read-model
     row of the appended events. One statement is one transaction: the row and the events commit together or not at
     all (a stream not at its expected version fails both), in one round trip instead of five (BEGIN, row, events,
-    COMMIT, and the load before). The hot path of a single command."""
+    COMMIT, and the load before). The hot path of a single command. ``hash_alg``: the store's (:func:`store_hash`);
+    an SM3 store reads the heads first, one round trip more."""
     planned = _plan(appends, metadata)
     if planned is None:
         return []
+    heads = None
+    if hash_alg != HashAlgorithm.sha256:
+        heads = {r["stream_id"]: (r["version"], r["hash"])
+                 for r in await driver.fetch(_HEADS_DRIVER_SQL, planned.streams)}
+    arguments = planned.call(hash_alg, heads)
     first = len(args) + 1
     params = [f"${n}" for n in range(first, first + len(_APPEND_ARGUMENTS))]
     if alongside:
@@ -553,10 +638,10 @@ async def append_alone(driver: Any, appends: Sequence[StreamAppend], metadata: E
     call = f"SELECT out_position, out_hash FROM shixiang_append({', '.join(params)})"
     sql = f"WITH alongside AS ({alongside} RETURNING 1) {call}" if alongside else call
     try:
-        rows = await driver.fetch(sql, *args, *planned.arguments)
+        rows = await driver.fetch(sql, *args, *arguments)
     except Exception as exc:
         raise _conflict(exc, planned) from exc
-    return planned.stored(rows)
+    return planned.stored(rows, hash_alg)
 
 
 @dataclass(frozen=True)
@@ -567,30 +652,21 @@ class PreparedAppend:
     :func:`append_prepared` then only checks that every head is still the one it chained onto."""
 
     heads: dict[str, tuple[int, str]]  # stream → (version, hash) the events were chained onto
-    rows: list[tuple[Any, ...]]  # StoredEvent's fields but its position, which the insert returns
+    rows: list[tuple[Any, ...]]  # StoredEvent's fields (hash_alg last) but its position, which the insert returns
     datas: list[str]  # each row's canonical data JSON
 
 
 def prepare_append(appends: Sequence[StreamAppend], metadata: EventMetadata | None,
-                   heads: Mapping[str, tuple[int, str]], *, now: datetime | None = None) -> PreparedAppend:
-    """Chain ``appends`` onto ``heads`` (stream → (version, hash); a stream missing from it is new). Raises
-    ConcurrencyConflictError if a stream's head is not at its expected version, ContractViolationError if an event
-    breaks the schema of its type (shared.contracts)."""
+                   heads: Mapping[str, tuple[int, str]], *, now: datetime | None = None,
+                   hash_alg: str = HashAlgorithm.sha256.value) -> PreparedAppend:
+    """Chain ``appends`` with ``hash_alg`` (the store's: :func:`store_hash`) onto ``heads`` (stream → (version,
+    hash); a stream missing from it is new). Raises ConcurrencyConflictError if a stream's head is not at its
+    expected version, ContractViolationError if an event breaks the schema of its type (shared.contracts)."""
     planned = _plan(appends, metadata, now)
     if planned is None:
         return PreparedAppend({}, [], [])
-    streams, expected, counts, *_, contents = planned.arguments
-    chained: dict[str, tuple[int, str]] = {}
-    rows: list[tuple[Any, ...]] = []
-    j = 0
-    for stream_id, expected_version, count in zip(streams, expected, counts, strict=True):
-        version, previous = chained[stream_id] = heads.get(stream_id, (0, GENESIS_HASH))
-        if version != expected_version:
-            raise ConcurrencyConflictError(stream_id=stream_id, expected=expected_version, actual=version)
-        for _ in range(count):
-            previous = hashlib.sha256((previous + contents[j]).encode()).hexdigest()
-            rows.append((*planned.rows[j], previous))
-            j += 1
+    chained, hashes = planned.chain(heads, hash_alg)
+    rows = [(*row, link, hash_alg) for row, link in zip(planned.rows, hashes, strict=True)]
     return PreparedAppend(chained, rows, planned.arguments[5])
 
 
@@ -629,7 +705,7 @@ async def _insert(conn: AsyncConnection, prepared: PreparedAppend) -> list[Store
         positions = (await conn.execute(_INSERT_SQL, {
             "stream_ids": columns[0], "versions": columns[1], "event_ids": columns[2], "types": columns[3],
             "datas": prepared.datas, "actors": columns[5], "correlation_ids": columns[6],
-            "causation_ids": columns[7], "recorded_ats": columns[8], "hashes": columns[9],
+            "causation_ids": columns[7], "recorded_ats": columns[8], "hashes": columns[9], "hash_algs": columns[10],
         })).scalars().all()
     except IntegrityError as exc:
         # A concurrent writer took a version between our head read and this insert (or an event id was reused):

@@ -40,7 +40,7 @@ class ServiceRuntime:
 
     @classmethod
     def build(cls, service: str, settings: ServiceSettings, history: History) -> ServiceRuntime:
-        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, event_hash=settings.event_hash)
         return cls(service=service, settings=settings, engine=engine, store=EventStore(engine), history=history)
 
     @property

@@ -12,6 +12,8 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.hashing import HashAlgorithm
+
 # Public on purpose: development and tests sign demo tokens with it; production refuses it (see ServiceSettings).
 DEVELOPMENT_JWT_SECRET = "shixiang-development-secret-do-not-use-in-production"  # noqa: S105
 MIN_PRODUCTION_SECRET_LENGTH = 32
@@ -128,6 +130,10 @@ class ServiceSettings(BaseSettings):
         description="A partition whose oldest fetched message has waited longer than this (an outage, retries) makes "
                     "/readyz report degraded, naming it.")
     db_pool_size: int = Field(10, ge=1, description="SQLAlchemy pool size per process.")
+    event_hash: HashAlgorithm = Field(
+        HashAlgorithm.sha256,
+        description="The hash new events of this service's store are chained with: sha256 or sm3 (GB/T 32905, 国密). "
+                    "Each event records its own, so a store switched to sm3 keeps verifying its older events.")
 
     @model_validator(mode="after")
     def _refuse_development_secret_in_production(self) -> Self:

@@ -98,6 +98,7 @@ async def test_the_item_page_of_an_item_driven_online_tells_its_whole_story(clie
     chains = {v["service"]: v for v in page["verification"]}
     assert list(chains) == ["registry", "coding", "lifecycle", "sync"]
     assert all(v["ok"] and v["detail"] == "哈希链完整" for v in chains.values())
+    assert all(v["algorithms"] == ["sha256"] for v in chains.values())  # each store's default, SHIXIANG_EVENT_HASH
     assert (chains["registry"]["events"], chains["lifecycle"]["events"], chains["sync"]["events"]) == (
         2, state["version"], 1)
     assert chains["coding"]["events"] >= 1 and chains["lifecycle"]["label"] == "生命周期"

@@ -116,6 +116,23 @@ async def test_a_deleted_last_event_is_detected_by_comparing_with_the_read_model
     assert report["reason"] == "读模型记录到第 11 版，事件日志只到第 10 版：末尾的事件已被删除"
 
 
+async def test_a_lifecycle_switched_to_sm3_chains_its_commands_with_sm3_and_its_history_still_verifies(
+        database_url: str, topic_prefix: str) -> None:
+    """SHIXIANG_EVENT_HASH=sm3 on a store that has SHA-256 events: the commands after the switch (single ones, one
+    statement each, and those due a snapshot, a transaction each) are chained with SM3 onto the SHA-256 head, and
+    the chain report verifies both."""
+    async with lifecycle_harness(database_url, topic_prefix, snapshot_every=4) as before:
+        item_id = await before.drafted()
+    async with lifecycle_harness(database_url, topic_prefix, snapshot_every=4, event_hash="sm3") as after:
+        await after.to_online(item_id)
+        history = await after.events(item_id)
+        report = (await after.call("GET", f"/items/{item_id}/verify", user="operator")).json()
+    assert history[0]["hash_alg"] == "sha256"
+    assert {e["hash_alg"] for e in history[1:]} == {"sm3"} and len(history) > 4
+    assert report["verified"] is True and report["hash_algorithms"] == ["sha256", "sm3"]
+    assert report["head_hash"] == history[-1]["hash"]
+
+
 async def test_verification_is_limited_to_the_callers_regions(h: Harness) -> None:
     item_id = await h.drafted()
     response = await h.call("GET", f"/items/{item_id}/verify", user="reviewer-sz", expect=404)

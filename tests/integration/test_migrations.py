@@ -7,6 +7,7 @@ head and never migrates it; revision 2's indexes serve the reads they were made 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import shutil
 import subprocess
@@ -164,7 +165,7 @@ async def test_a_database_of_a_revision_this_version_does_not_have_is_refused_in
     """A newer version's migration, or another service's database (registry_0001 in the coding history)."""
     await upgrade(fresh, REGISTRY)
     for environment in (Environment.development, Environment.production):
-        with pytest.raises(SchemaNotAtHeadError, match=r"at revision 'registry_0001', which this version's"):
+        with pytest.raises(SchemaNotAtHeadError, match=rf"at revision '{REGISTRY.head}', which this version's"):
             await prepare_schema(fresh, CODING, environment)
     assert await current_revision(fresh) == REGISTRY.head
 
@@ -205,11 +206,12 @@ async def test_revision_2_downgrades_to_revision_1_and_upgrades_again(fresh: Asy
     await upgrade(fresh, history)
     indexes_at_head = await index_names(fresh)
 
-    await downgrade(fresh, history, "-1")
+    await downgrade(fresh, history, history.first)
 
     assert await current_revision(fresh) == history.first
     removed = indexes_at_head - await index_names(fresh)
-    assert removed and {d[0] for d in await differences(fresh, history)} == {"add_index"}
+    # revision 2's indexes, and the event store's hash algorithm column of the revision after it
+    assert removed and {d[0] for d in await differences(fresh, history)} == {"add_index", "add_column"}
     await upgrade(fresh, history)
     assert await index_names(fresh) == indexes_at_head
 
@@ -334,11 +336,12 @@ async def test_shixiang_migrate_upgrades_a_service_database_to_head_once_and_che
 
     done = await shixiang("migrate", "lifecycle", **env)
     assert done.returncode == 0, done.stderr
-    assert f"lifecycle database {fresh.url.database!r}: (empty) → lifecycle_0002 (head)" in done.stdout
+    head = LIFECYCLE.head
+    assert f"lifecycle database {fresh.url.database!r}: (empty) → {head} (head)" in done.stdout
     again = await shixiang("migrate", "lifecycle", **env)
-    assert again.returncode == 0 and "already at lifecycle_0002 (head)" in again.stdout
+    assert again.returncode == 0 and f"already at {head} (head)" in again.stdout
     checked = await shixiang("migrate", "lifecycle", "--check", **env)
-    assert checked.returncode == 0 and "at head (lifecycle_0002)" in checked.stdout
+    assert checked.returncode == 0 and f"at head ({head})" in checked.stdout
 
 
 async def test_shixiang_migrate_sync_upgrades_the_exchange_database_too_and_stops_where_told(
@@ -392,8 +395,38 @@ async def test_a_model_change_without_its_revision_shows_as_a_difference_until_o
 
     written = await new_revision(fresh, changed, "notes")
 
-    assert written is not None and written.name == "lifecycle_0003_notes.py"
+    following = f"lifecycle_{len(list(LIFECYCLE.script.walk_revisions())) + 1:04d}"
+    assert written is not None and written.name == f"{following}_notes.py"
     assert "op.create_table(" in written.read_text() and "lifecycle_notes" in written.read_text()
     await upgrade(fresh, changed)
-    assert await current_revision(fresh) == "lifecycle_0003" and await differences(fresh, changed) == []
+    assert await current_revision(fresh) == following and await differences(fresh, changed) == []
     assert await new_revision(fresh, changed, "nothing") is None
+
+
+# ---- (g) the event store's revision 2: each event's hash algorithm (issue 18) ------------------------------------
+async def test_events_written_before_the_hash_algorithm_revision_are_sha256_and_keep_verifying(
+        fresh: AsyncEngine) -> None:
+    await upgrade(fresh, CODING, CODING.first)
+    async with fresh.connect() as conn:  # revision 1's append function, as a service of that version called it
+        driver = await raw_driver(conn)
+        await driver.fetch(
+            "SELECT * FROM shixiang_append(ARRAY['item-1'], ARRAY[0], ARRAY[1], ARRAY[gen_random_uuid()], "
+            "ARRAY['test.v1'], ARRAY['{}'], ARRAY['t'], ARRAY[NULL::text], ARRAY[NULL::text], "
+            "ARRAY['2026-12-07T00:00:00+00:00'::timestamptz], "
+            """ARRAY['["item-1",1,"x","test.v1",{},"t","2026-12-07T00:00:00+00:00"]'])""")
+    await upgrade(fresh, CODING)
+    events = await EventStore(fresh).load("item-1")
+    assert [e.hash_alg for e in events] == ["sha256"]
+    # the link revision 1 computed covered a placeholder id: the point is that it is read as sha256 and not rehashed
+    assert events[0].hash == hashlib.sha256(("0" * 64 + '["item-1",1,"x","test.v1",{},"t",'
+                                             '"2026-12-07T00:00:00+00:00"]').encode()).hexdigest()
+
+
+async def test_a_store_that_chained_with_sm3_refuses_to_go_back_to_revision_1(fresh: AsyncEngine) -> None:
+    await upgrade(fresh, CODING)
+    sm3 = EventStore(fresh.execution_options(shixiang_event_hash="sm3"))
+    await sm3.append("item-1", 0, [NewEvent("test.v1", {})], EventMetadata(actor="t"))
+    with pytest.raises(Exception, match="cannot downgrade"):
+        await downgrade(fresh, CODING, CODING.first)
+    assert await current_revision(fresh) == CODING.head
+    assert verify_chain(await sm3.load("item-1")).ok

@@ -5,9 +5,13 @@ endpoint records, which the lifecycle records on the item."""
 
 from __future__ import annotations
 
+import hmac
+import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -69,14 +73,14 @@ class Exchange:
             return [str(row) for t in UP_TABLES.values() for row in await conn.execute(select(t))]
 
 
-@pytest.fixture
-async def exchange(postgres: EmbeddedPostgres, topic_prefix: str) -> AsyncIterator[Exchange]:
+@asynccontextmanager
+async def running_exchange(postgres: EmbeddedPostgres, topic_prefix: str, **settings: Any) -> AsyncIterator[Exchange]:
     url, exchange_url = (postgres.url(f"{kind}_{uuid.uuid4().hex[:12]}") for kind in ("sync", "exchange"))
     for database in (url, exchange_url):
         await ensure_database(database)
     # api only: the test runs the sync rounds itself (the consume role runs them in the background)
     app = create_app(SyncSettings(database_url=url, topic_prefix=topic_prefix, roles="api",
-                                  exchange_database_url=exchange_url, exchange_data_source="4400"))
+                                  exchange_database_url=exchange_url, exchange_data_source="4400", **settings))
     engine = make_engine(exchange_url, pool_size=2)
     async with (
         app.router.lifespan_context(app),
@@ -85,6 +89,12 @@ async def exchange(postgres: EmbeddedPostgres, topic_prefix: str) -> AsyncIterat
         await app.state.sync.exchange.prepare()
         yield Exchange(app, engine)
     await engine.dispose()
+
+
+@pytest.fixture
+async def exchange(postgres: EmbeddedPostgres, topic_prefix: str) -> AsyncIterator[Exchange]:
+    async with running_exchange(postgres, topic_prefix) as running:
+        yield running
 
 
 @pytest.fixture
@@ -245,3 +255,49 @@ async def test_a_rejection_row_about_a_version_never_fed_is_passed_over(exchange
     assert await exchange.sync.read_feedback() == 1
     assert await exchange.sync.read_feedback() == 0
     assert await exchange.app.state.runtime.store.load("no-such-item") == []
+
+
+# ---- row signatures (docs/exchange.md, 行签名) ---------------------------------------------------------------------
+SHARED_KEY = "国家平台与本省约定的前置库签名密钥-0123456789abcdef"
+
+
+def national_verify(row: dict[str, Any], key: str) -> bool:
+    """The national side's check, written from docs/exchange.md: the row as read from its table, every column but the
+    signature's own as sorted compact UTF-8 JSON (times in UTC with microseconds and Z, dates as YYYY-MM-DD)."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if isinstance(value, date):
+            return value.isoformat()
+        return value
+
+    content = {k: plain(v) for k, v in row.items() if k not in ("row_signature", "signature_algorithm")}
+    canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    digest = {"hmac-sha256": "sha256", "hmac-sm3": "sm3"}[row["signature_algorithm"]]
+    return hmac.compare_digest(hmac.new(key.encode(), canonical, digest).hexdigest(), row["row_signature"])
+
+
+async def test_where_the_national_side_asks_for_signed_rows_every_row_carries_an_hmac_sm3_it_can_check(
+        postgres: EmbeddedPostgres, topic_prefix: str, lifecycle: Harness) -> None:
+    async with running_exchange(postgres, topic_prefix, exchange_signature="hmac-sm3",
+                                exchange_signing_key=SHARED_KEY) as signed:
+        item_id = await lifecycle.drafted(GUIDED)
+        await lifecycle.to_online(item_id)
+        await signed.forward(lifecycle, item_id)
+        await signed.sync.write_round()
+        rows = {table: await signed.rows(table, item_id) for table in UP_TABLES}
+    assert all(rows.values()) and sum(len(r) for r in rows.values()) == 5
+    for table_rows in rows.values():
+        for row in table_rows:
+            assert row["signature_algorithm"] == "hmac-sm3" and national_verify(row, SHARED_KEY)
+            assert not national_verify({**row, "place" if "place" in row else "seq": "篡改"}, SHARED_KEY)
+            assert not national_verify(row, SHARED_KEY.replace("0", "1"))
+
+
+async def test_rows_are_unsigned_unless_signing_is_configured(exchange: Exchange, lifecycle: Harness) -> None:
+    item_id = await lifecycle.drafted(GUIDED)
+    await lifecycle.to_online(item_id)
+    await exchange.forward(lifecycle, item_id)
+    await exchange.sync.write_round()
+    [general] = await exchange.rows("up_task_general", item_id)
+    assert (general["row_signature"], general["signature_algorithm"]) == (None, None)

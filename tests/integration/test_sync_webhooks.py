@@ -23,7 +23,7 @@ from shared.db import ensure_database
 from shared.infra import EmbeddedPostgres
 from shared.settings import DEVELOPMENT_JWT_SECRET
 from tests.integration.conftest import wait_until
-from tests.integration.webhook_receiver import Receiver, receiving, verify
+from tests.integration.webhook_receiver import Receiver, receiving, verify, verify_sm3
 
 from sync_gateway.adapters.notify import NotifyListener
 from sync_gateway.adapters.store import FEED_CHANNEL
@@ -292,6 +292,42 @@ async def test_a_rotated_secret_signs_beside_the_old_one_during_the_overlap_and_
     assert len(after.headers["webhook-signature"].split(" ")) == 1
     assert verify(rotated["secret"], after.headers, after.body)
     assert not verify(sub["secret"], after.headers, after.body)
+
+
+async def test_a_subscriber_asking_for_hmac_sm3_gets_v1sm3_signatures_a_v1_verifier_refuses_and_the_log_says_so(
+        gateway: Gateway, receiver: Receiver) -> None:
+    sub = await gateway.subscribe(receiver.url("/sm3"), signature_algorithm="hmac-sm3")
+    assert (sub["signature_algorithm"], sub["signature_scheme"]) == ("hmac-sm3", "v1sm3")
+    plain = await gateway.subscribe(receiver.url("/sha"))
+    assert (plain["signature_algorithm"], plain["signature_scheme"]) == ("hmac-sha256", "v1")
+    await gateway.publish(str(uuid.uuid4()), 1)
+    async with gateway.delivering():
+        [delivery] = await received(receiver, "/sm3", 1)
+        [sha_delivery] = await received(receiver, "/sha", 1)
+    assert delivery.body == sha_delivery.body and delivery.headers["webhook-signature"].startswith("v1sm3,")
+    assert verify_sm3(sub["secret"], delivery.headers, delivery.body)
+    assert not verify_sm3(sub["secret"], delivery.headers, delivery.body.replace(b"1", b"2", 1))
+    assert not verify(sub["secret"], delivery.headers, delivery.body)  # a Standard Webhooks v1 verifier: no v1 here
+    [logged] = await gateway.call("GET", f"/{sub['id']}/deliveries")
+    assert (logged["signature_algorithm"], logged["signature_scheme"], logged["outcome"]) == (
+        "hmac-sm3", "v1sm3", "delivered")
+    [sha_logged] = await gateway.call("GET", f"/{plain['id']}/deliveries")
+    assert sha_logged["signature_algorithm"] == "hmac-sha256"
+    refused = await gateway.subscribe(receiver.url("/md5"), signature_algorithm="hmac-md5", expect=422)
+    assert refused["code"] == "VALIDATION_FAILED"
+
+
+async def test_a_rotated_hmac_sm3_secret_signs_in_sm3_beside_the_old_one(gateway: Gateway, receiver: Receiver) -> None:
+    sub = await gateway.subscribe(receiver.url("/sm3-rotating"), signature_algorithm="hmac-sm3")
+    rotated = await gateway.call("POST", f"/{sub['id']}/rotate-secret")
+    assert rotated["signature_algorithm"] == "hmac-sm3"
+    await gateway.publish(str(uuid.uuid4()), 1)
+    async with gateway.delivering():
+        [during] = await received(receiver, "/sm3-rotating", 1)
+    signatures = during.headers["webhook-signature"].split(" ")
+    assert len(signatures) == 2 and all(s.startswith("v1sm3,") for s in signatures)
+    assert verify_sm3(sub["secret"], during.headers, during.body)
+    assert verify_sm3(rotated["secret"], during.headers, during.body)
 
 
 @pytest.mark.parametrize("crash", [False, True])

@@ -1,13 +1,12 @@
 """A webhook receiver for tests, as an integrator would write one: a real HTTP server (uvicorn on a free port) that
 records every request and verifies signatures per Standard Webhooks, written from the spec
 (https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md), not from the
-gateway's code."""
+gateway's code (and, for a subscription that asked for HMAC-SM3, from docs/webhooks.md's verification example)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import hmac
 import json
 import time
@@ -23,20 +22,26 @@ from shared.infra import free_port
 TOLERANCE_S = 5 * 60  # the spec's suggested tolerance of webhook-timestamp
 
 
-def verify(secret: str, headers: dict[str, str], body: bytes, *, now: float | None = None) -> bool:
+def verify(secret: str, headers: dict[str, str], body: bytes, *, now: float | None = None,
+           scheme: str = "v1", digest: str = "sha256") -> bool:
     """Whether one of the ``v1`` signatures of ``webhook-signature`` is HMAC-SHA256 of ``{id}.{timestamp}.{body}``
-    with the base64-decoded part of ``whsec_…`` as key, and the timestamp within the tolerance."""
+    with the base64-decoded part of ``whsec_…`` as key, and the timestamp within the tolerance. (``scheme="v1sm3",
+    digest="sm3"``: the HMAC-SM3 signatures of docs/webhooks.md instead.)"""
     msg_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
     if abs((now if now is not None else time.time()) - int(timestamp)) > TOLERANCE_S:
         return False
     key = base64.b64decode(secret.split("_", 1)[1])
     expected = base64.b64encode(
-        hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()).decode()
+        hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, digest).digest()).decode()
     for versioned in headers["webhook-signature"].split(" "):
         version, _, sig = versioned.partition(",")
-        if version == "v1" and hmac.compare_digest(sig, expected):
+        if version == scheme and hmac.compare_digest(sig, expected):
             return True
     return False
+
+
+def verify_sm3(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    return verify(secret, headers, body, scheme="v1sm3", digest="sm3")
 
 
 @dataclass

@@ -4,13 +4,16 @@ in the ``up_*`` tables, and docs/exchange.md as the contract generated from the 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
+
+import pytest
 
 from shared.contracts import elements as spec
 from shared.contracts.feed import PublishedElements, PublishedItemRecord
 from shixiang import exchange_doc
 
+from sync_gateway.config import SyncSettings
 from sync_gateway.domain.exchange import (
     CHARGE_TABLE,
     ELEMENT_COLUMNS,
@@ -19,8 +22,12 @@ from sync_gateway.domain.exchange import (
     LEGAL_BASIS_TABLE,
     MATERIAL_TABLE,
     AuditAbnormal,
+    RowSignature,
+    canonical_row,
     exchange_rows,
     rejection_reason,
+    row_signature,
+    signed_rows,
 )
 
 AT = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
@@ -98,3 +105,53 @@ def test_a_rejection_row_gives_its_error_type_before_its_message() -> None:
 def test_docs_exchange_md_shows_the_current_table_layouts() -> None:
     text = exchange_doc.DOCUMENT.read_text(encoding="utf-8")
     assert exchange_doc.updated(text) == text, "docs/exchange.md is out of date: run python -m shixiang.exchange_doc"
+
+
+# ---- row signatures ----------------------------------------------------------------------------------------------
+KEY = b"a shared key of at least 32 characters!!"
+
+
+def test_a_signature_covers_every_column_of_its_table_but_its_own() -> None:
+    rows = exchange_rows(record(), cd_batch="1", cd_time=AT, data_source="x")
+    for layout in LAYOUTS:
+        [row, *_] = rows[layout.name]
+        assert set(row) == {c[0] for c in layout.columns} - {"row_signature", "signature_algorithm"}, layout.name
+        assert [c[0] for c in layout.columns[-2:]] == ["row_signature", "signature_algorithm"]
+
+
+def test_the_canonical_content_is_sorted_compact_utf8_json_with_utc_microsecond_times() -> None:
+    row = {"b": "区政务服务中心", "a": 1, "t": datetime(2026, 12, 7, 16, 0, tzinfo=timezone(timedelta(hours=8))),
+           "d": date(2027, 1, 1), "l": ["甲", "乙"], "j": {"z": None, "y": [True]}, "row_signature": "x",
+           "signature_algorithm": "y"}
+    assert canonical_row(row) == ('{"a":1,"b":"区政务服务中心","d":"2027-01-01","j":{"y":[true],"z":null},'
+                                  '"l":["甲","乙"],"t":"2026-12-07T08:00:00.000000Z"}').encode()
+
+
+def test_signed_rows_carry_the_hmac_of_their_canonical_content_in_the_algorithm_asked_for() -> None:
+    rows = exchange_rows(record(), cd_batch="1", cd_time=AT, data_source="x")
+    for algorithm, digest in ((RowSignature.hmac_sm3, "sm3"), (RowSignature.hmac_sha256, "sha256")):
+        signed = signed_rows(rows, KEY, algorithm)
+        for table, table_rows in signed.items():
+            for row in table_rows:
+                assert row["signature_algorithm"] == algorithm.value
+                assert row["row_signature"] == _hmac_by_hand(KEY, canonical_row(row), digest).hex(), table
+    [general] = signed_rows(rows, KEY, RowSignature.hmac_sm3)[GENERAL_TABLE]
+    assert row_signature({**general, "name": "伪造"}, KEY, RowSignature.hmac_sm3) != general["row_signature"]
+    assert signed_rows(rows, b"", RowSignature.none) == rows  # off: the rows as they were (both columns null)
+
+
+def _hmac_by_hand(key: bytes, message: bytes, hash_name: str) -> bytes:
+    import hashlib
+
+    block = key.ljust(64, b"\0")
+    inner = hashlib.new(hash_name, bytes(b ^ 0x36 for b in block) + message).digest()
+    return hashlib.new(hash_name, bytes(b ^ 0x5C for b in block) + inner).digest()
+
+
+def test_signing_exchange_rows_needs_a_shared_key_of_32_characters() -> None:
+    assert SyncSettings().exchange_signing == (RowSignature.none, b"")
+    for key in (None, "short"):
+        with pytest.raises(ValueError, match="SHIXIANG_EXCHANGE_SIGNING_KEY"):
+            SyncSettings(exchange_signature="hmac-sm3", exchange_signing_key=key)
+    settings = SyncSettings(exchange_signature="hmac-sm3", exchange_signing_key=KEY.decode())
+    assert settings.exchange_signing == (RowSignature.hmac_sm3, KEY)

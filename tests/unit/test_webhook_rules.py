@@ -12,6 +12,7 @@ from sync_gateway.domain.errors import WebhookUrlNotAllowedError
 from sync_gateway.domain.webhooks import (
     DEFAULT_RETRY_SCHEDULE_S,
     Outcome,
+    SignatureAlgorithm,
     address_allowed,
     check_addresses,
     check_url,
@@ -100,3 +101,36 @@ def test_development_allows_a_local_receiver_and_production_nothing_until_config
 def test_a_lease_shorter_than_three_attempts_is_refused() -> None:
     with pytest.raises(ValueError, match="SHIXIANG_WEBHOOK_LEASE_S"):
         SyncSettings(webhook_timeout_s=10, webhook_lease_s=20)
+
+
+def _hmac_by_hand(key: bytes, message: bytes, hash_name: str) -> bytes:
+    """RFC 2104 / GB/T 15843.2's construction, written out: H((K ⊕ opad) ‖ H((K ⊕ ipad) ‖ m)), 64-byte blocks."""
+    import hashlib
+
+    block = key.ljust(64, b"\0")
+    inner = hashlib.new(hash_name, bytes(b ^ 0x36 for b in block) + message).digest()
+    return hashlib.new(hash_name, bytes(b ^ 0x5C for b in block) + inner).digest()
+
+
+def test_a_subscriber_asking_for_hmac_sm3_gets_v1sm3_signatures_of_the_same_message_and_key() -> None:
+    import base64
+
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    sm3 = signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}',
+                    SignatureAlgorithm.hmac_sm3)
+    version, _, encoded = sm3.partition(",")
+    assert version == "v1sm3"  # never "v1": a Standard Webhooks verifier skips it instead of checking it as SHA-256
+    assert base64.b64decode(encoded) == _hmac_by_hand(
+        signing_key(secret), b'msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330.{"test": 2432232314}', "sm3")
+    assert sm3 == "v1sm3,/HoSFIzweCy/UJPM50++HyVPa/54PFXtLisZ9sIFN1I="  # docs/webhooks.md's worked example
+    # and the default stays the spec's example
+    assert signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}',
+                     SignatureAlgorithm.hmac_sha256) == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_a_rotation_of_an_hmac_sm3_subscription_signs_with_both_secrets_in_sm3() -> None:
+    old, new = new_secret(b"o" * 32), new_secret(b"n" * 32)
+    header = signature_header([new, old], "msg", 1, b"{}", SignatureAlgorithm.hmac_sm3)
+    assert header.split(" ") == [signature(new, "msg", 1, b"{}", SignatureAlgorithm.hmac_sm3),
+                                 signature(old, "msg", 1, b"{}", SignatureAlgorithm.hmac_sm3)]
+    assert all(s.startswith("v1sm3,") for s in header.split(" "))

@@ -151,7 +151,7 @@ def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
         runtime.engine, make_engine(settings.exchange_database_url, pool_size=2), feedback,
         data_source=settings.exchange_data_source, batch_size=settings.exchange_batch_size,
         poll_interval_s=settings.exchange_poll_interval_s, listener=NotifyListener(runtime.engine, FEED_CHANNEL),
-        environment=settings.environment)
+        environment=settings.environment, signing=settings.exchange_signing)
     subscriptions = WebhookSubscriptions(
         runtime.engine, allowed_hosts=lambda: settings.webhook_hosts,
         allowed_networks=lambda: settings.webhook_networks, resolver=resolve,

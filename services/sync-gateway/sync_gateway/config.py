@@ -1,15 +1,17 @@
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from shared.settings import Environment, ServiceSettings
 
+from sync_gateway.domain.exchange import RowSignature
 from sync_gateway.domain.webhooks import DEFAULT_RETRY_SCHEDULE_S
 
 # Where a local receiver listens: the hosts and networks webhooks may reach out of the box in development and tests.
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 LOCAL_NETWORKS = ("127.0.0.0/8", "::1/128")
+MIN_SIGNING_KEY_LENGTH = 32  # characters of the exchange signing key (an HMAC key of at least 256 bits)
 
 
 class SyncSettings(ServiceSettings):
@@ -42,6 +44,13 @@ class SyncSettings(ServiceSettings):
                                      description="Most feed entries one sync round (one cd_batch) takes.")
     exchange_poll_interval_s: float = Field(
         0.2, gt=0, description="How often the exchange writer looks for new feed entries and national rejections.")
+    exchange_signature: RowSignature = Field(
+        RowSignature.none,
+        description="Sign every up_* row (row_signature, docs/exchange.md) where the national side asks for it: none, "
+                    "hmac-sha256 or hmac-sm3 (国密); needs SHIXIANG_EXCHANGE_SIGNING_KEY.")
+    exchange_signing_key: SecretStr | None = Field(
+        None, description="The key shared with the national side for exchange row signatures (its UTF-8 bytes are "
+                          "the HMAC key; at least 32 characters).")
     # The public guide (办事指南, anonymous): a token bucket per client address, and how long caches may keep a page.
     public_rate_per_s: float = Field(5.0, gt=0, description="Public guide: requests a second per client address.")
     public_burst: int = Field(30, ge=1, description="Public guide: requests a client address may make at once.")
@@ -69,6 +78,22 @@ class SyncSettings(ServiceSettings):
                                 "process may take it over (a worker that died); at least 3 × the timeout.")
 
     webhook_log_days: float = Field(14.0, gt=0, description="Days of delivery attempts the delivery log keeps.")
+
+    @model_validator(mode="after")
+    def _signing_has_its_key(self) -> Self:
+        # A signature nobody can check (no key) or anyone can forge (a short one) is worse than none: it is refused.
+        if self.exchange_signature is not RowSignature.none:
+            key = self.exchange_signing_key.get_secret_value() if self.exchange_signing_key else ""
+            if len(key) < MIN_SIGNING_KEY_LENGTH:
+                raise ValueError(f"SHIXIANG_EXCHANGE_SIGNATURE={self.exchange_signature.value} needs "
+                                 f"SHIXIANG_EXCHANGE_SIGNING_KEY of at least {MIN_SIGNING_KEY_LENGTH} characters")
+        return self
+
+    @property
+    def exchange_signing(self) -> tuple[RowSignature, bytes]:
+        """How exchange rows are signed, and the key (empty when they are not)."""
+        key = self.exchange_signing_key.get_secret_value().encode() if self.exchange_signing_key else b""
+        return self.exchange_signature, key if self.exchange_signature is not RowSignature.none else b""
 
     @model_validator(mode="after")
     def _lease_outlasts_attempts(self) -> Self:

@@ -30,6 +30,7 @@ from shared.eventstore import (
     append_alone,
     append_batch,
     load_stream,
+    store_hash,
 )
 
 from lifecycle.adapters.snapshots import SNAPSHOT_SCHEMA_VERSION, state_from_json, state_to_json
@@ -190,7 +191,7 @@ class ItemRepository:
         return await append_alone(driver, [StreamAppend(
             c.before.item_id, c.before.version,
             [NewEvent(e.type, e.data, metadata=m) for e, m in zip(c.events, c.metadata, strict=True)])],
-            alongside=_UPSERT_ITEM_SQL, args=[row[k] for k in _ITEM_COLUMNS])
+            alongside=_UPSERT_ITEM_SQL, args=[row[k] for k in _ITEM_COLUMNS], hash_alg=store_hash(conn))
 
     def plan(self, state: ItemState) -> Plan | None:
         return plan(state, tz=self.tz)

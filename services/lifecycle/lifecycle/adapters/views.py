@@ -77,7 +77,8 @@ def event_view(e: StoredEvent) -> dict[str, Any]:
         "position": e.position, "version": e.version, "event_id": str(e.event_id), "type": e.type,
         "label": EVENT_LABELS.get(e.type, e.type), "actor": e.actor, "recorded_at": e.recorded_at.isoformat(),
         "reason": data.get("reason") or data.get("notes"), "revision": data.get("revision"),
-        "correlation_id": e.correlation_id, "causation_id": e.causation_id, "hash": e.hash, "data": data,
+        "correlation_id": e.correlation_id, "causation_id": e.causation_id, "hash": e.hash, "hash_alg": e.hash_alg,
+        "data": data,
     }
 
 
@@ -94,6 +95,7 @@ def chain_view(report: ChainReport) -> dict[str, Any]:
         "events": verdict.events,
         "head_version": report.head_version,
         "head_hash": verdict.head_hash,
+        "hash_algorithms": list(verdict.algorithms),
         "projected_version": report.projected_version,
         "snapshot_version": report.snapshot_version,
         "broken_at_version": (verdict.broken_at_version if not verdict.ok

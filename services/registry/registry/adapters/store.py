@@ -31,6 +31,7 @@ from shared.eventstore import (
     append_prepared,
     events_table,
     prepare_append,
+    store_hash,
 )
 
 from registry.adapters.tables import (
@@ -164,16 +165,16 @@ def met_concurrent_change(exc: BaseException) -> bool:
 async def write_items(conn: AsyncConnection, writes: Sequence[ItemWrite], metadata: EventMetadata) -> list[StoredEvent]:
     """Store the rows and append the events, in the caller's transaction. Raises ConcurrencyConflictError if any
     stream moved, IntegrityError if a source_ref is taken (the caller's transaction is then unusable)."""
-    return await write_prepared(conn, prepare_writes(writes, metadata))
+    return await write_prepared(conn, prepare_writes(writes, metadata, store_hash(conn)))
 
 
-def prepare_writes(writes: Sequence[ItemWrite], metadata: EventMetadata) -> PreparedWrites:
+def prepare_writes(writes: Sequence[ItemWrite], metadata: EventMetadata, hash_alg: str) -> PreparedWrites:
     """The CPU part of a write, done before its transaction: the read-model rows as one JSON document, the events
-    serialised and chained onto the heads the items were read at (the import prepares chunk N+1 this way while
-    chunk N is being written)."""
+    serialised and chained (with ``hash_alg``, the store's) onto the heads the items were read at (the import
+    prepares chunk N+1 this way while chunk N is being written)."""
     rows = [{"author": w.row["updated_by"], "created_at": w.row["updated_at"], **w.row} for w in writes]
     events = prepare_append([StreamAppend(w.item_id, w.expected_version, [w.event]) for w in writes], metadata,
-                            {w.item_id: (w.expected_version, w.head_hash) for w in writes})
+                            {w.item_id: (w.expected_version, w.head_hash) for w in writes}, hash_alg=hash_alg)
     return PreparedWrites(jsoncodec.dumps(rows), events)
 
 

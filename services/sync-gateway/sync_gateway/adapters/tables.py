@@ -137,6 +137,8 @@ webhook_subscriptions_table = Table(
     Column("regions", ARRAY(Text)),
     Column("description", Text),
     Column("secret", Text, nullable=False),
+    # hmac-sha256 (Standard Webhooks' v1) or hmac-sm3 (v1sm3): sync_gateway.domain.webhooks.SignatureAlgorithm
+    Column("signature_algorithm", Text, nullable=False, server_default="hmac-sha256"),
     Column("previous_secret", Text),
     Column("previous_secret_until", DateTime(timezone=True)),
     Column("status", Text, nullable=False),
@@ -163,5 +165,6 @@ webhook_deliveries_table = Table(
     Column("duration_ms", Integer, nullable=False),
     Column("outcome", Text, nullable=False),
     Column("error", Text),
+    Column("signature_algorithm", Text, nullable=False, server_default="hmac-sha256"),  # what signed the attempt
     Index("webhook_deliveries_subscription", "subscription_id", "id"),
 )

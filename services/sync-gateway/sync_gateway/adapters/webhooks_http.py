@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from shared.contracts.feed import FEED_TYPES, FeedEntry
 from shared.http import INT8_MAX, CurrentPrincipal, ServiceRoute, error_responses
 
-from sync_gateway.domain.webhooks import URL_MAX_LENGTH
+from sync_gateway.domain.webhooks import URL_MAX_LENGTH, SignatureAlgorithm
 from sync_gateway.errors import ERRORS
 from sync_gateway.service_layer.webhooks import WebhookSubscriptions
 
@@ -50,6 +50,10 @@ class SubscriptionBody(BaseModel):
         None, min_length=1, max_length=100,
         description="只推送这些区划（区划代码前缀）内事项的条目，须在调用人管辖区划内；不填：调用人的全部管辖区划")
     description: str | None = Field(None, max_length=500, description="说明")
+    signature_algorithm: SignatureAlgorithm = Field(
+        SignatureAlgorithm.hmac_sha256,
+        description="签名算法：hmac-sha256（默认，Standard Webhooks 的 v1,<base64>）或 hmac-sm3（国密 SM3，"
+                    "v1sm3,<base64>；标准 Standard Webhooks 校验库不认识 v1sm3，须按 docs/webhooks.md 自行校验）")
 
 
 class ReplayBody(BaseModel):
@@ -60,7 +64,8 @@ class ReplayBody(BaseModel):
 SUBSCRIPTION_FIELDS = (
     "订阅：id、url、event_types、regions（null：全国）、description、owner、status（active 推送中 / disabled 已停用）、"
     "disabled_reason、cursor（已推送到的同步源位置）、failures（下一条已失败的次数）、next_attempt_at（下次重试时间）、"
-    "previous_secret_until（轮换后旧密钥仍签名至）")
+    "previous_secret_until（轮换后旧密钥仍签名至）、signature_algorithm（hmac-sha256 / hmac-sm3）与 signature_scheme"
+    "（签名前缀 v1 / v1sm3）")
 
 
 @router.post(
@@ -68,12 +73,13 @@ SUBSCRIPTION_FIELDS = (
     description=(
         "从同步源当前末尾开始，把此后每一条符合筛选的条目（与 GET /sync/v1/feed 的条目完全相同：对外发布记录，"
         "绝无内部数据）逐条 POST 到 url，每个订阅同一时刻只有一条在途，按同步源顺序。请求头 webhook-id（条目 ID，"
-        "重试不变）、webhook-timestamp、webhook-signature（v1,<base64 HMAC-SHA256>）。响应含签名密钥 secret"
+        "重试不变）、webhook-timestamp、webhook-signature（v1,<base64 HMAC-SHA256>；signature_algorithm=hmac-sm3 时"
+        "为 v1sm3,<base64 HMAC-SM3>）。响应含签名密钥 secret"
         "（whsec_…），只在此时显示一次。" + SUBSCRIPTION_FIELDS + "。详见 docs/webhooks.md。"))
 async def create_subscription(body: SubscriptionBody, subscriptions: SubscriptionsDep,
                               principal: CurrentPrincipal) -> dict[str, Any]:
     return await subscriptions.create(principal, url=body.url, event_types=body.event_types, regions=body.regions,
-                                      description=body.description)
+                                      description=body.description, signature_algorithm=body.signature_algorithm)
 
 
 @router.get("", summary="本人的回调订阅（管理员：全部）", description=SUBSCRIPTION_FIELDS + "；不含密钥。")
@@ -106,7 +112,8 @@ async def rotate_secret(subscription_id: SubscriptionId, subscriptions: Subscrip
 @router.get("/{subscription_id}/deliveries", summary="推送日志：每一次尝试（新的在前）",
             description="每条：sequence（同步源位置）、webhook_id、attempt（该条第几次尝试）、attempted_at、status"
                         "（接收方的 HTTP 状态，无应答为 null）、duration_ms、outcome（delivered 已送达 / failed 失败，"
-                        "将重试 / gone 接收方已停用）、error。")
+                        "将重试 / gone 接收方已停用）、error、signature_algorithm 与 signature_scheme（该次签名所用算法"
+                        "与前缀）。")
 async def deliveries(
     subscription_id: SubscriptionId, subscriptions: SubscriptionsDep, principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -131,7 +138,8 @@ def document_webhook(app: FastAPI) -> None:
         description=(
             "请求体与 GET /sync/v1/feed 返回数组中的一个元素逐字节相同（对外发布记录，绝无内部数据）。签名："
             "webhook-signature 为空格分隔的 v1,<base64>，其中 base64 为 HMAC-SHA256（密钥：whsec_ 之后部分的 base64 "
-            "解码）对“{webhook-id}.{webhook-timestamp}.{请求体原文}”的摘要；轮换重叠期内有新旧两个签名，任一匹配即有效。"
+            "解码）对“{webhook-id}.{webhook-timestamp}.{请求体原文}”的摘要；订阅选择 hmac-sm3 时为 v1sm3,<base64>，"
+            "base64 为同一消息与密钥的 HMAC-SM3；轮换重叠期内有新旧两个签名，任一匹配即有效。"
             "应答 2xx：已送达；410：订阅停用；其他（含 3xx，不跟随重定向）与超时：按重试计划重试。"
             "详见 docs/webhooks.md。"),
         responses={410: {"description": "接收方不再接收：订阅停用"}})
@@ -139,6 +147,7 @@ def document_webhook(app: FastAPI) -> None:
         body: FeedEntry,
         webhook_id: Annotated[str, Header(description="消息 ID（同步源条目的 id），重试与重放时不变，据此去重")],
         webhook_timestamp: Annotated[int, Header(description="本次尝试的 Unix 时间（秒），与本机差 5 分钟以上应拒绝")],
-        webhook_signature: Annotated[str, Header(description="v1,<base64 HMAC-SHA256>，空格分隔的一个或两个签名")],
+        webhook_signature: Annotated[str, Header(description=(
+            "v1,<base64 HMAC-SHA256>（hmac-sm3 订阅：v1sm3,<base64 HMAC-SM3>），空格分隔的一个或两个签名"))],
     ) -> None:
         """Never served: it documents what the gateway sends."""

@@ -13,14 +13,21 @@ Every row carries 批次号 ``cd_batch`` (one per sync round), 同步类型 ``cd
 ``operation``), 同步时间 ``cd_time``, ``row_guid``, 数据来源 ``data_source``, 事项版本 ``task_version`` (the item's
 lifecycle version, what feedback answers) and 事项状态 ``task_state``. ``row_guid`` is derived from the item, its
 version, the table and the entry's place, so writing the same change again makes the same keys: the writer inserts
-with ``ON CONFLICT DO NOTHING`` and a change is in the tables once however often it is written."""
+with ``ON CONFLICT DO NOTHING`` and a change is in the tables once however often it is written.
+
+Where the national side asks for signed rows, every ``up_*`` row also carries ``row_signature``: HMAC-SHA256 or
+HMAC-SM3 (国密), with a key both sides share, of the row's canonical content (:func:`canonical_row`: every other
+column, as one JSON object), and ``signature_algorithm`` naming which; both are null when signing is off."""
 
 from __future__ import annotations
 
+import hmac
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 from shared.contracts import elements as spec
@@ -67,6 +74,15 @@ GENERAL_RECORD_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("reason", TEXT, "下线或注销原因", "why it went offline or was cancelled"),
     ("successors", TEXTS, "拆分 / 合并后接替它的事项 ID", "item ids succeeding it after a split / merge"),
     ("effective_at", TIME, "变更生效时间", "when the change took effect"),
+)
+# The last columns of every up_* row: its signature, when the national side asked for signed rows.
+SIGNATURE_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("row_signature", TEXT,
+     "行签名（启用时）：以共享密钥对本行其余各列规范化内容（见“行签名”一节）计算的 HMAC，十六进制小写；未启用为空",
+     ("row signature (when enabled): the HMAC, with the shared key, of the row's other columns in canonical form "
+      "(see Row signatures), lowercase hex; null when off")),
+    ("signature_algorithm", TEXT, "行签名算法：hmac-sha256 / hmac-sm3（国密）；未启用为空",
+     "the signature's algorithm: hmac-sha256 / hmac-sm3 (national SM3); null when off"),
 )
 CHILD_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("parent_row_guid", TEXT, "所属事项目录行的 row_guid", "row_guid of its directory row"),
@@ -164,8 +180,9 @@ class TableLayout:
 
 LAYOUTS: tuple[TableLayout, ...] = (
     TableLayout(GENERAL_TABLE, "事项目录", EXCHANGE_COLUMNS + GENERAL_RECORD_COLUMNS
-                + tuple((column, kind, label, _english(path)) for path, column, kind, label in ELEMENT_COLUMNS)),
-    *(TableLayout(table, label, EXCHANGE_COLUMNS + CHILD_COLUMNS + _child_columns(table))
+                + tuple((column, kind, label, _english(path)) for path, column, kind, label in ELEMENT_COLUMNS)
+                + SIGNATURE_COLUMNS),
+    *(TableLayout(table, label, EXCHANGE_COLUMNS + CHILD_COLUMNS + _child_columns(table) + SIGNATURE_COLUMNS)
       for table, (_, label) in _CHILDREN.items()),
 )
 
@@ -224,6 +241,56 @@ def exchange_rows(record: Mapping[str, Any], *, cd_batch: str, cd_time: datetime
                         "seq": seq, **{k: entry.get(k) for k in keys}}
                        for seq, entry in enumerate(_at(elements, path) or [], start=1)]
     return rows
+
+
+# ---- row signatures -----------------------------------------------------------------------------------------------
+class RowSignature(StrEnum):
+    """How exchange rows are signed, if at all (SHIXIANG_EXCHANGE_SIGNATURE)."""
+
+    none = "none"
+    hmac_sha256 = "hmac-sha256"
+    hmac_sm3 = "hmac-sm3"  # 国密 SM3 (GB/T 32905) in HMAC
+
+
+_ROW_DIGESTS = {RowSignature.hmac_sha256: "sha256", RowSignature.hmac_sm3: "sm3"}
+_SIGNATURE_NAMES = frozenset(name for name, _, _, _ in SIGNATURE_COLUMNS)
+
+
+def _canonical_value(value: Any) -> Any:
+    """A column's value as the canonical JSON holds it: a time in UTC with microseconds (``…T…:…:….ffffffZ``), a
+    date as ``YYYY-MM-DD``, everything else as JSON has it (text, integers, booleans, null, arrays, jsonb)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_canonical_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _canonical_value(v) for k, v in value.items()}
+    return value
+
+
+def canonical_row(row: Mapping[str, Any]) -> bytes:
+    """What a row's signature covers: every column but the signature's own, as one JSON object — keys sorted
+    (nested objects too), no whitespace, UTF-8 without escapes — so that the national side, reading the row back
+    from its table, makes the same bytes."""
+    content = {k: _canonical_value(v) for k, v in row.items() if k not in _SIGNATURE_NAMES}
+    return json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def row_signature(row: Mapping[str, Any], key: bytes, algorithm: RowSignature) -> str:
+    """The HMAC of the row's canonical content, lowercase hex."""
+    return hmac.new(key, canonical_row(row), _ROW_DIGESTS[algorithm]).hexdigest()
+
+
+def signed_rows(rows: Mapping[str, list[dict[str, Any]]], key: bytes,
+                algorithm: RowSignature) -> dict[str, list[dict[str, Any]]]:
+    """``rows`` (table → rows) with each row's signature and its algorithm (as they are when signing is off)."""
+    if algorithm is RowSignature.none:
+        return dict(rows)
+    return {table: [{**row, "row_signature": row_signature(row, key, algorithm),
+                     "signature_algorithm": algorithm.value} for row in table_rows]
+            for table, table_rows in rows.items()}
 
 
 @dataclass(frozen=True)

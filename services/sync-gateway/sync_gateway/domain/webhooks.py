@@ -4,12 +4,16 @@ when a failed delivery is tried again. Randomness and the clock are passed in.
 
 The signature of a message is ``v1,<base64 of HMAC-SHA256(key, "{webhook-id}.{webhook-timestamp}.{body}")>``, the
 key being the base64-decoded part of the secret ``whsec_<base64>``; during a rotation's overlap the
-``webhook-signature`` header carries one such signature per secret, separated by spaces."""
+``webhook-signature`` header carries one such signature per secret, separated by spaces.
+
+A subscriber may ask for HMAC-SM3 (GB/T 32905's hash, 国密) instead: the same message, key and header, signed
+``v1sm3,<base64 of HMAC-SM3(...)>``. The spec names each signature's scheme by the part before the comma and has a
+verifier skip every scheme but the ones it knows (it reserves ``v1a`` for ed25519 the same way), so a Standard
+Webhooks verifier never takes an SM3 signature for a ``v1`` one: it finds no ``v1`` signature and refuses."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import ipaddress
 from collections.abc import Iterable, Sequence
@@ -22,6 +26,18 @@ from sync_gateway.domain.errors import WebhookUrlNotAllowedError
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the spec's prefix of every secret, not a secret
 SECRET_BYTES = 32  # the spec asks for 24 to 64 random bytes
 SIGNATURE_VERSION = "v1"
+
+
+class SignatureAlgorithm(StrEnum):
+    """How a subscription's deliveries are signed (chosen when it is created)."""
+
+    hmac_sha256 = "hmac-sha256"  # Standard Webhooks' own v1
+    hmac_sm3 = "hmac-sm3"  # 国密 SM3 in HMAC (GB/T 32905, GB/T 15843's HMAC construction)
+
+
+# The scheme named before the comma of each signature: what a verifier tells them apart by.
+SIGNATURE_VERSIONS = {SignatureAlgorithm.hmac_sha256: SIGNATURE_VERSION, SignatureAlgorithm.hmac_sm3: "v1sm3"}
+_DIGESTS = {SignatureAlgorithm.hmac_sha256: "sha256", SignatureAlgorithm.hmac_sm3: "sm3"}
 # Retries of one message, seconds after the failed attempt before them: each wait is drawn uniformly between 0 and
 # its entry (full jitter). About three days in all (3.15 days at most), then the subscription is disabled.
 DEFAULT_RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
@@ -39,16 +55,18 @@ def signing_key(secret: str) -> bytes:
     return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
 
 
-def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    """One ``v1,<base64>`` signature of the message."""
+def signature(secret: str, message_id: str, timestamp: int, body: bytes,
+              algorithm: SignatureAlgorithm = SignatureAlgorithm.hmac_sha256) -> str:
+    """One ``v1,<base64>`` signature of the message (``v1sm3,<base64>`` with HMAC-SM3)."""
     signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
-    return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}"
+    digest = hmac.new(signing_key(secret), signed, _DIGESTS[algorithm]).digest()
+    return f"{SIGNATURE_VERSIONS[algorithm]},{base64.b64encode(digest).decode('ascii')}"
 
 
-def signature_header(secrets: Iterable[str], message_id: str, timestamp: int, body: bytes) -> str:
+def signature_header(secrets: Iterable[str], message_id: str, timestamp: int, body: bytes,
+                     algorithm: SignatureAlgorithm = SignatureAlgorithm.hmac_sha256) -> str:
     """The ``webhook-signature`` header: one signature per secret still signing, space-separated."""
-    return " ".join(signature(s, message_id, timestamp, body) for s in secrets)
+    return " ".join(signature(s, message_id, timestamp, body, algorithm) for s in secrets)
 
 
 # ---- what is delivered and what the answer means ------------------------------------------------------------------

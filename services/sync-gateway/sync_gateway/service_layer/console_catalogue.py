@@ -133,7 +133,8 @@ class ConsoleCatalogue:
               for service in ("registry", "coding", "lifecycle")),
             self._own_chain(caller.principal, item_id))
         verification = [{"service": service, "label": SERVICE_LABELS[service], "ok": chain["verified"],
-                         "events": chain["events"], "detail": chain["reason"] or chain["verified_label"]}
+                         "events": chain["events"], "detail": chain["reason"] or chain["verified_label"],
+                         "algorithms": chain["hash_algorithms"]}
                         for service, chain in zip(VERIFIED_BY, chains, strict=True) if chain is not None]
         return {"item_id": item_id, "state": state, "revisions": revisions or [], "codes": codes,
                 "feed": feed, "national_feedback": feedback, "verification": verification}

@@ -32,7 +32,14 @@ from shared.settings import Environment
 from sync_gateway.adapters import exchange_db
 from sync_gateway.adapters.exchange_migrations import HISTORY as EXCHANGE_HISTORY
 from sync_gateway.adapters.notify import NotifyListener
-from sync_gateway.domain.exchange import AuditAbnormal, exchange_rows, rejection_note, rejection_reason
+from sync_gateway.domain.exchange import (
+    AuditAbnormal,
+    RowSignature,
+    exchange_rows,
+    rejection_note,
+    rejection_reason,
+    signed_rows,
+)
 from sync_gateway.domain.feedback import Feedback, FeedbackResult
 from sync_gateway.service_layer.feedback import NationalFeedback
 
@@ -53,8 +60,10 @@ class ExchangeSync:
     def __init__(self, engine: AsyncEngine, exchange_engine: AsyncEngine, feedback: NationalFeedback, *,
                  data_source: str, batch_size: int = 500, poll_interval_s: float = 0.2,
                  listener: NotifyListener | None = None, environment: Environment = Environment.development,
+                 signing: tuple[RowSignature, bytes] = (RowSignature.none, b""),
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.engine = engine
+        self.signing = signing  # (algorithm, shared key) of the rows' signatures (docs/exchange.md)
         self.environment = environment
         # Woken by the feed's NOTIFY when entries arrive (a round follows at once); ``poll_interval_s`` still bounds
         # the wait, for the national side's rejections (which send no NOTIFY) and a missed notification.
@@ -88,9 +97,10 @@ class ExchangeSync:
             batch, cd_time = f"{rounds + 1:012d}", self.now()
             tables: dict[str, list[dict[str, object]]] = {}
             for _, _, record in fed:
-                for table, rows in exchange_rows(record, cd_batch=batch, cd_time=cd_time,
-                                                 data_source=self.data_source).items():
-                    tables.setdefault(table, []).extend(rows)
+                rows = exchange_rows(record, cd_batch=batch, cd_time=cd_time, data_source=self.data_source)
+                algorithm, key = self.signing
+                for table, table_rows in signed_rows(rows, key, algorithm).items():
+                    tables.setdefault(table, []).extend(table_rows)
             written = await exchange_db.write_round(xconn, tables, position=fed[-1][0], event_id=fed[-1][1],
                                                     rounds=rounds + 1)
         return RoundReport(len(fed), written, batch)

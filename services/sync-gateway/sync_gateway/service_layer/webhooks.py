@@ -32,7 +32,9 @@ from sync_gateway.domain.errors import ReplayCursorAheadError, SubscriptionNotFo
 from sync_gateway.domain.webhooks import (
     OUTCOME_LABELS,
     SECRET_BYTES,
+    SIGNATURE_VERSIONS,
     Outcome,
+    SignatureAlgorithm,
     check_addresses,
     check_url,
     new_secret,
@@ -61,10 +63,17 @@ def subscription_view(row: dict[str, Any], *, secret: bool = False) -> dict[str,
         "created_at": row["created_at"].isoformat(), "cursor": str(row["cursor"]), "failures": row["failures"],
         "next_attempt_at": row["next_attempt_at"].isoformat() if row["next_attempt_at"] else None,
         "previous_secret_until": (row["previous_secret_until"].isoformat()
-                                  if row["previous_secret"] and row["previous_secret_until"] else None)}
+                                  if row["previous_secret"] and row["previous_secret_until"] else None),
+        **signature_view(row)}
     if secret:
         view["secret"] = row["secret"]
     return view
+
+
+def signature_view(row: dict[str, Any]) -> dict[str, Any]:
+    """How a subscription signs, or how one attempt was signed: the algorithm and the scheme its signatures name."""
+    algorithm = SignatureAlgorithm(row["signature_algorithm"])
+    return {"signature_algorithm": algorithm.value, "signature_scheme": SIGNATURE_VERSIONS[algorithm]}
 
 
 def delivery_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +81,7 @@ def delivery_view(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "sequence": str(row["feed_position"]), "webhook_id": row["webhook_id"],
             "attempt": row["attempt"], "attempted_at": row["attempted_at"].isoformat(), "status": row["status"],
             "duration_ms": row["duration_ms"], "outcome": outcome.value, "outcome_label": OUTCOME_LABELS[outcome],
-            "error": row["error"]}
+            "error": row["error"], **signature_view(row)}
 
 
 def signing_secrets(row: dict[str, Any], now: datetime) -> list[str]:
@@ -95,9 +104,11 @@ class WebhookSubscriptions:
         self.clock = clock
 
     async def create(self, principal: Principal, *, url: str, event_types: Sequence[str] | None,
-                     regions: Sequence[str] | None, description: str | None) -> dict[str, Any]:
+                     regions: Sequence[str] | None, description: str | None,
+                     signature_algorithm: SignatureAlgorithm = SignatureAlgorithm.hmac_sha256) -> dict[str, Any]:
         """A new subscription from the feed's end on (its secret in the answer, the only time it is shown). Its
-        regions lie within the caller's (none given: the caller's own)."""
+        regions lie within the caller's (none given: the caller's own); its deliveries are signed with
+        ``signature_algorithm`` (rotations keep it)."""
         principal.require_role(*WEBHOOK_ROLES)
         if regions is not None:
             for region in regions:
@@ -111,6 +122,7 @@ class WebhookSubscriptions:
                 "regions": region_filter(principal) if not regions else None if ALL_REGIONS in regions
                 else sorted(set(regions)),
                 "description": description, "secret": new_secret(secrets.token_bytes(SECRET_BYTES)),
+                "signature_algorithm": signature_algorithm.value,
                 "status": "active", "created_at": self.clock(), "cursor": await store.feed_end(conn)})
         return subscription_view(row, secret=True)
 
@@ -286,7 +298,7 @@ class WebhookDispatcher:
                     await write(next_attempt_at=None, **release)
                     return
                 answer = await self._attempt(sub, message)
-                attempts.append(self._logged(message, failures + 1, answer))
+                attempts.append(self._logged(sub, message, failures + 1, answer))
                 outcome = outcome_of(answer.status)
                 if outcome is Outcome.delivered:
                     cursor, failures = message.position, 0
@@ -332,10 +344,11 @@ class WebhookDispatcher:
         headers = {"content-type": "application/json", "user-agent": "shixiang-sync-gateway/webhooks",
                    "webhook-id": message.webhook_id, "webhook-timestamp": str(timestamp),
                    "webhook-signature": signature_header(signing_secrets(sub, now), message.webhook_id, timestamp,
-                                                         body)}
+                                                         body, SignatureAlgorithm(sub["signature_algorithm"]))}
         return await self.sender.send(sub["url"], headers, body, lane=sub["id"])
 
-    def _logged(self, message: Message, attempt: int, answer: Answer) -> dict[str, Any]:
+    def _logged(self, sub: dict[str, Any], message: Message, attempt: int, answer: Answer) -> dict[str, Any]:
         return {"feed_position": message.position, "webhook_id": message.webhook_id, "attempt": attempt,
                 "attempted_at": self.clock(), "status": answer.status, "duration_ms": answer.duration_ms,
-                "outcome": outcome_of(answer.status).value, "error": answer.error}
+                "outcome": outcome_of(answer.status).value, "error": answer.error,
+                "signature_algorithm": sub["signature_algorithm"]}

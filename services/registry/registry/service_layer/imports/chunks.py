@@ -17,7 +17,7 @@ from typing import Any
 from asyncpg.pgproto import pgproto
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.eventstore import EventMetadata
+from shared.eventstore import EventMetadata, store_hash
 
 from registry.adapters import store
 from registry.adapters.import_reading import Chunk, PreparedRow
@@ -129,7 +129,8 @@ async def decide_chunk(conn: AsyncConnection, chunk: Chunk, *, job_id: str, auth
     d.counts["rows_processed"] = len(chunk.rows) - len(d.deferred)
     # Serialised and hash-chained now, while the chunk before is still being written: its write then only
     # sends what is ready.
-    d.prepared = store.prepare_writes(d.writes, EventMetadata(actor=author, correlation_id=job_id, recorded_at=now))
+    d.prepared = store.prepare_writes(d.writes, EventMetadata(actor=author, correlation_id=job_id, recorded_at=now),
+                                      store_hash(conn))
     return d
 
 
