@@ -115,12 +115,13 @@ def test_a_message_that_is_not_our_cloudevent_is_malformed(headers: list[tuple[s
         CloudEvent.from_kafka(b"k", b"{}", headers)
 
 
-def test_production_refuses_the_development_secret() -> None:
-    with pytest.raises(ValueError, match="SHIXIANG_JWT_SECRET must be a real secret"):
-        ServiceSettings(environment=Environment.production, jwt_secret=DEVELOPMENT_JWT_SECRET)
-    with pytest.raises(ValueError, match="SHIXIANG_JWT_SECRET must be a real secret"):
-        ServiceSettings(environment=Environment.production, jwt_secret="short")
-    production = ServiceSettings(environment=Environment.production, jwt_secret=SECRET, kafka_allow_plaintext=True)
+def test_production_requires_an_identity_provider_and_never_verifies_hs256() -> None:
+    # issue 18: production verifies the identity provider's tokens; a shared secret, however long, is not enough
+    with pytest.raises(ValueError, match="SHIXIANG_AUTH_ISSUER is required in production"):
+        ServiceSettings(environment=Environment.production, jwt_secret=SECRET, kafka_allow_plaintext=True)
+    production = ServiceSettings(environment=Environment.production, kafka_allow_plaintext=True,
+                                 auth_issuer="https://idp.example.gov.cn/realms/shixiang", auth_audience="shixiang")
+    assert production.uses_identity_provider
     assert production.topic("coding") == "shixiang.coding.events"
 
 
