@@ -162,6 +162,11 @@ class ServiceSettings(BaseSettings):
                     "/readyz report degraded, naming it.")
     db_pool_size: int = Field(10, ge=1, description="SQLAlchemy pool size per process.")
 
+    @field_validator("auth_issuer", "auth_jwks_url", "auth_audience")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None  # compose passes an unset optional variable as ""
+
     @field_validator("auth_algorithms")
     @classmethod
     def _asymmetric_algorithms_only(cls, value: str) -> str:
