@@ -10,7 +10,8 @@ What is checked (docs/identity.md): the header's ``alg`` is one of the accepted 
 key is for (no ``none``, no HS*: an HS256 token "signed" with the provider's public key verifies with nothing here),
 the signature, ``iss``, ``aud``, ``exp`` and ``nbf``/``iat`` with a small leeway; then the claims become a Principal
 through the configured :class:`~shared.auth.ClaimMapping`. Accepted tokens are remembered like
-:class:`~shared.auth.TokenVerifier` does (the cache is emptied whenever the key set changes)."""
+:class:`~shared.auth.TokenVerifier` does (the memory is emptied at every fetch of the keys, so that a token of a
+key that disappeared is checked again)."""
 
 from __future__ import annotations
 
@@ -134,8 +135,8 @@ class JwksTokenVerifier:
 
     async def _key(self, kid: str) -> jwt.PyJWK:
         key = self._keys.get(kid) or self._only_key(kid)
-        if key is None and self._may_fetch_now():
-            await self._refresh()
+        if key is None:
+            await self._refresh()  # or wait for the fetch under way; none when one was made a moment ago
             key = self._keys.get(kid) or self._only_key(kid)
         if key is None:
             if self._fetched_at is None:  # nothing was ever fetched: say why, not "unknown key"
@@ -151,15 +152,16 @@ class JwksTokenVerifier:
         return self._attempted_at is None or self._monotonic() - self._attempted_at >= self.config.min_interval_s
 
     async def _refresh_if_due(self) -> None:
-        if self._fetched_at is not None and self._monotonic() - self._fetched_at >= self.config.refresh_s \
-                and self._may_fetch_now():
+        if self._fetched_at is not None and self._monotonic() - self._fetched_at >= self.config.refresh_s:
             await self._refresh()
 
     async def _refresh(self) -> None:
+        """Fetch the keys, unless one was attempted less than ``min_interval_s`` ago. Requests that arrive during a
+        fetch wait for it and use its result (the first tokens after a start come together: the console's reads)."""
         attempted = self._attempted_at
         async with self._lock:
-            if self._attempted_at != attempted:  # another request fetched while this one waited: use its result
-                return
+            if self._attempted_at != attempted or not self._may_fetch_now():
+                return  # fetched while this request waited, or a moment ago: use what is there
             self._attempted_at = self._monotonic()
             try:
                 keys = await self._fetch()

@@ -78,6 +78,16 @@ async def test_a_good_token_of_the_provider_is_accepted_its_keys_found_through_d
     assert issuer.jwks_fetches == 1  # cached
 
 
+async def test_the_first_tokens_arriving_together_wait_for_one_fetch_of_the_keys(
+        issuer: SecondIssuer, clock: Clock) -> None:
+    import asyncio
+
+    verifier = verifier_for(issuer, clock)
+    principals = await asyncio.gather(*(verifier.verify(issuer.token(sub=f"user-{n}")) for n in range(10)))
+    assert [p.subject for p in principals] == [f"user-{n}" for n in range(10)]
+    assert issuer.jwks_fetches == 1
+
+
 async def test_a_rotated_key_is_accepted_after_the_refresh_and_a_removed_one_refused_after_the_next(
         issuer: SecondIssuer, clock: Clock) -> None:
     verifier = verifier_for(issuer, clock)
