@@ -454,7 +454,8 @@ async def prepare_pool(client: SuiteClient, count: int, *, stall_s: float) -> li
 
 def start_suite(prefix: str) -> tuple[Suite, Path]:
     root = Path(tempfile.mkdtemp(prefix=prefix))
-    suite = Suite(root=root, ports={name: free_port() for name in SERVICES}, broker_port=free_port())
+    suite = Suite(root=root, ports={name: free_port() for name in SERVICES}, broker_port=free_port(),
+                  issuer_port=free_port())
     print("starting the suite (4 uvicorn processes, embedded PostgreSQL 18, Tansu) …", flush=True)
     try:
         suite.start()

@@ -1,7 +1,13 @@
-"""Bearer-token authentication (HS256 JWT) and the role / region rules every request obeys.
+"""Bearer tokens and the role / region rules every request obeys.
 
-Claims: ``sub`` (user), ``roles`` (entry, reviewer, tester, publisher, admin, operator, national) and ``regions``
-(GB/T 2260 prefixes such as ``44``, ``4401``, ``440115``, or ``*`` for the whole country). A caller may act on, or
+Tokens come from an identity provider (RS256/ES256, verified against its JWKS by ``shared.identity``); HS256 with a
+shared secret (``mint_token``, ``verify_token``, ``TokenVerifier``) remains for tests and for a development process
+configured without an issuer. Either way the claims become a :class:`Principal` by one rule,
+:func:`principal_from_claims`, through a :class:`ClaimMapping` (a provider's claim names differ; docs/identity.md).
+
+Claims (our names; the mapping says where a provider keeps them): ``sub`` (user), ``roles`` (entry, reviewer, tester,
+publisher, admin, operator, national) and ``regions`` (GB/T 2260 prefixes such as ``44``, ``4401``, ``440115``, or
+``*`` for the whole country). A caller may act on, or
 read, an item only when the item's region code starts with one of its region prefixes. Only the ``regions`` claim
 scopes a caller: roles never widen it (the national platform sees every region because its token carries ``*``,
 not because of its role).
@@ -20,8 +26,9 @@ import re
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import jwt
 
@@ -33,7 +40,10 @@ ROLES = STAFF_ROLES + OUTSIDE_ROLES
 #: The roles by their Chinese names, for messages (the claims keep the English keys).
 ROLE_LABELS = {"entry": "录入", "reviewer": "审核", "tester": "测试", "publisher": "发布", "admin": "管理员",
                "operator": "运维", "national": "国家平台"}
-ALGORITHM = "HS256"
+ALGORITHM = "HS256"  # tests' and unconfigured development processes' tokens only (shared.settings)
+#: What an identity provider's token may be signed with: asymmetric algorithms only. ``none`` and HS* are never
+#: accepted with a JWKS: an HS* token "signed" with the provider's public key would verify with a key everyone has.
+ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 ALL_REGIONS = "*"  # the national platform and national operators: every region
 # A region claim: ``*`` or a GB/T 2260 prefix of 2, 4 or 6 digits. Anything else is refused: an empty prefix would
 # match every region code, and characters PostgreSQL cannot store would fail the query that filters by it.
@@ -95,6 +105,29 @@ class Principal:
             raise RegionDeniedError(region_code=region_code, regions=list(self.regions))
 
 
+def token_claims(*, subject: str, roles: Iterable[str], regions: Iterable[str], issuer: str, ttl_s: int,
+                 now: float | None = None) -> dict[str, Any]:
+    """The claims of a token the suite mints (HS256 for tests, the development issuer's): refuses roles that are
+    not ours and regions that are not ``*`` or GB/T 2260 prefixes (``ValueError``)."""
+    issued = int(now if now is not None else time.time())
+    roles, regions = list(roles), list(regions)
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles: {sorted(unknown)}")
+    malformed = [r for r in regions if not _REGION_CLAIM.fullmatch(r)]
+    if malformed:
+        raise ValueError(f"regions must be * or GB/T 2260 prefixes of 2, 4 or 6 digits: {malformed}")
+    return {
+        "sub": subject,
+        "roles": list(roles),
+        "regions": list(regions),
+        "iss": issuer,
+        "iat": issued,
+        "exp": issued + ttl_s,
+        "jti": uuid.uuid4().hex,
+    }
+
+
 def mint_token(
     secret: str,
     *,
@@ -105,23 +138,8 @@ def mint_token(
     ttl_s: int = 12 * 3600,
     now: float | None = None,
 ) -> str:
-    issued = int(now if now is not None else time.time())
-    roles, regions = list(roles), list(regions)
-    unknown = set(roles) - set(ROLES)
-    if unknown:
-        raise ValueError(f"unknown roles: {sorted(unknown)}")
-    malformed = [r for r in regions if not _REGION_CLAIM.fullmatch(r)]
-    if malformed:
-        raise ValueError(f"regions must be * or GB/T 2260 prefixes of 2, 4 or 6 digits: {malformed}")
-    claims = {
-        "sub": subject,
-        "roles": list(roles),
-        "regions": list(regions),
-        "iss": issuer,
-        "iat": issued,
-        "exp": issued + ttl_s,
-        "jti": uuid.uuid4().hex,
-    }
+    """An HS256 token (tests; services verify these only without SHIXIANG_AUTH_ISSUER, never in production)."""
+    claims = token_claims(subject=subject, roles=roles, regions=regions, issuer=issuer, ttl_s=ttl_s, now=now)
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -137,18 +155,58 @@ def _verify(token: str, secret: str, issuer: str) -> tuple[Principal, float]:
         raise AuthenticationRequiredError(reason="令牌已过期") from exc
     except jwt.InvalidTokenError as exc:
         raise AuthenticationRequiredError(reason="令牌无效") from exc
-    roles = claims.get("roles") or []
-    regions = claims.get("regions") or []
+    return principal_from_claims(claims, DEFAULT_CLAIMS), float(claims["exp"])
+
+
+@dataclass(frozen=True)
+class ClaimMapping:
+    """Where a provider's token keeps the subject, roles and regions: dotted paths into the claims (Keycloak keeps
+    realm roles at ``realm_access.roles``), and ``role_map`` from the provider's role names to ours (a role that is
+    not in it keeps its name; names that are none of ours grant nothing)."""
+
+    subject: str = "sub"
+    roles: str = "roles"
+    regions: str = "regions"
+    role_map: Mapping[str, str] = field(default_factory=dict)
+
+
+DEFAULT_CLAIMS = ClaimMapping()
+_ABSENT = object()
+
+
+def claim_at(claims: Mapping[str, Any], path: str) -> Any:
+    """The claim at a dotted ``path`` (``realm_access.roles``), or ``None`` when any step is missing. A claim whose
+    own name holds a dot (``https://example.gov.cn/regions``) is found by its whole name first."""
+    whole = claims.get(path, _ABSENT)
+    if whole is not _ABSENT:
+        return whole
+    value: Any = claims
+    for step in path.split("."):
+        if not isinstance(value, Mapping) or step not in value:
+            return None
+        value = value[step]
+    return value
+
+
+def principal_from_claims(claims: Mapping[str, Any], mapping: ClaimMapping = DEFAULT_CLAIMS) -> Principal:
+    """The caller a verified token's claims describe, by ``mapping``; a refusal (401) for claims of the wrong shape:
+    roles and regions must be lists (absent: none), regions ``*`` or GB/T 2260 prefixes, the subject a non-empty
+    string without control or invisible characters."""
+    roles = claim_at(claims, mapping.roles) or []
+    regions = claim_at(claims, mapping.regions) or []
     if not isinstance(roles, list) or not isinstance(regions, list):
         raise AuthenticationRequiredError(reason="令牌声明格式错误")
     if not all(isinstance(r, str) and _REGION_CLAIM.fullmatch(r) for r in regions):
         raise AuthenticationRequiredError(reason="令牌的区划声明（regions）应为 * 或 2、4、6 位区划代码")
+    subject = claim_at(claims, mapping.subject)
     try:
-        subject = normalise_subject(str(claims["sub"]))
+        if subject is None:
+            raise ValueError("no subject")
+        subject = normalise_subject(str(subject))
     except ValueError as exc:
         raise AuthenticationRequiredError(reason="令牌的用户标识（sub）为空或含控制字符、不可见字符") from exc
-    principal = Principal(subject=subject, roles=frozenset(map(str, roles)), regions=tuple(regions))
-    return principal, float(claims["exp"])
+    mapped = frozenset(mapping.role_map.get(str(role), str(role)) for role in roles)
+    return Principal(subject=subject, roles=mapped, regions=tuple(regions))
 
 
 class TokenVerifier:
@@ -177,3 +235,7 @@ class TokenVerifier:
             self._accepted.clear()
         self._accepted[token] = (principal, expires)
         return principal
+
+    async def verify(self, token: str) -> Principal:
+        """What every request calls (``shared.http_auth``); the JWKS verifier's is the same, and may fetch keys."""
+        return self(token)

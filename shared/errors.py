@@ -94,6 +94,15 @@ class AuthenticationRequiredError(DomainError):
     """No or invalid bearer token."""
 
 
+class TokenKeyUnknownError(AuthenticationRequiredError):
+    """The token names a signing key (``kid``) the identity provider does not publish, even after fetching its keys
+    again: a key it removed, another provider's, or a forgery."""
+
+
+class IdentityProviderUnreachableError(AuthenticationRequiredError):
+    """The identity provider's keys could not be fetched and none are cached, so no token can be checked yet."""
+
+
 class PermissionDeniedError(DomainError):
     """The caller lacks the role for this action."""
 
@@ -145,6 +154,11 @@ class DeadLetterReasonRequiredError(DomainError):
 
 COMMON_ERRORS: dict[type[DomainError], ErrorSpec] = {
     AuthenticationRequiredError: ErrorSpec(401, "AUTHENTICATION_REQUIRED", "需要有效的身份令牌：{reason}"),
+    TokenKeyUnknownError: ErrorSpec(
+        401, "TOKEN_KEY_UNKNOWN", "令牌的签名密钥（kid“{kid}”）不在身份认证服务公布的密钥中，请重新登录取得令牌"),
+    IdentityProviderUnreachableError: ErrorSpec(
+        401, "IDENTITY_PROVIDER_UNREACHABLE",
+        "无法从身份认证服务取得签名密钥（{reason}），暂时无法验证令牌，请稍后再试"),
     PermissionDeniedError: ErrorSpec(
         403, "ROLE_FORBIDDEN", "当前用户没有执行此操作所需的角色（需要：{required_labels}）"),
     RegionDeniedError: ErrorSpec(403, "REGION_FORBIDDEN", "区划“{region_code}”不在当前用户的管辖区划内"),

@@ -24,7 +24,6 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import jsoncodec
-from shared.auth import TokenVerifier
 from shared.db import RegionOf
 from shared.dead_letter_routes import dead_letter_router, pipeline_router
 from shared.errors import (
@@ -37,7 +36,7 @@ from shared.errors import (
     NulCharacterError,
     UnsupportedMediaTypeError,
 )
-from shared.http_auth import CorrelationId, CurrentPrincipal, correlation_id, current_principal
+from shared.http_auth import CorrelationId, CurrentPrincipal, correlation_id, current_principal, token_verifier
 from shared.http_docs import serve_docs_offline
 from shared.metrics import HTTP_LATENCY
 from shared.outages import OUTAGE_TYPES, is_outage
@@ -113,7 +112,7 @@ def create_service_app(
     app.state.errors = errors
     app.state.settings = settings
     app.state.runtime = runtime
-    app.state.verify_token = TokenVerifier(settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer)
+    app.state.verify_token = token_verifier(settings)
 
     @app.exception_handler(DomainError)
     async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:

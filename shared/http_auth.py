@@ -9,6 +9,16 @@ from fastapi import Depends, Request
 
 from shared.auth import Principal, TokenVerifier
 from shared.errors import AuthenticationRequiredError
+from shared.identity import JwksTokenVerifier, provider_config
+from shared.settings import ServiceSettings
+
+
+def token_verifier(settings: ServiceSettings) -> TokenVerifier | JwksTokenVerifier:
+    """The identity provider's JWKS when SHIXIANG_AUTH_ISSUER is set (production always: its settings require it);
+    else HS256 with SHIXIANG_JWT_SECRET (tests, a development process without an issuer). Connects to nothing."""
+    if settings.uses_identity_provider:
+        return JwksTokenVerifier(provider_config(settings))
+    return TokenVerifier(settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer)
 
 
 async def current_principal(request: Request) -> Principal:
@@ -16,8 +26,8 @@ async def current_principal(request: Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise AuthenticationRequiredError(reason="缺少 Authorization: Bearer 令牌")
-    verify: TokenVerifier = request.app.state.verify_token
-    principal = verify(token.strip())
+    verify: TokenVerifier | JwksTokenVerifier = request.app.state.verify_token
+    principal = await verify.verify(token.strip())
     request.state.subject = principal.subject  # for the request's log line (shared.http.RequestMetricsAndLog)
     return principal
 

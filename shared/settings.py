@@ -9,14 +9,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth import ASYMMETRIC_ALGORITHMS, ROLES, ClaimMapping
 from shared.hashing import HashAlgorithm
 
-# Public on purpose: development and tests sign demo tokens with it; production refuses it (see ServiceSettings).
+# Public on purpose: tests (and a development process started without an issuer) sign HS256 tokens with it;
+# production never verifies HS256 (it requires SHIXIANG_AUTH_ISSUER, see ServiceSettings).
 DEVELOPMENT_JWT_SECRET = "shixiang-development-secret-do-not-use-in-production"  # noqa: S105
-MIN_PRODUCTION_SECRET_LENGTH = 32
 
 
 class Environment(StrEnum):
@@ -64,7 +65,8 @@ class ServiceSettings(BaseSettings):
 
     environment: Environment = Field(
         Environment.development,
-        description="development/test allow the built-in JWT secret and a PLAINTEXT Kafka; production refuses both."
+        description="development/test allow HS256 tokens of SHIXIANG_JWT_SECRET when no SHIXIANG_AUTH_ISSUER is set, "
+                    "and a PLAINTEXT Kafka; production requires an issuer and refuses PLAINTEXT."
     )
     database_url: str = Field(
         "postgresql+asyncpg://postgres@localhost/shixiang",
@@ -101,8 +103,38 @@ class ServiceSettings(BaseSettings):
     topic_replication_factor: int = Field(
         1, ge=1, description="Replication factor of the topics this service creates (3 on a production cluster)."
     )
-    jwt_secret: SecretStr = Field(SecretStr(DEVELOPMENT_JWT_SECRET), description="HS256 secret of bearer tokens.")
-    jwt_issuer: str = Field("shixiang", description="Expected `iss` claim of bearer tokens.")
+    jwt_secret: SecretStr = Field(
+        SecretStr(DEVELOPMENT_JWT_SECRET),
+        description="HS256 secret of bearer tokens, used only without SHIXIANG_AUTH_ISSUER outside production (tests).")
+    jwt_issuer: str = Field("shixiang", description="Expected `iss` claim of the HS256 tokens (tests).")
+    auth_issuer: str | None = Field(
+        None, description="The identity provider's issuer URL: the `iss` its tokens carry, and where its "
+                          "/.well-known/openid-configuration is. Set: tokens are verified against its JWKS "
+                          "(docs/identity.md). Required in production.")
+    auth_jwks_url: str | None = Field(
+        None, description="The provider's JWKS URL; unset: the `jwks_uri` of the issuer's discovery document.")
+    auth_audience: str | None = Field(
+        None, description="The `aud` every token must carry (the suite's client id or audience at the provider); "
+                          "required with SHIXIANG_AUTH_ISSUER.")
+    auth_algorithms: str = Field(
+        "RS256,ES256", description="Comma-separated signature algorithms accepted from the provider: asymmetric ones "
+                                   f"only ({', '.join(ASYMMETRIC_ALGORITHMS)}); never none or HS*.")
+    auth_subject_claim: str = Field("sub", description="Dotted path of the claim naming the user.")
+    auth_roles_claim: str = Field(
+        "roles", description="Dotted path of the list of roles (Keycloak's realm roles: realm_access.roles).")
+    auth_regions_claim: str = Field("regions", description="Dotted path of the list of GB/T 2260 region prefixes.")
+    auth_role_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON object from the provider's role names to the suite's (entry, reviewer, tester, publisher, "
+                    "admin, operator, national); a role not in it keeps its name.")
+    auth_leeway_s: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat.")
+    auth_jwks_refresh_s: float = Field(
+        300.0, gt=0, description="The JWKS is fetched again this often (a key the provider removed stops working "
+                                 "then).")
+    auth_jwks_min_interval_s: float = Field(
+        5.0, ge=0, description="A token naming an unknown key makes the JWKS be fetched again, at most this often "
+                               "(unknown kids cannot make the service hammer the provider).")
+    auth_http_timeout_s: float = Field(5.0, gt=0, description="Timeout of one request to the provider.")
     roles: str = Field(
         "api,relay,consume",
         description="Comma-separated process roles: api (HTTP), relay (store → Kafka), consume (Kafka → effects).",
@@ -135,16 +167,37 @@ class ServiceSettings(BaseSettings):
         description="The hash new events of this service's store are chained with: sha256 or sm3 (GB/T 32905, 国密). "
                     "Each event records its own, so a store switched to sm3 keeps verifying its older events.")
 
+    @field_validator("auth_issuer", "auth_jwks_url", "auth_audience")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None  # compose passes an unset optional variable as ""
+
+    @field_validator("auth_algorithms")
+    @classmethod
+    def _asymmetric_algorithms_only(cls, value: str) -> str:
+        names = [a.strip() for a in value.split(",") if a.strip()]
+        refused = [a for a in names if a not in ASYMMETRIC_ALGORITHMS]
+        if refused or not names:
+            raise ValueError(f"SHIXIANG_AUTH_ALGORITHMS may name only {', '.join(ASYMMETRIC_ALGORITHMS)} (refused: "
+                             f"{', '.join(refused) or 'an empty list'}): none and HS* would let anyone holding the "
+                             "provider's public key sign tokens")
+        return ",".join(names)
+
+    @field_validator("auth_role_map")
+    @classmethod
+    def _roles_are_ours(cls, value: dict[str, str]) -> dict[str, str]:
+        if unknown := sorted(set(value.values()) - set(ROLES)):
+            raise ValueError(f"SHIXIANG_AUTH_ROLE_MAP maps to unknown roles {unknown}; ours are {', '.join(ROLES)}")
+        return value
+
     @model_validator(mode="after")
-    def _refuse_development_secret_in_production(self) -> Self:
-        secret = self.jwt_secret.get_secret_value()
-        if self.environment is Environment.production and (
-            secret == DEVELOPMENT_JWT_SECRET or len(secret) < MIN_PRODUCTION_SECRET_LENGTH
-        ):
-            raise ValueError(
-                f"SHIXIANG_JWT_SECRET must be a real secret of at least {MIN_PRODUCTION_SECRET_LENGTH} characters "
-                "in production"
-            )
+    def _check_identity_provider(self) -> Self:
+        if self.auth_issuer and not self.auth_audience:
+            raise ValueError("SHIXIANG_AUTH_AUDIENCE is required with SHIXIANG_AUTH_ISSUER: without an audience a "
+                             "token the provider issued to any other application would be accepted")
+        if self.environment is Environment.production and not self.auth_issuer:
+            raise ValueError("SHIXIANG_AUTH_ISSUER is required in production: tokens are verified against the "
+                             "identity provider's keys (docs/identity.md); HS256 with a shared secret is for tests")
         return self
 
     @model_validator(mode="after")
@@ -152,6 +205,20 @@ class ServiceSettings(BaseSettings):
         if problems := kafka_security_problems(self):
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def uses_identity_provider(self) -> bool:
+        """Tokens verified against an issuer's JWKS (else HS256 with SHIXIANG_JWT_SECRET: tests, development)."""
+        return bool(self.auth_issuer)
+
+    @property
+    def claim_mapping(self) -> ClaimMapping:
+        return ClaimMapping(subject=self.auth_subject_claim, roles=self.auth_roles_claim,
+                            regions=self.auth_regions_claim, role_map=dict(self.auth_role_map))
+
+    @property
+    def accepted_algorithms(self) -> tuple[str, ...]:
+        return tuple(self.auth_algorithms.split(","))
 
     @property
     def process_roles(self) -> frozenset[ProcessRole]:

@@ -31,9 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shared.auth import mint_token
 from shared.errors import DomainError
-from shared.settings import DEVELOPMENT_JWT_SECRET
 from shixiang.services import ALIASES, SERVICES, service_entry
 
 DEV_ROOT = Path(os.environ.get("SHIXIANG_DEV_ROOT", ".dev"))
@@ -61,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         aliases = [alias for alias, target in ALIASES.items() if target == name]
         dev.add_argument(f"--{name}-port", type=int, default=port_from_environment(name, *aliases) or entry.port,
                          help=f"default SHIXIANG_{name.upper()}_PORT, else {entry.port}")
-    dev.add_argument("--fresh", action="store_true", help="delete the development database first")
+    dev.add_argument("--issuer-port", type=int, default=port_from_environment("issuer"),
+                     help="the development identity issuer's port (default SHIXIANG_ISSUER_PORT, else 8010 if free)")
+    dev.add_argument("--fresh", action="store_true", help="delete the development database (and issuer key) first")
 
     serve = sub.add_parser("serve", help="run one service (uvicorn)")
     serve.add_argument("service")
@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 — a container's service answers on every interface
     serve.add_argument("--port", type=int, default=None)
 
-    token = sub.add_parser("token", help="mint a bearer token")
+    token = sub.add_parser("token", help="a bearer token from the running dev suite's issuer (or HS256 with "
+                                         "SHIXIANG_JWT_SECRET, for a service started without an issuer)")
     token.add_argument("--sub", required=True)
     token.add_argument("--roles", required=True, help="comma-separated: entry,reviewer,tester,publisher,admin,…")
     token.add_argument("--regions", required=True,
@@ -150,15 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         case "serve":
             return run_serve(args.service, args.host, args.port)
         case "token":
-            secret = os.environ.get("SHIXIANG_JWT_SECRET") or _manifest_env("registry").get(
-                "SHIXIANG_JWT_SECRET", DEVELOPMENT_JWT_SECRET)
-            try:
-                print(mint_token(secret, subject=args.sub, roles=_split(args.roles), regions=_split(args.regions),
-                                 ttl_s=args.ttl))
-            except ValueError as exc:
-                print(f"shixiang token: {exc}", file=sys.stderr)
-                return 2
-            return 0
+            return run_token(args)
         case "republish":
             return asyncio.run(run_republish(args.service, args.from_position))
         case "dlt":
@@ -184,10 +177,36 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+NO_ISSUER_HELP = (
+    "shixiang token：没有正在运行的开发环境（no running development suite）。\n"
+    "  开发：先运行 make dev，令牌由其开发用身份认证服务签发（the dev suite's issuer signs them）；\n"
+    "  生产：向身份认证服务（统一身份认证、Keycloak）登录取得令牌（docs/identity.md）；\n"
+    "  测试中未配置 SHIXIANG_AUTH_ISSUER 的服务：设置 SHIXIANG_JWT_SECRET 后再运行本命令（HS256）。")
+
+
+def run_token(args: argparse.Namespace) -> int:
+    """``shixiang token``: HS256 when SHIXIANG_JWT_SECRET is set (a service started without an issuer: tests), else
+    the running dev suite's issuer is asked (its token endpoint), else how to get a token."""
+    from shixiang.dev_issuer import minter_for
+
+    secret = os.environ.get("SHIXIANG_JWT_SECRET")
+    env = {"SHIXIANG_JWT_SECRET": secret} if secret else _manifest_env("registry")
+    if not secret and not env.get("SHIXIANG_AUTH_ISSUER"):
+        print(NO_ISSUER_HELP, file=sys.stderr)
+        return 2
+    try:
+        print(minter_for(env)(args.sub, _split(args.roles), _split(args.regions), args.ttl))
+    except (ValueError, ConnectionError) as exc:
+        print(f"shixiang token: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 async def run_demo() -> int:
     """``shixiang demo``: the sample catalogue of :mod:`shixiang.demo`, through the running dev suite's API."""
     from shixiang.client import SuiteClient
     from shixiang.demo import fill
+    from shixiang.dev_issuer import minter_for
     from shixiang.suite import DEMO_USERS
 
     path = DEV_ROOT / "suite.json"
@@ -195,12 +214,15 @@ async def run_demo() -> int:
         print("shixiang demo：没有正在运行的开发环境（先运行 make dev）", file=sys.stderr)
         return 2
     manifest = json.loads(path.read_text())
-    secret = manifest["registry"]["env"].get("SHIXIANG_JWT_SECRET", DEVELOPMENT_JWT_SECRET)
-    tokens = {user: mint_token(secret, subject=user, roles=roles, regions=regions)
-              for user, (roles, regions) in DEMO_USERS.items()}
+    mint = minter_for(manifest["registry"]["env"])
+    try:
+        tokens = {user: mint(user, roles, regions) for user, (roles, regions) in DEMO_USERS.items()}
+    except ConnectionError as exc:
+        print(f"shixiang demo：{exc}", file=sys.stderr)
+        return 2
     client = SuiteClient(urls={name: entry["url"] for name, entry in manifest.items()}, tokens=tokens)
     try:
-        made = await fill(client, secret)
+        made = await fill(client, mint)
     finally:
         await client.close()
     print("示例事项已创建（demo items made）：" + "，".join(f"{phase} {n}" for phase, n in sorted(made.items())))
@@ -385,8 +407,7 @@ def run_dev(args: argparse.Namespace) -> int:
     if args.fresh:
         remove_tree(args.root)
     ports = {name: getattr(args, f"{name}_port") for name in SERVICES}
-    suite = Suite(root=args.root, ports=ports, broker_port=args.broker_port,
-                  jwt_secret=os.environ.get("SHIXIANG_JWT_SECRET", DEVELOPMENT_JWT_SECRET),
+    suite = Suite(root=args.root, ports=ports, broker_port=args.broker_port, issuer_port=args.issuer_port,
                   # what operators of the dev suite read in .dev/logs: a line per request (off by default: its cost)
                   extra_env={"SHIXIANG_ACCESS_LOG": os.environ.get("SHIXIANG_ACCESS_LOG", "true")})
     stopping = False
@@ -401,7 +422,7 @@ def run_dev(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        print("starting PostgreSQL, Kafka (Tansu) and the four services …", flush=True)
+        print("starting PostgreSQL, Kafka (Tansu), the development issuer and the four services …", flush=True)
         try:
             suite.start()
         except DevInfrastructureMissing as exc:

@@ -13,8 +13,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from shared.auth import mint_token
 from shixiang.client import SuiteClient
+from shixiang.dev_issuer import Minter
 from shixiang.examples import complete_item
 
 ROLES = ("entry", "reviewer", "tester", "publisher")
@@ -84,10 +84,11 @@ class Demo:
             await c.command(item_id, "cancel", user=u("publisher"), body={"reason": "依据调整，事项取消"})
 
 
-async def fill(client: SuiteClient, secret: str) -> dict[str, Any]:
-    """Create the demo catalogue through the API; returns what was made (counts per phase asked for)."""
+async def fill(client: SuiteClient, mint: Minter) -> dict[str, Any]:
+    """Create the demo catalogue through the API, each team's users' tokens from ``mint`` (the suite's issuer);
+    returns what was made (counts per phase asked for)."""
     for role, team in itertools.product(ROLES, TEAMS):
-        client.tokens[f"{role}-{team}"] = mint_token(secret, subject=f"{role}-{team}", roles=[role], regions=[team])
+        client.tokens[f"{role}-{team}"] = mint(f"{role}-{team}", [role], [team])
     demo = Demo(client)
     made: dict[str, int] = {}
 

@@ -20,8 +20,8 @@ from typing import Any, TextIO
 
 import httpx
 
-from shared.auth import ALL_REGIONS, mint_token
-from shared.settings import DEVELOPMENT_JWT_SECRET
+from shared.auth import ALL_REGIONS
+from shixiang.dev_issuer import minter_for
 
 CONTENT_TYPES = {".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".csv": "text/csv",
                  ".ndjson": "application/x-ndjson", ".jsonl": "application/x-ndjson"}
@@ -41,7 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, *, manifest: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Exit code 0: every row imported; 1: some rows reported; 2: the file was refused or the job failed."""
-    url, token = resolve_target(args.url, args.token, manifest)
+    try:
+        url, token = resolve_target(args.url, args.token, manifest)
+    except ConnectionError as exc:  # the dev suite's issuer did not answer
+        print(str(exc), file=err)
+        return 2
     if not url or not token:
         print("需要 --url 和 --token（或 SHIXIANG_REGISTRY_URL、SHIXIANG_TOKEN 环境变量），"
               "或先用 make dev 启动开发环境", file=err)
@@ -95,8 +99,9 @@ def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
 
 def resolve_target(url: str | None, token: str | None, manifest: Path) -> tuple[str | None, str | None]:
     """The registry URL and bearer token: the options, else ``SHIXIANG_REGISTRY_URL`` / ``SHIXIANG_TOKEN``, else
-    the running development suite's (its manifest names the URL; a token is minted with its development secret,
-    only when the registry to reach is that suite's and it runs in development)."""
+    the running development suite's (its manifest names the URL; a token comes from its development issuer — or,
+    for a suite without one, is signed with its development secret — only when the registry to reach is that
+    suite's and it runs in development)."""
     registry = _manifest_registry(manifest)
     dev_url = registry.get("url")
     url = url or os.environ.get("SHIXIANG_REGISTRY_URL") or dev_url
@@ -104,8 +109,7 @@ def resolve_target(url: str | None, token: str | None, manifest: Path) -> tuple[
     env = registry.get("env", {})
     at_dev_suite = url is not None and dev_url is not None and url.rstrip("/") == dev_url.rstrip("/")
     if token is None and at_dev_suite and env.get("SHIXIANG_ENVIRONMENT") == "development":
-        token = mint_token(env.get("SHIXIANG_JWT_SECRET", DEVELOPMENT_JWT_SECRET), subject=DEV_IMPORTER,
-                           roles=["entry"], regions=[ALL_REGIONS])
+        token = minter_for(env)(DEV_IMPORTER, ["entry"], [ALL_REGIONS])
     return url, token
 
 

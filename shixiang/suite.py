@@ -17,12 +17,15 @@ from pathlib import Path
 
 import httpx
 
-from shared.auth import ALL_REGIONS, mint_token
+from shared.auth import ALL_REGIONS
+from shared.identity import DISCOVERY_PATH
 from shared.infra import EmbeddedBroker, EmbeddedPostgres, free_port, port_is_free
-from shared.settings import DEVELOPMENT_JWT_SECRET
+from shixiang.dev_issuer import AUDIENCE, DevIssuer
 from shixiang.services import SERVICES
 
 EXCHANGE_DATABASE = "shixiang_exchange"  # a database of the cluster beside the services' own
+ISSUER = "issuer"  # the development identity issuer's process (shixiang/dev_issuer.py)
+ISSUER_PORT = 8010  # its port unless taken (SHIXIANG_ISSUER_PORT, --issuer-port)
 
 DEMO_USERS: dict[str, tuple[list[str], list[str]]] = {
     # name: (roles, regions). Guangzhou (4401) staff, a provincial admin, the national platform, an operator, and the
@@ -60,7 +63,7 @@ class Suite:
     root: Path
     ports: dict[str, int] = field(default_factory=dict)
     broker_port: int | None = None
-    jwt_secret: str = DEVELOPMENT_JWT_SECRET
+    issuer_port: int | None = None  # None: ISSUER_PORT if free, else any free port
     topic_prefix: str = "shixiang"
     extra_env: dict[str, str] = field(default_factory=dict)
     quiet: bool = True
@@ -73,6 +76,10 @@ class Suite:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         for name, entry in SERVICES.items():
             self.ports.setdefault(name, entry.port)
+        if self.issuer_port is None:
+            self.issuer_port = ISSUER_PORT if port_is_free(ISSUER_PORT) else free_port()
+        # the services verify tokens against it as against any provider; the suite signs its tokens with its key
+        self.issuer = DevIssuer(self.root, f"http://127.0.0.1:{self.issuer_port}")
 
     # ---- lifecycle --------------------------------------------------------------------------------------------
     def start(self) -> Suite:
@@ -92,6 +99,9 @@ class Suite:
         except Exception as exc:
             raise StartupError(f"Kafka 代理（Tansu）启动失败（the broker did not start）：{_one_line(exc)}；"
                                f"日志 {self.logs / 'broker.log'}") from exc
+        _ = self.issuer.key  # made once, here, before the issuer process and the services read it
+        self.start_service(ISSUER)
+        self.wait_ready([ISSUER])
         for name in SERVICES:
             self.start_service(name)
         self.wait_ready()
@@ -101,12 +111,13 @@ class Suite:
     def check_ports(self) -> None:
         """Every port the suite will listen on must be free, checked as its servers bind (``port_is_free``): a port
         that only lingers in TIME_WAIT after the last run is free; one something listens on is not."""
-        wanted = {**self.ports, **({"broker": self.broker_port} if self.broker_port else {})}
+        wanted = {**self.ports, **({"broker": self.broker_port} if self.broker_port else {}),
+                  ISSUER: self.issuer_port}
         taken = [f"{name} {port}" for name, port in wanted.items() if not port_is_free(port)]
         if taken:
             raise StartupError(
                 f"端口已被占用（port in use）：{'、'.join(taken)}。是否已有一套在运行？请先停止它，或换端口："
-                "shixiang dev --<service>-port / --broker-port，或 SHIXIANG_<SERVICE>_PORT")
+                "shixiang dev --<service>-port / --broker-port / --issuer-port，或 SHIXIANG_<SERVICE>_PORT")
 
     @property
     def exchange_url(self) -> str:
@@ -127,7 +138,9 @@ class Suite:
             "SHIXIANG_ENVIRONMENT": "development",
             "SHIXIANG_DATABASE_URL": self.postgres.url(entry.database),
             "SHIXIANG_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
-            "SHIXIANG_JWT_SECRET": self.jwt_secret,
+            # as in production: tokens of an identity provider, verified against its JWKS (docs/identity.md)
+            "SHIXIANG_AUTH_ISSUER": self.issuer.url,
+            "SHIXIANG_AUTH_AUDIENCE": AUDIENCE,
             "SHIXIANG_TOPIC_PREFIX": self.topic_prefix,
             # The sync gateway's console reads the others through their APIs; it writes the exchange database.
             **({f"SHIXIANG_{other.upper()}_URL": self.url(other) for other in SERVICES if other != name}
@@ -136,11 +149,16 @@ class Suite:
         }
 
     def start_service(self, name: str) -> None:
+        """Start a service's process, or the development issuer's (``ISSUER``)."""
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child process
+        if name == ISSUER:
+            command = ["-m", "shixiang.dev_issuer", "--root", str(self.root), "--port", str(self.issuer_port)]
+            env = dict(os.environ)
+        else:
+            command = ["-m", "shixiang.cli", "serve", name, "--host", "127.0.0.1", "--port", str(self.ports[name])]
+            env = {**os.environ, **self.env_for(name)}
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "shixiang.cli", "serve", name, "--host", "127.0.0.1",
-             "--port", str(self.ports[name])],
-            env={**os.environ, **self.env_for(name)}, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, *command], env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 — PR_SET_PDEATHSIG can only be set in the child, before exec
         )
@@ -175,8 +193,9 @@ class Suite:
                 if process.poll() is not None:
                     raise StartupError(f"{name} 启动失败，退出码 {process.returncode}（{name} exited）；"
                                        f"日志 {self.logs / (name + '.log')}", self.log_tail(name))
+                ready = f"{self.issuer.url}{DISCOVERY_PATH}" if name == ISSUER else f"{self.url(name)}/readyz"
                 try:
-                    if httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:
+                    if httpx.get(ready, timeout=2).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass
@@ -200,8 +219,13 @@ class Suite:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def token(self, user: str) -> str:
+        """A demo user's token (``DEMO_USERS``), signed with the development issuer's key."""
         roles, regions = DEMO_USERS[user]
-        return mint_token(self.jwt_secret, subject=user, roles=roles, regions=regions)
+        return self.mint(user, roles, regions)
+
+    def mint(self, subject: str, roles: list[str], regions: list[str], ttl_s: int = 12 * 3600) -> str:
+        """Any user's token, as the development issuer's token endpoint would sign it (tests, benchmarks)."""
+        return self.issuer.mint(subject=subject, roles=roles, regions=regions, ttl_s=ttl_s)
 
     def write_manifest(self) -> None:
         """`.dev/suite.json`: how the CLI (republish, dlt replay) reaches the running suite."""
@@ -218,6 +242,9 @@ class Suite:
         lines += ["", (f"  postgres   {self.postgres.socket_dir} (unix socket; databases shixiang_<service>, and "
                       f"{EXCHANGE_DATABASE}: 前置库, docs/exchange.md)"),
                   f"  kafka      {self.broker.bootstrap_servers} (Tansu, memory only)",
+                  (f"  issuer     {self.issuer.url} (开发用身份认证服务, development only: discovery "
+                   f"{DISCOVERY_PATH}, JWKS, a token endpoint; the services verify its ES256 tokens like a real "
+                   "provider's, docs/identity.md)"),
                   f"  logs       {self.logs}", "",
                   "Demo tokens (valid 12 h; mint more: shixiang token --sub NAME --roles entry --regions 4401):", ""]
         for user, (roles, regions) in DEMO_USERS.items():

@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 from playwright.async_api import async_playwright
 
-from shared.auth import ALL_REGIONS, mint_token
+from shared.auth import ALL_REGIONS
+from shixiang.dev_issuer import minter_for
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,8 +27,7 @@ OUT = ROOT / "docs" / "console"
 
 
 async def main(manifest: dict[str, Any]) -> int:
-    token = mint_token(manifest["registry"]["env"]["SHIXIANG_JWT_SECRET"], subject="operator", roles=["operator"],
-                       regions=[ALL_REGIONS])
+    token = minter_for(manifest["registry"]["env"])("operator", ["operator"], [ALL_REGIONS])
     sync = manifest["sync"]["url"]
     async with httpx.AsyncClient(base_url=sync, headers={"Authorization": f"Bearer {token}"}) as http:
         found = (await http.get("/sync/v1/console/items", params={"q": "户口迁移审批"})).json()["items"]

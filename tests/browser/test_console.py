@@ -15,7 +15,6 @@ import httpx
 import pytest
 from playwright.async_api import Page, Route, expect
 
-from shared.auth import mint_token
 from shixiang.client import SuiteClient
 from shixiang.demo import fill
 from shixiang.suite import Suite
@@ -124,7 +123,7 @@ async def test_the_item_page_shows_its_timeline_and_the_diff_of_a_revision(
 async def test_the_overview_numbers_equal_the_api(suite: Suite, client: SuiteClient, page: Page) -> None:
     """On the demo catalogue (``shixiang demo``: every phase, two cities, national answers), so that every figure
     is more than a zero."""
-    await fill(client, suite.jwt_secret)
+    await fill(client, suite.mint)
     await signed_in(page, suite)
     await page.wait_for_load_state("networkidle")
     async with httpx.AsyncClient(base_url=suite.url("sync"), timeout=30) as http:
@@ -165,8 +164,8 @@ async def test_a_poison_message_is_shown_dead_lettered_and_an_admin_replays_it(s
 
 
 async def test_an_operator_of_region_11_sees_no_guangdong_event(suite: Suite, client: SuiteClient, page: Page) -> None:
-    beijing_entry = mint_token(suite.jwt_secret, subject="entry-bj", roles=["entry"], regions=["11"])
-    beijing_operator = mint_token(suite.jwt_secret, subject="operator-bj", roles=["operator"], regions=["11"])
+    beijing_entry = suite.mint("entry-bj", ["entry"], ["11"])
+    beijing_operator = suite.mint("operator-bj", ["operator"], ["11"])
     await sign_in(page, suite, beijing_operator, route="events")
     await expect(page.locator("[data-test=stream-status]")).to_have_text("已连接", timeout=WAIT_MS)
     guangdong = await client.create_item({**HUKOU, "name": "广东事项不可见", "short_name": "广东事项不可见"})

@@ -25,7 +25,7 @@ HUKOU = complete_item()
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     running = Suite(root=tmp_path_factory.mktemp("suite"), ports={name: free_port() for name in SERVICES},
-                    broker_port=free_port())
+                    broker_port=free_port(), issuer_port=free_port())
     try:
         running.start()
     except Exception:

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from shared.auth import mint_token
-from shared.settings import DEVELOPMENT_JWT_SECRET
 from shixiang.client import ApiError, SuiteClient
+from shixiang.suite import Suite
 from tests.e2e.conftest import HUKOU, feed_entries_for
 
 pytestmark = pytest.mark.e2e
@@ -18,8 +17,8 @@ pytestmark = pytest.mark.e2e
 CONSOLE = "/sync/v1/console"
 
 
-def _mint(client: SuiteClient, user: str, roles: list[str], regions: list[str]) -> str:
-    client.tokens[user] = mint_token(DEVELOPMENT_JWT_SECRET, subject=user, roles=roles, regions=regions)
+def _mint(suite: Suite, client: SuiteClient, user: str, roles: list[str], regions: list[str]) -> str:
+    client.tokens[user] = suite.mint(user, roles, regions)
     return user
 
 
@@ -40,14 +39,14 @@ async def _listed(client: SuiteClient, *, user: str, **params: Any) -> list[dict
 
 
 async def test_the_overview_numbers_equal_the_lifecycles_stats_and_list_for_the_same_caller(
-        client: SuiteClient) -> None:
+        suite: Suite, client: SuiteClient) -> None:
     items = [await client.create_item({**HUKOU, "name": f"户口登记{i}", "short_name": f"户口登记{i}"})
              for i in range(3)]
     for item in items:
         await client.wait_for_state(item["item_id"], lambda s: s["phase"] == "forming")
     await client.drive_to_online(items[0]["item_id"])
 
-    for user in ("operator", _mint(client, "operator-bj", ["operator"], ["11"])):
+    for user in ("operator", _mint(suite, client, "operator-bj", ["operator"], ["11"])):
         for region in (None, "44", "4401", "440115"):
             overview = await _get(client, "sync", f"{CONSOLE}/overview", user=user, region=region)
             stats = await _get(client, "lifecycle", "/lifecycle/v1/stats", user=user, region=region)
@@ -67,7 +66,7 @@ async def test_the_overview_numbers_equal_the_lifecycles_stats_and_list_for_the_
     assert beijing["total"] == 0 and beijing["regions"] == []  # a region-11 operator sees no Guangdong figure
 
 
-async def test_the_item_page_of_an_item_driven_online_tells_its_whole_story(client: SuiteClient) -> None:
+async def test_the_item_page_of_an_item_driven_online_tells_its_whole_story(suite: Suite, client: SuiteClient) -> None:
     name = "居住证签注"
     draft = await client.create_item({**HUKOU, "name": name, "short_name": name})
     item_id = draft["item_id"]
@@ -119,7 +118,7 @@ async def test_the_item_page_of_an_item_driven_online_tells_its_whole_story(clie
             == (name, code, "online", "在线期", "440115", "南沙区")
 
     # outside the caller's regions the item does not exist
-    _mint(client, "operator-bj", ["operator"], ["11"])
+    _mint(suite, client, "operator-bj", ["operator"], ["11"])
     with pytest.raises(ApiError) as elsewhere:
         await client.call("GET", "sync", f"{CONSOLE}/items/{item_id}", user="operator-bj")
     assert elsewhere.value.status == 404

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.auth import mint_token
 from shixiang.client import SuiteClient
 from shixiang.suite import Suite
 from tests.e2e.conftest import HUKOU
@@ -53,7 +52,7 @@ async def stream(suite: Suite, token: str) -> AsyncIterator[list[dict[str, Any]]
 
 async def test_an_item_created_through_the_registry_appears_in_the_live_stream_of_its_regions_operators(
         suite: Suite, client: SuiteClient) -> None:
-    beijing = mint_token(suite.jwt_secret, subject="operator-bj", roles=["operator"], regions=["11"])
+    beijing = suite.mint("operator-bj", ["operator"], ["11"])
     async with stream(suite, suite.token("operator")) as nationwide, stream(suite, beijing) as bj:
         item_id = (await client.create_item(HUKOU))["item_id"]
         deadline = asyncio.get_running_loop().time() + 60

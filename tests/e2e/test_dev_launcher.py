@@ -41,8 +41,9 @@ def processes_mentioning(text: str) -> list[str]:
 def test_make_dev_prints_urls_and_tokens_and_stops_every_child(tmp_path: Path, stop_signal: signal.Signals) -> None:
     root = tmp_path / "dev"
     ports = {name: free_port() for name in SERVICES}
-    broker_port = free_port()
-    args = [sys.executable, "-m", "shixiang.cli", "dev", "--root", str(root), "--broker-port", str(broker_port)]
+    broker_port, issuer_port = free_port(), free_port()
+    args = [sys.executable, "-m", "shixiang.cli", "dev", "--root", str(root), "--broker-port", str(broker_port),
+            "--issuer-port", str(issuer_port)]
     for name, port in ports.items():
         args += [f"--{name}-port", str(port)]
     launcher = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -67,6 +68,7 @@ def test_make_dev_prints_urls_and_tokens_and_stops_every_child(tmp_path: Path, s
         feed = httpx.get(f"http://127.0.0.1:{ports['sync']}/sync/v1/feed",
                          headers={"Authorization": f"Bearer {token.group(1)}"})
         assert feed.status_code == 200 and feed.json() == []
+        assert_the_services_verify_the_development_issuers_tokens_like_a_providers(text, root, issuer_port, ports)
         assert processes_mentioning(str(root)), "postgres should be running now"
         assert all(processes_mentioning(f"--port {port}") for port in ports.values()), "one uvicorn per service"
         assert processes_mentioning(f"127.0.0.1:{broker_port}"), "tansu should be running now"
@@ -79,6 +81,27 @@ def test_make_dev_prints_urls_and_tokens_and_stops_every_child(tmp_path: Path, s
     assert processes_mentioning(str(root)) == []  # postgres -D <root>/pg
     assert [p for port in ports.values() for p in processes_mentioning(f"--port {port}")] == []  # uvicorn
     assert processes_mentioning(f"127.0.0.1:{broker_port}") == []  # tansu
+    assert processes_mentioning(f"--port {issuer_port}") == []  # the development issuer
+
+
+def assert_the_services_verify_the_development_issuers_tokens_like_a_providers(
+        banner: str, root: Path, issuer_port: int, ports: dict[str, int]) -> None:
+    """Issue 18: the dev suite runs an issuer (its URL in the banner), `shixiang token` asks it, and the services
+    verify its tokens against its JWKS — an HS256 token of the development secret no longer opens anything."""
+    from shared.auth import ALL_REGIONS, mint_token
+    from shared.settings import DEVELOPMENT_JWT_SECRET
+
+    issuer = f"http://127.0.0.1:{issuer_port}"
+    assert f"issuer     {issuer}" in banner
+    assert httpx.get(f"{issuer}/.well-known/openid-configuration").json()["jwks_uri"] == f"{issuer}/jwks.json"
+    minted = subprocess.run([sys.executable, "-m", "shixiang.cli", "token", "--sub", "national-2", "--roles",
+                             "national", "--regions", "*"], capture_output=True, text=True, check=True,
+                            env={**os.environ, "SHIXIANG_DEV_ROOT": str(root)}).stdout.strip()
+    feed = f"http://127.0.0.1:{ports['sync']}/sync/v1/feed"
+    assert httpx.get(feed, headers={"Authorization": f"Bearer {minted}"}).status_code == 200
+    shared_secret = mint_token(DEVELOPMENT_JWT_SECRET, subject="national", roles=["national"], regions=[ALL_REGIONS])
+    refused = httpx.get(feed, headers={"Authorization": f"Bearer {shared_secret}"})
+    assert (refused.status_code, refused.json()["code"]) == (401, "AUTHENTICATION_REQUIRED")
 
 
 # ---- restarting at once ---------------------------------------------------------------------------------------------

@@ -85,7 +85,8 @@ async def test_the_feed_is_ordered_and_continues_from_its_cursor(client: SuiteCl
     assert tail == [] and same == end
 
 
-async def test_illegal_commands_are_refused_with_a_stable_code_and_change_nothing(client: SuiteClient) -> None:
+async def test_illegal_commands_are_refused_with_a_stable_code_and_change_nothing(suite: Suite,
+                                                                                  client: SuiteClient) -> None:
     item_id = (await client.create_item({**HUKOU, "name": "普通护照签发", "short_name": "普通护照签发",
                                           "police_type": "03", "service_category": "01"}))["item_id"]
     await client.wait_for_state(item_id, lambda s: s["phase"] == "forming")
@@ -107,12 +108,12 @@ async def test_illegal_commands_are_refused_with_a_stable_code_and_change_nothin
 
     await client.command(item_id, "submit", user="entry-gz")
     # the author is also given the reviewer role: four-eyes still refuses
-    client.tokens["entry-reviewer"] = _token(client, "entry-gz", ["entry", "reviewer"], ["4401"])
+    client.tokens["entry-reviewer"] = suite.mint("entry-gz", ["entry", "reviewer"], ["4401"])
     with pytest.raises(ApiError) as own_work:
         await client.command(item_id, "approve", user="entry-reviewer")
     assert own_work.value.status == 403 and own_work.value.code == "FOUR_EYES_VIOLATION"
 
-    client.tokens["reviewer-sz"] = _token(client, "reviewer-sz", ["reviewer"], ["4403"])
+    client.tokens["reviewer-sz"] = suite.mint("reviewer-sz", ["reviewer"], ["4403"])
     with pytest.raises(ApiError) as wrong_region:
         await client.command(item_id, "approve", user="reviewer-sz")
     assert wrong_region.value.status == 403 and wrong_region.value.code == "REGION_FORBIDDEN"
@@ -150,12 +151,6 @@ async def test_every_service_answers_health_readiness_metrics_and_openapi(suite:
                 response = await http.get(f"{suite.url(name)}{path}")
                 assert response.status_code == 200, (name, path, response.text)
 
-
-def _token(client: SuiteClient, sub: str, roles: list[str], regions: list[str]) -> str:
-    from shared.auth import mint_token
-    from shared.settings import DEVELOPMENT_JWT_SECRET
-
-    return mint_token(DEVELOPMENT_JWT_SECRET, subject=sub, roles=roles, regions=regions)
 
 
 async def test_every_service_serves_its_api_docs_with_no_asset_from_another_host(suite: Suite) -> None:

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from shared.auth import mint_token
-from shared.settings import DEVELOPMENT_JWT_SECRET
 from shixiang.client import SuiteClient
+from shixiang.suite import Suite
 from tests.e2e.conftest import HUKOU, feed_entries_for
 
 pytestmark = pytest.mark.e2e
@@ -139,12 +138,11 @@ async def test_an_incomplete_draft_cannot_be_submitted_until_the_registry_says_i
     assert submitted["step"] == "in_review" and submitted["review_revision"] == 2
 
 
-async def test_a_reviewer_cannot_approve_an_update_they_wrote(client: SuiteClient) -> None:
+async def test_a_reviewer_cannot_approve_an_update_they_wrote(suite: Suite, client: SuiteClient) -> None:
     draft = await client.create_item(unique("旅馆业特种行业许可"))
     item_id = draft["item_id"]
     await client.drive_to_online(item_id)
-    client.tokens["entry-reviewer"] = mint_token(DEVELOPMENT_JWT_SECRET, subject="entry-reviewer-gz",
-                                                 roles=["entry", "reviewer"], regions=["4401"])
+    client.tokens["entry-reviewer"] = suite.mint("entry-reviewer-gz", ["entry", "reviewer"], ["4401"])
     await client.revise_item(item_id, {**draft["elements"], "competent_department": "广州市公安局治安支队"},
                              draft["revision"], user="entry-reviewer")
     await client.wait_for_state(item_id, lambda s: s["step"] == "update_entry")

@@ -171,7 +171,6 @@ async def test_a_database_of_a_revision_this_version_does_not_have_is_refused_in
 
 
 # ---- (d) production never migrates ------------------------------------------------------------------------------
-PRODUCTION_SECRET = "a-production-secret-of-forty-characters!!"
 
 
 @pytest.mark.parametrize("at", ["nothing", "first"])
@@ -184,7 +183,7 @@ async def test_a_service_in_production_refuses_a_database_behind_head_naming_shi
     before = await tables_and_columns(fresh)
     app = bootstrap.create_app(bootstrap.SETTINGS(
         database_url=fresh.url.render_as_string(hide_password=False), environment="production", roles="api",
-        jwt_secret=PRODUCTION_SECRET, kafka_allow_plaintext=True))
+        auth_issuer="https://idp.example.gov.cn/realms/shixiang", auth_audience="shixiang", kafka_allow_plaintext=True))
 
     with pytest.raises(SchemaNotAtHeadError, match=r"`shixiang migrate lifecycle`"):
         async with app.router.lifespan_context(app):

@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from shared.service import ServiceRuntime
-from shared.settings import ProcessRole, ServiceSettings
+from shared.settings import Environment, ProcessRole, ServiceSettings
 from shixiang.services import SERVICES
 from shixiang.suite import EXCHANGE_DATABASE
 
@@ -276,8 +276,11 @@ def test_the_image_carries_the_built_console_and_the_sync_gateway_serves_it_from
 # ---------------------------------------------------------------------------------------------------------------- #
 # compose.yaml
 
-COMPOSE_SECRETS = ("SHIXIANG_JWT_SECRET", "POSTGRES_PASSWORD", "KAFKA_ADMIN_PASSWORD", "KAFKA_REGISTRY_PASSWORD",
-                   "KAFKA_CODING_PASSWORD", "KAFKA_LIFECYCLE_PASSWORD", "KAFKA_SYNC_PASSWORD")
+# what compose refuses to start without: the secrets, and the identity provider production requires (issue 18: no
+# shared JWT secret any more)
+COMPOSE_SECRETS = ("SHIXIANG_AUTH_ISSUER", "SHIXIANG_AUTH_AUDIENCE", "POSTGRES_PASSWORD", "KAFKA_ADMIN_PASSWORD",
+                   "KAFKA_REGISTRY_PASSWORD", "KAFKA_CODING_PASSWORD", "KAFKA_LIFECYCLE_PASSWORD",
+                   "KAFKA_SYNC_PASSWORD")
 
 
 def test_the_service_table_and_the_roles_agree() -> None:
@@ -310,7 +313,10 @@ def test_each_compose_role_runs_shixiang_serve_of_its_service_with_its_role(
     assert env["SHIXIANG_ROLES"] == role
     assert env["SHIXIANG_ENVIRONMENT"] == "production"
     assert env["SHIXIANG_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
-    assert env["SHIXIANG_JWT_SECRET"].startswith("${SHIXIANG_JWT_SECRET:?")
+    # production requires an identity provider (shared/settings.py); no process holds a token-signing secret
+    assert env["SHIXIANG_AUTH_ISSUER"].startswith("${SHIXIANG_AUTH_ISSUER:?")
+    assert env["SHIXIANG_AUTH_AUDIENCE"].startswith("${SHIXIANG_AUTH_AUDIENCE:?")
+    assert "SHIXIANG_JWT_SECRET" not in env
 
 
 @pytest.mark.parametrize(("service", "role"), SERVICE_ROLES, ids=_ids(SERVICE_ROLES))
@@ -605,9 +611,9 @@ def test_each_deployment_runs_shixiang_serve_of_its_service_with_its_role_and_it
     env = _env(container)
     assert env["SHIXIANG_ROLES"]["value"] == role
     database_ref = env["SHIXIANG_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
-    jwt_ref = env["SHIXIANG_JWT_SECRET"]["valueFrom"]["secretKeyRef"]
     secret = _objects(k8s, "Secret")[database_ref["name"]]
-    assert jwt_ref["name"] == database_ref["name"] and jwt_ref["key"] in secret["stringData"]
+    assert database_ref["key"] in secret["stringData"]
+    assert "SHIXIANG_JWT_SECRET" not in env  # issue 18: tokens are the identity provider's
     assert _database_of(secret["stringData"][database_ref["key"]]) == SERVICES[service].database
     config_maps = {ref["configMapRef"]["name"] for ref in container["envFrom"] if "configMapRef" in ref}
     assert config_maps <= set(_objects(k8s, "ConfigMap"))
@@ -625,7 +631,7 @@ def test_each_pod_migrates_its_services_database_before_the_app_starts(
     assert migrate["image"] == app["image"]
     assert migrate["envFrom"] == app["envFrom"]
     app_env, migrate_env = _env(app), _env(migrate)
-    for name in ("SHIXIANG_DATABASE_URL", "SHIXIANG_JWT_SECRET", "SHIXIANG_KAFKA_USERNAME", "SHIXIANG_KAFKA_PASSWORD"):
+    for name in ("SHIXIANG_DATABASE_URL", "SHIXIANG_KAFKA_USERNAME", "SHIXIANG_KAFKA_PASSWORD"):
         assert migrate_env[name] == app_env[name], name  # the same settings: the same database
     if service == "sync":  # `shixiang migrate sync` migrates the exchange database too, when its key exists
         assert migrate_env["SHIXIANG_EXCHANGE_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
@@ -647,6 +653,19 @@ def test_the_config_map_holds_no_secret_settings(k8s: list[dict[str, Any]]) -> N
     for config_map in _objects(k8s, "ConfigMap").values():
         assert not {"SHIXIANG_JWT_SECRET", "SHIXIANG_DATABASE_URL", "SHIXIANG_KAFKA_PASSWORD"} & set(config_map["data"])
     assert _config(k8s)["SHIXIANG_ENVIRONMENT"] == "production"
+
+
+def test_every_process_is_given_the_identity_provider_production_requires_and_no_token_secret(
+        k8s: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(k8s)
+    assert config["SHIXIANG_AUTH_ISSUER"].startswith(("https://", "http://")) and config["SHIXIANG_AUTH_AUDIENCE"]
+    assert "REPLACE-ME" not in config["SHIXIANG_AUTH_ISSUER"], "each overlay sets the issuer"
+    for name, value in config.items():  # read as a pod reads them: from its environment
+        if name.startswith("SHIXIANG_AUTH_"):
+            monkeypatch.setenv(name, value)
+    settings = ServiceSettings(environment=Environment.production, kafka_allow_plaintext=True)
+    assert settings.uses_identity_provider
+    assert not any("jwt" in key for secret in _objects(k8s, "Secret").values() for key in secret["stringData"])
 
 
 @pytest.mark.parametrize(("service", "role"), SERVICE_ROLES, ids=_ids(SERVICE_ROLES))
@@ -932,6 +951,8 @@ def test_each_pod_reaches_dns_the_strimzi_brokers_and_nothing_it_does_not_need(
                 kinds.add("database")
             elif name == "sync-api-to-services":
                 kinds.add("console")
+            elif name == "api-to-identity-provider":
+                kinds.add("identity provider")
             elif "ipBlock" in peer and peer["ipBlock"]["cidr"] == "0.0.0.0/0":
                 assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} <= set(peer["ipBlock"]["except"])
                 kinds.add("internet")
@@ -939,8 +960,10 @@ def test_each_pod_reaches_dns_the_strimzi_brokers_and_nothing_it_does_not_need(
                 pytest.fail(f"{service}-{role}: unexpected egress {name}: {peer}")
     # webhooks are delivered by the process that runs the consumers (sync_gateway/bootstrap.py: the dispatcher
     # starts with the consume role)
+    # the api pods verify bearer tokens against the identity provider's keys (issue 18)
     expected = {"dns", "kafka", "database"} | ({"console"} if (service, role) == ("sync", "api") else set()) | (
-        {"internet"} if (service, role) == ("sync", "consume") else set())
+        {"internet"} if (service, role) == ("sync", "consume") else set()) | (
+        {"identity provider"} if role == "api" else set())
     assert kinds == expected
 
 

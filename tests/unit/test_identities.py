@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
@@ -22,6 +23,9 @@ from shared.auth import (
     verify_token,
 )
 from shared.errors import COMMON_ERRORS, AuthenticationRequiredError, ErrorTable
+from shared.identity import JwksTokenVerifier, ProviderConfig
+from shixiang.dev_issuer import AUDIENCE
+from shixiang.dev_issuer import create_app as create_issuer_app
 from shixiang.suite import DEMO_USERS, Suite
 
 SECRET = "x" * 40
@@ -103,9 +107,12 @@ def test_the_national_platform_is_an_outside_consumer_and_no_service_lets_it_rea
     assert "national" in sync_roles.FEED_ROLES and "national" in sync_roles.FEEDBACK_READ_ROLES
 
 
-def test_the_demo_national_token_is_nationwide_and_regional_demo_staff_are_not() -> None:
-    suite = Suite(root=Path("/nonexistent-suite"))  # never started: it only mints the demo tokens
-    national = verify_token(suite.token("national"), suite.jwt_secret)
+async def test_the_demo_national_token_is_nationwide_and_regional_demo_staff_are_not(tmp_path: Path) -> None:
+    suite = Suite(root=tmp_path)  # never started: it only mints the demo tokens, with its issuer's key
+    # verified as the services of the dev suite verify them: against the development issuer's discovery and JWKS
+    verifier = JwksTokenVerifier(ProviderConfig(issuer=suite.issuer.url, audience=AUDIENCE),
+                                 transport=httpx.ASGITransport(app=create_issuer_app(suite.issuer)))
+    national = await verifier.verify(suite.token("national"))
     assert national.nationwide and national.roles == frozenset(OUTSIDE_ROLES)
-    assert not verify_token(suite.token("admin-gd"), suite.jwt_secret).nationwide
+    assert not (await verifier.verify(suite.token("admin-gd"))).nationwide
     assert all(set(roles) <= set(STAFF_ROLES) for user, (roles, _) in DEMO_USERS.items() if user != "national")

@@ -18,7 +18,9 @@ from lifecycle.bootstrap import create_app
 from lifecycle.config import LifecycleSettings
 
 PASSWORD = "the-kafka-password-nobody-may-read"
-PRODUCTION = {"environment": Environment.production, "jwt_secret": "x" * 40}
+# production requires an identity provider (docs/identity.md)
+PRODUCTION = {"environment": Environment.production, "auth_issuer": "https://idp.example.gov.cn/realms/shixiang",
+              "auth_audience": "shixiang"}
 
 
 def test_the_settings_are_read_from_their_environment_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

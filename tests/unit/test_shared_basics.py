@@ -115,19 +115,26 @@ def test_a_message_that_is_not_our_cloudevent_is_malformed(headers: list[tuple[s
         CloudEvent.from_kafka(b"k", b"{}", headers)
 
 
-def test_production_refuses_the_development_secret() -> None:
-    with pytest.raises(ValueError, match="SHIXIANG_JWT_SECRET must be a real secret"):
-        ServiceSettings(environment=Environment.production, jwt_secret=DEVELOPMENT_JWT_SECRET)
-    with pytest.raises(ValueError, match="SHIXIANG_JWT_SECRET must be a real secret"):
-        ServiceSettings(environment=Environment.production, jwt_secret="short")
-    production = ServiceSettings(environment=Environment.production, jwt_secret=SECRET, kafka_allow_plaintext=True)
+def test_production_requires_an_identity_provider_and_never_verifies_hs256() -> None:
+    # issue 18: production verifies the identity provider's tokens; a shared secret, however long, is not enough
+    with pytest.raises(ValueError, match="SHIXIANG_AUTH_ISSUER is required in production"):
+        ServiceSettings(environment=Environment.production, jwt_secret=SECRET, kafka_allow_plaintext=True)
+    production = ServiceSettings(environment=Environment.production, kafka_allow_plaintext=True,
+                                 auth_issuer="https://idp.example.gov.cn/realms/shixiang", auth_audience="shixiang")
+    assert production.uses_identity_provider
     assert production.topic("coding") == "shixiang.coding.events"
 
 
-def test_the_token_command_mints_a_token_the_services_accept() -> None:
-    out = subprocess.run([sys.executable, "-m", "shixiang.cli", "token", "--sub", "李四", "--roles", "entry,reviewer",
-                          "--regions", "44,4401"], capture_output=True, text=True, check=True,
-                         env={"PATH": "/usr/bin:/bin", "SHIXIANG_DEV_ROOT": "/nonexistent"}).stdout.strip()
+def test_the_token_command_without_a_dev_suite_says_how_to_get_a_token_and_mints_hs256_only_when_asked() -> None:
+    # issue 18: HS256 tokens are for tests; without a running dev suite (its issuer) the command explains
+    env = {"PATH": "/usr/bin:/bin", "SHIXIANG_DEV_ROOT": "/nonexistent"}
+    command = [sys.executable, "-m", "shixiang.cli", "token", "--sub", "李四", "--roles", "entry,reviewer",
+               "--regions", "44,4401"]
+    refused = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "make dev" in refused.stderr and "docs/identity.md" in refused.stderr
+    out = subprocess.run(command, capture_output=True, text=True, check=True,
+                         env={**env, "SHIXIANG_JWT_SECRET": DEVELOPMENT_JWT_SECRET}).stdout.strip()
     principal = verify_token(out, DEVELOPMENT_JWT_SECRET)
     assert principal.subject == "李四" and principal.regions == ("44", "4401")
 

@@ -88,12 +88,15 @@ def test_public_addresses_pass_and_a_host_resolving_to_any_refused_address_is_re
         check_addresses("https://h/x", "h", [], [])
 
 
+PRODUCTION_IDENTITY = {"auth_issuer": "https://idp.example.gov.cn/realms/shixiang", "auth_audience": "shixiang"}
+
+
 def test_development_allows_a_local_receiver_and_production_nothing_until_configured() -> None:
     development = SyncSettings(environment=Environment.development)
     assert "127.0.0.1" in development.webhook_hosts and "127.0.0.0/8" in development.webhook_networks
-    production = SyncSettings(environment=Environment.production, jwt_secret="x" * 40, kafka_allow_plaintext=True)
+    production = SyncSettings(environment=Environment.production, **PRODUCTION_IDENTITY, kafka_allow_plaintext=True)
     assert (production.webhook_hosts, production.webhook_networks) == ((), ())
-    configured = SyncSettings(environment=Environment.production, jwt_secret="x" * 40, kafka_allow_plaintext=True,
+    configured = SyncSettings(environment=Environment.production, **PRODUCTION_IDENTITY, kafka_allow_plaintext=True,
                               webhook_allowed_hosts="hooks.gov.cn, *.example.gov.cn")
     assert configured.webhook_hosts == ("hooks.gov.cn", "*.example.gov.cn")
 
