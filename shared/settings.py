@@ -128,6 +128,16 @@ class ServiceSettings(BaseSettings):
         description="A partition whose oldest fetched message has waited longer than this (an outage, retries) makes "
                     "/readyz report degraded, naming it.")
     db_pool_size: int = Field(10, ge=1, description="SQLAlchemy pool size per process.")
+    audit_retention_days: int = Field(
+        180, ge=1, description="Days the audit log of reads keeps a record (等保 2.0: at least six months); older "
+                               "records are deleted on start and every hour.")
+    audit_batch_size: int = Field(500, ge=1, description="Audit records written per transaction (at most).")
+    audit_flush_interval_s: float = Field(
+        0.2, gt=0, description="Longest wait before waiting audit records are written.")
+    audit_queue_limit: int = Field(
+        100_000, ge=1, description="Audit records a process keeps waiting while the audit log cannot be written; "
+                                   "beyond it new records are dropped, counted (shixiang_audit_dropped_total) and "
+                                   "logged: a read never waits on the audit writer.")
 
     @model_validator(mode="after")
     def _refuse_development_secret_in_production(self) -> Self:

@@ -36,6 +36,7 @@ DEMO_USERS: dict[str, tuple[list[str], list[str]]] = {
     "national": (["national"], [ALL_REGIONS]),
     "operator": (["operator"], [ALL_REGIONS]),
     "admin": (["admin"], [ALL_REGIONS]),
+    "auditor": (["auditor"], [ALL_REGIONS]),  # reads the audit log of reads (审计日志), and nothing else
 }
 
 

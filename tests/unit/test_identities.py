@@ -14,6 +14,7 @@ import pytest
 from shared.auth import (
     ALGORITHM,
     OUTSIDE_ROLES,
+    OVERSIGHT_ROLES,
     STAFF_ROLES,
     Principal,
     TokenVerifier,
@@ -108,4 +109,8 @@ def test_the_demo_national_token_is_nationwide_and_regional_demo_staff_are_not()
     national = verify_token(suite.token("national"), suite.jwt_secret)
     assert national.nationwide and national.roles == frozenset(OUTSIDE_ROLES)
     assert not verify_token(suite.token("admin-gd"), suite.jwt_secret).nationwide
-    assert all(set(roles) <= set(STAFF_ROLES) for user, (roles, _) in DEMO_USERS.items() if user != "national")
+    assert all(set(roles) <= set(STAFF_ROLES) for user, (roles, _) in DEMO_USERS.items()
+               if user not in ("national", "auditor"))
+    # The auditor reads the audit log and nothing else: no staff role, nationwide (every region's reads).
+    auditor = verify_token(suite.token("auditor"), suite.jwt_secret)
+    assert auditor.nationwide and auditor.roles == frozenset(OVERSIGHT_ROLES)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
+from shared.audit_rules import AuditPolicy
 from shared.chain_routes import chain_router
 from shared.consumer import ConsumerSpec
 from shared.contracts import source_of
@@ -124,6 +125,15 @@ class SyncGateway:
                 return
 
 
+# The audit trail's flags (shared.audit_rules): the snapshot and the catalogue's files are exports of whole lists;
+# the feed's pages, the catalogue and the console's lists are lists (the feed takes no region filter: a nationwide
+# reader's feed pages are all flagged many_regions, which is what they are).
+AUDIT_POLICY = AuditPolicy(
+    exports=frozenset({"/sync/v1/snapshot", "/sync/v1/catalog.csv", "/sync/v1/catalog.xlsx"}),
+    lists=frozenset({"/sync/v1/feed", "/sync/v1/catalog", "/sync/v1/console/overview", "/sync/v1/console/quality",
+                     "/sync/v1/console/items", "/sync/v1/console/events", "/sync/v1/console/activity"}))
+
+
 def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
     runtime = ServiceRuntime.build(SERVICE, settings, HISTORY)
     runtime.consumers.append(runtime.consumer_spec("lifecycle-feed", "lifecycle", FED_EVENTS, project_public_events))
@@ -180,6 +190,7 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
         api_prefix="/sync/v1",
         settings=settings,
         item_region=known_region,
+        audit_policy=AUDIT_POLICY,
         on_start=sync.start,
         on_stop=sync.stop,
     )
