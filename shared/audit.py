@@ -33,7 +33,7 @@ import csv
 import io
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -159,6 +159,7 @@ class AuditTrail:
         self.clock = clock
         self._waiting: list[AuditRecord] = []
         self._full = asyncio.Event()
+        self._flushing = asyncio.Lock()  # the worker and a caller (tests, shutdown) never write one record twice
         self.dropped = 0
         self._written, self._dropped_metric = AUDIT_WRITTEN.labels(service), AUDIT_DROPPED.labels(service)
         self._waiting_metric = AUDIT_WAITING.labels(service)
@@ -183,13 +184,14 @@ class AuditTrail:
     async def flush(self) -> int:
         """Write every waiting record, a batch per transaction; the records of a batch that fails stay waiting."""
         written = 0
-        while self._waiting:
-            batch = self._waiting[:self.batch_size]
-            await self._write(batch)
-            del self._waiting[:len(batch)]
-            written += len(batch)
-            self._written.inc(len(batch))
-        self._waiting_metric.set(len(self._waiting))
+        async with self._flushing:
+            while self._waiting:
+                batch = self._waiting[:self.batch_size]
+                await self._write(batch)
+                del self._waiting[:len(batch)]
+                written += len(batch)
+                self._written.inc(len(batch))
+            self._waiting_metric.set(len(self._waiting))
         return written
 
     async def _write(self, batch: list[AuditRecord]) -> None:
@@ -225,8 +227,7 @@ class AuditTrail:
             stopping = stop.is_set()
             if not stopping and len(self._waiting) < self.batch_size:
                 self._full.clear()
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._full.wait(), self.flush_interval_s)
+                await _first_of(self._full, stop, timeout_s=self.flush_interval_s)
             try:
                 await self.flush()
                 if loop.time() >= next_prune:
@@ -241,6 +242,16 @@ class AuditTrail:
                 continue
             if stopping:
                 return
+
+
+async def _first_of(*events: asyncio.Event, timeout_s: float) -> None:
+    """Wait until any of ``events`` is set, or ``timeout_s``."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 class AuditMiddleware:

@@ -27,9 +27,11 @@ def create_audit_log() -> None:
         sa.Column("previous_hash", sa.Text(), nullable=False),
         sa.Column("hash", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("seq"),
+        # IF NOT EXISTS: a database made by create_all from models that already had it is adopted at revision 1.
+        if_not_exists=True,
     )
-    op.create_index("audit_log_at", "audit_log", ["at"], unique=False)
-    op.create_index("audit_log_subject", "audit_log", ["subject", "seq"], unique=False)
+    op.create_index("audit_log_at", "audit_log", ["at"], unique=False, if_not_exists=True)
+    op.create_index("audit_log_subject", "audit_log", ["subject", "seq"], unique=False, if_not_exists=True)
 
 
 def drop_audit_log() -> None:

@@ -24,6 +24,7 @@ from shared.settings import ProcessRole
 
 from sync_gateway.adapters import (
     catalogue_http,
+    console_audit_http,
     console_catalogue_http,
     console_pipeline_http,
     console_stream_http,
@@ -46,6 +47,7 @@ from sync_gateway.config import SyncSettings
 from sync_gateway.domain.operations import SERVICES, accepted_types
 from sync_gateway.errors import ERRORS
 from sync_gateway.service_layer.catalogue import NationalCatalogue, PublicGuide
+from sync_gateway.service_layer.console_audit import ConsoleAudit
 from sync_gateway.service_layer.console_catalogue import ConsoleCatalogue
 from sync_gateway.service_layer.console_pipeline import ConsolePipeline
 from sync_gateway.service_layer.console_stream import ConsoleEvents
@@ -205,6 +207,8 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     app.include_router(console_stream_http.router)
     app.include_router(console_catalogue_http.router)
     app.include_router(console_pipeline_http.router)
+    app.state.console_audit = ConsoleAudit(sync.runtime, sync.services)
+    app.include_router(console_audit_http.router)
     app.state.webhook_subscriptions = sync.webhook_subscriptions
     app.include_router(webhooks_http.router)
     webhooks_http.document_webhook(app)
