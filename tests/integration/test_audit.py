@@ -21,7 +21,9 @@ from shared.audit import AuditTrail, verify
 from shared.audit_rules import AuditRecord
 from shared.auth import mint_token
 from shared.db import make_engine
+from shared.infra import EmbeddedBroker, EmbeddedPostgres
 from shared.settings import DEVELOPMENT_JWT_SECRET
+from tests.integration.conftest import services_in_process
 
 from registry.bootstrap import create_app
 from registry.config import RegistrySettings
@@ -229,3 +231,36 @@ async def test_records_waiting_when_the_process_stops_are_written(database_url: 
     finally:
         await engine.dispose()
 
+
+
+async def test_the_console_merges_the_services_audit_logs_by_time_for_auditors_only(
+        postgres: EmbeddedPostgres, broker: EmbeddedBroker, topic_prefix: str) -> None:
+    async with services_in_process(postgres, broker, topic_prefix) as services:
+        await services["registry"].http.get("/registry/v1/exports/items.csv", headers=bearer("admin"))
+        await services["lifecycle"].http.get("/lifecycle/v1/items", headers=bearer("entry-gz"))
+        await services["sync"].http.get("/sync/v1/snapshot", headers=bearer("national"))
+        for service in services.values():
+            await service.app.state.audit.flush()
+        sync = services["sync"].http
+
+        merged = (await sync.get("/sync/v1/console/audit", headers=bearer("auditor"))).json()
+        reads = [(e["service"], e["subject"], e["path"], e["flags"]) for e in merged["items"]]
+        assert reads == [("sync", "national", "/sync/v1/snapshot", ["export", "many_regions"]),
+                         ("lifecycle", "entry-gz", "/lifecycle/v1/items", []),
+                         ("registry", "admin", "/registry/v1/exports/items.csv", ["export", "many_regions"])]
+        assert merged["unreachable"] == {}
+        only = (await sync.get("/sync/v1/console/audit", params={"service": "registry", "flag": "export"},
+                               headers=bearer("auditor"))).json()["items"]
+        assert [(e["service"], e["subject"]) for e in only] == [("registry", "admin")]
+
+        chains = (await sync.get("/sync/v1/console/audit/chains", headers=bearer("auditor"))).json()["services"]
+        assert [(c["service"], c["verified"]) for c in chains] == [
+            ("registry", True), ("coding", True), ("lifecycle", True), ("sync", True)]
+        exported = await sync.get("/sync/v1/console/audit/registry.csv", headers=bearer("auditor"))
+        assert exported.status_code == 200 and "/registry/v1/exports/items.csv" in exported.content.decode()
+
+        for user in ("operator", "admin", "national"):
+            for path in ("/sync/v1/console/audit", "/sync/v1/console/audit/chains",
+                         "/sync/v1/console/audit/registry.csv"):
+                refused = await sync.get(path, headers=bearer(user))
+                assert refused.status_code == 403 and refused.json()["code"] == "AUDITOR_REQUIRED", (user, path)
