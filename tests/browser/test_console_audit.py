@@ -39,7 +39,7 @@ async def test_an_auditor_sees_the_reads_made_just_before_with_their_flags_and_e
     chains = page.locator("[data-test=audit-chains]")
     await expect(chains.locator("text=审计链完整")).to_have_count(4, timeout=WAIT_MS)
 
-    await page.locator("[data-test=audit-subject]").locator("input").fill("admin")
+    await page.locator("[data-test=audit-subject]").fill("admin")
     await page.locator("[data-test=audit-search]").click()
     await expect(entries.locator("tbody tr").first).to_contain_text("admin", timeout=WAIT_MS)
     await expect(entries).not_to_contain_text("entry-gz")

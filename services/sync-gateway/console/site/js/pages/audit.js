@@ -109,7 +109,7 @@ export const AuditPage = {
       <el-table-column label="读取"><template #default="{ row }"><code>{{ row.method }} {{ row.path }}{{ row.query ? '?' + row.query : '' }}</code></template></el-table-column>
       <el-table-column prop="status" label="状态码" width="80" />
       <el-table-column label="标记" width="170"><template #default="{ row }">
-        <el-tag v-for="f in row.flags" :key="f" type="warning" size="small" style="margin-right: 4px" :data-test="'flag-' + f">{{ flagLabel(f) }}</el-tag>
+        <el-tag v-for="f in row.flags" :key="f" type="warning" size="small" disable-transitions style="margin-right: 4px" :data-test="'flag-' + f">{{ flagLabel(f) }}</el-tag>
       </template></el-table-column>
     </el-table>
     <div style="margin-top: 12px; text-align: center" v-if="nextUntil">
