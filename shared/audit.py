@@ -42,7 +42,6 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
-from prometheus_client import Counter, Gauge
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -78,6 +77,7 @@ from shared.auth import Principal
 from shared.errors import AuditorRequiredError
 from shared.http_auth import CurrentPrincipal
 from shared.http_params import UtcDatetime
+from shared.metrics import AUDIT_DROPPED, AUDIT_WAITING, AUDIT_WRITTEN
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +85,6 @@ AUDITOR_ROLE = "auditor"
 AUDIT_LOCK = 7262035  # the transaction-scoped advisory lock a batch takes (next to shared.db.SCHEMA_LOCK)
 PRUNE_EVERY_S = 3600.0
 VERIFY_PAGE = 5000
-
-AUDIT_WRITTEN = Counter("shixiang_audit_written_total", "Audit records written to the service's audit log",
-                        ["service"])
-AUDIT_DROPPED = Counter("shixiang_audit_dropped_total",
-                        "Audit records dropped because SHIXIANG_AUDIT_QUEUE_LIMIT records were already waiting (the "
-                        "audit log could not be written): alert on any", ["service"])
-AUDIT_WAITING = Gauge("shixiang_audit_waiting_records", "Audit records waiting to be written", ["service"])
 
 audit_metadata = MetaData()
 
