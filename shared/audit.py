@@ -60,6 +60,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import jsoncodec
 from shared.audit_rules import (
     ANONYMOUS,
     FLAG_LABELS,
@@ -116,8 +117,9 @@ _HEAD_SQL = text("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")
 _INSERT_SQL = text("""
 INSERT INTO audit_log (at, subject, roles, regions, client, method, route, path, query, status, flags,
                        previous_hash, hash)
-SELECT n.at, n.subject, string_to_array(n.roles, ' '), string_to_array(n.regions, ' '), n.client, n.method, n.route,
-       n.path, n.query, n.status, string_to_array(n.flags, ' '), n.previous_hash, n.hash
+SELECT n.at, n.subject, ARRAY(SELECT jsonb_array_elements_text(CAST(n.roles AS jsonb))),
+       ARRAY(SELECT jsonb_array_elements_text(CAST(n.regions AS jsonb))), n.client, n.method, n.route, n.path,
+       n.query, n.status, ARRAY(SELECT jsonb_array_elements_text(CAST(n.flags AS jsonb))), n.previous_hash, n.hash
 FROM unnest(CAST(:ats AS timestamptz[]), CAST(:subjects AS text[]), CAST(:roles AS text[]),
             CAST(:regions AS text[]), CAST(:clients AS text[]), CAST(:methods AS text[]), CAST(:routes AS text[]),
             CAST(:paths AS text[]), CAST(:queries AS text[]), CAST(:statuses AS int[]), CAST(:flags AS text[]),
@@ -134,10 +136,10 @@ DELETE FROM audit_log WHERE seq < coalesce(
 """)
 
 
-def _words(values: Sequence[str]) -> str:
-    # Roles, regions and flags never hold spaces (claims are checked: shared.auth), so a space-joined list stored
-    # with string_to_array is exact and cheaper to send than an array of arrays.
-    return " ".join(values)
+def _array(values: Sequence[str]) -> str:
+    # A list per row as JSON text (unnest cannot take an array of arrays of different lengths); exact whatever a
+    # role claim holds.
+    return jsoncodec.dumps(list(values))
 
 
 class AuditTrail:
@@ -194,11 +196,11 @@ class AuditTrail:
             links = chain(head, batch)
             await conn.execute(_INSERT_SQL, {
                 "ats": [r.at for r in batch], "subjects": [r.subject for r in batch],
-                "roles": [_words(r.roles) for r in batch], "regions": [_words(r.regions) for r in batch],
+                "roles": [_array(r.roles) for r in batch], "regions": [_array(r.regions) for r in batch],
                 "clients": [r.client for r in batch], "methods": [r.method for r in batch],
                 "routes": [r.route for r in batch], "paths": [r.path for r in batch],
                 "queries": [r.query for r in batch], "statuses": [r.status for r in batch],
-                "flags": [_words(r.flags) for r in batch], "previous": [p for p, _ in links],
+                "flags": [_array(r.flags) for r in batch], "previous": [p for p, _ in links],
                 "hashes": [h for _, h in links]})
 
     async def prune(self) -> int:

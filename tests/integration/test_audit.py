@@ -264,3 +264,16 @@ async def test_the_console_merges_the_services_audit_logs_by_time_for_auditors_o
                          "/sync/v1/console/audit/registry.csv"):
                 refused = await sync.get(path, headers=bearer(user))
                 assert refused.status_code == 403 and refused.json()["code"] == "AUDITOR_REQUIRED", (user, path)
+
+
+async def test_a_record_reads_back_exactly_as_it_was_hashed_whatever_its_claims_hold(
+        registry: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    app, _ = registry
+    trail: AuditTrail = app.state.audit
+    odd = AuditRecord(at=datetime.now(UTC), subject="审计 对象", roles=("a role, with space", "entry"),
+                      regions=(), client=None, method="HEAD", route="unmatched", path="/registry/v1/nothing",
+                      query="q=%22x%22&y=1", status=404, flags=("export",))
+    trail.record(odd)
+    await trail.flush()
+    verdict = await verify(app.state.runtime.engine, "registry")
+    assert verdict["verified"] and verdict["records"] == 1, verdict
