@@ -270,9 +270,10 @@ async def test_a_record_reads_back_exactly_as_it_was_hashed_whatever_its_claims_
         registry: tuple[FastAPI, httpx.AsyncClient]) -> None:
     app, _ = registry
     trail: AuditTrail = app.state.audit
-    odd = AuditRecord(at=datetime.now(UTC), subject="审计 对象", roles=("a role, with space", "entry"),
-                      regions=(), client=None, method="HEAD", route="unmatched", path="/registry/v1/nothing",
-                      query="q=%22x%22&y=1", status=404, flags=("export",))
+    odd = AuditRecord(
+        at=datetime.now(UTC), subject="审计 对象", roles=("a role, with space", 'a "quoted" \\ {role}', "NULL", ""),
+        regions=(), client=None, method="HEAD", route="unmatched", path="/registry/v1/nothing", query="q=%22x%22&y=1",
+        status=404, flags=("export",))
     trail.record(odd)
     await trail.flush()
     verdict = await verify(app.state.runtime.engine, "registry")
