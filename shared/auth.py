@@ -36,10 +36,13 @@ from shared.errors import AuthenticationRequiredError, PermissionDeniedError, Re
 
 STAFF_ROLES = ("entry", "reviewer", "tester", "publisher", "admin", "operator")
 OUTSIDE_ROLES = ("national",)
-ROLES = STAFF_ROLES + OUTSIDE_ROLES
+# Who reads the audit log of reads (shared.audit), and nothing else: not a staff role (no internal content), and
+# admin does not hold it (三员分立: administrators are not their own auditors).
+OVERSIGHT_ROLES = ("auditor",)
+ROLES = STAFF_ROLES + OUTSIDE_ROLES + OVERSIGHT_ROLES
 #: The roles by their Chinese names, for messages (the claims keep the English keys).
 ROLE_LABELS = {"entry": "录入", "reviewer": "审核", "tester": "测试", "publisher": "发布", "admin": "管理员",
-               "operator": "运维", "national": "国家平台"}
+               "operator": "运维", "national": "国家平台", "auditor": "审计员"}
 ALGORITHM = "HS256"  # tests' and unconfigured development processes' tokens only (shared.settings)
 #: What an identity provider's token may be signed with: asymmetric algorithms only. ``none`` and HS* are never
 #: accepted with a JWKS: an HS* token "signed" with the provider's public key would verify with a key everyone has.

@@ -107,6 +107,10 @@ class PermissionDeniedError(DomainError):
     """The caller lacks the role for this action."""
 
 
+class AuditorRequiredError(DomainError):
+    """Only an auditor reads the audit log (an administrator does not by being one)."""
+
+
 class RegionDeniedError(DomainError):
     """The item lies outside the caller's regions."""
 
@@ -161,6 +165,8 @@ COMMON_ERRORS: dict[type[DomainError], ErrorSpec] = {
         "无法从身份认证服务取得签名密钥（{reason}），暂时无法验证令牌，请稍后再试"),
     PermissionDeniedError: ErrorSpec(
         403, "ROLE_FORBIDDEN", "当前用户没有执行此操作所需的角色（需要：{required_labels}）"),
+    AuditorRequiredError: ErrorSpec(
+        403, "AUDITOR_REQUIRED", "审计日志仅供审计员（auditor）查阅，管理员亦不能查阅（三员分立）"),
     RegionDeniedError: ErrorSpec(403, "REGION_FORBIDDEN", "区划“{region_code}”不在当前用户的管辖区划内"),
     ConcurrencyConflictError: ErrorSpec(
         409, "VERSION_CONFLICT", "事项已被其他操作修改（期望版本 {expected}，当前版本 {actual}），请刷新后重试"

@@ -7,9 +7,8 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, params
@@ -17,13 +16,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import AfterValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import jsoncodec
+from shared.audit import install_audit
+from shared.audit_rules import AuditPolicy
 from shared.db import RegionOf
 from shared.dead_letter_routes import dead_letter_router, pipeline_router
 from shared.errors import (
@@ -38,6 +38,7 @@ from shared.errors import (
 )
 from shared.http_auth import CorrelationId, CurrentPrincipal, correlation_id, current_principal, token_verifier
 from shared.http_docs import serve_docs_offline
+from shared.http_params import UtcDatetime
 from shared.metrics import HTTP_LATENCY
 from shared.outages import OUTAGE_TYPES, is_outage
 from shared.pipeline import service_pipeline
@@ -103,9 +104,11 @@ def create_service_app(
     on_start: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
     item_region: RegionOf | None = None,
+    audit_policy: AuditPolicy | None = None,
 ) -> FastAPI:
     """The service's app with what every service serves; ``item_region`` is how the service knows an item's region
-    (its dead letters are shown to a caller of some regions by it)."""
+    (its dead letters are shown to a caller of some regions by it); ``audit_policy`` names its exports and lists
+    (the flags of its audit trail of reads, ``shared.audit``)."""
     app = FastAPI(title=title, description=description, version="1.0.0", docs_url=None, redoc_url=None,
                   lifespan=runtime_lifespan(runtime, on_start=on_start, on_stop=on_stop))
     serve_docs_offline(app)  # /docs and /redoc without a CDN
@@ -145,6 +148,8 @@ def create_service_app(
 
     app.router.route_class = ServiceRoute  # the routes below (health, readiness, metrics)
     app.add_middleware(RequestMetricsAndLog, service=service, log_requests=settings.access_log)
+    install_audit(app, service=service, api_prefix=api_prefix, policy=audit_policy, route_class=ServiceRoute,
+                  responses=error_responses(ErrorTable(COMMON_ERRORS), statuses=(401, 403, 422)))
     # The dead-letter routes raise only the shared errors (auth, roles, the dead letter's own).
     app.include_router(dead_letter_router(api_prefix, route_class=ServiceRoute,
                                           responses=error_responses(ErrorTable(COMMON_ERRORS)),
@@ -410,20 +415,6 @@ class ServiceRoute(APIRoute):
             return await handler(request)
 
         return checked
-
-
-def _in_utc_range(value: datetime) -> datetime:
-    if value.tzinfo is not None:
-        try:
-            value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("换算为 UTC 后超出可表示的时间范围（0001-01-01 至 9999-12-31）") from None
-    return value
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_in_utc_range)]
-"""A datetime parameter that can be compared with a timestamptz column: one whose UTC time falls outside years
-1–9999 (9999-12-31T23:59:59-14:00) is a validation error, not an OverflowError in the database driver."""
 
 
 def _chinese_validation_message(error: dict[str, Any]) -> str:

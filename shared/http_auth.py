@@ -29,6 +29,7 @@ async def current_principal(request: Request) -> Principal:
     verify: TokenVerifier | JwksTokenVerifier = request.app.state.verify_token
     principal = await verify.verify(token.strip())
     request.state.subject = principal.subject  # for the request's log line (shared.http.RequestMetricsAndLog)
+    request.state.principal = principal  # for the request's audit record (shared.audit.AuditMiddleware)
     return principal
 
 

@@ -42,3 +42,9 @@ CONSUMER_GROUP_LAG = Gauge("shixiang_consumer_group_lag_messages",
 CONSUMER_GROUP_STUCK = Gauge("shixiang_consumer_group_stuck",
                              "1 while the sync gateway sees the partition stuck (see GET /sync/v1/console/pipeline)",
                              ["group", "topic", "partition"])
+AUDIT_WRITTEN = Counter("shixiang_audit_written_total", "Audit records written to the service's audit log",
+                        ["service"])
+AUDIT_DROPPED = Counter("shixiang_audit_dropped_total",
+                        "Audit records dropped because SHIXIANG_AUDIT_QUEUE_LIMIT records were already waiting (the "
+                        "audit log could not be written): alert on any", ["service"])
+AUDIT_WAITING = Gauge("shixiang_audit_waiting_records", "Audit records waiting to be written", ["service"])

@@ -167,6 +167,17 @@ class ServiceSettings(BaseSettings):
         description="The hash new events of this service's store are chained with: sha256 or sm3 (GB/T 32905, 国密). "
                     "Each event records its own, so a store switched to sm3 keeps verifying its older events.")
 
+    audit_retention_days: int = Field(
+        180, ge=1, description="Days the audit log of reads keeps a record (等保 2.0: at least six months); older "
+                               "records are deleted on start and every hour.")
+    audit_batch_size: int = Field(500, ge=1, description="Audit records written per transaction (at most).")
+    audit_flush_interval_s: float = Field(
+        0.2, gt=0, description="Longest wait before waiting audit records are written.")
+    audit_queue_limit: int = Field(
+        100_000, ge=1, description="Audit records a process keeps waiting while the audit log cannot be written; "
+                                   "beyond it new records are dropped, counted (shixiang_audit_dropped_total) and "
+                                   "logged: a read never waits on the audit writer.")
+
     @field_validator("auth_issuer", "auth_jwks_url", "auth_audience")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:

@@ -39,6 +39,7 @@ DEMO_USERS: dict[str, tuple[list[str], list[str]]] = {
     "national": (["national"], [ALL_REGIONS]),
     "operator": (["operator"], [ALL_REGIONS]),
     "admin": (["admin"], [ALL_REGIONS]),
+    "auditor": (["auditor"], [ALL_REGIONS]),  # reads the audit log of reads (审计日志), and nothing else
 }
 
 
@@ -237,7 +238,8 @@ class Suite:
         for name, entry in SERVICES.items():
             lines.append(f"  {name:<10} {self.url(name)}{entry.prefix}   docs: {self.url(name)}/docs")
         sync = self.url("sync")
-        lines.append(f"  {'console':<10} {sync}/console/   运维控制台 (sign in: operator, admin-gd or admin token)")
+        lines.append(f"  {'console':<10} {sync}/console/   运维控制台 (sign in: operator, admin-gd or admin token; "
+                     "auditor: 审计日志)")
         assert self.broker is not None
         lines += ["", (f"  postgres   {self.postgres.socket_dir} (unix socket; databases shixiang_<service>, and "
                       f"{EXCHANGE_DATABASE}: 前置库, docs/exchange.md)"),

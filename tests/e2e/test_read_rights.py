@@ -70,8 +70,10 @@ async def test_a_national_token_finds_no_unpublished_text_anywhere_and_is_refuse
                 published_channel = service == "sync" and not any(
                     part in path for part in ("/dead-letters", "/console/", "/verify", "/stream")
                 ) and not path.endswith("/pipeline")
-                expected = ((200, None) if published_channel else (403, "CONSOLE_ROLE_REQUIRED")
-                            if path.startswith(("/sync/v1/console/", "/sync/v1/stream")) else (403, "ROLE_FORBIDDEN"))
+                # Every service's audit log of reads, and the console's view of them, are the auditors' alone.
+                console = path.startswith(("/sync/v1/console/", "/sync/v1/stream"))
+                expected = ((403, "AUDITOR_REQUIRED") if "/audit" in path else (200, None) if published_channel
+                            else (403, "CONSOLE_ROLE_REQUIRED") if console else (403, "ROLE_FORBIDDEN"))
                 got = (response.status_code, response.json().get("code") if response.status_code >= 400 else None)
                 if got != expected:
                     wrong.append(f"{path}: {got}, expected {expected}")

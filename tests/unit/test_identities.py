@@ -15,6 +15,7 @@ import pytest
 from shared.auth import (
     ALGORITHM,
     OUTSIDE_ROLES,
+    OVERSIGHT_ROLES,
     STAFF_ROLES,
     Principal,
     TokenVerifier,
@@ -115,4 +116,8 @@ async def test_the_demo_national_token_is_nationwide_and_regional_demo_staff_are
     national = await verifier.verify(suite.token("national"))
     assert national.nationwide and national.roles == frozenset(OUTSIDE_ROLES)
     assert not (await verifier.verify(suite.token("admin-gd"))).nationwide
-    assert all(set(roles) <= set(STAFF_ROLES) for user, (roles, _) in DEMO_USERS.items() if user != "national")
+    assert all(set(roles) <= set(STAFF_ROLES) for user, (roles, _) in DEMO_USERS.items()
+               if user not in ("national", "auditor"))
+    # The auditor reads the audit log and nothing else: no staff role, nationwide (every region's reads).
+    auditor = await verifier.verify(suite.token("auditor"))
+    assert auditor.nationwide and auditor.roles == frozenset(OVERSIGHT_ROLES)

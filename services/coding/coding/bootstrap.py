@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from shared.audit_rules import AuditPolicy
 from shared.chain_routes import chain_router
 from shared.dictionaries import Dictionaries, load_dictionaries
 from shared.http import ServiceRoute, create_service_app, error_responses
@@ -35,6 +36,11 @@ SERVICE = "coding"
 
 
 SETTINGS = CodingSettings
+
+
+# The audit trail's flags (shared.audit_rules): the coding service has no export, and no list of items by region
+# (its lists are the reference tables).
+AUDIT_POLICY = AuditPolicy()
 
 
 def _now() -> datetime:
@@ -97,6 +103,7 @@ def create_app(settings: CodingSettings | None = None) -> FastAPI:
         api_prefix="/coding/v1",
         settings=settings,
         item_region=queries.known_region,
+        audit_policy=AUDIT_POLICY,
         on_start=coding.start,
     )
     app.state.coding = coding

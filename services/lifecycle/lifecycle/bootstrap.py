@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from shared import contracts
+from shared.audit_rules import AuditPolicy
 from shared.http import create_service_app
 from shared.rebuild import rebuild_service
 from shared.service import ServiceRuntime
@@ -47,6 +48,10 @@ class Lifecycle:
     @property
     def repository(self) -> ItemRepository:
         return self.service.repository
+
+
+# The audit trail's flags (shared.audit_rules): no export; the items list and the statistics are lists.
+AUDIT_POLICY = AuditPolicy(lists=frozenset({"/lifecycle/v1/items", "/lifecycle/v1/stats"}))
 
 
 def build(settings: LifecycleSettings, *, clock: Clock | None = None) -> tuple[ServiceRuntime, Lifecycle]:
@@ -96,6 +101,7 @@ def create_app(settings: LifecycleSettings | None = None, *, clock: Clock | None
         api_prefix="/lifecycle/v1",
         settings=settings,
         item_region=queries.item_region,
+        audit_policy=AUDIT_POLICY,
         on_start=on_start,
     )
     app.state.lifecycle = lifecycle.service

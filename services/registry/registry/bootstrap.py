@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from shared.audit_rules import AuditPolicy
 from shared.chain_routes import chain_router
 from shared.dictionaries import load_dictionaries
 from shared.http import ServiceRoute, create_service_app, error_responses
@@ -27,6 +28,13 @@ SERVICE = "registry"
 
 
 SETTINGS = RegistrySettings
+
+
+# The audit trail's flags (shared.audit_rules): the exports of whole lists, and the other lists.
+AUDIT_POLICY = AuditPolicy(
+    exports=frozenset({"/registry/v1/exports/items.xlsx", "/registry/v1/exports/items.csv"}),
+    lists=frozenset({"/registry/v1/items", "/registry/v1/consistency", "/registry/v1/quality",
+                     "/registry/v1/imports"}))
 
 
 def build(settings: RegistrySettings) -> tuple[ServiceRuntime, Registry]:
@@ -54,6 +62,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         api_prefix="/registry/v1",
         settings=settings,
         item_region=queries.item_region,
+        audit_policy=AUDIT_POLICY,
         on_start=imports.prepare_spool_dir,
         on_stop=imports.close,
     )

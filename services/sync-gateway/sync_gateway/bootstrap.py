@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
+from shared.audit_rules import AuditPolicy
 from shared.chain_routes import chain_router
 from shared.consumer import ConsumerSpec
 from shared.contracts import source_of
@@ -23,6 +24,7 @@ from shared.settings import ProcessRole
 
 from sync_gateway.adapters import (
     catalogue_http,
+    console_audit_http,
     console_catalogue_http,
     console_pipeline_http,
     console_stream_http,
@@ -45,6 +47,7 @@ from sync_gateway.config import SyncSettings
 from sync_gateway.domain.operations import SERVICES, accepted_types
 from sync_gateway.errors import ERRORS
 from sync_gateway.service_layer.catalogue import NationalCatalogue, PublicGuide
+from sync_gateway.service_layer.console_audit import ConsoleAudit
 from sync_gateway.service_layer.console_catalogue import ConsoleCatalogue
 from sync_gateway.service_layer.console_pipeline import ConsolePipeline
 from sync_gateway.service_layer.console_stream import ConsoleEvents
@@ -124,6 +127,15 @@ class SyncGateway:
                 return
 
 
+# The audit trail's flags (shared.audit_rules): the snapshot and the catalogue's files are exports of whole lists;
+# the feed's pages, the catalogue and the console's lists are lists (the feed takes no region filter: a nationwide
+# reader's feed pages are all flagged many_regions, which is what they are).
+AUDIT_POLICY = AuditPolicy(
+    exports=frozenset({"/sync/v1/snapshot", "/sync/v1/catalog.csv", "/sync/v1/catalog.xlsx"}),
+    lists=frozenset({"/sync/v1/feed", "/sync/v1/catalog", "/sync/v1/console/overview", "/sync/v1/console/quality",
+                     "/sync/v1/console/items", "/sync/v1/console/events", "/sync/v1/console/activity"}))
+
+
 def build(settings: SyncSettings) -> tuple[ServiceRuntime, SyncGateway]:
     runtime = ServiceRuntime.build(SERVICE, settings, HISTORY)
     runtime.consumers.append(runtime.consumer_spec("lifecycle-feed", "lifecycle", FED_EVENTS, project_public_events))
@@ -180,6 +192,7 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
         api_prefix="/sync/v1",
         settings=settings,
         item_region=known_region,
+        audit_policy=AUDIT_POLICY,
         on_start=sync.start,
         on_stop=sync.stop,
     )
@@ -194,6 +207,8 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     app.include_router(console_stream_http.router)
     app.include_router(console_catalogue_http.router)
     app.include_router(console_pipeline_http.router)
+    app.state.console_audit = ConsoleAudit(sync.runtime, sync.services)
+    app.include_router(console_audit_http.router)
     app.state.webhook_subscriptions = sync.webhook_subscriptions
     app.include_router(webhooks_http.router)
     webhooks_http.document_webhook(app)

@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
+from shared.audit import audit_metadata
 from shared.dead_letters import dead_letter_metadata
 from shared.eventstore import store_metadata
 from shared.migrations import History
 
 from coding.adapters.tables import coding_metadata
 
-HISTORY = History("coding", Path(__file__).parent, (store_metadata, dead_letter_metadata, coding_metadata),
-                  migrate_with="coding")
+HISTORY = History("coding", Path(__file__).parent,
+                  (store_metadata, dead_letter_metadata, coding_metadata, audit_metadata), migrate_with="coding")

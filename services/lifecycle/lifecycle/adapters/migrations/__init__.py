@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
+from shared.audit import audit_metadata
 from shared.dead_letters import dead_letter_metadata
 from shared.eventstore import store_metadata
 from shared.migrations import History
 
 from lifecycle.adapters.tables import lifecycle_metadata
 
-HISTORY = History("lifecycle", Path(__file__).parent, (store_metadata, dead_letter_metadata, lifecycle_metadata),
-                  migrate_with="lifecycle")
+HISTORY = History("lifecycle", Path(__file__).parent,
+                  (store_metadata, dead_letter_metadata, lifecycle_metadata, audit_metadata), migrate_with="lifecycle")

@@ -6,6 +6,7 @@ import { QualityPage } from "./pages/quality.js";
 import { EventsPage } from "./pages/events.js";
 import { PipelinePage } from "./pages/pipeline.js";
 import { ItemSearchPage, ItemPage } from "./pages/items.js";
+import { AuditPage } from "./pages/audit.js";
 
 const { createApp, reactive, computed, ref } = Vue;
 
@@ -16,6 +17,9 @@ const MENU = [
   { path: "/pipeline", label: "链路健康" },
   { path: "/items", label: "事项详情" },
 ];
+// The auditor's menu: the audit log only (an auditor reads nothing else; the other pages would answer 403).
+const AUDITOR_MENU = [{ path: "/audit", label: "审计日志" }];
+const isAuditor = () => (claims()?.roles || []).includes("auditor");
 
 function parseHash() {
   const [path, search = ""] = (location.hash.slice(1) || "/overview").split("?");
@@ -45,7 +49,7 @@ const SignIn = {
       try {
         // The server decides: a token it refuses (401) or a role the console is not for (403 CONSOLE_ROLE_REQUIRED)
         // shows its Chinese message here; anything else lets the operator in (each page reports its own errors).
-        await api("/console/events", { params: { limit: 1 } });
+        await api(isAuditor() ? "/console/audit/chains" : "/console/events", isAuditor() ? {} : { params: { limit: 1 } });
         emit("signed-in");
       } catch (e) {
         if (e.status === 401 || e.status === 403) {
@@ -65,7 +69,7 @@ const SignIn = {
     <el-card>
       <template #header><b>运维控制台 · 登录</b></template>
       <p class="muted">粘贴访问令牌（Bearer token）。开发环境中 <code>make dev</code>（<code>shixiang dev</code>）启动时会打印演示令牌：
-        运维人员用 <code>operator</code>，管理员用 <code>admin</code>（全国）或 <code>admin-gd</code>（广东）。令牌只保存在本标签页（关闭即清除）。</p>
+        运维人员用 <code>operator</code>，管理员用 <code>admin</code>（全国）或 <code>admin-gd</code>（广东），审计员用 <code>auditor</code>（只看审计日志）。令牌只保存在本标签页（关闭即清除）。</p>
       <el-input v-model="token" type="textarea" :rows="5" placeholder="eyJhbGciOi…" data-test="token" />
       <el-alert v-if="error" :title="error" type="error" show-icon :closable="false" style="margin-top: 12px" data-test="signin-error" />
       <div style="margin-top: 12px; text-align: right">
@@ -76,7 +80,7 @@ const SignIn = {
 };
 
 const Shell = {
-  components: { SignIn, OverviewPage, QualityPage, EventsPage, PipelinePage, ItemSearchPage, ItemPage },
+  components: { SignIn, OverviewPage, QualityPage, EventsPage, PipelinePage, ItemSearchPage, ItemPage, AuditPage },
   setup() {
     const signedIn = ref(Boolean(getToken()));
     const who = computed(() => (signedIn.value ? claims() || {} : {}));
@@ -84,14 +88,17 @@ const Shell = {
     const active = computed(() => "/" + route.path.split("/")[1]);
     const page = computed(() => {
       const parts = route.path.split("/").filter(Boolean);
+      if (isAuditor()) return { is: "AuditPage" };  // the only page an auditor may read
       if (parts[0] === "items" && parts[1]) return { is: "ItemPage", props: { itemId: decodeURIComponent(parts[1]), asOf: route.query.as_of || "" } };
       return {
         overview: { is: "OverviewPage" }, quality: { is: "QualityPage" }, events: { is: "EventsPage" },
         pipeline: { is: "PipelinePage" }, items: { is: "ItemSearchPage", props: { q: route.query.q || "" } },
+        audit: { is: "AuditPage" },
       }[parts[0]] || { is: "OverviewPage" };
     });
     function signOut() { clearToken(); signedIn.value = false; }
-    return { signedIn, who, menu: MENU, active, page, signOut, navigate, route };
+    const menu = computed(() => (signedIn.value && isAuditor() ? AUDITOR_MENU : MENU));
+    return { signedIn, who, menu, active, page, signOut, navigate, route };
   },
   template: `
   <el-config-provider :locale="locale">
