@@ -90,12 +90,16 @@ class WebhookReceiver:
 
 
 class ExchangeWatcher:
-    """Polls the exchange database every 20 ms for the items awaited, recording when each one's row was seen."""
+    """Polls the exchange database every 20 ms for rows of rounds it has not seen (``cd_batch`` after the last one:
+    each round commits all its rows at once, in order, so the batch number is a cursor), recording when each awaited
+    item's row was seen. Reading only new rounds keeps the bench's own cost (its CPU and PostgreSQL's) flat: asking
+    for every awaited id each time cost the 2-core machine a tenth of a core at 100 items/s."""
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url, pool_size=1)
         self.awaited: set[str] = set()
         self.arrived: dict[str, float] = {}
+        self.last_batch = ""
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -105,13 +109,14 @@ class ExchangeWatcher:
         while True:
             if self.awaited:
                 async with self.engine.connect() as conn:
-                    seen = (await conn.execute(text("SELECT DISTINCT task_guid FROM up_task_general "
-                                                    "WHERE task_guid = ANY(:ids)"),
-                                               {"ids": list(self.awaited)})).scalars().all()
+                    rows = (await conn.execute(text("SELECT task_guid, cd_batch FROM up_task_general "
+                                                    "WHERE cd_batch > :last"), {"last": self.last_batch})).all()
                 now = time.perf_counter()
-                for item_id in seen:
-                    self.arrived.setdefault(item_id, now)
-                self.awaited.difference_update(seen)
+                for item_id, batch in rows:
+                    self.last_batch = max(self.last_batch, batch)
+                    if item_id in self.awaited:
+                        self.arrived.setdefault(item_id, now)
+                        self.awaited.discard(item_id)
             await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
