@@ -23,10 +23,12 @@ the same rate meanwhile, from the start of the warm-up: every second a list of `
 tested and registered by batch calls (so the registry, coding and every relay and consumer carry the flow too).
 The same publishes are watched on the two other outward channels: a webhook receiver (a local HTTP server,
 subscribed as the national platform before the flow) records when each item's delivery arrived, and the exchange
-database (前置库) is polled every 20 ms for each item's `up_task_general` row (so its figure carries up to 20 ms of
-polling). Printed: latency p50/p99/max overall and per 5 s window (a latency that grows window after window means
-a backlog), the publish calls' own latency, how late the sender was and the CPU the bench process took, and how far the
-background flow got. --flow-seconds 0 skips phase 4; --flow-only runs nothing else.
+database (前置库) is polled every 20 ms for the `up_task_general` rows of rounds not seen yet (so its figure carries
+up to 20 ms of polling). Printed: latency p50/p99/max overall and per 5 s window (a latency that grows window after
+window means a backlog), the publish calls' own latency, how late the sender was, the CPU each process of the suite
+and the bench took, and how far the background flow got. Several --flow-rate values run one after the other, each on
+a fresh suite, and --plot draws each channel's p50/p99 against the rate. --flow-seconds 0 skips phase 4;
+--flow-only runs nothing else.
 
 Figures are printed; nothing passes or fails on time."""
 
