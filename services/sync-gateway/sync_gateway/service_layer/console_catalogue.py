@@ -12,7 +12,7 @@ import re
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -121,7 +121,7 @@ class ConsoleCatalogue:
         require_console(caller.principal)
         path = f"/items/{quote(item_id, safe='')}"  # a path segment, whatever the caller typed
         regions = region_filter(caller.principal)
-        state, revisions, codes, feed, feedback, *chains = await asyncio.gather(
+        answers = await asyncio.gather(
             self._get(caller, "lifecycle", f"/lifecycle/v1{path}",
                       as_of=as_of.isoformat() if as_of is not None else None),
             _or_none(self._revisions(caller, item_id)),
@@ -131,7 +131,12 @@ class ConsoleCatalogue:
             # each service that keeps a stream of the item checks its chain (a 404: it keeps none)
             *(_or_none(self._get(caller, service, f"/{service}/v1{path}/verify"))
               for service in ("registry", "coding", "lifecycle")),
-            self._own_chain(caller.principal, item_id))
+            self._own_chain(caller.principal, item_id), return_exceptions=True)
+        # The lifecycle's answer decides whether the caller may see the item at all (its 404 for another region),
+        # whichever answer came first: another service refusing the region (403) must not speak for it.
+        if failed := [answer for answer in answers if isinstance(answer, BaseException)]:
+            raise answers[0] if isinstance(answers[0], BaseException) else failed[0]
+        state, revisions, codes, feed, feedback, *chains = cast("list[Any]", answers)
         verification = [{"service": service, "label": SERVICE_LABELS[service], "ok": chain["verified"],
                          "events": chain["events"], "detail": chain["reason"] or chain["verified_label"],
                          "algorithms": chain["hash_algorithms"]}
