@@ -10,6 +10,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from shared.auth import ROLE_LABELS
+
 from sync_gateway.adapters.console_frontend_http import default_console_directory
 from sync_gateway.bootstrap import create_app
 from sync_gateway.config import SyncSettings
@@ -90,3 +92,11 @@ def test_the_scan_finds_an_off_host_reference(tmp_path: Path) -> None:
     (tmp_path / "index.html").write_text('<script src="https://cdn.example.com/vue.js"></script>')
     (tmp_path / "x.css").write_text("@font-face { src: url(https://fonts.example.net/a.woff2) }")
     assert len(off_host_references(tmp_path)) == 2
+
+
+def test_the_console_names_every_role_as_shared_auth_does() -> None:
+    """The header shows the caller's roles by their Chinese names; the page's table must be the server's."""
+    source = (SITE / "js" / "format.js").read_text(encoding="utf-8")
+    table = re.search(r"const ROLE_LABELS = \{(.*?)\};", source, flags=re.DOTALL)
+    assert table, "format.js lost its ROLE_LABELS"
+    assert dict(re.findall(r'(\w+): "([^"]+)"', table.group(1))) == ROLE_LABELS

@@ -6,6 +6,10 @@ export const SERVICES = [
   { value: "sync", label: "同步网关" },
 ];
 export const serviceLabel = (s) => SERVICES.find((x) => x.value === s)?.label || s;
+// The roles by their Chinese names, as shared/auth.py ROLE_LABELS has them (the token keeps the English keys).
+const ROLE_LABELS = { entry: "录入", reviewer: "审核", tester: "测试", publisher: "发布", admin: "管理员",
+  operator: "运维", national: "国家平台", auditor: "审计员" };
+export const roleLabel = (r) => ROLE_LABELS[r] || r;
 
 export function formatTime(iso) {
   if (!iso) return "—";

@@ -1,6 +1,7 @@
 // The console's shell: a tiny hash router (#/overview, #/items/<id>, #/items?q=…), the sign-in screen, the left menu
 // and the header (who is signed in). Each page is one module under pages/.
 import { api, claims, clearToken, getToken, setToken } from "./api.js";
+import { roleLabel } from "./format.js";
 import { OverviewPage } from "./pages/overview.js";
 import { QualityPage } from "./pages/quality.js";
 import { EventsPage } from "./pages/events.js";
@@ -98,7 +99,7 @@ const Shell = {
     });
     function signOut() { clearToken(); signedIn.value = false; }
     const menu = computed(() => (signedIn.value && isAuditor() ? AUDITOR_MENU : MENU));
-    return { signedIn, who, menu, active, page, signOut, navigate, route };
+    return { signedIn, who, menu, active, page, signOut, navigate, route, roleLabel };
   },
   template: `
   <el-config-provider :locale="locale">
@@ -116,7 +117,7 @@ const Shell = {
           <span class="muted">公安政务服务事项 · 运维</span>
           <span class="who" data-test="who">
             <span>当前用户：<b>{{ who.sub || '—' }}</b></span>
-            <el-tag v-for="r in who.roles || []" :key="r" size="small">{{ r }}</el-tag>
+            <el-tag v-for="r in who.roles || []" :key="r" size="small">{{ roleLabel(r) }}</el-tag>
             <span class="muted">区划：{{ (who.regions || []).map((r) => r === '*' ? '全国' : r).join('、') || '—' }}</span>
             <el-button size="small" @click="signOut" data-test="signout">退出</el-button>
           </span>
